@@ -1,0 +1,165 @@
+"""Every setting of the service, read once from ``PAYI_SERVER_*`` environment variables.
+
+Nothing else in the service reads the environment. A malformed value stops start-up with a message that
+names the variable (``PAYI_SERVER_PORT: Input should be a valid integer ...``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PAYI_SERVER_"
+
+DEFAULT_PROVIDER_HOSTS = (
+    "api.openai.com",
+    "api.anthropic.com",
+    "*.openai.azure.com",
+    "*.cognitiveservices.azure.com",
+    "*.services.ai.azure.com",
+    "*.models.ai.azure.com",
+    "bedrock-runtime.*.amazonaws.com",
+    "bedrock-runtime-fips.*.amazonaws.com",
+    "bedrock.*.amazonaws.com",
+    "*.cloud.databricks.com",
+    "*.azuredatabricks.net",
+    "*.gcp.databricks.com",
+)
+
+
+class SettingsError(Exception):
+    """A setting could not be read; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # --- process -----------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=256)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = True
+
+    # --- storage -----------------------------------------------------------------------------------
+    data_dir: Path = Path("./data")
+    database_url: str = ""  # empty: SQLite file <data_dir>/payi.db
+    database_pool_size: int = Field(default=10, ge=1, le=500)
+    migrate_on_start: bool = True
+
+    # --- keys --------------------------------------------------------------------------------------
+    # HMAC-SHA256 secret for API-key hashes. Production sets it explicitly (the same on every server
+    # process); when unset, one is generated at first start and kept in <data_dir>/secret.key (mode 0600).
+    secret_key: SecretStr | None = None
+    key_refresh_interval: float = Field(default=0.25, gt=0, le=5)
+    key_cache_size: int = Field(default=100_000, ge=100)
+
+    # --- request limits ----------------------------------------------------------------------------
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    proxy_max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    # --- proxy -------------------------------------------------------------------------------------
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    azure_openai_base_url: str = ""
+    azure_anthropic_base_url: str = ""
+    aws_bedrock_base_url: str = ""
+    provider_hosts: tuple[str, ...] = DEFAULT_PROVIDER_HOSTS
+    allow_private_provider_hosts: bool = False
+    upstream_connect_timeout: float = Field(default=10.0, gt=0)
+    upstream_timeout: float = Field(default=600.0, gt=0)
+    disconnect_drain_timeout: float = Field(default=30.0, ge=0)
+
+    # --- recording ---------------------------------------------------------------------------------
+    record_batch_size: int = Field(default=500, ge=1, le=10_000)
+    record_flush_interval: float = Field(default=0.005, gt=0, le=5)
+    reservation_ttl: float = Field(default=900.0, gt=0)
+
+    # --- optional shared counters ------------------------------------------------------------------
+    redis_url: str = ""
+
+    @field_validator("provider_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    # --- derived -----------------------------------------------------------------------------------
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the async driver the service uses."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'payi.db').as_posix()}"
+        for prefix, replacement in (
+            ("sqlite+aiosqlite://", "sqlite+aiosqlite://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql+asyncpg://", "postgresql+asyncpg://"),
+            ("postgresql+psycopg://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+        ):
+            if url.startswith(prefix):
+                return replacement + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment (plus explicit overrides, used by the CLI and tests)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ENV_PREFIX + "_".join(str(p) for p in err["loc"] if isinstance(p, str)).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid setting: " + "; ".join(problems)) from None
+
+
+def resolve_secret(settings: Settings) -> bytes:
+    """The key-hashing secret: the setting, or the generated one kept beside the embedded database."""
+    if settings.secret_key is not None:
+        value = settings.secret_key.get_secret_value()
+        if len(value) < 32:
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY: must be at least 32 characters")
+        return value.encode()
+    path = settings.data_dir / "secret.key"
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise SettingsError(f"{path}: the key-hashing secret must be readable by its owner only (chmod 600)")
+        return path.read_bytes().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48).encode()
+    # O_EXCL: two processes starting together never both write a secret.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another process is writing it right now: wait for its content.
+        for _ in range(50):
+            value = path.read_bytes().strip()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise SettingsError(f"{path}: exists but is empty") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(value + b"\n")
+    return value
