@@ -1,0 +1,79 @@
+"""One handler renders every error of every endpoint as the Pay-i error body (see ``payi_server.errors``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from ..errors import ApiError, error_body
+from ..jsonio import ORJSONResponse
+
+log = logging.getLogger("payi_server.errors")
+
+# Codes for plain HTTP errors raised by the framework itself.
+_HTTP_CODES = {
+    400: "request_processing_error",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return ORJSONResponse(body, status_code=status, headers=headers)
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _json(exc.status, exc.body(), exc.headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "request_processing_error")
+    message = exc.detail if isinstance(exc.detail, str) else "Request could not be processed"
+    if exc.status_code == 404 and message == "Not Found":
+        message = "No such endpoint"
+    return _json(exc.status_code, error_body(exc.status_code, code, message), getattr(exc, "headers", None))
+
+
+def describe_validation(errors: Any) -> tuple[str, str]:
+    """A readable summary of pydantic errors, without echoing input values (they may be secret)."""
+    parts = []
+    code = "invalid_request"
+    for err in list(errors)[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            return "invalid_json", "Body JSON is invalid"
+        if kind == "missing":
+            code = "required_field_missing"
+        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+    return code, "; ".join(parts) or "Request is invalid"
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    code, message = describe_validation(exc.errors())
+    override = getattr(request.scope.get("route"), "payi_validation_code", None)
+    if override and code != "invalid_json":
+        code = override
+    return _json(400, error_body(400, code, message))
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return _json(500, error_body(500, "unexpected_error", "An unexpected error occurred"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,98 @@
+"""Builds the ASGI application from its parts. Nothing is created at import time."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import insert
+
+from . import __version__
+from .api import admin, health
+from .api.errors import install_error_handlers
+from .auth.cache import KeyCache, utcnow
+from .auth.keys import KeyHasher
+from .auth.manage import Tenancy
+from .ids import IdGenerator
+from .jsonio import ORJSONResponse
+from .logs import configure_logging
+from .middleware.body_limit import BodyLimitMiddleware
+from .middleware.request_log import RequestLogMiddleware
+from .settings import Settings, load_settings, resolve_secret
+from .state import AppState
+from .store.engine import Database
+from .store.migrate import migrate
+from .store.tables import nodes
+
+PROXY_PREFIX = "/api/v1/proxy/"
+
+
+async def start_state(settings: Settings) -> AppState:
+    """Open the database, check the secret, and start the background work of one server process."""
+    if settings.migrate_on_start:
+        await migrate(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
+    hasher = KeyHasher(resolve_secret(settings))
+    tenancy = Tenancy(db, hasher)
+    await tenancy.check_secret()
+    async with db.write() as conn:
+        node_id = (
+            await conn.execute(
+                insert(nodes)
+                .values(hostname=socket.gethostname()[:255], pid=os.getpid(), started_at=utcnow())
+                .returning(nodes.c.id)
+            )
+        ).scalar_one()
+    keys = KeyCache(db, hasher, refresh_interval=settings.key_refresh_interval, max_size=settings.key_cache_size)
+    await keys.start()
+    return AppState(
+        settings=settings, db=db, keys=keys, tenancy=tenancy, ids=IdGenerator(node_id), node_id=node_id
+    )
+
+
+async def stop_state(state: AppState) -> None:
+    await state.keys.stop()
+    await state.db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await start_state(settings)
+        app.state.payi = state
+        try:
+            yield
+        finally:
+            await stop_state(state)
+
+    app = FastAPI(
+        title="Pay-i (self-hosted)",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(admin.router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        proxy_max_bytes=settings.proxy_max_body_bytes,
+        proxy_prefix=PROXY_PREFIX,
+    )
+    app.add_middleware(RequestLogMiddleware, access_log=settings.access_log)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory`` worker processes."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -1,0 +1,67 @@
+"""The request dependency: every ``/api/v1`` route states which kinds of key may call it.
+
+``AppKey``, ``OrgKey`` and ``AnyKey`` are the only ways a route obtains its caller. Each dependency carries a
+``payi_access`` attribute; a test walks the whole route table and fails on any route that has none and is not
+in ``PUBLIC_PATHS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from ..errors import ApiError
+from .cache import Principal
+from .keys import KeyKind
+
+API_KEY_HEADER = "xProxy-api-key"
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+# Declares the header in the OpenAPI document; the value is read (case-insensitively) below.
+_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="PayiApiKey")
+
+_KIND_NAMES = {KeyKind.APPLICATION: "an application key", KeyKind.ORGANIZATION: "an organization key"}
+
+
+async def authenticate_request(request: Request | Any, kinds: frozenset[KeyKind]) -> Principal:
+    """Authenticate the ``xProxy-api-key`` header of an ASGI request; raise 401 or 403."""
+    principal = await request.app.state.payi.keys.authenticate(request.headers.get(API_KEY_HEADER))
+    if principal.kind not in kinds:
+        wanted = " or ".join(_KIND_NAMES[k] for k in sorted(kinds))
+        raise ApiError(403, "invalid_api_key_kind", f"This operation requires {wanted}")
+    request.state.principal = principal
+    return principal
+
+
+def _requires(*kinds: KeyKind) -> Callable[..., Awaitable[Principal]]:
+    allowed = frozenset(kinds)
+
+    async def dependency(request: Request, _key: Annotated[str | None, Depends(_scheme)]) -> Principal:
+        return await authenticate_request(request, allowed)
+
+    dependency.payi_access = allowed  # type: ignore[attr-defined]
+    return dependency
+
+
+require_app_key = _requires(KeyKind.APPLICATION)
+require_org_key = _requires(KeyKind.ORGANIZATION)
+require_any_key = _requires(KeyKind.APPLICATION, KeyKind.ORGANIZATION)
+
+AppKey = Annotated[Principal, Depends(require_app_key)]
+OrgKey = Annotated[Principal, Depends(require_org_key)]
+AnyKey = Annotated[Principal, Depends(require_any_key)]
+
+
+def route_access(dependant: Any) -> frozenset[KeyKind] | None:
+    """The key kinds a FastAPI route admits, found in its dependency tree (``None``: no auth at all)."""
+    found = getattr(dependant.call, "payi_access", None)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    for sub in dependant.dependencies:
+        found = route_access(sub)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,294 @@
+"""``payi-server``: serve, migrate, and manage applications and keys from the command line.
+
+Management commands work on the database directly (no running server needed) and print machine-readable
+output with ``--json``. Keys are printed once, when issued, and never again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from .auth.keys import KeyHasher
+from .auth.manage import Bootstrap, Tenancy, key_view
+from .errors import ApiError
+from .jsonio import dumps
+from .logs import configure_logging
+from .settings import Settings, SettingsError, load_settings, resolve_secret
+from .store.engine import Database
+from .store.migrate import migrate
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="The self-hosted Pay-i service.")
+apps_cli = typer.Typer(no_args_is_help=True, help="Applications (one per environment: billing-prod, ...).")
+keys_cli = typer.Typer(no_args_is_help=True, help="API keys: two slots per application, and organization keys.")
+app.add_typer(apps_cli, name="apps")
+app.add_typer(keys_cli, name="keys")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(settings: Settings, work: Callable[[Tenancy], Awaitable[T]]) -> T:
+    async def main() -> T:
+        await migrate(settings.sqlalchemy_url)
+        db = Database(settings.sqlalchemy_url, pool_size=2)
+        try:
+            tenancy = Tenancy(db, KeyHasher(resolve_secret(settings)))
+            await tenancy.check_secret()
+            return await work(tenancy)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except ApiError as exc:
+        err.print(f"[red]error:[/red] {exc.message} ({exc.code})")
+        raise typer.Exit(1) from None
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+async def _org(tenancy: Tenancy) -> int:
+    org_id = await tenancy.first_organization()
+    if org_id is None:
+        boot = await tenancy.bootstrap()
+        assert boot is not None
+        print_bootstrap(boot)
+        return boot.org_id
+    return org_id
+
+
+def _emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json:
+        sys.stdout.write(dumps(data).decode() + "\n")
+        return
+    rows = data if isinstance(data, list) else [data]
+    columns = columns or (list(rows[0].keys()) if rows else [])
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    out.print(table)
+
+
+def print_bootstrap(boot: Bootstrap) -> None:
+    """First start: show the new keys once (on the console, never through the log)."""
+    lines = [
+        "",
+        "First start: created an organization, its key, and the application 'default' with two keys.",
+        "These keys are shown ONCE and cannot be recovered. Store them now.",
+        f"  organization key (admin API, CLI):   {boot.org_key.plaintext}",
+        f"  application 'default', key slot 1:  {boot.app_keys[0].plaintext}",
+        f"  application 'default', key slot 2:  {boot.app_keys[1].plaintext}",
+        "",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]error:[/red] not an ISO-8601 date-time: {value!r}")
+        raise typer.Exit(2) from None
+    if parsed.tzinfo is None:
+        err.print("[red]error:[/red] give a time zone, e.g. 2027-01-01T00:00:00Z")
+        raise typer.Exit(2)
+    return parsed
+
+
+# --- serve / migrate ----------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (PAYI_SERVER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (PAYI_SERVER_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (PAYI_SERVER_WORKERS).")] = None,
+) -> None:
+    """Migrate the database, create the first organization if there is none, and serve the API."""
+    overrides = {"host": host, "port": port, "workers": workers}
+    settings = _settings(**overrides)
+    # Worker processes read their settings from the environment: pass the command-line values on.
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"PAYI_SERVER_{name.upper()}"] = str(value)
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def prepare(tenancy: Tenancy) -> None:
+        boot = await tenancy.bootstrap()
+        if boot is not None:
+            print_bootstrap(boot)
+
+    _run(settings, prepare)
+    # Migrated above, once, before the workers start.
+    os.environ["PAYI_SERVER_MIGRATE_ON_START"] = "false"
+    uvicorn.run(
+        "payi_server.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Apply the database migrations and exit."""
+    settings = _settings()
+    revision = asyncio.run(migrate(settings.sqlalchemy_url))
+    out.print(f"database at revision {revision}")
+
+
+# --- applications -------------------------------------------------------------------------------------
+@apps_cli.command("create")
+def apps_create(
+    name: str,
+    description: Annotated[str, typer.Option()] = "",
+    store_prompts: Annotated[bool, typer.Option(help="Store prompts and responses of requests.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an application and its two keys (shown once)."""
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        created, keys = await t.create_application(await _org(t), name, description=description, store_prompts=store_prompts)
+        return {"application": created, "keys": [key_view(k.row, k.plaintext) for k in keys]}
+
+    result = _run(_settings(), work)
+    if as_json:
+        _emit(result, True)
+        return
+    _emit(result["application"], False)
+    _emit(result["keys"], False, ["slot", "key"])
+    out.print("These keys are shown once: store them now.")
+
+
+@apps_cli.command("list")
+def apps_list(as_json: JsonOpt = False) -> None:
+    """List the applications."""
+
+    async def work(t: Tenancy) -> list[dict[str, Any]]:
+        return await t.list_applications(await _org(t))
+
+    _emit(_run(_settings(), work), as_json, ["app_id", "name", "store_prompts", "created_at"])
+
+
+@apps_cli.command("delete")
+def apps_delete(app: Annotated[str, typer.Argument(help="Application name or id.")], as_json: JsonOpt = False) -> None:
+    """Delete an application; its keys stop working, its recorded requests are kept."""
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        org = await _org(t)
+        found = await t.find_application(org, app)
+        return await t.delete_application(org, int(found["app_id"]))
+
+    _emit(_run(_settings(), work), as_json)
+
+
+# --- keys ---------------------------------------------------------------------------------------------
+@keys_cli.command("list")
+def keys_list(
+    app: Annotated[str | None, typer.Option(help="Only this application's keys (name or id).")] = None,
+    include_revoked: Annotated[bool, typer.Option()] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List keys (never their secret part)."""
+
+    async def work(t: Tenancy) -> list[dict[str, Any]]:
+        org = await _org(t)
+        app_id = int((await t.find_application(org, app))["app_id"]) if app else None
+        return await t.list_keys(org, app_id, include_revoked)
+
+    _emit(
+        _run(_settings(), work),
+        as_json,
+        ["key_id", "kind", "app_id", "slot", "prefix", "expires_at", "revoked_at", "last_used_at"],
+    )
+
+
+@keys_cli.command("regenerate")
+def keys_regenerate(
+    app: Annotated[str, typer.Argument(help="Application name or id.")],
+    slot: Annotated[int, typer.Option(min=1, max=2, help="Key slot, 1 or 2.")],
+    expires: Annotated[str | None, typer.Option(help="Expiry, ISO-8601 with a time zone.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a new key in a slot; the key it replaces stops working at once, the other slot is untouched."""
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        org = await _org(t)
+        found = await t.find_application(org, app)
+        issued = await t.regenerate(org, int(found["app_id"]), slot, _when(expires))
+        return key_view(issued.row, issued.plaintext)
+
+    _emit(_run(_settings(), work), as_json, ["key_id", "slot", "key", "expires_at"])
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: int, as_json: JsonOpt = False) -> None:
+    """Revoke a key (application or organization key)."""
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        return await t.revoke_key(await _org(t), key_id)
+
+    _emit(_run(_settings(), work), as_json, ["key_id", "prefix", "revoked_at"])
+
+
+@keys_cli.command("expire")
+def keys_expire(
+    key_id: int,
+    at: Annotated[str | None, typer.Option(help="Expiry, ISO-8601 with a time zone; omit to clear.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set or clear a key's expiry."""
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        return await t.set_expiry(await _org(t), key_id, _when(at))
+
+    _emit(_run(_settings(), work), as_json, ["key_id", "prefix", "expires_at"])
+
+
+@keys_cli.command("create-org")
+def keys_create_org(
+    label: Annotated[str, typer.Option()] = "",
+    expires: Annotated[str | None, typer.Option(help="Expiry, ISO-8601 with a time zone.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an organization key (manages applications, keys and prices; cannot ingest or proxy)."""
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        issued = await t.create_org_key(await _org(t), label=label, expires_at=_when(expires))
+        return key_view(issued.row, issued.plaintext)
+
+    _emit(_run(_settings(), work), as_json, ["key_id", "key", "expires_at"])
+
+
+def main() -> None:
+    app()

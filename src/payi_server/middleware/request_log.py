@@ -1,0 +1,58 @@
+"""Request id and access log, as plain ASGI middleware (no per-request task or body copy).
+
+Each request gets an ``x-request-id`` response header and one structured log line with method, path (no query
+string: it may carry secrets), status, duration and the calling application.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..logs import request_id_var
+
+log = logging.getLogger("payi_server.access")
+
+
+class RequestLogMiddleware:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        status = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if self.access_log:
+                principal: Any = scope.get("state", {}).get("principal")
+                fields: dict[str, Any] = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status or 500,
+                    "ms": round((time.perf_counter() - start) * 1000, 3),
+                }
+                if principal is not None:
+                    fields["app_id"] = principal.app_id
+                    fields["key_id"] = principal.key_id
+                log.info("request", extra={"fields": fields})
+            request_id_var.reset(token)

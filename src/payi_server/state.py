@@ -1,0 +1,23 @@
+"""What a running server holds: created at start-up by ``app.create_app``'s lifespan, never at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .auth.cache import KeyCache
+from .auth.manage import Tenancy
+from .ids import IdGenerator
+from .settings import Settings
+from .store.engine import Database
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    keys: KeyCache
+    tenancy: Tenancy
+    ids: IdGenerator
+    node_id: int
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,92 @@
+"""Column types that behave the same on SQLite and PostgreSQL.
+
+- ``UTCDateTime``: timezone-aware UTC datetimes in and out (SQLite has no time zones).
+- ``Money``: USD amounts as ``Decimal`` with the ledger precision of 1e-10. PostgreSQL stores ``NUMERIC(38, 10)``;
+  SQLite, which has no decimal type, stores an integer count of 1e-10 USD so that ``SUM`` and
+  ``UPDATE ... SET spent = spent + x`` stay exact.
+- ``Price``: a unit price as ``Decimal`` (``NUMERIC(38, 18)`` / text), never summed in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Numeric, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+MONEY_QUANTUM = Decimal("1e-10")
+_MONEY_SCALE = 10**10
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+class Money(TypeDecorator[Decimal]):
+    impl = Numeric(38, 10)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(38, 10, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = Decimal(value).quantize(MONEY_QUANTUM)
+        if dialect.name == "sqlite":
+            return int(value * _MONEY_SCALE)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / _MONEY_SCALE).quantize(MONEY_QUANTUM)
+        return Decimal(value).quantize(MONEY_QUANTUM)
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
+
+
+class Price(TypeDecorator[Decimal]):
+    impl = Numeric(38, 18)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(38, 18, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return str(Decimal(value)) if dialect.name == "sqlite" else Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(str(value)).normalize() if dialect.name == "sqlite" else Decimal(value).normalize()

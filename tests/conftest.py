@@ -1,0 +1,165 @@
+"""Shared fixtures: every storage test runs on SQLite and, when PAYI_TEST_DATABASE_URL is set, on PostgreSQL.
+
+Each test gets its own fresh database: a copy of a template migrated once per session (a file copy for SQLite,
+``CREATE DATABASE ... TEMPLATE`` for PostgreSQL), so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx2
+import pytest
+from fastapi import FastAPI
+
+from payi_server.app import create_app
+from payi_server.auth.manage import Bootstrap
+from payi_server.settings import Settings, load_settings
+from payi_server.state import AppState
+from payi_server.store.migrate import migrate
+
+PG_ENV = "PAYI_TEST_DATABASE_URL"
+TEST_SECRET = "test-secret-" + "x" * 40
+_counter = itertools.count()
+
+
+def pg_base_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def _pg_admin_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def _with_db(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def _pg_exec(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(_pg_admin_dsn(url))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Templates:
+    sqlite_file: Path
+    pg_template: str | None
+
+
+@pytest.fixture(scope="session")
+def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    root = tmp_path_factory.mktemp("db-templates")
+    sqlite_file = root / "template.db"
+    asyncio.run(migrate(f"sqlite+aiosqlite:///{sqlite_file}"))
+    pg_template = None
+    base = pg_base_url()
+    if base:
+        pg_template = f"payi_tpl_{os.getpid()}"
+        asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {pg_template}", f"CREATE DATABASE {pg_template}"))
+        asyncio.run(migrate(_with_db(base, pg_template).replace("postgresql://", "postgresql+asyncpg://")))
+    yield Templates(sqlite_file, pg_template)
+    if base and pg_template:
+        asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {pg_template} WITH (FORCE)"))
+
+
+def _fresh_database(backend: str, templates: Templates, tmp_path: Path) -> tuple[str, Any]:
+    """A new database for one test; returns its URL and a cleanup callable."""
+    if backend == "sqlite":
+        path = tmp_path / f"payi-{next(_counter)}.db"
+        shutil.copy(templates.sqlite_file, path)
+        return f"sqlite:///{path}", lambda: None
+    base = pg_base_url()
+    if not base or not templates.pg_template:
+        pytest.skip(f"PostgreSQL runs need {PG_ENV}")
+    name = f"payi_t_{os.getpid()}_{next(_counter)}"
+    asyncio.run(_pg_exec(base, f"CREATE DATABASE {name} TEMPLATE {templates.pg_template}"))
+    return _with_db(base, name), lambda: asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, db_templates: Templates, tmp_path: Path) -> Iterator[str]:
+    url, cleanup = _fresh_database(request.param, db_templates, tmp_path)
+    try:
+        yield url
+    finally:
+        cleanup()
+
+
+@pytest.fixture
+def make_database(db_templates: Templates, tmp_path: Path) -> Iterator[Any]:
+    """Factory for extra databases of a given backend (multi-process tests)."""
+    cleanups: list[Any] = []
+
+    def make(backend: str) -> str:
+        url, cleanup = _fresh_database(backend, db_templates, tmp_path)
+        cleanups.append(cleanup)
+        return url
+
+    yield make
+    for cleanup in cleanups:
+        cleanup()
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "secret_key": TEST_SECRET,
+        "log_format": "text",
+        "key_refresh_interval": 0.1,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path / "data")
+
+
+@dataclass
+class Running:
+    app: FastAPI
+    state: AppState
+    client: httpx2.AsyncClient
+    boot: Bootstrap
+
+    @property
+    def org_key(self) -> str:
+        return self.boot.org_key.plaintext
+
+    @property
+    def app_key(self) -> str:
+        return self.boot.app_keys[0].plaintext
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"xProxy-api-key": key or self.app_key}
+
+
+@pytest.fixture
+async def running(settings: Settings) -> AsyncIterator[Running]:
+    """The app with its lifespan running, an in-process client, and the first-start keys."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        state: AppState = app.state.payi
+        boot = await state.tenancy.bootstrap()
+        assert boot is not None
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://payi.test") as client:
+            yield Running(app=app, state=state, client=client, boot=boot)
