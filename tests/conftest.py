@@ -53,6 +53,18 @@ async def _pg_exec(url: str, *statements: str) -> None:
         await conn.close()
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Tests that call configure_logging() must not leave handlers on streams that pytest closes."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @dataclass
 class Templates:
     sqlite_file: Path

@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from sqlalchemy import insert
 
 from . import __version__
-from .api import admin, health
+from .api import admin, health, whoami
 from .api.errors import install_error_handlers
 from .auth.cache import KeyCache, utcnow
+from .auth.dependency import check_route_table
 from .auth.keys import KeyHasher
 from .auth.manage import Tenancy
 from .ids import IdGenerator
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(whoami.router)
+    check_route_table(app.router.routes)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

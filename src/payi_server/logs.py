@@ -54,7 +54,8 @@ class JsonFormatter(logging.Formatter):
             data.update(extra)
         if record.exc_info:
             data["exc"] = redact(self.formatException(record.exc_info))
-        return orjson.dumps(data, default=str).decode()
+        # The whole line is redacted: structured fields (a request path, say) can carry what a caller pasted.
+        return redact(orjson.dumps(data, default=str).decode())
 
 
 class TextFormatter(logging.Formatter):

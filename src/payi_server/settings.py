@@ -137,10 +137,10 @@ def load_settings(**overrides: object) -> Settings:
 def resolve_secret(settings: Settings) -> bytes:
     """The key-hashing secret: the setting, or the generated one kept beside the embedded database."""
     if settings.secret_key is not None:
-        value = settings.secret_key.get_secret_value()
-        if len(value) < 32:
+        configured = settings.secret_key.get_secret_value()
+        if len(configured) < 32:
             raise SettingsError(f"{ENV_PREFIX}SECRET_KEY: must be at least 32 characters")
-        return value.encode()
+        return configured.encode()
     path = settings.data_dir / "secret.key"
     if path.exists():
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -155,9 +155,9 @@ def resolve_secret(settings: Settings) -> bytes:
     except FileExistsError:
         # Another process is writing it right now: wait for its content.
         for _ in range(50):
-            value = path.read_bytes().strip()
-            if value:
-                return value
+            written = path.read_bytes().strip()
+            if written:
+                return written
             time.sleep(0.02)
         raise SettingsError(f"{path}: exists but is empty") from None
     with os.fdopen(fd, "wb") as fh:

@@ -21,7 +21,8 @@ def request_id(request: Request) -> str:
 def parse_id(value: str, code: str, what: str) -> int:
     """Path ids are numeric strings; anything else is simply not found (never a 422 or a 500)."""
     if not value.isdigit() or len(value) > 18:
-        raise ApiError(404, code, f"{what} '{value[:64]}' not found")
+        # Not echoed: a caller may paste anything here, a key included.
+        raise ApiError(404, code, f"{what} not found")
     return int(value)
 
 

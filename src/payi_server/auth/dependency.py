@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import iter_route_contexts
 from fastapi.security import APIKeyHeader
 
 from ..errors import ApiError
@@ -28,7 +29,7 @@ _KIND_NAMES = {KeyKind.APPLICATION: "an application key", KeyKind.ORGANIZATION: 
 
 async def authenticate_request(request: Request | Any, kinds: frozenset[KeyKind]) -> Principal:
     """Authenticate the ``xProxy-api-key`` header of an ASGI request; raise 401 or 403."""
-    principal = await request.app.state.payi.keys.authenticate(request.headers.get(API_KEY_HEADER))
+    principal: Principal = await request.app.state.payi.keys.authenticate(request.headers.get(API_KEY_HEADER))
     if principal.kind not in kinds:
         wanted = " or ".join(_KIND_NAMES[k] for k in sorted(kinds))
         raise ApiError(403, "invalid_api_key_kind", f"This operation requires {wanted}")
@@ -65,3 +66,28 @@ def route_access(dependant: Any) -> frozenset[KeyKind] | None:
         if found is not None:
             return found
     return None
+
+
+def route_table(routes: Any) -> list[tuple[str, frozenset[str], frozenset[KeyKind] | None]]:
+    """Every route of an app as ``(path, methods, admitted key kinds)``; ``None`` means no key is asked for.
+
+    FastAPI routes declare their kinds through ``AppKey``/``OrgKey``/``AnyKey``; plain Starlette endpoints (the
+    proxy) carry a ``payi_access`` attribute.
+    """
+    table = []
+    for ctx in iter_route_contexts(routes):
+        route = ctx.original_route
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None:
+            access = route_access(dependant)
+        else:
+            access = getattr(getattr(route, "endpoint", None), "payi_access", None)
+        table.append((str(ctx.path), frozenset(ctx.methods or ()), access))
+    return table
+
+
+def check_route_table(routes: Any) -> None:
+    """Refuse to build an app in which a non-public route asks for no key."""
+    open_routes = [path for path, _m, access in route_table(routes) if access is None and path not in PUBLIC_PATHS]
+    if open_routes:
+        raise RuntimeError(f"routes without a declared key kind: {sorted(set(open_routes))}")

@@ -272,7 +272,8 @@ class Tenancy:
     # --- organisation and first start --------------------------------------------------------------
     async def first_organization(self) -> int | None:
         async with self.db.read() as conn:
-            return (await conn.execute(select(func.min(organizations.c.id)))).scalar()
+            org_id: int | None = (await conn.execute(select(func.min(organizations.c.id)))).scalar()
+            return org_id
 
     async def bootstrap(self, org_name: str = "default") -> Bootstrap | None:
         """On an empty database: an organisation, its key, and an application ``default`` with two keys."""

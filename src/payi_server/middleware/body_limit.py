@@ -17,7 +17,7 @@ async def send_error(send: Send, error: ApiError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyTooLarge(ApiError, HTTPException):
+class BodyTooLarge(ApiError, HTTPException):  # type: ignore[misc]
     # Also an HTTPException, so that FastAPI's body reader lets it through unchanged.
     def __init__(self, limit: int) -> None:
         ApiError.__init__(self, 413, "request_too_large", f"Request body exceeds the limit of {limit} bytes")

@@ -1,0 +1,29 @@
+"""The migrations build exactly the schema of ``tables.py``, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from payi_server.settings import Settings
+from payi_server.store.migrate import head_revision, migrate
+from payi_server.store.tables import metadata
+
+
+async def test_migrated_schema_matches_tables(settings: Settings) -> None:
+    assert await migrate(settings.sqlalchemy_url) == head_revision()
+    engine = create_async_engine(settings.sqlalchemy_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
+
+
+async def test_migrate_twice_is_a_no_op(settings: Settings) -> None:
+    first = await migrate(settings.sqlalchemy_url)
+    assert await migrate(settings.sqlalchemy_url) == first
