@@ -1,0 +1,1 @@
+"""Prices: the managed catalog seeded from genai-prices (``seed``) and the cost arithmetic (``cost``)."""
