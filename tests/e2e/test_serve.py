@@ -1,0 +1,46 @@
+"""``payi-server serve`` on its embedded default: first start, restart, keys shown once."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import httpx2
+
+from .servers import run_server
+
+
+def test_first_start_prints_keys_once_and_they_work(tmp_path: Path) -> None:
+    with run_server(tmp_path) as server:
+        assert set(server.keys) == {"org", "app1", "app2"}
+        assert "will not be shown again" in server.output or "shown ONCE" in server.output
+        assert (tmp_path / "data" / "payi.db").exists()
+        secret = tmp_path / "data" / "secret.key"
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        who = httpx2.get(server.url + "/api/v1/whoami", headers={"xProxy-api-key": server.keys["app1"]})
+        assert who.json()["app_name"] == "default"
+        apps = httpx2.get(server.url + "/api/v1/admin/applications", headers={"xProxy-api-key": server.keys["org"]})
+        assert [a["name"] for a in apps.json()["items"]] == ["default"]
+        assert httpx2.get(server.url + "/healthz").json() == {"status": "ok"}
+        first_keys = dict(server.keys)
+        log = server.output
+        for key in first_keys.values():
+            # printed once on the console block, never inside a structured log line
+            assert sum(1 for line in log.splitlines() if key in line and line.startswith("{")) == 0
+    with run_server(tmp_path) as again:
+        assert again.keys == {}
+        who = httpx2.get(again.url + "/api/v1/whoami", headers={"xProxy-api-key": first_keys["app2"]})
+        assert who.status_code == 200
+
+
+def test_huge_headers_and_bodies_get_4xx(tmp_path: Path) -> None:
+    with run_server(tmp_path, env={"PAYI_SERVER_MAX_BODY_BYTES": "65536"}) as server:
+        org = {"xProxy-api-key": server.keys["org"]}
+        huge = httpx2.get(server.url + "/api/v1/whoami", headers={"xProxy-api-key": "x" * 200_000})
+        assert 400 <= huge.status_code < 500
+        big = httpx2.post(server.url + "/api/v1/admin/applications", headers=org, content=b"x" * 200_000)
+        assert big.status_code == 413
+        assert big.json()["xproxy_error"]["code"] == "request_too_large"
+        many = httpx2.get(server.url + "/api/v1/whoami", headers={**org, **{f"x-h{i}": "v" * 100 for i in range(300)}})
+        assert 200 <= many.status_code < 500
+        assert httpx2.get(server.url + "/healthz").status_code == 200

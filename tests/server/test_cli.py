@@ -1,0 +1,73 @@
+"""The management commands of ``payi-server`` with --json output, on both databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from payi_server.cli import app
+
+from .conftest_helpers import cli_env
+
+
+def _run(runner: CliRunner, env: dict[str, str], *args: str) -> Any:
+    result = runner.invoke(app, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_apps_and_keys_commands(database_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = cli_env(database_url, tmp_path)
+    created = _run(runner, env, "apps", "create", "billing-prod", "--store-prompts", "--json")
+    assert created["application"]["name"] == "billing-prod"
+    assert [k["slot"] for k in created["keys"]] == [1, 2]
+    assert all(k["key"].startswith("payi_app_") for k in created["keys"])
+
+    apps = _run(runner, env, "apps", "list", "--json")
+    assert {a["name"] for a in apps} == {"default", "billing-prod"}
+
+    keys = _run(runner, env, "keys", "list", "--app", "billing-prod", "--json")
+    assert sorted(k["slot"] for k in keys) == [1, 2]
+    assert all("key" not in k for k in keys)
+
+    new = _run(runner, env, "keys", "regenerate", "billing-prod", "--slot", "1", "--json")
+    assert new["slot"] == 1 and new["key"].startswith("payi_app_")
+    old_slot1 = next(k for k in keys if k["slot"] == 1)
+    revoked = _run(runner, env, "keys", "list", "--app", "billing-prod", "--include-revoked", "--json")
+    assert next(k for k in revoked if k["key_id"] == old_slot1["key_id"])["revoked_at"] is not None
+
+    expired = _run(runner, env, "keys", "expire", new["key_id"], "--at", "2030-01-01T00:00:00Z", "--json")
+    assert expired["expires_at"].startswith("2030-01-01")
+    org_key = _run(runner, env, "keys", "create-org", "--label", "ci", "--json")
+    assert org_key["key"].startswith("payi_org_")
+    gone = _run(runner, env, "keys", "revoke", org_key["key_id"], "--json")
+    assert gone["revoked_at"] is not None
+    deleted = _run(runner, env, "apps", "delete", "billing-prod", "--json")
+    assert deleted["name"] == "billing-prod"
+    assert {a["name"] for a in _run(runner, env, "apps", "list", "--json")} == {"default"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["apps", "delete", "no-such-app"],
+        ["keys", "revoke", "987654"],
+        ["keys", "expire", "1", "--at", "not-a-date"],
+        ["keys", "regenerate", "default", "--slot", "3"],
+    ],
+)
+def test_cli_errors_are_clear(database_url: str, tmp_path: Path, args: list[str]) -> None:
+    result = CliRunner().invoke(app, args, env=cli_env(database_url, tmp_path))
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+def test_malformed_setting_is_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["apps", "list"], env={"PAYI_SERVER_PORT": "x", "PAYI_SERVER_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2
+    assert "PAYI_SERVER_PORT" in result.output
