@@ -13,7 +13,7 @@ from sqlalchemy import insert
 from . import __version__
 from .api import admin, health, whoami
 from .api.errors import install_error_handlers
-from .auth.cache import KeyCache, utcnow
+from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
 from .auth.keys import KeyHasher
 from .auth.manage import Tenancy
@@ -24,6 +24,7 @@ from .middleware.body_limit import BodyLimitMiddleware
 from .middleware.request_log import RequestLogMiddleware
 from .settings import Settings, load_settings, resolve_secret
 from .state import AppState
+from .store.changes import ChangeFeed, utcnow
 from .store.engine import Database
 from .store.migrate import migrate
 from .store.tables import nodes
@@ -47,14 +48,23 @@ async def start_state(settings: Settings) -> AppState:
                 .returning(nodes.c.id)
             )
         ).scalar_one()
-    keys = KeyCache(db, hasher, refresh_interval=settings.key_refresh_interval, max_size=settings.key_cache_size)
-    await keys.start()
+    changes = ChangeFeed(db, interval=settings.key_refresh_interval)
+    keys = KeyCache(db, hasher, max_size=settings.key_cache_size)
+    keys.attach(changes)
+    await changes.start()
     return AppState(
-        settings=settings, db=db, keys=keys, tenancy=tenancy, ids=IdGenerator(node_id), node_id=node_id
+        settings=settings,
+        db=db,
+        changes=changes,
+        keys=keys,
+        tenancy=tenancy,
+        ids=IdGenerator(node_id),
+        node_id=node_id,
     )
 
 
 async def stop_state(state: AppState) -> None:
+    await state.changes.stop()
     await state.keys.stop()
     await state.db.dispose()
 

@@ -9,6 +9,7 @@ from .auth.cache import KeyCache
 from .auth.manage import Tenancy
 from .ids import IdGenerator
 from .settings import Settings
+from .store.changes import ChangeFeed
 from .store.engine import Database
 
 
@@ -16,6 +17,7 @@ from .store.engine import Database
 class AppState:
     settings: Settings
     db: Database
+    changes: ChangeFeed
     keys: KeyCache
     tenancy: Tenancy
     ids: IdGenerator

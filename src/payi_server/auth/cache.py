@@ -1,9 +1,8 @@
 """Key verification with an in-process cache that every server process keeps consistent within a second.
 
-A warm request costs a dict lookup and one HMAC, no database round trip. Each process polls the
-``auth_changes`` table (every ``key_refresh_interval`` seconds, 0.25 by default) and drops the cached copy of any
-key or application that changed, so a revoked or regenerated key stops working everywhere within a second.
-The poll looks back a few seconds on the database's own clock, so a transaction that commits late is not missed.
+A warm request costs a dict lookup and one HMAC, no database round trip. Through the process's ``ChangeFeed``
+(``store.changes``, polled every ``key_refresh_interval`` seconds, 0.25 by default) it drops the cached copy of
+any key or application that changed, so a revoked or regenerated key stops working everywhere within a second.
 """
 
 from __future__ import annotations
@@ -12,21 +11,20 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, select, update
 
 from ..errors import invalid_api_key
+from ..store.changes import ChangeFeed, utcnow
 from ..store.engine import Database
-from ..store.tables import api_keys, applications, auth_changes
+from ..store.tables import api_keys, applications
 from .keys import MAX_KEY_LENGTH, KeyHasher, KeyKind, parse_key
 
 log = logging.getLogger("payi_server.auth")
 
-_LOOKBACK = timedelta(seconds=5)
 _LAST_USED_RESOLUTION = 30.0  # seconds between writes of one key's last_used_at
-_PRUNE_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,45 +52,24 @@ class _Entry:
     loaded_at: float
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-async def record_change(conn: Any, db: Database, entity: str, entity_id: str) -> None:
-    """Note, inside the caller's transaction, that a key or application changed."""
-    changed_at: Any = utcnow() if db.is_sqlite else func.clock_timestamp()
-    await conn.execute(auth_changes.insert().values(entity=entity, entity_id=entity_id, changed_at=changed_at))
-
-
 class KeyCache:
-    def __init__(self, db: Database, hasher: KeyHasher, *, refresh_interval: float, max_size: int) -> None:
+    def __init__(self, db: Database, hasher: KeyHasher, *, max_size: int) -> None:
         self._db = db
         self._hasher = hasher
-        self._interval = refresh_interval
         self._max_size = max_size
         self._entries: dict[str, _Entry] = {}
         self._loading: dict[str, asyncio.Future[_Entry | None]] = {}
-        self._seen_changes: dict[int, datetime] = {}
-        self._since: datetime | None = None
         self._used: dict[int, float] = {}
         self._used_written: dict[int, float] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._last_prune = 0.0
-        self._poll_failures = 0
 
     # --- lifecycle ---------------------------------------------------------------------------------
-    async def start(self) -> None:
-        self._since = await self._db_now()
-        self._task = asyncio.create_task(self._run(), name="payi-key-cache")
+    def attach(self, feed: ChangeFeed) -> None:
+        """Drop cached keys and applications as soon as any process changes them."""
+        feed.subscribe("key", self.invalidate)
+        feed.subscribe("app", lambda app_id: self.invalidate_app(int(app_id)))
+        feed.every_poll(self._flush_last_used)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
         try:
             await self._flush_last_used(force=True)
         except Exception:  # noqa: BLE001 - shutdown must go on
@@ -183,55 +160,6 @@ class KeyCache:
             revoked=row.revoked_at is not None or row.deleted_at is not None,
             loaded_at=time.monotonic(),
         )
-
-    # --- consistency across processes --------------------------------------------------------------
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.poll_once()
-                await self._flush_last_used()
-                self._poll_failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - keep polling; the database may come back
-                self._poll_failures += 1
-                if self._poll_failures == 1 or self._poll_failures % 100 == 0:
-                    log.warning("key cache refresh failed (%s): %s", self._poll_failures, type(exc).__name__)
-
-    async def _db_now(self) -> datetime:
-        if self._db.is_sqlite:
-            return utcnow()
-        async with self._db.read() as conn:
-            value = (await conn.execute(select(func.clock_timestamp()))).scalar_one()
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC)
-
-    async def poll_once(self) -> None:
-        now = await self._db_now()
-        since = (self._since or now) - _LOOKBACK
-        query = select(auth_changes.c.id, auth_changes.c.entity, auth_changes.c.entity_id).where(
-            auth_changes.c.changed_at > since
-        )
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        for row in rows:
-            if row.id in self._seen_changes:
-                continue
-            self._seen_changes[row.id] = now
-            if row.entity == "key":
-                self.invalidate(row.entity_id)
-            elif row.entity == "app":
-                self.invalidate_app(int(row.entity_id))
-        horizon = now - 2 * _LOOKBACK
-        for change_id, seen in list(self._seen_changes.items()):
-            if seen < horizon:
-                del self._seen_changes[change_id]
-        self._since = now
-        if time.monotonic() - self._last_prune > 300:
-            self._last_prune = time.monotonic()
-            async with self._db.write() as conn:
-                await conn.execute(delete(auth_changes).where(auth_changes.c.changed_at < now - _PRUNE_AFTER))
 
     async def _flush_last_used(self, *, force: bool = False) -> None:
         if not self._used:

@@ -1,6 +1,6 @@
 """Organisations, applications and their keys: the operations behind the admin API, the CLI and first start.
 
-Every change to a key or an application is noted in ``auth_changes`` in the same transaction, so that every
+Every change to a key or an application is noted in ``change_log`` in the same transaction, so that every
 server process drops its cached copy within a second.
 """
 
@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import ApiError, bad_request, not_found
 from ..settings import SettingsError
+from ..store.changes import record_change, utcnow
 from ..store.engine import Database
 from ..store.tables import api_keys, applications, organizations, server_meta
-from .cache import record_change, utcnow
 from .keys import KeyHasher, KeyKind, NewKey, generate_key
 
 SLOTS = (1, 2)

@@ -98,14 +98,14 @@ api_keys = Table(
     Index("ix_api_keys_app_id_slot", "app_id", "slot"),
 )
 
-# Every change that can invalidate a cached key or application, so that every server process drops its
-# cached copy within a second (the key cache polls this table; rows older than an hour are pruned).
-auth_changes = Table(
-    "auth_changes",
+# Every change that can invalidate what a server process caches (a key, an application, the price catalog), so
+# that every process drops its cached copy within a second (polled; rows older than an hour are pruned).
+change_log = Table(
+    "change_log",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("entity", String(16), nullable=False),  # "key" | "app"
-    Column("entity_id", String(64), nullable=False),  # key lookup id or application id
+    Column("entity", String(16), nullable=False),  # "key" | "app" | "catalog"
+    Column("entity_id", String(64), nullable=False),  # key lookup id, application id, organization id
     Column("changed_at", UTCDateTime, nullable=False, index=True),
 )
 

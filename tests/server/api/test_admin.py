@@ -13,7 +13,7 @@ async def _admin(running: Running, method: str, path: str, **kw: Any) -> Any:
 
 
 async def _works(running: Running, key: str) -> bool:
-    await running.state.keys.poll_once()
+    await running.state.changes.poll_once()
     response = await running.client.get("/api/v1/whoami", headers={"xProxy-api-key": key})
     assert response.status_code in (200, 401)
     return response.status_code == 200

@@ -58,7 +58,7 @@ async def test_revoked_key_is_refused(running: Running) -> None:
     assert response.status_code == 200
     assert response.json()["key"]["revoked_at"] is not None
     # Same process: the change is seen by the next poll (0.1 s in tests) at the latest.
-    await running.state.keys.poll_once()
+    await running.state.changes.poll_once()
     assert (await running.client.get(ADMIN, headers=headers)).status_code == 401
 
 
@@ -75,7 +75,7 @@ async def test_expired_key_is_refused(running: Running) -> None:
         headers=running.headers(running.org_key),
     )
     assert response.status_code == 200
-    await running.state.keys.poll_once()
+    await running.state.changes.poll_once()
     assert (await running.client.get(ADMIN, headers=headers)).status_code == 401
 
 

@@ -48,10 +48,10 @@ async def test_canary_key_never_leaks(running: Running, capfd: pytest.CaptureFix
     # expired, then revoked
     past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
     await call("PUT", f"/api/v1/admin/keys/{canary_id}/expiry", json={"expires_at": past}, headers=org)
-    await running.state.keys.poll_once()
+    await running.state.changes.poll_once()
     await call("GET", "/api/v1/whoami", headers={"xProxy-api-key": canary})
     await call("POST", f"/api/v1/admin/keys/{canary_id}/revoke", headers=org)
-    await running.state.keys.poll_once()
+    await running.state.changes.poll_once()
     await call("GET", "/api/v1/whoami", headers={"xProxy-api-key": canary})
     await running.state.keys._flush_last_used(force=True)
 
