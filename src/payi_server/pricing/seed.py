@@ -112,8 +112,8 @@ class SeedResource:
 # --- units -----------------------------------------------------------------------------------------------------
 
 # (Pay-i unit, input price keys by preference, output price keys by preference, power of ten per price unit).
-# Reasoning tokens are billed as output tokens; vision and video tokens at the input price unless the data has a
-# separate modality price (Gemini bills text, image and video input alike). Audio never falls back to text: audio
+# Reasoning tokens are billed as output tokens; vision tokens at the input price unless the data has a separate
+# image price (video likewise, for Google's models only: see ``_TEXT_RATE_VIDEO``). Audio never falls back to text:
 # is dearer, so a missing audio price must stay visible as an unknown unit.
 _UNIT_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], int], ...] = (
     ("text", ("input_mtok",), ("output_mtok",), -6),
@@ -123,8 +123,8 @@ _UNIT_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], int], ...] = (
     ("reasoning", (), ("output_reasoning_mtok", "output_mtok"), -6),
     ("vision", ("input_image_mtok", "input_mtok"), (), -6),
     ("vision_cache_read", ("cache_image_read_mtok", "cache_read_mtok"), (), -6),
-    ("video", ("input_video_mtok", "input_mtok"), ("output_video_mtok",), -6),
-    ("video_cache_read", ("cache_video_read_mtok", "cache_read_mtok"), (), -6),
+    ("video", ("input_video_mtok",), ("output_video_mtok",), -6),
+    ("video_cache_read", ("cache_video_read_mtok",), (), -6),
     ("audio", ("input_audio_mtok",), ("output_audio_mtok",), -6),
     ("audio_cache_read", ("cache_audio_read_mtok",), (), -6),
     ("image", ("input_image_mtok",), ("output_image_mtok",), -6),
@@ -133,7 +133,13 @@ _UNIT_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], int], ...] = (
 _NOT_CONTEXT_SIZED = frozenset({"web_search_request"})
 
 
-def _price_keys(price: ModelPrice, *, tier: bool) -> dict[str, Decimal]:
+# Gemini bills video input (and its cache) at the text rate; genai-prices lists a video price only when it differs.
+_TEXT_RATE_VIDEO = {
+    "google": (("input_video_mtok", "input_mtok"), ("cache_video_read_mtok", "cache_read_mtok"))
+}
+
+
+def _price_keys(price: ModelPrice, provider_id: str, *, tier: bool) -> dict[str, Decimal]:
     """The model price as ``{price_key: Decimal}``, taking the first tier of tiered prices when ``tier``."""
     out: dict[str, Decimal] = {}
     for key, value in vars(price).items():
@@ -141,6 +147,9 @@ def _price_keys(price: ModelPrice, *, tier: bool) -> dict[str, Decimal]:
             out[key] = value.tiers[0].price if tier and value.tiers else value.base
         elif isinstance(value, Decimal) and not key.startswith("_"):
             out[key] = value
+    for key, text_key in _TEXT_RATE_VIDEO.get(provider_id, ()):
+        if key not in out and text_key in out:
+            out[key] = out[text_key]
     return out
 
 
@@ -167,11 +176,13 @@ def _threshold(price: ModelPrice) -> int | None:
     return min(starts) if starts else None
 
 
-def _version_units(model: ModelInfo, price: ModelPrice) -> tuple[dict[str, UnitPrice], int | None]:
+def _version_units(
+    provider_id: str, model: ModelInfo, price: ModelPrice
+) -> tuple[dict[str, UnitPrice], int | None]:
     threshold = _threshold(price)
-    units = _units(_price_keys(price, tier=False))
+    units = _units(_price_keys(price, provider_id, tier=False))
     if threshold is not None or (model.context_window or 0) > _FLAT_LARGE_CONTEXT_MIN_WINDOW:
-        units.update(_units(_price_keys(price, tier=True), LARGE_CONTEXT_SUFFIX))
+        units.update(_units(_price_keys(price, provider_id, tier=True), LARGE_CONTEXT_SUFFIX))
     return units, threshold
 
 
@@ -305,7 +316,7 @@ def _rows(category: str, provider_id: str, model: ModelInfo) -> Iterator[SeedRes
         found.aliases.append(model.id.lower())
     name = resource.lower()
     for start, price in _versions(model):
-        units, threshold = _version_units(model, price)
+        units, threshold = _version_units(provider_id, model, price)
         yield SeedResource(
             category=category,
             resource=resource,

@@ -1,0 +1,17 @@
+"""Fixtures shared by the pricing tests: the seed and a catalog built from it, once per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from payi_server.pricing.seed import Catalog, SeedResource, load_seed
+
+
+@pytest.fixture(scope="session")
+def seed_rows() -> list[SeedResource]:
+    return load_seed()
+
+
+@pytest.fixture(scope="session")
+def catalog(seed_rows: list[SeedResource]) -> Catalog:
+    return Catalog(seed_rows)
