@@ -7,9 +7,11 @@ requests. Organisation keys manage the organisation and cannot ingest or proxy.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-from .types import UTCDateTime
+from .types import Money, Price, UTCDateTime
 
 # Autoincrement primary keys: BIGINT identity on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -109,3 +111,277 @@ change_log = Table(
     Column("changed_at", UTCDateTime, nullable=False, index=True),
 )
 
+
+
+# --- price catalog ------------------------------------------------------------------------------------
+# One row per resource *version*; ``id`` is the ``resource_id`` Pay-i returns. ``org_id`` NULL: the managed
+# ``system.*`` catalog (seeded from genai-prices); otherwise an organisation's custom category.
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigId, ForeignKey("organizations.id"), nullable=True),
+    Column("category", String(200), nullable=False),
+    Column("resource", String(300), nullable=False),
+    Column("start_timestamp", UTCDateTime, nullable=False),
+    Column("units", JSON, nullable=False),  # {unit: {"input_price": "<decimal>", "output_price": "<decimal>"}}
+    Column("match", JSON, nullable=True),  # managed rows: aliases, prefixes ... (see pricing.seed)
+    Column("max_input_units", BigInteger, nullable=True),
+    Column("max_output_units", BigInteger, nullable=True),
+    Column("max_total_units", BigInteger, nullable=True),
+    Column("large_context_threshold", BigInteger, nullable=True),
+    Column("character_billing", Boolean, nullable=False, default=False),
+    Column("proxy_allowed", Boolean, nullable=False, default=True),
+    Column("description", Text, nullable=True),
+    Column("extra", JSON, nullable=True),  # mapped_resource, azure_resource, cost_per_hour ... echoed back
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Index("ix_resources_org_category_resource", "org_id", "category", "resource", "start_timestamp"),
+)
+
+# --- request log (append-only) ------------------------------------------------------------------------
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),  # snowflake; the request_id
+    Column("app_id", BigId, nullable=False),
+    Column("source", String(8), nullable=False),  # "ingest" | "proxy"
+    Column("category", String(200), nullable=False),
+    Column("resource", String(300), nullable=False),
+    Column("resource_id", BigInteger, nullable=True),
+    Column("event_timestamp", UTCDateTime, nullable=False),
+    Column("ingest_timestamp", UTCDateTime, nullable=False),
+    Column("units", JSON, nullable=False),
+    Column("cost_input", Money, nullable=False),
+    Column("cost_output", Money, nullable=False),
+    Column("cost_total", Money, nullable=False),
+    Column("unpriced", Boolean, nullable=False),
+    Column("unknown_units", JSON, nullable=True),
+    Column("use_case_id", String(64), nullable=True),
+    Column("use_case_name", String(64), nullable=True),
+    Column("use_case_version", Integer, nullable=True),
+    Column("use_case_step", String(200), nullable=True),
+    Column("user_id", String(200), nullable=True),
+    Column("account_name", String(200), nullable=True),
+    Column("limit_ids", JSON, nullable=True),
+    Column("properties", JSON, nullable=True),
+    Column("request_tags", JSON, nullable=True),
+    Column("http_status_code", Integer, nullable=True),
+    Column("failed", Boolean, nullable=False),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("end_to_end_latency_ms", Integer, nullable=True),
+    Column("time_to_first_token_ms", Integer, nullable=True),
+    Column("time_to_first_completion_token_ms", Integer, nullable=True),
+    Column("provider_response_id", String(300), nullable=True),
+    Column("provider_uri", String(500), nullable=True),
+    Column("resource_scope", String(100), nullable=True),
+    Column("price_as_category", String(200), nullable=True),
+    Column("price_as_resource", String(300), nullable=True),
+    Column("result", JSON, nullable=True),  # extra xproxy_result fields (warnings, actions) as answered
+    Index("ix_requests_app_id_event_timestamp", "app_id", "event_timestamp"),
+)
+# The same event twice (the SDK's retry queue) is recorded once.
+Index(
+    "uq_requests_app_category_response_id",
+    requests.c.app_id,
+    requests.c.category,
+    requests.c.provider_response_id,
+    unique=True,
+    sqlite_where=requests.c.provider_response_id.is_not(None),
+    postgresql_where=requests.c.provider_response_id.is_not(None),
+)
+
+# Prompts and responses, only for applications that store them and requests that did not disable logging.
+request_payloads = Table(
+    "request_payloads",
+    metadata,
+    Column("request_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("provider_request_json", Text, nullable=True),
+    Column("provider_request_reasoning_json", Text, nullable=True),
+    Column("provider_response_json", JSON, nullable=True),  # a string or a list of strings
+    Column("provider_request_headers", JSON, nullable=True),
+    Column("provider_response_headers", JSON, nullable=True),
+    Column("provider_response_function_calls", JSON, nullable=True),
+)
+
+# Which limits a request counted against, and the state it left each one in.
+request_limits = Table(
+    "request_limits",
+    metadata,
+    Column("request_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("limit_pk", BigId, primary_key=True, autoincrement=False),
+    Column("state", String(20), nullable=False),
+)
+
+# --- limits ---------------------------------------------------------------------------------------------
+limits = Table(
+    "limits",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("app_id", BigId, ForeignKey("applications.id"), nullable=False),
+    Column("limit_id", String(100), nullable=False),  # the id clients use (chosen by them or generated)
+    Column("name", String(200), nullable=False),
+    Column("limit_type", String(8), nullable=False),  # "block" | "allow"
+    Column("max", Money, nullable=False),
+    Column("threshold", Price, nullable=True),
+    Column("enforcement", String(8), nullable=False, default="default"),  # "default" | "strict"
+    Column("period", String(8), nullable=True),  # None | "day" | "week" | "month"
+    Column("timezone", String(64), nullable=True),
+    Column("properties", JSON, nullable=True),
+    Column("limit_tags", JSON, nullable=True),
+    Column("window_start", UTCDateTime, nullable=True),  # periodic limits: the window the totals belong to
+    Column("spent_input", Money, nullable=False, default=0),
+    Column("spent_output", Money, nullable=False, default=0),
+    Column("spent_total", Money, nullable=False, default=0),
+    Column("reserved", Money, nullable=False, default=0),
+    Column("count_ok", BigInteger, nullable=False, default=0),
+    Column("count_exceeded", BigInteger, nullable=False, default=0),
+    Column("count_overrun", BigInteger, nullable=False, default=0),
+    Column("count_blocked", BigInteger, nullable=False, default=0),
+    Column("count_blocked_external", BigInteger, nullable=False, default=0),
+    Column("count_failed", BigInteger, nullable=False, default=0),
+    Column("count_total", BigInteger, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("reset_at", UTCDateTime, nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),
+)
+Index("uq_limits_app_limit_id", limits.c.app_id, limits.c.limit_id, unique=True)
+Index(
+    "uq_limits_app_name_live",
+    limits.c.app_id,
+    limits.c.name,
+    unique=True,
+    sqlite_where=limits.c.deleted_at.is_(None),
+    postgresql_where=limits.c.deleted_at.is_(None),
+)
+
+# Totals of a limit before each reset (manual, or the end of a periodic window).
+limit_history = Table(
+    "limit_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("limit_pk", BigId, ForeignKey("limits.id"), nullable=False, index=True),
+    Column("limit_id", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("limit_type", String(8), nullable=False),
+    Column("max", Money, nullable=False),
+    Column("window_start", UTCDateTime, nullable=True),
+    Column("reset_timestamp", UTCDateTime, nullable=False),
+    Column("totals", JSON, nullable=False),
+    Column("limit_tags", JSON, nullable=True),
+)
+
+# Estimated cost held against a limit while a proxied call is in flight. Each has an owner (the server process's
+# node id) and an expiry, so a crashed process cannot hold budget forever.
+limit_reservations = Table(
+    "limit_reservations",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),  # snowflake
+    Column("limit_pk", BigId, ForeignKey("limits.id"), nullable=False, index=True),
+    Column("amount", Money, nullable=False),
+    Column("owner", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# --- use cases --------------------------------------------------------------------------------------------
+use_case_definitions = Table(
+    "use_case_definitions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("app_id", BigId, ForeignKey("applications.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("logging_enabled", Boolean, nullable=True),
+    Column("type_version", Integer, nullable=False, default=1),
+    Column("limit_config", JSON, nullable=True),
+    Column("implicit", Boolean, nullable=False, default=False),  # created on the fly by an ingest or proxy call
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("uq_use_case_definitions_app_name", use_case_definitions.c.app_id, use_case_definitions.c.name, unique=True)
+
+use_case_kpis = Table(
+    "use_case_kpis",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("definition_pk", BigId, ForeignKey("use_case_definitions.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("goal", Float, nullable=True),
+    Column("kpi_type", String(16), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("uq_use_case_kpis_definition_name", use_case_kpis.c.definition_pk, use_case_kpis.c.name, unique=True)
+
+use_case_instances = Table(
+    "use_case_instances",
+    metadata,
+    Column("app_id", BigId, ForeignKey("applications.id"), primary_key=True, autoincrement=False),
+    Column("use_case_id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("type_version", Integer, nullable=True),
+    Column("limit_pk", BigInteger, nullable=True),
+    Column("properties", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+use_case_kpi_scores = Table(
+    "use_case_kpi_scores",
+    metadata,
+    Column("app_id", BigId, primary_key=True, autoincrement=False),
+    Column("use_case_id", String(64), primary_key=True),
+    Column("kpi_name", String(64), primary_key=True),
+    Column("kpi_type", String(16), nullable=True),
+    Column("score", Float, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# --- rollups (reports read these, never the request log) ---------------------------------------------------
+# Absent dimensions are stored as '' / 0 so that they can be part of the primary key.
+rollup_hourly = Table(
+    "rollup_hourly",
+    metadata,
+    Column("bucket", UTCDateTime, primary_key=True),
+    Column("app_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("category", String(200), primary_key=True),
+    Column("resource", String(300), primary_key=True),
+    Column("use_case_name", String(64), primary_key=True),
+    Column("use_case_version", Integer, primary_key=True, autoincrement=False),
+    Column("use_case_step", String(200), primary_key=True),
+    Column("user_id", String(200), primary_key=True),
+    Column("account_name", String(200), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("blocked", BigInteger, nullable=False),
+    Column("unpriced", BigInteger, nullable=False),
+    Column("cost_input", Money, nullable=False),
+    Column("cost_output", Money, nullable=False),
+    Column("cost_total", Money, nullable=False),
+    Column("units_input", BigInteger, nullable=False),
+    Column("units_output", BigInteger, nullable=False),
+)
+
+rollup_limit_hourly = Table(
+    "rollup_limit_hourly",
+    metadata,
+    Column("bucket", UTCDateTime, primary_key=True),
+    Column("app_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("limit_pk", BigInteger, primary_key=True, autoincrement=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("cost_total", Money, nullable=False),
+)
+
+rollup_property_hourly = Table(
+    "rollup_property_hourly",
+    metadata,
+    Column("bucket", UTCDateTime, primary_key=True),
+    Column("app_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", String(200), primary_key=True),
+    Column("value", String(500), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("cost_total", Money, nullable=False),
+)
