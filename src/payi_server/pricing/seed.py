@@ -14,8 +14,8 @@ How genai-prices maps onto Pay-i:
   id, e.g. ``anthropic.claude-3-haiku-20240307-v1:0``); its ``match`` clauses -> aliases (equals), prefixes
   (starts_with), suffixes (ends_with), substrings (contains) and regular expressions (regex / and).
 * ``ConditionalPrice`` with a ``StartDateConstraint`` -> one version per start date (midnight UTC); the
-  unconstrained base price starts at 2020-01-01. Time-of-day prices (off-peak discounts) are ignored: the base
-  price applies all day. ``price_variants`` (batch, service tiers, fast mode) are not modelled.
+  unconstrained base price starts at 2020-01-01. Time-of-day prices are ignored: the unconstrained price applies
+  all day (for DeepSeek, genai-prices makes the off-peak rate the unconstrained one, so peak hours are underpriced). ``price_variants`` (batch, service tiers, fast mode) are not modelled.
 * prices per million tokens (``*_mtok``) or per thousand requests (``*_kcount``) -> USD per single unit, exactly.
   ``TieredPrices`` -> the base price on the plain unit and the first tier's price on ``<unit>_large_context``.
 """
@@ -113,8 +113,8 @@ class SeedResource:
 
 # (Pay-i unit, input price keys by preference, output price keys by preference, power of ten per price unit).
 # Reasoning tokens are billed as output tokens; vision tokens at the input price unless the data has a separate
-# image price (video likewise, for Google's models only: see ``_TEXT_RATE_VIDEO``). Audio never falls back to text:
-# is dearer, so a missing audio price must stay visible as an unknown unit.
+# image price (video likewise, for Google's models only: see ``_TEXT_RATE_VIDEO``). Audio never falls back to the
+# text price: audio is dearer, so a missing audio price must stay visible as an unknown unit.
 _UNIT_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], int], ...] = (
     ("text", ("input_mtok",), ("output_mtok",), -6),
     ("text_cache_read", ("cache_read_mtok",), (), -6),
@@ -194,7 +194,7 @@ def _versions(model: ModelInfo) -> list[tuple[datetime, ModelPrice]]:
     for conditional in model.prices:
         constraint = conditional.constraint
         if isinstance(constraint, TimeOfDateConstraint):
-            continue  # off-peak windows are not modelled: the base price applies all day
+            continue  # daily windows are not modelled: the unconstrained price applies all day
         start = BASE_START
         if isinstance(constraint, StartDateConstraint):
             start = max(BASE_START, datetime.combine(constraint.start_date, time(), UTC))
