@@ -81,6 +81,8 @@ def test_rows_are_well_formed(seed_rows: list[SeedResource]) -> None:
             assert price.input_price is not None or price.output_price is not None
             for value in (price.input_price, price.output_price):
                 assert value is None or (isinstance(value, Decimal) and value.is_finite() and value >= 0)
+                # the store keeps unit prices as NUMERIC(38, 18)
+                assert value is None or int(value.as_tuple().exponent) >= -18
 
 
 def test_no_alias_is_claimed_by_two_resources(seed_rows: list[SeedResource]) -> None:
