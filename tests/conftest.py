@@ -175,3 +175,45 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url="http://payi.test") as client:
             yield Running(app=app, state=state, client=client, boot=boot)
+
+
+@dataclass
+class Live:
+    """Our server on a real loopback port (its own thread and event loop), with the first-start keys."""
+
+    url: str
+    boot: Bootstrap
+    settings: Settings
+
+    @property
+    def org_key(self) -> str:
+        return self.boot.org_key.plaintext
+
+    @property
+    def app_key(self) -> str:
+        return self.boot.app_keys[0].plaintext
+
+
+async def bootstrap_database(settings: Settings) -> Bootstrap:
+    from payi_server.auth.keys import KeyHasher
+    from payi_server.auth.manage import Tenancy
+    from payi_server.settings import resolve_secret
+    from payi_server.store.engine import Database
+
+    await migrate(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, pool_size=2)
+    try:
+        boot = await Tenancy(db, KeyHasher(resolve_secret(settings))).bootstrap()
+    finally:
+        await db.dispose()
+    assert boot is not None
+    return boot
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[Live]:
+    from tests.fakes.serve import serve_app
+
+    boot = asyncio.run(bootstrap_database(settings))
+    with serve_app(create_app(settings)) as url:
+        yield Live(url=url, boot=boot, settings=settings)
