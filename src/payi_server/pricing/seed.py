@@ -15,7 +15,8 @@ How genai-prices maps onto Pay-i:
   (starts_with), suffixes (ends_with), substrings (contains) and regular expressions (regex / and).
 * ``ConditionalPrice`` with a ``StartDateConstraint`` -> one version per start date (midnight UTC); the
   unconstrained base price starts at 2020-01-01. Time-of-day prices are ignored: the unconstrained price applies
-  all day (for DeepSeek, genai-prices makes the off-peak rate the unconstrained one, so peak hours are underpriced). ``price_variants`` (batch, service tiers, fast mode) are not modelled.
+  all day. (DeepSeek's own platform is the only source with such prices; its schedule does not apply to Azure
+  Foundry, so DeepSeek is not borrowed into ``system.azure``: those calls come back unpriced, never underpriced.) ``price_variants`` (batch, service tiers, fast mode) are not modelled.
 * prices per million tokens (``*_mtok``) or per thousand requests (``*_kcount``) -> USD per single unit, exactly.
   ``TieredPrices`` -> the base price on the plain unit and the first tier's price on ``<unit>_large_context``.
 """
@@ -276,6 +277,11 @@ def _with_fallbacks(
                 yield provider.id, model
 
 
+# Fallback providers whose prices do not describe Azure's: OpenAI models are system.azureopenai's; DeepSeek's
+# genai-prices entries are DeepSeek-platform time-of-day prices (off-peak as the base), which would underprice.
+_NOT_AZURE_FALLBACKS = frozenset({"openai", "deepseek"})
+
+
 def _category_models(by_id: Mapping[str, Provider]) -> Iterator[tuple[str, str, ModelInfo]]:
     """``(category, genai-prices provider id, model)`` for every managed category."""
 
@@ -300,7 +306,9 @@ def _category_models(by_id: Mapping[str, Provider]) -> Iterator[tuple[str, str, 
     azure_foundry = [pair for pair, flag in zip(azure_models, is_openai, strict=True) if not flag]
     yield from (("system.azureopenai", p, m) for p, m in _with_fallbacks(azure_openai, [openai]))
     foundry_fallbacks = (
-        [by_id.get(p) for p in (azure.fallback_model_providers or []) if p != "openai"] if azure else []
+        [by_id.get(p) for p in (azure.fallback_model_providers or []) if p not in _NOT_AZURE_FALLBACKS]
+        if azure
+        else []
     )
     yield from (("system.azure", p, m) for p, m in _with_fallbacks(azure_foundry, foundry_fallbacks))
 

@@ -220,12 +220,11 @@ def test_databricks_is_seeded_for_every_cloud(catalog: Catalog) -> None:
         assert _prices(row, "text") == (Decimal("0.00000015"), Decimal("0.0000006"))
 
 
-def test_time_of_day_prices_are_ignored(catalog: Catalog) -> None:
-    # deepseek-chat (reached on Azure Foundry through genai-prices' fallback): the unconstrained price applies all
-    # day, even inside the 00:30-16:30 UTC window where genai-prices switches to $0.27 / $1.10
+def test_deepseek_time_of_day_prices_are_not_borrowed_into_azure(catalog: Catalog) -> None:
+    # genai-prices' DeepSeek entries carry DeepSeek-platform peak/off-peak prices with off-peak as the base; on
+    # Azure Foundry that would underprice peak hours, so such calls are unpriced (reported), never underpriced.
     for hour in (3, 20):
-        row = catalog.resolve("system.azure", "deepseek-chat", datetime(2025, 9, 1, hour, tzinfo=UTC))
-        assert _prices(row, "text") == (Decimal("0.000000135"), Decimal("0.00000055"))
+        assert catalog.resolve("system.azure", "deepseek-chat", datetime(2025, 9, 1, hour, tzinfo=UTC)) is None
 
 
 def test_unit_prices_agree_with_genai_prices(seed_rows: list[SeedResource]) -> None:
