@@ -1,0 +1,1 @@
+"""Shapes of ``client.requests``: see :mod:`payi.types.requests.request_id` and ``response_id``."""

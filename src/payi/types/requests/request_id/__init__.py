@@ -1,0 +1,18 @@
+"""Shapes of ``client.requests.request_id.properties``.
+
+Example:
+    >>> from payi.types.requests.request_id import PropertyUpdateParams
+    >>> params: PropertyUpdateParams = {"properties": {"team": "a"}}
+"""
+
+from __future__ import annotations
+
+from typing_extensions import Required, TypedDict
+
+__all__ = ["PropertyUpdateParams"]
+
+
+class PropertyUpdateParams(TypedDict, total=False):
+    """Arguments of ``requests.request_id.properties.update``; a ``None`` value deletes the property."""
+
+    properties: Required[dict[str, str | None]]
