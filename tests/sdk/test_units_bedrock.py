@@ -321,6 +321,16 @@ def test_bodies_without_usage_fall_back_to_the_token_count_headers() -> None:
 def test_cohere_billed_units() -> None:
     body = {"text": "Hello!", "meta": {"billed_units": {"input_tokens": 9, "output_tokens": 4}}}
     assert bedrock_invoke_units(body) == {"text": {"input": 9, "output": 4}}
+    v2 = {
+        "id": "c14c80c3-18eb-4519-9460-6c92edd8cfb4",
+        "finish_reason": "COMPLETE",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": "Hello!"}]},
+        "usage": {
+            "billed_units": {"input_tokens": 5, "output_tokens": 418},
+            "tokens": {"input_tokens": 71, "output_tokens": 418},
+        },
+    }
+    assert bedrock_invoke_units(v2) == {"text": {"input": 5, "output": 418}}
 
 
 def test_cohere_image_embedding_is_one_vision_unit() -> None:

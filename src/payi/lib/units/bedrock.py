@@ -16,7 +16,7 @@ inference-profile ARNs work too; ``model_id`` is only a hint):
   both.
 * Meta Llama (``prompt_token_count``, ``generation_token_count``), Amazon Titan text/embeddings
   (``inputTextTokenCount``, ``results[].tokenCount``), OpenAI-compatible bodies (gpt-oss, Jamba, ...: ``usage.
-  prompt_tokens`` / ``completion_tokens``, used as-is like the official SDK), Cohere (``meta.billed_units``):
+  prompt_tokens`` / ``completion_tokens``, used as-is like the official SDK), Cohere (``usage.billed_units`` / ``meta.billed_units``):
   ``text``.
 * Anything else (Mistral, Cohere without ``meta``, ...): the ``x-amzn-bedrock-input-token-count`` /
   ``x-amzn-bedrock-output-token-count`` response headers.
@@ -261,8 +261,10 @@ def _model_body_units(
         units = {}
         put_unit(units, "text", as_int(body.get("inputTextTokenCount")), output)
         return units
-    billed = mapping(mapping(body.get("meta")).get("billed_units"))
-    if billed:  # Cohere
+    billed = mapping(mapping(usage).get("billed_units")) or mapping(
+        mapping(body.get("meta")).get("billed_units")
+    )
+    if billed:  # Cohere (v2 ``usage.billed_units``, v1 ``meta.billed_units``)
         units = {}
         put_unit(units, "text", as_int(billed.get("input_tokens")), as_int(billed.get("output_tokens")))
         return units
