@@ -71,17 +71,30 @@ class Templates:
     pg_template: str | None
 
 
+async def _prepare_template(url: str) -> None:
+    """Migrated, with the managed price catalog loaded: what every server start would otherwise redo."""
+    from payi_server.pricing.book import sync_system_catalog
+    from payi_server.store.engine import Database
+
+    await migrate(url)
+    db = Database(url, pool_size=1)
+    try:
+        await sync_system_catalog(db)
+    finally:
+        await db.dispose()
+
+
 @pytest.fixture(scope="session")
 def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     root = tmp_path_factory.mktemp("db-templates")
     sqlite_file = root / "template.db"
-    asyncio.run(migrate(f"sqlite+aiosqlite:///{sqlite_file}"))
+    asyncio.run(_prepare_template(f"sqlite+aiosqlite:///{sqlite_file}"))
     pg_template = None
     base = pg_base_url()
     if base:
         pg_template = f"payi_tpl_{os.getpid()}"
         asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {pg_template}", f"CREATE DATABASE {pg_template}"))
-        asyncio.run(migrate(_with_db(base, pg_template).replace("postgresql://", "postgresql+asyncpg://")))
+        asyncio.run(_prepare_template(_with_db(base, pg_template).replace("postgresql://", "postgresql+asyncpg://")))
     yield Templates(sqlite_file, pg_template)
     if base and pg_template:
         asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {pg_template} WITH (FORCE)"))

@@ -11,13 +11,16 @@ from fastapi import FastAPI
 from sqlalchemy import insert
 
 from . import __version__
-from .api import admin, health, whoami
+from .api import admin, health, ingest, requests, whoami
 from .api.errors import install_error_handlers
 from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
 from .auth.keys import KeyHasher
 from .auth.manage import Tenancy
 from .ids import IdGenerator
+from .metering.meter import Meter
+from .metering.recorder import Recorder
+from .pricing.book import PriceBook, sync_system_catalog
 from .jsonio import ORJSONResponse
 from .logs import configure_logging
 from .middleware.body_limit import BodyLimitMiddleware
@@ -51,19 +54,30 @@ async def start_state(settings: Settings) -> AppState:
     changes = ChangeFeed(db, interval=settings.key_refresh_interval)
     keys = KeyCache(db, hasher, max_size=settings.key_cache_size)
     keys.attach(changes)
+    await sync_system_catalog(db)
+    book = PriceBook(db)
+    await book.load()
+    book.attach(changes)
     await changes.start()
+    recorder = Recorder(db, batch_size=settings.record_batch_size, flush_interval=settings.record_flush_interval)
+    await recorder.start()
+    ids = IdGenerator(node_id)
     return AppState(
         settings=settings,
         db=db,
         changes=changes,
         keys=keys,
+        book=book,
+        recorder=recorder,
+        meter=Meter(book, ids, recorder),
         tenancy=tenancy,
-        ids=IdGenerator(node_id),
+        ids=ids,
         node_id=node_id,
     )
 
 
 async def stop_state(state: AppState) -> None:
+    await state.recorder.stop()  # drains what is queued
     await state.changes.stop()
     await state.keys.stop()
     await state.db.dispose()
@@ -93,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(whoami.router)
+    app.include_router(ingest.router)
+    app.include_router(requests.router)
     check_route_table(app.router.routes)
     app.add_middleware(
         BodyLimitMiddleware,

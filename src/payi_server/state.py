@@ -8,6 +8,9 @@ from typing import Any
 from .auth.cache import KeyCache
 from .auth.manage import Tenancy
 from .ids import IdGenerator
+from .metering.meter import Meter
+from .metering.recorder import Recorder
+from .pricing.book import PriceBook
 from .settings import Settings
 from .store.changes import ChangeFeed
 from .store.engine import Database
@@ -19,6 +22,9 @@ class AppState:
     db: Database
     changes: ChangeFeed
     keys: KeyCache
+    book: PriceBook
+    recorder: Recorder
+    meter: Meter
     tenancy: Tenancy
     ids: IdGenerator
     node_id: int

@@ -277,8 +277,8 @@ limit_history = Table(
 limit_reservations = Table(
     "limit_reservations",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),  # snowflake
-    Column("limit_pk", BigId, ForeignKey("limits.id"), nullable=False, index=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=False),  # snowflake, one per call
+    Column("limit_pk", BigId, ForeignKey("limits.id"), primary_key=True, autoincrement=False, index=True),
     Column("amount", Money, nullable=False),
     Column("owner", BigInteger, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False, index=True),

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-29 07:25:59.363175
+Create Date: 2026-11-29 07:32:32.130625
 """
 
 from __future__ import annotations
@@ -233,13 +233,13 @@ def upgrade() -> None:
 
     op.create_table('limit_reservations',
     sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('limit_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('limit_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('amount', payi_server.store.types.Money(precision=38, scale=10), nullable=False),
     sa.Column('owner', sa.BigInteger(), nullable=False),
     sa.Column('expires_at', payi_server.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_at', payi_server.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['limit_pk'], ['limits.id'], name=op.f('fk_limit_reservations_limit_pk_limits')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_limit_reservations'))
+    sa.PrimaryKeyConstraint('id', 'limit_pk', name=op.f('pk_limit_reservations'))
     )
     with op.batch_alter_table('limit_reservations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_limit_reservations_expires_at'), ['expires_at'], unique=False)

@@ -1,0 +1,97 @@
+"""Look up or annotate a recorded request: by Pay-i ``request_id`` or by ``(category, provider_response_id)``.
+
+Path segments are decoded from the raw path, so names containing ``/`` (sent as ``%2F``) work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select, update
+
+from ..auth.cache import Principal
+from ..auth.dependency import AppKey
+from ..errors import ApiError
+from ..metering.attribution import check_properties
+from ..metering.recorder import load_limit_states
+from ..metering.results import build_result
+from ..store.tables import requests
+from .common import state
+
+router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
+
+
+class PropertiesBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    properties: dict[str, Any]
+
+
+def _segments(request: Request) -> list[str]:
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    return [unquote(part) for part in path.split("/")]
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "request_not_found", "Request not found")
+
+
+async def _find(request: Request, principal: Principal, *, by_provider: bool) -> dict[str, Any]:
+    parts = _segments(request)  # ['', 'api', 'v1', 'requests', ...]
+    query = select(requests).where(requests.c.app_id == principal.app_id)
+    if by_provider:
+        if len(parts) != 8:
+            raise _not_found()
+        query = query.where(requests.c.category == parts[5], requests.c.provider_response_id == parts[6])
+    else:
+        if len(parts) != 6 or not parts[4].isdigit() or len(parts[4]) > 19:
+            raise _not_found()
+        query = query.where(requests.c.id == int(parts[4]))
+    async with state(request).db.read() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise _not_found()
+    return dict(row._mapping)
+
+
+async def _result(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+    async with state(request).db.read() as conn:
+        states = await load_limit_states(conn, [row["id"]])
+    return {"xproxy_result": build_result(row, states.get(row["id"], {}))}
+
+
+async def _update_properties(request: Request, row: dict[str, Any], body: PropertiesBody) -> dict[str, Any]:
+    changes = check_properties(body.properties, "properties")
+    async with state(request).db.write() as conn:
+        current = (await conn.execute(select(requests.c.properties).where(requests.c.id == row["id"]))).scalar()
+        merged = dict(current or {})
+        for name, value in changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        await conn.execute(update(requests).where(requests.c.id == row["id"]).values(properties=merged or None))
+    return {"request_id": str(row["id"]), "properties": merged}
+
+
+@router.get("/provider/{category}/{provider_response_id:path}/result")
+async def result_by_response_id(request: Request, principal: AppKey) -> dict[str, Any]:
+    return await _result(request, await _find(request, principal, by_provider=True))
+
+
+@router.put("/provider/{category}/{provider_response_id:path}/properties")
+async def properties_by_response_id(request: Request, body: PropertiesBody, principal: AppKey) -> dict[str, Any]:
+    return await _update_properties(request, await _find(request, principal, by_provider=True), body)
+
+
+@router.get("/{request_id}/result")
+async def result_by_request_id(request: Request, principal: AppKey) -> dict[str, Any]:
+    return await _result(request, await _find(request, principal, by_provider=False))
+
+
+@router.put("/{request_id}/properties")
+async def properties_by_request_id(request: Request, body: PropertiesBody, principal: AppKey) -> dict[str, Any]:
+    return await _update_properties(request, await _find(request, principal, by_provider=False), body)

@@ -1,0 +1,135 @@
+"""Reading attribution from ``xProxy-*`` headers, shared by ingest and the proxy, with Pay-i's error codes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ..errors import ApiError
+from .event import Attribution
+
+USE_CASE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_LIMIT_IDS = 50
+MAX_TEXT = 200
+
+
+def parse_limit_ids(value: str | None) -> list[str]:
+    if not value:
+        return []
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    return check_limit_ids(ids)
+
+
+def check_limit_ids(ids: list[str]) -> list[str]:
+    if len(ids) > MAX_LIMIT_IDS:
+        raise ApiError(400, "invalid_limit_ids", f"At most {MAX_LIMIT_IDS} limit ids may be given")
+    for limit_id in ids:
+        if len(limit_id) > 100:
+            raise ApiError(400, "invalid_limit_id", "A limit id is at most 100 characters")
+    return list(dict.fromkeys(ids))  # de-duplicated, order kept
+
+
+def parse_properties(value: str | None, header: str) -> dict[str, str | None] | None:
+    """A properties header: raw JSON, or base64 of JSON (what the SDK's instrumentor sends)."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if not text.startswith("{"):
+        try:
+            text = base64.b64decode(text, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(400, "invalid_json", f"Header '{header}' is neither JSON nor base64 JSON") from None
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "invalid_json", f"Header '{header}' is not valid JSON") from None
+    return check_properties(data, header)
+
+
+def check_properties(data: Any, where: str) -> dict[str, str | None]:
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_properties", f"'{where}' must be a JSON object")
+    out: dict[str, str | None] = {}
+    for key, val in data.items():
+        if not isinstance(key, str) or not key or len(key) > 200:
+            raise ApiError(400, "invalid_properties", f"'{where}': property names are 1 to 200 characters")
+        if val is not None and not isinstance(val, str):
+            val = orjson.dumps(val).decode() if isinstance(val, (dict, list)) else str(val)
+        if val is not None and len(val) > 10_000:
+            raise ApiError(400, "invalid_properties", f"'{where}': property values are at most 10000 characters")
+        out[key] = val
+    return out
+
+
+def check_use_case_name(name: str | None) -> str | None:
+    if name is None or name == "":
+        return None
+    if not USE_CASE_NAME.match(name):
+        raise ApiError(
+            400,
+            "invalid_use_case_name",
+            "Use case names are 1 to 64 characters: letters, digits, '.', '-' and '_' only",
+        )
+    return name
+
+
+def check_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > limit:
+        raise ApiError(400, "invalid_" + what, f"'{what}' is at most {limit} characters")
+    return value
+
+
+def check_tags(tags: list[str] | None) -> list[str] | None:
+    if not tags:
+        return None
+    for tag in tags:
+        if not TAG.match(tag):
+            raise ApiError(400, "invalid_tags", "Tags may contain only alphanumeric, underscore (_) and dash (-)")
+    return tags
+
+
+def parse_version(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        version = int(value)
+    except ValueError:
+        raise ApiError(400, "invalid_use_case_version", "xProxy-UseCase-Version must be an integer") from None
+    if not 0 <= version <= 1_000_000:
+        raise ApiError(400, "invalid_use_case_version", "xProxy-UseCase-Version is out of range")
+    return version
+
+
+def from_headers(headers: Mapping[str, str]) -> Attribution:
+    """Attribution from request headers (names matched case-insensitively by the caller's mapping)."""
+    get = headers.get
+    tags = get("xproxy-request-tags")
+    use_case_id = get("xproxy-usecase-id") or get("xproxy-experience-id")
+    use_case_name = get("xproxy-usecase-name") or get("xproxy-experience-name")
+    return Attribution(
+        limit_ids=parse_limit_ids(get("xproxy-limit-ids")),
+        use_case_name=check_use_case_name(use_case_name),
+        use_case_id=check_text(use_case_id, "use_case_id", 64),
+        use_case_version=parse_version(get("xproxy-usecase-version")),
+        use_case_step=check_text(get("xproxy-usecase-step"), "use_case_step"),
+        use_case_properties=parse_properties(get("xproxy-usecase-properties"), "xProxy-UseCase-Properties"),
+        user_id=check_text(get("xproxy-user-id"), "user_id"),
+        account_name=check_text(get("xproxy-account-name"), "account_name"),
+        resource_scope=check_text(get("xproxy-resource-scope"), "resource_scope", 100),
+        price_as_category=check_text(get("xproxy-priceas-category"), "price_as_category"),
+        price_as_resource=check_text(
+            get("xproxy-priceas-resource") or get("xproxy-routeas-resource"), "price_as_resource", 300
+        ),
+        properties=parse_properties(get("xproxy-request-properties"), "xProxy-Request-Properties"),
+        request_tags=check_tags([t.strip() for t in tags.split(",") if t.strip()] if tags else None),
+        logging_disabled=(get("xproxy-logging-disable") or "").strip().lower() == "true",
+        instrumented_module=check_text(get("xproxy-instrumented-module"), "instrumented_module"),
+    )

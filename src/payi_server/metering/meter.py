@@ -1,0 +1,111 @@
+"""THE metering path: event -> price (version in force at the event's time, price-as) -> cost -> record.
+
+Ingest and the proxy both come here. ``prepare`` is synchronous and touches no database: it checks the event,
+resolves its price from the in-memory catalog and computes the cost in ``Decimal``. The recorder then charges
+limits and writes the request in a group commit; ``record`` waits for that commit, ``record_later`` does not.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ..auth.cache import Principal
+from ..errors import ApiError
+from ..ids import IdGenerator
+from ..pricing.book import PriceBook
+from ..pricing.cost import price_units
+from ..store.changes import utcnow
+from .event import Event, Units
+from .recorder import Pending, Recorder
+
+MAX_FUTURE = timedelta(minutes=5)
+
+
+def _all_units_unknown(units: Units) -> dict[str, dict[str, int]]:
+    unknown: dict[str, dict[str, int]] = {}
+    for name, sides in units.items():
+        kept = {side: n for side, n in sides.items() if n}
+        if kept:
+            unknown[name] = kept
+    return unknown
+
+
+class Meter:
+    def __init__(self, book: PriceBook, ids: IdGenerator, recorder: Recorder) -> None:
+        self.book = book
+        self.ids = ids
+        self.recorder = recorder
+
+    def prepare(
+        self,
+        principal: Principal,
+        event: Event,
+        *,
+        now: datetime | None = None,
+        reservation_id: int | None = None,
+        blocked_states: dict[str, str] | None = None,
+    ) -> Pending:
+        now = now or utcnow()
+        assert principal.app_id is not None
+        if event.event_timestamp > now + MAX_FUTURE:
+            raise ApiError(
+                400,
+                "invalid_ingest_event_timestamp",
+                "event_timestamp may not be more than 5 minutes in the future",
+            )
+        attr = event.attribution
+        category = attr.price_as_category or event.category
+        resource = attr.price_as_resource or event.resource
+        if not self.book.category_exists(principal.org_id, category):
+            raise ApiError(400, "category_not_found", f"Category '{category[:200]}' not found")
+        if attr.use_case_name and not attr.use_case_id:
+            # A name alone opens a new instance, with a server-generated id (returned in xproxy_result).
+            attr.use_case_id = str(uuid.uuid4())
+        warnings: list[str] = []
+        resolved = self.book.resolve(principal.org_id, category, resource, event.event_timestamp)
+        if resolved is None:
+            cost_in = cost_out = None
+            unknown = _all_units_unknown(event.units)
+            resource_id = None
+            warnings.append(
+                f"Resource '{resource[:300]}' in category '{category}' has no price: the request is recorded as unpriced"
+            )
+        else:
+            try:
+                cost = price_units(event.units, resolved.version.units)
+            except ValueError as exc:
+                raise ApiError(400, "invalid_units", str(exc)) from None
+            cost_in, cost_out, unknown = cost.input, cost.output, cost.unknown_units
+            resource_id = resolved.resource_id
+            if unknown:
+                warnings.append(
+                    "No price for units " + ", ".join(sorted(unknown)) + f" of '{resolved.version.resource}': not counted"
+                )
+        zero = Decimal(0)
+        return Pending(
+            app_id=principal.app_id,
+            request_id=self.ids.next(),
+            event=event,
+            category=category,
+            resource=resource,
+            resource_id=resource_id,
+            cost_input=cost_in if cost_in is not None else zero,
+            cost_output=cost_out if cost_out is not None else zero,
+            unknown_units=unknown,
+            ingest_timestamp=now,
+            warnings=warnings,
+            store_payload=principal.store_prompts and not attr.logging_disabled and event.payload is not None,
+            reservation_id=reservation_id,
+            blocked_states=blocked_states,
+        )
+
+    async def record(self, principal: Principal, event: Event) -> tuple[Pending, dict[str, Any]]:
+        """Price and record an event; return once it is committed, with its ``xproxy_result``."""
+        pending = self.prepare(principal, event)
+        return pending, await self.recorder.submit(pending)
+
+    def record_later(self, pending: Pending) -> None:
+        self.recorder.submit_nowait(pending)

@@ -1,0 +1,490 @@
+"""Group commit: request records are written in batches, each batch one transaction.
+
+``submit`` queues a priced event and waits until the transaction holding it has committed (ingest answers only
+then); ``submit_nowait`` queues it and returns at once (the proxy records after answering). One task per process
+takes whatever is queued (up to ``record_batch_size``) and writes it: use cases created on the fly, limits locked
+and charged (reservations released), the request rows (a duplicate ``provider_response_id`` is recorded once),
+their limit states, hourly rollups and, where allowed, the prompt and response. If a batch fails, its items are
+retried one by one, so one bad item cannot sink the others. ``stop`` drains the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, tuple_
+
+from ..errors import ApiError
+from ..limits.ledger import Ledger, reclaim_expired, release_reservations
+from ..store.changes import utcnow
+from ..store.engine import Database
+from ..store.tables import (
+    limits,
+    request_limits,
+    request_payloads,
+    requests,
+    rollup_hourly,
+    rollup_limit_hourly,
+    rollup_property_hourly,
+)
+from ..store.upsert import insert_add, insert_ignore
+from ..usecases.implicit import LimitFactory, UseCaseRef, ensure_use_cases
+from .event import Event
+from .results import build_result
+
+log = logging.getLogger("payi_server.recorder")
+
+_RECLAIM_EVERY = 10.0
+
+
+@dataclass(slots=True)
+class Pending:
+    """One priced event waiting to be written."""
+
+    app_id: int
+    request_id: int
+    event: Event
+    category: str
+    resource: str
+    resource_id: int | None
+    cost_input: Decimal
+    cost_output: Decimal
+    unknown_units: dict[str, dict[str, int]]
+    ingest_timestamp: datetime
+    warnings: list[str] = field(default_factory=list)
+    store_payload: bool = False
+    reservation_id: int | None = None
+    blocked_states: dict[str, str] | None = None
+    future: asyncio.Future[dict[str, Any]] | None = None
+
+    @property
+    def cost_total(self) -> Decimal:
+        return self.cost_input + self.cost_output
+
+
+def _hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _unit_totals(units: dict[str, dict[str, int]]) -> tuple[int, int]:
+    tin = tout = 0
+    for sides in units.values():
+        tin += sides.get("input", 0) or 0
+        tout += sides.get("output", 0) or 0
+    return tin, tout
+
+
+class Recorder:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch_size: int,
+        flush_interval: float,
+        make_limit: LimitFactory | None = None,
+        queue_size: int = 20_000,
+    ) -> None:
+        self._db = db
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._make_limit = make_limit
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self._last_reclaim = 0.0
+        self.written = 0
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="payi-recorder")
+
+    async def stop(self) -> None:
+        """Write everything queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+
+    async def submit(self, item: Pending) -> dict[str, Any]:
+        item.future = asyncio.get_running_loop().create_future()
+        await self._queue.put(item)
+        return await item.future
+
+    def submit_nowait(self, item: Pending) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # Never drop a record: wait for room in the background.
+            asyncio.get_running_loop().create_task(self._queue.put(item))
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            deadline = loop.time() + self._flush_interval
+            while len(batch) < self._batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except TimeoutError:
+                    break
+            try:
+                await self._write_with_retry(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if loop.time() - self._last_reclaim > _RECLAIM_EVERY:
+                self._last_reclaim = loop.time()
+                try:
+                    async with self._db.write() as conn:
+                        await reclaim_expired(conn, self._db, utcnow())
+                except Exception:  # noqa: BLE001 - retried on the next round
+                    log.warning("could not reclaim expired reservations")
+
+    async def _write_with_retry(self, batch: list[Pending]) -> None:
+        try:
+            outcomes = await self._write(batch)
+        except Exception as exc:  # noqa: BLE001 - fall back to one transaction per item
+            if len(batch) == 1:
+                log.error("could not record request %s: %s", batch[0].request_id, type(exc).__name__, exc_info=exc)
+                _settle(batch[0], ApiError(503, "request_processing_error", "The request could not be recorded"))
+                return
+            log.warning("batch of %s failed (%s); retrying one by one", len(batch), type(exc).__name__)
+            for item in batch:
+                await self._write_with_retry([item])
+            return
+        for item, outcome in zip(batch, outcomes, strict=True):
+            _settle(item, outcome)
+        self.written += len(batch)
+
+    async def _write(self, batch: list[Pending]) -> list[dict[str, Any] | ApiError]:
+        now = utcnow()
+        outcomes: list[dict[str, Any] | ApiError | None] = [None] * len(batch)
+        async with self._db.write() as conn:
+            ledger = Ledger(conn, self._db, now)
+
+            # 1. limits named by each request: lock them; unknown ids reject that request only
+            by_app: dict[int, set[str]] = defaultdict(set)
+            for item in batch:
+                by_app[item.app_id].update(item.event.attribution.limit_ids)
+            missing: dict[int, set[str]] = {}
+            for app_id in sorted(by_app):
+                missing[app_id] = set(await ledger.load(app_id, sorted(by_app[app_id])))
+            valid: list[int] = []
+            for i, item in enumerate(batch):
+                bad = [x for x in item.event.attribution.limit_ids if x in missing[item.app_id]]
+                if bad:
+                    outcomes[i] = ApiError(
+                        400,
+                        "invalid_limit_ids",
+                        "Some or all of passed limit-ids either do not exist or they are not related to the "
+                        f"Application: {', '.join(bad[:10])}",
+                    )
+                else:
+                    valid.append(i)
+
+            # 2. use cases created on the fly; an instance's own limit joins the request's limits
+            refs = [
+                UseCaseRef(
+                    app_id=batch[i].app_id,
+                    name=batch[i].event.attribution.use_case_name or "",
+                    use_case_id=batch[i].event.attribution.use_case_id or "",
+                    version=batch[i].event.attribution.use_case_version,
+                    properties=batch[i].event.attribution.use_case_properties,
+                )
+                for i in valid
+                if batch[i].event.attribution.use_case_id and batch[i].event.attribution.use_case_name
+            ]
+            instance_limits = await ensure_use_cases(conn, self._db, refs, now, self._make_limit)
+            charged: dict[int, list[str]] = {}
+            for i in valid:
+                item = batch[i]
+                ids = list(item.event.attribution.limit_ids)
+                own = instance_limits.get((item.app_id, item.event.attribution.use_case_id or ""))
+                if own and own not in ids:
+                    await ledger.load(item.app_id, [own])
+                    if ledger.get(item.app_id, own) is not None:
+                        ids.append(own)
+                charged[i] = ids
+
+            # 3. the request rows; a duplicate (app, category, provider_response_id) is not inserted
+            rows = {i: _request_values(batch[i], charged[i]) for i in valid}
+            inserted: set[int] = set()
+            if rows:
+                stmt = insert_ignore(
+                    self._db,
+                    requests,
+                    ["app_id", "category", "provider_response_id"],
+                    index_where=requests.c.provider_response_id.is_not(None),
+                ).returning(requests.c.id)
+                result = await conn.execute(stmt, [rows[i] for i in valid])
+                inserted = {r[0] for r in result.all()}
+
+            # 4. charge limits, release reservations, count states
+            link_rows = []
+            rollups: dict[tuple[Any, ...], list[Any]] = {}
+            limit_rollups: dict[tuple[Any, ...], list[Any]] = {}
+            property_rollups: dict[tuple[Any, ...], list[Any]] = {}
+            duplicates: list[int] = []
+            for i in valid:
+                item = batch[i]
+                if item.request_id not in inserted:
+                    duplicates.append(i)
+                    continue
+                released: dict[int, Decimal] = {}
+                if item.reservation_id is not None:
+                    released = await release_reservations(conn, item.reservation_id)
+                if item.blocked_states is not None:
+                    states = dict(item.blocked_states)  # counted when the call was refused
+                else:
+                    states = ledger.charge(
+                        item.app_id,
+                        charged[i],
+                        item.cost_input,
+                        item.cost_output,
+                        failed=item.event.failed,
+                        released=released,
+                    )
+                for limit_id, state in states.items():
+                    row = ledger.get(item.app_id, limit_id)
+                    if row is not None:
+                        link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
+                        _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, row.pk), [1, item.cost_total])
+                outcomes[i] = build_result(rows[i], states)
+                _rollup(rollups, property_rollups, item)
+            await ledger.flush()
+            if link_rows:
+                await conn.execute(request_limits.insert(), link_rows)
+            await _write_rollups(conn, self._db, rollups, limit_rollups, property_rollups)
+            payloads = [
+                p
+                for i in valid
+                if batch[i].request_id in inserted
+                and batch[i].store_payload
+                and (p := _payload_values(batch[i])) is not None
+            ]
+            if payloads:
+                await conn.execute(request_payloads.insert(), payloads)
+
+            # 5. duplicates answer with the original request's result
+            if duplicates:
+                originals = await _originals(conn, [batch[i] for i in duplicates])
+                for i in duplicates:
+                    item = batch[i]
+                    key = (item.app_id, item.category, item.event.provider_response_id)
+                    original = originals.get(key)
+                    outcomes[i] = (
+                        build_result(original[0], original[1], duplicate=True)
+                        if original is not None
+                        else ApiError(409, "duplicate_request", "The request was already recorded")
+                    )
+        return [o if o is not None else ApiError(500, "unexpected_error", "not recorded") for o in outcomes]
+
+
+def _settle(item: Pending, outcome: dict[str, Any] | ApiError) -> None:
+    if item.future is not None and not item.future.done():
+        if isinstance(outcome, ApiError):
+            item.future.set_exception(outcome)
+        else:
+            item.future.set_result(outcome)
+    elif isinstance(outcome, ApiError) and item.future is None:
+        log.warning("request %s not recorded: %s", item.request_id, outcome.code)
+
+
+def _request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
+    event, attr = item.event, item.event.attribution
+    return {
+        "id": item.request_id,
+        "app_id": item.app_id,
+        "source": event.source,
+        "category": item.category,
+        "resource": item.resource,
+        "resource_id": item.resource_id,
+        "event_timestamp": event.event_timestamp,
+        "ingest_timestamp": item.ingest_timestamp,
+        "units": event.units,
+        "cost_input": item.cost_input,
+        "cost_output": item.cost_output,
+        "cost_total": item.cost_total,
+        "unpriced": bool(item.unknown_units) or item.resource_id is None,
+        "unknown_units": item.unknown_units or None,
+        "use_case_id": attr.use_case_id,
+        "use_case_name": attr.use_case_name,
+        "use_case_version": attr.use_case_version,
+        "use_case_step": attr.use_case_step,
+        "user_id": attr.user_id,
+        "account_name": attr.account_name,
+        "limit_ids": limit_ids or None,
+        "properties": {k: v for k, v in attr.properties.items() if v is not None} if attr.properties else None,
+        "request_tags": attr.request_tags,
+        "http_status_code": event.http_status_code,
+        "failed": event.failed,
+        "blocked": event.blocked,
+        "end_to_end_latency_ms": event.end_to_end_latency_ms,
+        "time_to_first_token_ms": event.time_to_first_token_ms,
+        "time_to_first_completion_token_ms": event.time_to_first_completion_token_ms,
+        "provider_response_id": event.provider_response_id,
+        "provider_uri": event.provider_uri,
+        "resource_scope": attr.resource_scope,
+        "price_as_category": attr.price_as_category,
+        "price_as_resource": attr.price_as_resource,
+        "result": {"warnings": item.warnings} if item.warnings else None,
+    }
+
+
+def _payload_values(item: Pending) -> dict[str, Any] | None:
+    payload = item.event.payload
+    if payload is None or payload.is_empty():
+        return None
+    return {
+        "request_id": item.request_id,
+        "provider_request_json": payload.provider_request_json,
+        "provider_request_reasoning_json": payload.provider_request_reasoning_json,
+        "provider_response_json": payload.provider_response_json,
+        "provider_request_headers": payload.provider_request_headers,
+        "provider_response_headers": payload.provider_response_headers,
+        "provider_response_function_calls": payload.provider_response_function_calls,
+    }
+
+
+def _add(table: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], values: list[Any]) -> None:
+    current = table.get(key)
+    if current is None:
+        table[key] = list(values)
+    else:
+        for n, value in enumerate(values):
+            current[n] += value
+
+
+def _rollup(
+    rollups: dict[tuple[Any, ...], list[Any]], properties: dict[tuple[Any, ...], list[Any]], item: Pending
+) -> None:
+    event, attr = item.event, item.event.attribution
+    bucket = _hour(event.event_timestamp)
+    key = (
+        bucket,
+        item.app_id,
+        item.category,
+        item.resource,
+        attr.use_case_name or "",
+        attr.use_case_version or 0,
+        attr.use_case_step or "",
+        attr.user_id or "",
+        attr.account_name or "",
+    )
+    tin, tout = _unit_totals(event.units)
+    unpriced = 1 if (item.unknown_units or item.resource_id is None) else 0
+    _add(
+        rollups,
+        key,
+        [1, int(event.failed), int(event.blocked), unpriced, item.cost_input, item.cost_output, item.cost_total, tin, tout],
+    )
+    for name, value in (attr.properties or {}).items():
+        if value is not None:
+            _add(properties, (bucket, item.app_id, name[:200], value[:500]), [1, item.cost_total])
+
+
+_ROLLUP_COLUMNS = (
+    "requests",
+    "failed",
+    "blocked",
+    "unpriced",
+    "cost_input",
+    "cost_output",
+    "cost_total",
+    "units_input",
+    "units_output",
+)
+_ROLLUP_KEYS = (
+    "bucket",
+    "app_id",
+    "category",
+    "resource",
+    "use_case_name",
+    "use_case_version",
+    "use_case_step",
+    "user_id",
+    "account_name",
+)
+
+
+async def _write_rollups(
+    conn: Any,
+    db: Database,
+    rollups: dict[tuple[Any, ...], list[Any]],
+    limit_rollups: dict[tuple[Any, ...], list[Any]],
+    property_rollups: dict[tuple[Any, ...], list[Any]],
+) -> None:
+    # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock).
+    if rollups:
+        await conn.execute(
+            insert_add(db, rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+            [
+                {**dict(zip(_ROLLUP_KEYS, key, strict=True)), **dict(zip(_ROLLUP_COLUMNS, values, strict=True))}
+                for key, values in sorted(rollups.items(), key=lambda kv: kv[0])
+            ],
+        )
+    if limit_rollups:
+        await conn.execute(
+            insert_add(db, rollup_limit_hourly, ("bucket", "app_id", "limit_pk"), ("requests", "cost_total")),
+            [
+                {"bucket": k[0], "app_id": k[1], "limit_pk": k[2], "requests": v[0], "cost_total": v[1]}
+                for k, v in sorted(limit_rollups.items(), key=lambda kv: kv[0])
+            ],
+        )
+    if property_rollups:
+        await conn.execute(
+            insert_add(db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")),
+            [
+                {"bucket": k[0], "app_id": k[1], "name": k[2], "value": k[3], "requests": v[0], "cost_total": v[1]}
+                for k, v in sorted(property_rollups.items(), key=lambda kv: kv[0])
+            ],
+        )
+
+
+async def load_limit_states(conn: Any, request_ids: list[int]) -> dict[int, dict[str, str]]:
+    """``{request id: {limit_id: state}}`` as recorded."""
+    if not request_ids:
+        return {}
+    query = (
+        select(request_limits.c.request_id, request_limits.c.state, limits.c.limit_id)
+        .join(limits, limits.c.id == request_limits.c.limit_pk)
+        .where(request_limits.c.request_id.in_(request_ids))
+    )
+    out: dict[int, dict[str, str]] = defaultdict(dict)
+    for row in (await conn.execute(query)).all():
+        out[row.request_id][row.limit_id] = row.state
+    return out
+
+
+async def _originals(
+    conn: Any, items: list[Pending]
+) -> dict[tuple[int, str, str | None], tuple[dict[str, Any], dict[str, str]]]:
+    keys = sorted({(i.app_id, i.category, i.event.provider_response_id or "") for i in items})
+    query = select(requests).where(
+        tuple_(requests.c.app_id, requests.c.category, requests.c.provider_response_id).in_(keys)
+    )
+    rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
+    states = await load_limit_states(conn, [r["id"] for r in rows])
+    return {(r["app_id"], r["category"], r["provider_response_id"]): (r, states.get(r["id"], {})) for r in rows}

@@ -1,0 +1,29 @@
+"""Dialect-specific INSERT ... ON CONFLICT, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .engine import Database
+
+
+def _insert(db: Database, table: Table) -> Any:
+    return sqlite.insert(table) if db.is_sqlite else postgresql.insert(table)
+
+
+def insert_ignore(db: Database, table: Table, index_elements: Sequence[Any], index_where: Any = None) -> Any:
+    """INSERT that skips rows whose key already exists."""
+    return _insert(db, table).on_conflict_do_nothing(index_elements=list(index_elements), index_where=index_where)
+
+
+def insert_add(db: Database, table: Table, index_elements: Sequence[str], add: Sequence[str]) -> Any:
+    """INSERT that, for an existing key, adds the new row's values to the ``add`` columns (rollup counters)."""
+    stmt = _insert(db, table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(index_elements),
+        set_={name: table.c[name] + stmt.excluded[name] for name in add},
+    )
