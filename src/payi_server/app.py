@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import insert
 
 from . import __version__
-from .api import admin, health, ingest, requests, whoami
+from .api import admin, categories, health, ingest, requests, whoami
 from .api.errors import install_error_handlers
 from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(whoami.router)
     app.include_router(ingest.router)
     app.include_router(requests.router)
+    app.include_router(categories.router)
     check_route_table(app.router.routes)
     app.add_middleware(
         BodyLimitMiddleware,

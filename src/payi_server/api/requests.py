@@ -6,7 +6,6 @@ Path segments are decoded from the raw path, so names containing ``/`` (sent as 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
@@ -19,7 +18,7 @@ from ..metering.attribution import check_properties
 from ..metering.recorder import load_limit_states
 from ..metering.results import build_result
 from ..store.tables import requests
-from .common import state
+from .common import raw_segments, state
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
@@ -29,18 +28,12 @@ class PropertiesBody(BaseModel):
     properties: dict[str, Any]
 
 
-def _segments(request: Request) -> list[str]:
-    raw = request.scope.get("raw_path") or request.scope["path"].encode()
-    path = raw.decode("latin-1").split("?", 1)[0]
-    return [unquote(part) for part in path.split("/")]
-
-
 def _not_found() -> ApiError:
     return ApiError(404, "request_not_found", "Request not found")
 
 
 async def _find(request: Request, principal: Principal, *, by_provider: bool) -> dict[str, Any]:
-    parts = _segments(request)  # ['', 'api', 'v1', 'requests', ...]
+    parts = raw_segments(request)  # ['', 'api', 'v1', 'requests', ...]
     query = select(requests).where(requests.c.app_id == principal.app_id)
     if by_provider:
         if len(parts) != 8:

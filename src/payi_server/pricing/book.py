@@ -146,6 +146,10 @@ class PriceBook:
             return category in KNOWN_SYSTEM_CATEGORIES or category in self._snapshot.system.categories()
         return category in self._snapshot.custom_categories.get(org_id, frozenset())
 
+    def managed_name(self, category: str, resource: str) -> str | None:
+        """The managed resource a client-visible name (alias, dated version ...) stands for."""
+        return self._snapshot.system.resource_name(category, resource)
+
     def resolve(self, org_id: int, category: str, resource: str, at: datetime) -> Resolved | None:
         snapshot = self._snapshot
         if category.startswith(SYSTEM_PREFIX):

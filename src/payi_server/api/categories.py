@@ -1,0 +1,125 @@
+"""The eight ``/api/v1/categories`` endpoints: the price catalog. Reads take any key; changes take an
+organisation key (custom categories and prices are organisation-wide)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..auth.dependency import AnyKey, OrgKey
+from ..errors import ApiError
+from ..pricing.admin import CatalogAdmin
+from .common import paginate, raw_segments, state
+
+router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
+
+ActiveQuery = Annotated[bool | None, Query(alias="Active")]
+CursorQuery = Annotated[str | None, Query(max_length=200)]
+LimitQuery = Annotated[int | None, Query(ge=1, le=1000)]
+
+
+class UnitPriceIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    input_price: float | None = Field(default=None, ge=0)
+    output_price: float | None = Field(default=None, ge=0)
+
+
+class ResourceCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    units: dict[str, UnitPriceIn]
+    max_input_units: int | None = Field(default=None, ge=0)
+    max_output_units: int | None = Field(default=None, ge=0)
+    max_total_units: int | None = Field(default=None, ge=0)
+    start_timestamp: datetime | None = None
+    large_context_threshold: int | None = Field(default=None, ge=0)
+    character_billing: bool = False
+    proxy_allowed: bool = True
+    description: str | None = Field(default=None, max_length=2000)
+    mapped_resource: dict[str, Any] | None = None
+    azure_resource: dict[str, Any] | None = None
+    aws_bedrock_resource: dict[str, Any] | None = None
+    google_vertex_resource: dict[str, Any] | None = None
+    cost_per_hour: float | None = Field(default=None, ge=0)
+    reservation_id: str | None = None
+
+
+def _admin(request: Request) -> CatalogAdmin:
+    s = state(request)
+    return CatalogAdmin(s.db, s.book)
+
+
+def _parts(request: Request, count: tuple[int, ...]) -> list[str]:
+    """Segments after /api/v1/categories: [category, 'resources', resource?, resource_id?]."""
+    parts = raw_segments(request)[4:]
+    if len(parts) not in count or (len(parts) > 1 and parts[1] != "resources") or any(p == "" for p in parts):
+        raise ApiError(404, "not_found", "No such endpoint")
+    return parts
+
+
+@router.get("")
+async def list_categories(
+    request: Request,
+    principal: AnyKey,
+    active: ActiveQuery = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = None,
+    sort_ascending: bool | None = None,
+) -> dict[str, Any]:
+    items = await _admin(request).categories(principal.org_id, active)
+    return paginate(items, cursor, limit, sort_ascending)
+
+
+@router.get("/{category}/resources")
+async def list_resources(
+    request: Request,
+    principal: AnyKey,
+    active: ActiveQuery = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = None,
+    sort_ascending: bool | None = None,
+) -> dict[str, Any]:
+    category = _parts(request, (2,))[0]
+    return paginate(await _admin(request).list_resources(principal.org_id, category, active), cursor, limit, sort_ascending)
+
+
+@router.get("/{category}/resources/{tail:path}")
+async def get_resource(
+    request: Request,
+    principal: AnyKey,
+    active: ActiveQuery = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = None,
+    sort_ascending: bool | None = None,
+) -> Any:
+    parts = _parts(request, (3, 4))
+    admin = _admin(request)
+    if len(parts) == 4:
+        return await admin.version(principal.org_id, parts[0], parts[2], parts[3])
+    versions = await admin.versions(principal.org_id, parts[0], parts[2], active)
+    return paginate(versions, cursor, limit, sort_ascending)
+
+
+@router.post("/{category}/resources/{tail:path}", status_code=200)
+async def create_resource(request: Request, body: ResourceCreate, principal: OrgKey) -> dict[str, Any]:
+    parts = _parts(request, (3,))
+    data = body.model_dump(exclude_none=True)
+    data["units"] = {name: prices.model_dump() for name, prices in body.units.items()}
+    return await _admin(request).create(principal.org_id, parts[0], parts[2], data)
+
+
+@router.delete("/{category}")
+async def delete_category(request: Request, principal: OrgKey) -> list[dict[str, Any]]:
+    parts = _parts(request, (1,))
+    return await _admin(request).delete(principal.org_id, parts[0])
+
+
+@router.delete("/{category}/resources/{tail:path}")
+async def delete_resource(request: Request, principal: OrgKey) -> list[dict[str, Any]] | dict[str, Any]:
+    parts = _parts(request, (3, 4))
+    admin = _admin(request)
+    if len(parts) == 4:
+        return (await admin.delete(principal.org_id, parts[0], parts[2], parts[3]))[0]
+    return await admin.delete(principal.org_id, parts[0], parts[2])
