@@ -24,11 +24,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 
 import httpx2
 import pydantic
-from typing_extensions import Self
 
 from ._constants import (
     DEFAULT_BASE_URL,
@@ -45,7 +44,6 @@ from ._models import construct_type, validate_type
 from ._types import Headers, NotGiven, Omit, Query, RequestOptions, Timeout, not_given
 from ._utils import encode_json, is_given, parse_custom_headers, query_items, strip_omitted
 from ._version import __version__
-
 from .pagination import AsyncPaginator
 
 if TYPE_CHECKING:
@@ -111,7 +109,9 @@ class DefaultAioHttpClient(httpx2.AsyncClient):
     """
 
     def __init__(self, **_kwargs: Any) -> None:
-        raise RuntimeError("The aiohttp backend is not supported by this SDK; use payi.DefaultAsyncHttpxClient().")
+        raise RuntimeError(
+            "The aiohttp backend is not supported by this SDK; use payi.DefaultAsyncHttpxClient()."
+        )
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,8 @@ class BaseClient(Generic[_HttpClientT]):
     @base_url.setter
     def base_url(self, url: str | httpx2.URL) -> None:
         url = httpx2.URL(url)
-        self._base_url = url if url.raw_path.endswith(b"/") else url.copy_with(raw_path=url.raw_path + b"/")
+        raw_path = url.raw_path if url.raw_path.endswith(b"/") else url.raw_path + b"/"
+        self._base_url = url.copy_with(raw_path=raw_path)  # also renders "https://host" as "https://host/"
 
     @property
     def user_agent(self) -> str:
@@ -334,7 +335,9 @@ class BaseClient(Generic[_HttpClientT]):
             0
         """
         if default_headers is not None and set_default_headers is not None:
-            raise ValueError("The `default_headers` and `set_default_headers` arguments are mutually exclusive")
+            raise ValueError(
+                "The `default_headers` and `set_default_headers` arguments are mutually exclusive"
+            )
         if default_query is not None and set_default_query is not None:
             raise ValueError("The `default_query` and `set_default_query` arguments are mutually exclusive")
         headers = self._custom_headers
@@ -431,13 +434,17 @@ class BaseClient(Generic[_HttpClientT]):
             if not can_retry:
                 raise from_transport_error(error, request) from error
             delay = self._retry_delay(retries_taken, None)
-            log.info("Retrying request to %s after %s in %.3f seconds", request.url, type(error).__name__, delay)
+            log.info(
+                "Retrying request to %s after %s in %.3f seconds", request.url, type(error).__name__, delay
+            )
             return delay
         assert response is not None
         if not (can_retry and self._should_retry(response)):
             raise make_status_error(response)
         delay = self._retry_delay(retries_taken, response.headers)
-        log.info("Retrying request to %s after HTTP %d in %.3f seconds", request.url, response.status_code, delay)
+        log.info(
+            "Retrying request to %s after HTTP %d in %.3f seconds", request.url, response.status_code, delay
+        )
         return delay
 
     # -- responses ------------------------------------------------------------------------------------------
@@ -466,7 +473,9 @@ class BaseClient(Generic[_HttpClientT]):
             return response.text
 
     def _process_response(self, response: httpx2.Response, cast_to: Any) -> Any:
-        log.debug('HTTP Response: %s %s "%i"', response.request.method, response.request.url, response.status_code)
+        log.debug(
+            'HTTP Response: %s %s "%i"', response.request.method, response.request.url, response.status_code
+        )
         if cast_to is None or cast_to is type(None):
             return None
         data = self._read_json(response)
@@ -481,8 +490,13 @@ class BaseClient(Generic[_HttpClientT]):
         build = cast(Any, page)._build
         return cast(
             _T,
-            build(data, parse=lambda type_, value: self._validate(type_, value, response), model=model, client=self,
-                  options=options),
+            build(
+                data,
+                parse=lambda type_, value: self._validate(type_, value, response),
+                model=model,
+                client=self,
+                options=options,
+            ),
         )
 
 
@@ -540,19 +554,27 @@ class SyncAPIClient(BaseClient[httpx2.Client]):
         """Low-level GET. Example: ``client.get("/api/v1/limits", cast_to=object)``."""
         return self.request(cast_to, FinalRequestOptions.build("get", path, options=options))
 
-    def post(self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None) -> _T:
+    def post(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
         """Low-level POST. Example: ``client.post("/api/v1/limits", body={...}, cast_to=LimitResponse)``."""
         return self.request(cast_to, FinalRequestOptions.build("post", path, body=body, options=options))
 
-    def put(self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None) -> _T:
+    def put(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
         """Low-level PUT."""
         return self.request(cast_to, FinalRequestOptions.build("put", path, body=body, options=options))
 
-    def patch(self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None) -> _T:
+    def patch(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
         """Low-level PATCH."""
         return self.request(cast_to, FinalRequestOptions.build("patch", path, body=body, options=options))
 
-    def delete(self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None) -> _T:
+    def delete(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
         """Low-level DELETE."""
         return self.request(cast_to, FinalRequestOptions.build("delete", path, body=body, options=options))
 
@@ -567,7 +589,9 @@ class SyncAPIClient(BaseClient[httpx2.Client]):
         method: str = "get",
     ) -> _SyncPageT:
         """Low-level list call returning the first page; iterate it to walk every page."""
-        return self._request_page(page, model, FinalRequestOptions.build(method, path, body=body, options=options))
+        return self._request_page(
+            page, model, FinalRequestOptions.build(method, path, body=body, options=options)
+        )
 
 
 class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
@@ -578,7 +602,9 @@ class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
         return httpx2.AsyncClient
 
     @classmethod
-    def _default_http_client(cls, base_url: httpx2.URL, timeout: float | Timeout | None) -> httpx2.AsyncClient:
+    def _default_http_client(
+        cls, base_url: httpx2.URL, timeout: float | Timeout | None
+    ) -> httpx2.AsyncClient:
         return DefaultAsyncHttpxClient(base_url=base_url, timeout=timeout)
 
     def is_closed(self) -> bool:
@@ -617,7 +643,9 @@ class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
         """Send ``options`` (with retries) and parse the response as ``cast_to``."""
         return cast(_T, self._process_response(await self._send(options), cast_to))
 
-    async def _request_page(self, page: type[_AsyncPageT], model: Any, options: FinalRequestOptions) -> _AsyncPageT:
+    async def _request_page(
+        self, page: type[_AsyncPageT], model: Any, options: FinalRequestOptions
+    ) -> _AsyncPageT:
         return self._make_page(page, model, options, await self._send(options))
 
     async def get(self, path: str, *, cast_to: type[_T], options: RequestOptions | None = None) -> _T:
@@ -628,7 +656,9 @@ class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
         self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
     ) -> _T:
         """Low-level POST."""
-        return await self.request(cast_to, FinalRequestOptions.build("post", path, body=body, options=options))
+        return await self.request(
+            cast_to, FinalRequestOptions.build("post", path, body=body, options=options)
+        )
 
     async def put(
         self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
@@ -640,13 +670,17 @@ class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
         self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
     ) -> _T:
         """Low-level PATCH."""
-        return await self.request(cast_to, FinalRequestOptions.build("patch", path, body=body, options=options))
+        return await self.request(
+            cast_to, FinalRequestOptions.build("patch", path, body=body, options=options)
+        )
 
     async def delete(
         self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
     ) -> _T:
         """Low-level DELETE."""
-        return await self.request(cast_to, FinalRequestOptions.build("delete", path, body=body, options=options))
+        return await self.request(
+            cast_to, FinalRequestOptions.build("delete", path, body=body, options=options)
+        )
 
     def get_api_list(
         self,
@@ -659,4 +693,6 @@ class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
         method: str = "get",
     ) -> AsyncPaginator[_T, AsyncCursorPage[_T]]:
         """Low-level list call: await it for the first page, or ``async for`` over every item."""
-        return AsyncPaginator(self, FinalRequestOptions.build(method, path, body=body, options=options), page, model)
+        return AsyncPaginator(
+            self, FinalRequestOptions.build(method, path, body=body, options=options), page, model
+        )

@@ -96,7 +96,9 @@ class APIResponseValidationError(APIError):
     status_code: int
 
     def __init__(self, response: httpx2.Response, body: object | None, *, message: str | None = None) -> None:
-        super().__init__(message or "Data returned by API invalid for expected schema.", response.request, body=body)
+        super().__init__(
+            message or "Data returned by API invalid for expected schema.", response.request, body=body
+        )
         self.response = response
         self.status_code = response.status_code
 

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Dict, Literal, Protocol, SupportsIndex, TypedDict, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Literal, Protocol, SupportsIndex, TypedDict, TypeVar, overload
 
 import httpx2
 from httpx2 import Timeout
@@ -73,10 +73,10 @@ omit = Omit()
 Transport = httpx2.BaseTransport
 """A synchronous httpx2 transport. Example: ``Payi(http_client=httpx2.Client(transport=my_transport))``."""
 
-ProxiesTypes = Union[str, httpx2.Proxy, Dict[Union[str, httpx2.URL], Union[None, str, httpx2.URL, httpx2.Proxy]]]
+ProxiesTypes = str | httpx2.Proxy | dict[str | httpx2.URL, None | str | httpx2.URL | httpx2.Proxy]
 """What httpx2 accepts as a proxy. Example: ``httpx2.Client(proxy="http://proxy:3128")``."""
 
-Headers = Mapping[str, Union[str, Omit]]
+Headers = Mapping[str, str | Omit]
 Query = Mapping[str, object]
 Body = object
 

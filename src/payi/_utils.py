@@ -57,7 +57,9 @@ def path_template(template: str, /, **values: str) -> str:
     path = _PLACEHOLDER.sub(fill, template)
     for segment in path.split("/"):
         if _DOT_SEGMENT.match(segment):
-            raise ValueError(f"Constructed path {path!r} contains dot-segment {segment!r} which is not allowed")
+            raise ValueError(
+                f"Constructed path {path!r} contains dot-segment {segment!r} which is not allowed"
+            )
     return path
 
 

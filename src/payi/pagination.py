@@ -15,9 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from ._models import BaseModel
 
@@ -46,7 +44,7 @@ class PageInfo:
 
 class _Envelope(BaseModel):
     items: list[Any]
-    cursor: Optional[str] = None  # noqa: UP045 (pydantic evaluates this annotation)
+    cursor: str | None = None
 
 
 class _CursorPage(Generic[_T]):
@@ -79,7 +77,9 @@ class _CursorPage(Generic[_T]):
     def _next_options(self) -> FinalRequestOptions:
         info = self.next_page_info()
         if info is None:
-            raise RuntimeError("No next page expected; check `.has_next_page()` before calling `.get_next_page()`.")
+            raise RuntimeError(
+                "No next page expected; check `.has_next_page()` before calling `.get_next_page()`."
+            )
         return self._options.with_params(**info.params)
 
     _options: FinalRequestOptions
@@ -170,7 +170,9 @@ class AsyncPaginator(Generic[_T, _PageT]):
         >>> # async for limit in client.limits.list(): ...
     """
 
-    def __init__(self, client: AsyncAPIClient, options: FinalRequestOptions, page: type[_PageT], model: Any) -> None:
+    def __init__(
+        self, client: AsyncAPIClient, options: FinalRequestOptions, page: type[_PageT], model: Any
+    ) -> None:
         self._client = client
         self._options = options
         self._page = page

@@ -259,7 +259,9 @@ def _set_attr_safe(o: Any, attr_name: str, attr_value: Any) -> None:
         pass
 
 
-def increment_kpi_score(payi: Payi, kpi_name: str, use_case_name: str, use_case_id: str, increment: int = 1) -> bool:
+def increment_kpi_score(
+    payi: Payi, kpi_name: str, use_case_name: str, use_case_id: str, increment: int = 1
+) -> bool:
     """Add ``increment`` to an instance's KPI score (read, add, write back); False (and a debug log) on failure.
 
     Example:
@@ -267,17 +269,26 @@ def increment_kpi_score(payi: Payi, kpi_name: str, use_case_name: str, use_case_
     """
     try:
         current = 0
-        for kpi in payi.use_cases.kpis.list(use_case_id=use_case_id, use_case_name=use_case_name, kpi_name=kpi_name):
+        for kpi in payi.use_cases.kpis.list(
+            use_case_id=use_case_id, use_case_name=use_case_name, kpi_name=kpi_name
+        ):
             if kpi.kpi_name == kpi_name:
                 current = int(kpi.score) if kpi.score is not None else 0
                 break
         payi.use_cases.kpis.update(
-            kpi_name=kpi_name, use_case_name=use_case_name, use_case_id=use_case_id, score=float(current + increment)
+            kpi_name=kpi_name,
+            use_case_name=use_case_name,
+            use_case_id=use_case_id,
+            score=float(current + increment),
         )
         return True
     except Exception as exc:  # noqa: BLE001 (the helper reports failure as False, like the official one)
         logger.debug(
-            "Failed to increment KPI %s, use_case_name %s, use_case_id %s: %s", kpi_name, use_case_name, use_case_id, exc
+            "Failed to increment KPI %s, use_case_name %s, use_case_id %s: %s",
+            kpi_name,
+            use_case_name,
+            use_case_id,
+            exc,
         )
         return False
 
@@ -299,11 +310,18 @@ async def increment_kpi_score_async(
                 current = int(kpi.score) if kpi.score is not None else 0
                 break
         await payi.use_cases.kpis.update(
-            kpi_name=kpi_name, use_case_name=use_case_name, use_case_id=use_case_id, score=float(current + increment)
+            kpi_name=kpi_name,
+            use_case_name=use_case_name,
+            use_case_id=use_case_id,
+            score=float(current + increment),
         )
         return True
     except Exception as exc:  # noqa: BLE001 (the helper reports failure as False, like the official one)
         logger.debug(
-            "Failed to increment KPI %s, use_case_name %s, use_case_id %s: %s", kpi_name, use_case_name, use_case_id, exc
+            "Failed to increment KPI %s, use_case_name %s, use_case_id %s: %s",
+            kpi_name,
+            use_case_name,
+            use_case_id,
+            exc,
         )
         return False

@@ -11,6 +11,8 @@ Example:
     >>> # org.admin.applications.regenerate_key(created.application.app_id, slot=2)   # rotate slot 2
 """
 
+# ruff: noqa: ASYNC109  (`timeout` is the official SDK's per-request HTTP timeout, not a cancel scope)
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -163,7 +165,9 @@ class ApplicationsResource(SyncAPIResource):
             >>> # org.admin.applications.regenerate_key("3", slot=1, expires_at=datetime(2027, 1, 1, tzinfo=UTC))
         """
         return self._post(
-            path_template("/api/v1/admin/applications/{app_id}/keys/{slot}/regenerate", app_id=app_id, slot=str(slot)),
+            path_template(
+                "/api/v1/admin/applications/{app_id}/keys/{slot}/regenerate", app_id=app_id, slot=str(slot)
+            ),
             body=_expiry_body(expires_at),
             options=make_request_options(
                 extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
@@ -424,7 +428,9 @@ class AsyncApplicationsResource(AsyncAPIResource):
             >>> # await org.admin.applications.regenerate_key("3", slot=1, expires_at=datetime(2027, 1, 1, tzinfo=UTC))
         """
         return await self._post(
-            path_template("/api/v1/admin/applications/{app_id}/keys/{slot}/regenerate", app_id=app_id, slot=str(slot)),
+            path_template(
+                "/api/v1/admin/applications/{app_id}/keys/{slot}/regenerate", app_id=app_id, slot=str(slot)
+            ),
             body=_expiry_body(expires_at),
             options=make_request_options(
                 extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout

@@ -8,6 +8,8 @@ Example:
     >>> # [c.category for c in client.categories.list(active=True)]
 """
 
+# ruff: noqa: ASYNC109  (`timeout` is the official SDK's per-request HTTP timeout, not a cancel scope)
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -56,7 +58,9 @@ class ResourcesResource(SyncAPIResource):
             >>> #                                    units={"text": {"input_price": 2.5e-6, "output_price": 1e-5}})
         """
         return self._post(
-            path_template("/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource),
+            path_template(
+                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
+            ),
             body={
                 "units": units,
                 "max_input_units": max_input_units,
@@ -111,7 +115,9 @@ class ResourcesResource(SyncAPIResource):
     ) -> SyncCursorPage[CategoryResourceResponse]:
         """List the versions of a resource. Example: ``list(client.categories.resources.list("r", category="c"))``."""
         return self._get_api_list(
-            path_template("/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource),
+            path_template(
+                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
+            ),
             page=SyncCursorPage[CategoryResourceResponse],
             options=make_request_options(
                 query={"Active": active, "cursor": cursor, "limit": limit, "sort_ascending": sort_ascending},
@@ -213,7 +219,9 @@ class CategoriesResource(SyncAPIResource):
     ) -> CategoryDeleteResourceResponse:
         """Delete every version of a resource. Example: ``client.categories.delete_resource("m", category="acme")``."""
         return self._delete(
-            path_template("/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource),
+            path_template(
+                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
+            ),
             options=make_request_options(
                 extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
             ),
@@ -273,7 +281,9 @@ class AsyncResourcesResource(AsyncAPIResource):
             >>> #                                    units={"text": {"input_price": 2.5e-6, "output_price": 1e-5}})
         """
         return await self._post(
-            path_template("/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource),
+            path_template(
+                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
+            ),
             body={
                 "units": units,
                 "max_input_units": max_input_units,
@@ -328,7 +338,9 @@ class AsyncResourcesResource(AsyncAPIResource):
     ) -> AsyncPaginator[CategoryResourceResponse, AsyncCursorPage[CategoryResourceResponse]]:
         """List the versions of a resource. Example: ``[x async for x in client.categories.resources.list("r", category="c")]``."""
         return self._get_api_list(
-            path_template("/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource),
+            path_template(
+                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
+            ),
             page=AsyncCursorPage[CategoryResourceResponse],
             options=make_request_options(
                 query={"Active": active, "cursor": cursor, "limit": limit, "sort_ascending": sort_ascending},
@@ -430,7 +442,9 @@ class AsyncCategoriesResource(AsyncAPIResource):
     ) -> CategoryDeleteResourceResponse:
         """Delete every version of a resource. Example: ``await client.categories.delete_resource("m", category="acme")``."""
         return await self._delete(
-            path_template("/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource),
+            path_template(
+                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
+            ),
             options=make_request_options(
                 extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
             ),

@@ -11,6 +11,8 @@ Example:
     >>> # r.xproxy_result.cost.total.base
 """
 
+# ruff: noqa: ASYNC109  (`timeout` is the official SDK's per-request HTTP timeout, not a cancel scope)
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping

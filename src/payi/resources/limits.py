@@ -7,6 +7,8 @@ Example:
     >>> # client.limits.reset(limit.limit_id, reset_date=datetime.now(UTC))
 """
 
+# ruff: noqa: ASYNC109  (`timeout` is the official SDK's per-request HTTP timeout, not a cancel scope)
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -153,7 +155,12 @@ class LimitsResource(SyncAPIResource):
             "/api/v1/limits",
             page=SyncCursorPage[Limit],
             options=make_request_options(
-                query={"cursor": cursor, "limit": limit, "limit_name": limit_name, "sort_ascending": sort_ascending},
+                query={
+                    "cursor": cursor,
+                    "limit": limit,
+                    "limit_name": limit_name,
+                    "sort_ascending": sort_ascending,
+                },
                 extra_headers=extra_headers,
                 extra_query=extra_query,
                 extra_body=extra_body,
@@ -335,7 +342,12 @@ class AsyncLimitsResource(AsyncAPIResource):
             "/api/v1/limits",
             page=AsyncCursorPage[Limit],
             options=make_request_options(
-                query={"cursor": cursor, "limit": limit, "limit_name": limit_name, "sort_ascending": sort_ascending},
+                query={
+                    "cursor": cursor,
+                    "limit": limit,
+                    "limit_name": limit_name,
+                    "sort_ascending": sort_ascending,
+                },
                 extra_headers=extra_headers,
                 extra_query=extra_query,
                 extra_body=extra_body,

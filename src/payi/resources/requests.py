@@ -8,6 +8,8 @@ Example:
     >>> #                                               properties={"rating": "good"})
 """
 
+# ruff: noqa: ASYNC109  (`timeout` is the official SDK's per-request HTTP timeout, not a cancel scope)
+
 from __future__ import annotations
 
 from functools import cached_property

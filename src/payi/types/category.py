@@ -9,10 +9,10 @@ Example:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import List, Literal
+from typing import Literal, TypeAlias
 
 from pydantic import Field
-from typing_extensions import TypeAlias, TypedDict
+from typing_extensions import TypedDict
 
 from .._models import BaseModel
 
@@ -104,10 +104,10 @@ class CategoryResourceResponse(BaseModel):
     reservation_id: str | None = None
 
 
-CategoryDeleteResponse: TypeAlias = List[CategoryResourceResponse]  # noqa: UP006 (a runtime alias)
+CategoryDeleteResponse: TypeAlias = list[CategoryResourceResponse]
 """The resources removed by ``categories.delete``."""
 
-CategoryDeleteResourceResponse: TypeAlias = List[CategoryResourceResponse]  # noqa: UP006 (a runtime alias)
+CategoryDeleteResourceResponse: TypeAlias = list[CategoryResourceResponse]
 """The versions removed by ``categories.delete_resource``."""
 
 

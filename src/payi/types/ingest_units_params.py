@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Required
 
-from typing_extensions import Required, TypedDict
+from typing_extensions import TypedDict
 
 from .._types import SequenceNotStr
 from .shared_params.ingest_units import IngestUnits

@@ -4,6 +4,8 @@ Example:
     >>> from payi.types.pay_i_common_models_api_router_header_info_param import PayICommonModelsAPIRouterHeaderInfoParam
 """
 
-from .ingest_units_params import PayICommonModelsAPIRouterHeaderInfoParam as PayICommonModelsAPIRouterHeaderInfoParam
+from .ingest_units_params import (
+    PayICommonModelsAPIRouterHeaderInfoParam as PayICommonModelsAPIRouterHeaderInfoParam,
+)
 
 __all__ = ["PayICommonModelsAPIRouterHeaderInfoParam"]

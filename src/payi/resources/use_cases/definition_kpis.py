@@ -7,6 +7,8 @@ Example:
     >>> #                                          goal=0.8, kpi_type="boolean")
 """
 
+# ruff: noqa: ASYNC109  (`timeout` is the official SDK's per-request HTTP timeout, not a cancel scope)
+
 from __future__ import annotations
 
 import httpx2
@@ -115,7 +117,12 @@ class DefinitionKpisResource(SyncAPIResource):
             path_template("/api/v1/use_cases/definitions/{use_case_name}/kpis", use_case_name=use_case_name),
             page=SyncCursorPage[KpiResponse],
             options=make_request_options(
-                query={"cursor": cursor, "kpi_name": kpi_name, "limit": limit, "sort_ascending": sort_ascending},
+                query={
+                    "cursor": cursor,
+                    "kpi_name": kpi_name,
+                    "limit": limit,
+                    "sort_ascending": sort_ascending,
+                },
                 extra_headers=extra_headers,
                 extra_query=extra_query,
                 extra_body=extra_body,
@@ -241,7 +248,12 @@ class AsyncDefinitionKpisResource(AsyncAPIResource):
             path_template("/api/v1/use_cases/definitions/{use_case_name}/kpis", use_case_name=use_case_name),
             page=AsyncCursorPage[KpiResponse],
             options=make_request_options(
-                query={"cursor": cursor, "kpi_name": kpi_name, "limit": limit, "sort_ascending": sort_ascending},
+                query={
+                    "cursor": cursor,
+                    "kpi_name": kpi_name,
+                    "limit": limit,
+                    "sort_ascending": sort_ascending,
+                },
                 extra_headers=extra_headers,
                 extra_query=extra_query,
                 extra_body=extra_body,

@@ -7,6 +7,8 @@ Example:
     >>> #                                     limit_config={"max": 5.0, "limit_type": "allow"})
 """
 
+# ruff: noqa: ASYNC109  (`timeout` is the official SDK's per-request HTTP timeout, not a cancel scope)
+
 from __future__ import annotations
 
 from functools import cached_property
@@ -75,7 +77,9 @@ class LimitConfigResource(SyncAPIResource):
     ) -> UseCaseDefinitionResponse:
         """Set (overwrite) the limit configuration. Example: ``limit_config.create("bot", max=5.0)``."""
         return self._post(
-            path_template("/api/v1/use_cases/definitions/{use_case_name}/limit_config", use_case_name=use_case_name),
+            path_template(
+                "/api/v1/use_cases/definitions/{use_case_name}/limit_config", use_case_name=use_case_name
+            ),
             body={"max": max, "limit_type": limit_type, "properties": properties, "threshold": threshold},
             options=make_request_options(
                 extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
@@ -94,7 +98,9 @@ class LimitConfigResource(SyncAPIResource):
     ) -> UseCaseDefinitionResponse:
         """Remove the limit configuration. Example: ``limit_config.delete("bot")``."""
         return self._delete(
-            path_template("/api/v1/use_cases/definitions/{use_case_name}/limit_config", use_case_name=use_case_name),
+            path_template(
+                "/api/v1/use_cases/definitions/{use_case_name}/limit_config", use_case_name=use_case_name
+            ),
             options=make_request_options(
                 extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
             ),
@@ -278,7 +284,9 @@ class AsyncLimitConfigResource(AsyncAPIResource):
     ) -> UseCaseDefinitionResponse:
         """Set (overwrite) the limit configuration. Example: ``await limit_config.create("bot", max=5.0)``."""
         return await self._post(
-            path_template("/api/v1/use_cases/definitions/{use_case_name}/limit_config", use_case_name=use_case_name),
+            path_template(
+                "/api/v1/use_cases/definitions/{use_case_name}/limit_config", use_case_name=use_case_name
+            ),
             body={"max": max, "limit_type": limit_type, "properties": properties, "threshold": threshold},
             options=make_request_options(
                 extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
@@ -297,7 +305,9 @@ class AsyncLimitConfigResource(AsyncAPIResource):
     ) -> UseCaseDefinitionResponse:
         """Remove the limit configuration. Example: ``await limit_config.delete("bot")``."""
         return await self._delete(
-            path_template("/api/v1/use_cases/definitions/{use_case_name}/limit_config", use_case_name=use_case_name),
+            path_template(
+                "/api/v1/use_cases/definitions/{use_case_name}/limit_config", use_case_name=use_case_name
+            ),
             options=make_request_options(
                 extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
             ),

@@ -8,6 +8,8 @@ Example:
     >>> #                              use_case_id=instance.use_case_id, score=True)
 """
 
+# ruff: noqa: ASYNC109  (`timeout` is the official SDK's per-request HTTP timeout, not a cancel scope)
+
 from __future__ import annotations
 
 from functools import cached_property
@@ -93,7 +95,12 @@ class InstanceKpisResource(SyncAPIResource):
             ),
             page=SyncCursorPage[KpiListResponse],
             options=make_request_options(
-                query={"cursor": cursor, "kpi_name": kpi_name, "limit": limit, "sort_ascending": sort_ascending},
+                query={
+                    "cursor": cursor,
+                    "kpi_name": kpi_name,
+                    "limit": limit,
+                    "sort_ascending": sort_ascending,
+                },
                 extra_headers=extra_headers,
                 extra_query=extra_query,
                 extra_body=extra_body,
@@ -279,7 +286,12 @@ class AsyncInstanceKpisResource(AsyncAPIResource):
             ),
             page=AsyncCursorPage[KpiListResponse],
             options=make_request_options(
-                query={"cursor": cursor, "kpi_name": kpi_name, "limit": limit, "sort_ascending": sort_ascending},
+                query={
+                    "cursor": cursor,
+                    "kpi_name": kpi_name,
+                    "limit": limit,
+                    "sort_ascending": sort_ascending,
+                },
                 extra_headers=extra_headers,
                 extra_query=extra_query,
                 extra_body=extra_body,

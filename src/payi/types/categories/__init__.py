@@ -8,8 +8,9 @@ Example:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Required
 
-from typing_extensions import Required, TypedDict
+from typing_extensions import TypedDict
 
 from ..category import CategoryResourcePriceUnitsParam
 

@@ -7,15 +7,15 @@ Example:
 
 from __future__ import annotations
 
-from typing import List
+from typing import Required, TypeAlias
 
-from typing_extensions import Required, TypeAlias, TypedDict
+from typing_extensions import TypedDict
 
 from ..limit import LimitResponse
 
 __all__ = ["PropertyUpdateParams", "PropertyUpdateResponse"]
 
-PropertyUpdateResponse: TypeAlias = List[LimitResponse]  # noqa: UP006 (a runtime alias)
+PropertyUpdateResponse: TypeAlias = list[LimitResponse]
 
 
 class PropertyUpdateParams(TypedDict, total=False):

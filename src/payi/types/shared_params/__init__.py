@@ -6,9 +6,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Required
 
-from typing_extensions import Required, TypedDict
+from typing_extensions import TypedDict
 
 from .ingest_units import IngestUnits as IngestUnits
 

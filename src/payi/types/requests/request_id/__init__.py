@@ -7,7 +7,9 @@ Example:
 
 from __future__ import annotations
 
-from typing_extensions import Required, TypedDict
+from typing import Required
+
+from typing_extensions import TypedDict
 
 __all__ = ["PropertyUpdateParams"]
 

@@ -9,9 +9,9 @@ Example:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Required
 
-from typing_extensions import Required, TypedDict
+from typing_extensions import TypedDict
 
 from ...._models import BaseModel
 from .. import KpiType
