@@ -1,4 +1,4 @@
-"""``Payi`` and ``AsyncPayi``: the clients users construct, with one attribute per REST resource.
+"""The sync and async twins that only send, and ``Payi`` / ``AsyncPayi`` with one attribute per REST resource.
 
 Configuration comes from the arguments, else from the environment: ``PAYI_API_KEY`` (required),
 ``PAYI_BASE_URL`` (default ``https://api.pay-i.com``) and ``PAYI_CUSTOM_HEADERS`` (``Name: value`` lines; explicit
@@ -13,9 +13,24 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
+import time
 from functools import cached_property
+from types import TracebackType
+from typing import Any, Self, TypeVar, cast
 
-from ._base_client import AsyncAPIClient, SyncAPIClient
+import httpx2
+
+from ._base_client import (
+    BaseClient,
+    DefaultAsyncHttpxClient,
+    DefaultHttpxClient,
+    FinalRequestOptions,
+)
+from ._types import RequestOptions, Timeout, not_given
+from .pagination import AsyncCursorPage, AsyncPaginator, SyncCursorPage
 from .resources.admin import AdminResource, AsyncAdminResource
 from .resources.categories import AsyncCategoriesResource, CategoriesResource
 from .resources.ingest import AsyncIngestResource, IngestResource
@@ -23,7 +38,211 @@ from .resources.limits import AsyncLimitsResource, LimitsResource
 from .resources.requests import AsyncRequestsResource, RequestsResource
 from .resources.use_cases import AsyncUseCasesResource, UseCasesResource
 
-__all__ = ["AsyncClient", "AsyncPayi", "Client", "Payi"]
+__all__ = ["AsyncAPIClient", "AsyncClient", "AsyncPayi", "Client", "Payi", "SyncAPIClient"]
+
+log = logging.getLogger("payi")
+
+_T = TypeVar("_T")
+_SyncPageT = TypeVar("_SyncPageT", bound=SyncCursorPage[Any])
+_AsyncPageT = TypeVar("_AsyncPageT", bound=AsyncCursorPage[Any])
+
+
+class SyncAPIClient(BaseClient[httpx2.Client]):
+    """The synchronous twin: sends with an ``httpx2.Client`` and sleeps between retries."""
+
+    @classmethod
+    def _http_client_class(cls) -> type[httpx2.Client]:
+        return httpx2.Client
+
+    @classmethod
+    def _default_http_client(cls, base_url: httpx2.URL, timeout: float | Timeout | None) -> httpx2.Client:
+        return DefaultHttpxClient(base_url=base_url, timeout=timeout)
+
+    def is_closed(self) -> bool:
+        return self._client.is_closed
+
+    def close(self) -> None:
+        """Close the connection pool (shared with copies made by ``with_options``)."""
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _send(self, options: FinalRequestOptions) -> httpx2.Response:
+        for retries_taken in itertools.count():
+            request = self._build_request(options, retries_taken=retries_taken)
+            log.debug("Sending HTTP Request: %s %s", request.method, request.url)
+            try:
+                response = self._client.send(request, follow_redirects=self._follow_redirects(options))
+            except httpx2.RequestError as exc:
+                self._sleep(self._retry_delay_or_raise(request, options, retries_taken, error=exc))
+                continue
+            if response.is_success:
+                return response
+            self._sleep(self._retry_delay_or_raise(request, options, retries_taken, response=response))
+        raise AssertionError("unreachable")
+
+    def request(self, cast_to: type[_T], options: FinalRequestOptions) -> _T:
+        """Send ``options`` (with retries) and parse the response as ``cast_to``."""
+        return cast(_T, self._process_response(self._send(options), cast_to))
+
+    def _request_page(self, page: type[_SyncPageT], model: Any, options: FinalRequestOptions) -> _SyncPageT:
+        return self._make_page(page, model, options, self._send(options))
+
+    def get(self, path: str, *, cast_to: type[_T], options: RequestOptions | None = None) -> _T:
+        """Low-level GET. Example: ``client.get("/api/v1/limits", cast_to=object)``."""
+        return self.request(cast_to, FinalRequestOptions.build("get", path, options=options))
+
+    def post(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
+        """Low-level POST. Example: ``client.post("/api/v1/limits", body={...}, cast_to=LimitResponse)``."""
+        return self.request(cast_to, FinalRequestOptions.build("post", path, body=body, options=options))
+
+    def put(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
+        """Low-level PUT."""
+        return self.request(cast_to, FinalRequestOptions.build("put", path, body=body, options=options))
+
+    def patch(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
+        """Low-level PATCH."""
+        return self.request(cast_to, FinalRequestOptions.build("patch", path, body=body, options=options))
+
+    def delete(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
+        """Low-level DELETE."""
+        return self.request(cast_to, FinalRequestOptions.build("delete", path, body=body, options=options))
+
+    def get_api_list(
+        self,
+        path: str,
+        *,
+        model: type[_T],
+        page: type[_SyncPageT],
+        body: object = not_given,
+        options: RequestOptions | None = None,
+        method: str = "get",
+    ) -> _SyncPageT:
+        """Low-level list call returning the first page; iterate it to walk every page."""
+        return self._request_page(
+            page, model, FinalRequestOptions.build(method, path, body=body, options=options)
+        )
+
+
+class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
+    """The asynchronous twin: sends with an ``httpx2.AsyncClient`` and sleeps between retries."""
+
+    @classmethod
+    def _http_client_class(cls) -> type[httpx2.AsyncClient]:
+        return httpx2.AsyncClient
+
+    @classmethod
+    def _default_http_client(
+        cls, base_url: httpx2.URL, timeout: float | Timeout | None
+    ) -> httpx2.AsyncClient:
+        return DefaultAsyncHttpxClient(base_url=base_url, timeout=timeout)
+
+    def is_closed(self) -> bool:
+        return self._client.is_closed
+
+    async def close(self) -> None:
+        """Close the connection pool (shared with copies made by ``with_options``)."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def _send(self, options: FinalRequestOptions) -> httpx2.Response:
+        for retries_taken in itertools.count():
+            request = self._build_request(options, retries_taken=retries_taken)
+            log.debug("Sending HTTP Request: %s %s", request.method, request.url)
+            try:
+                response = await self._client.send(request, follow_redirects=self._follow_redirects(options))
+            except httpx2.RequestError as exc:
+                await self._sleep(self._retry_delay_or_raise(request, options, retries_taken, error=exc))
+                continue
+            if response.is_success:
+                return response
+            await self._sleep(self._retry_delay_or_raise(request, options, retries_taken, response=response))
+        raise AssertionError("unreachable")
+
+    async def request(self, cast_to: type[_T], options: FinalRequestOptions) -> _T:
+        """Send ``options`` (with retries) and parse the response as ``cast_to``."""
+        return cast(_T, self._process_response(await self._send(options), cast_to))
+
+    async def _request_page(
+        self, page: type[_AsyncPageT], model: Any, options: FinalRequestOptions
+    ) -> _AsyncPageT:
+        return self._make_page(page, model, options, await self._send(options))
+
+    async def get(self, path: str, *, cast_to: type[_T], options: RequestOptions | None = None) -> _T:
+        """Low-level GET. Example: ``await client.get("/api/v1/limits", cast_to=object)``."""
+        return await self.request(cast_to, FinalRequestOptions.build("get", path, options=options))
+
+    async def post(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
+        """Low-level POST."""
+        return await self.request(
+            cast_to, FinalRequestOptions.build("post", path, body=body, options=options)
+        )
+
+    async def put(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
+        """Low-level PUT."""
+        return await self.request(cast_to, FinalRequestOptions.build("put", path, body=body, options=options))
+
+    async def patch(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
+        """Low-level PATCH."""
+        return await self.request(
+            cast_to, FinalRequestOptions.build("patch", path, body=body, options=options)
+        )
+
+    async def delete(
+        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+    ) -> _T:
+        """Low-level DELETE."""
+        return await self.request(
+            cast_to, FinalRequestOptions.build("delete", path, body=body, options=options)
+        )
+
+    def get_api_list(
+        self,
+        path: str,
+        *,
+        model: type[_T],
+        page: type[AsyncCursorPage[_T]],
+        body: object = not_given,
+        options: RequestOptions | None = None,
+        method: str = "get",
+    ) -> AsyncPaginator[_T, AsyncCursorPage[_T]]:
+        """Low-level list call: await it for the first page, or ``async for`` over every item."""
+        return AsyncPaginator(
+            self, FinalRequestOptions.build(method, path, body=body, options=options), page, model
+        )
 
 
 class Payi(SyncAPIClient):

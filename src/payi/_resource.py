@@ -9,7 +9,10 @@ Example:
 
 from __future__ import annotations
 
-from ._base_client import AsyncAPIClient, SyncAPIClient
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._client import AsyncAPIClient, SyncAPIClient
 
 __all__ = ["AsyncAPIResource", "SyncAPIResource"]
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 from ._models import BaseModel
 
 if TYPE_CHECKING:
-    from ._base_client import AsyncAPIClient, FinalRequestOptions, SyncAPIClient
+    from ._base_client import FinalRequestOptions
+    from ._client import AsyncAPIClient, SyncAPIClient
 
 __all__ = ["AsyncCursorPage", "AsyncPaginator", "PageInfo", "SyncCursorPage"]
 
