@@ -20,12 +20,14 @@ Hierarchy::
 Errors from httpx2 are converted in one place, :func:`from_transport_error`, and chained (``raise ... from exc``).
 
 Example:
-    >>> import payi
+    >>> import httpx2, payi
+    >>> transport = httpx2.MockTransport(lambda request: httpx2.Response(404, json={"statusCode": 404}))
+    >>> client = payi.Payi(api_key="k", http_client=httpx2.Client(transport=transport))
     >>> try:
-    ...     payi.Payi(api_key="k", base_url="http://127.0.0.1:9", max_retries=0).limits.retrieve("x")
-    ... except payi.APIConnectionError as exc:
-    ...     print(type(exc).__name__)
-    APIConnectionError
+    ...     client.limits.retrieve("missing")
+    ... except payi.NotFoundError as exc:
+    ...     print(exc.status_code, exc.body)
+    404 {'statusCode': 404}
 """
 
 from __future__ import annotations
