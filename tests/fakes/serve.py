@@ -80,7 +80,10 @@ async def _run(handle: ServedApp, sock: socket.socket, ready: threading.Event, g
         await handle.stop_event.wait()
     finally:
         ticker.cancel()
-    await _shutdown(server, grace)
+    try:
+        await _shutdown(server, grace)
+    except Exception as exc:
+        handle.errors.append(exc)
 
 
 async def _tick(server: uvicorn.Server) -> None:
@@ -110,6 +113,8 @@ async def _shutdown(server: uvicorn.Server, grace: float) -> None:
             transport.close()
     await asyncio.sleep(0)  # let connection_lost callbacks run
     await server.lifespan.shutdown()
+    if getattr(server.lifespan, "should_exit", False):  # uvicorn sets it when the shutdown failed
+        raise RuntimeError("ASGI app failed to shut down (lifespan shutdown failed)")
 
 
 def start_server(
@@ -169,8 +174,12 @@ def serve(app: Any, **kwargs: Any) -> Iterator[ServedApp]:
     handle = start_server(app, **kwargs)
     try:
         yield handle
-    finally:
+    except BaseException:
         stop_server(handle)
+        raise
+    stop_server(handle)
+    if handle.errors:  # e.g. the app's lifespan shutdown failed
+        raise RuntimeError(f"server failed: {handle.errors[0]!r}") from handle.errors[0]
 
 
 @contextlib.contextmanager

@@ -335,6 +335,7 @@ class FakeUpstream:
         self.requests: deque[RecordedRequest] = deque(maxlen=self.config.max_recorded)
         self.counts: Counter[str] = Counter()
         self._seq = itertools.count(1)
+        self._pieces: dict[tuple[int, int], list[str]] = {}  # (text words, chunks) -> stream pieces
 
     # ------------------------------------------------------------------------------------------ test API
 
@@ -636,19 +637,27 @@ class FakeUpstream:
         **kw: Any,
     ) -> Gen:
         rec.usage = usage
-        words = P.completion_text(usage.output - usage.reasoning)
         first = int(ctl.latency_ms)
         return Gen(
             seq=rec.seq,
             model=model,
             usage=usage,
-            pieces=P.split_pieces(words, ctl.chunks),
+            pieces=self._text_pieces(usage, ctl),
             truncated=max_tokens is not None and usage.output >= max_tokens,
             created=self.config.created,
             first_byte_ms=first,
             total_ms=first + int(ctl.chunk_delay_ms * max(0, frames - 1)),
             **kw,
         )
+
+    def _text_pieces(self, usage: Usage, ctl: Controls) -> list[str]:
+        key = (max(0, usage.output - usage.reasoning), max(1, ctl.chunks))
+        pieces = self._pieces.get(key)
+        if pieces is None:
+            if len(self._pieces) > 4096:
+                self._pieces.clear()
+            pieces = self._pieces[key] = P.split_pieces(P.completion_text(key[0]), key[1])
+        return pieces
 
     def _usage(
         self, data: dict[str, Any], max_tokens: int | None, kind: str, ctl: Controls, reasoning: bool
@@ -782,7 +791,13 @@ class FakeUpstream:
                 return Plan(200, [_JSON, *headers], B.converse_body(g))
             rec.stream = True
             g = self._gen(
-                rec, model_id, usage, max_tokens, ctl, frames=len(_pieces(usage, ctl)) + 4, padding=padding
+                rec,
+                model_id,
+                usage,
+                max_tokens,
+                ctl,
+                frames=len(self._text_pieces(usage, ctl)) + 4,
+                padding=padding,
             )
             return Plan(
                 200,
@@ -805,7 +820,7 @@ class FakeUpstream:
             return Plan(200, inv_headers, B.invoke_body(fam, g, self.config.embedding_dimensions))
         rec.stream = True
         g = self._gen(
-            rec, model, usage, max_tokens, ctl, frames=len(_pieces(usage, ctl)) + 5, padding=padding
+            rec, model, usage, max_tokens, ctl, frames=len(self._text_pieces(usage, ctl)) + 5, padding=padding
         )
         return Plan(
             200,
@@ -816,10 +831,6 @@ class FakeUpstream:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _pieces(usage: Usage, ctl: Controls) -> list[str]:
-    return P.split_pieces(P.completion_text(usage.output - usage.reasoning), ctl.chunks)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -943,6 +954,7 @@ def serve_forever(config_json: bytes, host: str, port: int, log_level: str, reus
         log_level=log_level,
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         lifespan="on",
         ws="none",
     )
