@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 from sqlalchemy import insert
 
 from . import __version__
@@ -21,6 +22,9 @@ from .ids import IdGenerator
 from .metering.meter import Meter
 from .metering.recorder import Recorder
 from .pricing.book import PriceBook, sync_system_catalog
+from .proxy.route import METHODS as PROXY_METHODS
+from .proxy.route import PATH as PROXY_PATH
+from .proxy.route import ProxyEndpoint
 from .jsonio import ORJSONResponse
 from .logs import configure_logging
 from .middleware.body_limit import BodyLimitMiddleware
@@ -86,6 +90,8 @@ async def stop_state(state: AppState) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
+    proxy = ProxyEndpoint()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await start_state(settings)
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await proxy.close()
             await stop_state(state)
 
     app = FastAPI(
@@ -110,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(requests.router)
     app.include_router(categories.router)
+    app.router.routes.append(Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
     check_route_table(app.router.routes)
     app.add_middleware(
         BodyLimitMiddleware,

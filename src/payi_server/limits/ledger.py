@@ -54,6 +54,9 @@ class ReserveOutcome:
     blocked: list[str] = field(default_factory=list)
     states: dict[str, str] = field(default_factory=dict)
     reserved_pks: list[int] = field(default_factory=list)
+    # Each limit as it was when the call was admitted: (spent, max, threshold), for the provisional state the
+    # proxy reports before the request is recorded.
+    snapshot: dict[str, tuple[Decimal, Decimal, Decimal | None]] = field(default_factory=dict)
 
 
 def _row(raw: Any) -> LimitRow:
@@ -258,6 +261,9 @@ async def reserve(
         reservations = []
         for row in rows:
             assert row is not None
+            outcome.snapshot[row.limit_id] = (row.spent_total, row.max, row.threshold)
+            if row.limit_type != "block" or estimate <= 0:
+                continue  # only block limits hold budget for calls in flight
             row.reserved += estimate
             row.dirty = True
             reservations.append(

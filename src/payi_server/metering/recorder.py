@@ -229,7 +229,7 @@ class Recorder:
                 charged[i] = ids
 
             # 3. the request rows; a duplicate (app, category, provider_response_id) is not inserted
-            rows = {i: _request_values(batch[i], charged[i]) for i in valid}
+            rows = {i: request_values(batch[i], charged[i]) for i in valid}
             inserted: set[int] = set()
             if rows:
                 stmt = insert_ignore(
@@ -312,7 +312,7 @@ def _settle(item: Pending, outcome: dict[str, Any] | ApiError) -> None:
         log.warning("request %s not recorded: %s", item.request_id, outcome.code)
 
 
-def _request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
+def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
     event, attr = item.event, item.event.attribution
     return {
         "id": item.request_id,

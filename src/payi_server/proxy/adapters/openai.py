@@ -1,0 +1,207 @@
+"""OpenAI and Azure OpenAI: chat completions, responses, embeddings; JSON and SSE streams."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from payi.lib.units.openai import OpenAIChatStreamUsage, OpenAIResponsesStreamUsage, openai_response_units
+
+from ...settings import Settings
+from ..sse import SSEDecoder, SSEEvent
+from .base import CallInfo, MakeResult, Usage, parse_json, sse_data
+
+_RESPONSES_DONE = ("response.completed", "response.incomplete", "response.failed")
+
+
+def _kind(path: str) -> str:
+    if path.endswith("/chat/completions"):
+        return "chat"
+    if path.endswith("/responses"):
+        return "responses"
+    if path.endswith("/embeddings"):
+        return "embeddings"
+    return "other"
+
+
+def _deployment(path: str) -> str | None:
+    parts = path.split("/")
+    if "deployments" in parts:
+        index = parts.index("deployments")
+        if index + 1 < len(parts):
+            return parts[index + 1]
+    return None
+
+
+class OpenAIAdapter:
+    name = "openai"
+    category = "system.openai"
+    strip_prefix = "/v1"
+
+    def default_base(self, settings: Settings) -> str:
+        return settings.openai_base_url
+
+    def inspect(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> CallInfo:
+        kind = _kind(path)
+        request = parse_json(body) if method == "POST" else None
+        model = request.get("model") if request else None
+        stream = bool(request and request.get("stream") is True)
+        info = CallInfo(
+            category=self.category,
+            model=model if isinstance(model, str) else _deployment(path),
+            stream=stream,
+            body=body,
+            request_json=request,
+            kind=kind,
+        )
+        if stream and kind == "chat" and request is not None:
+            options = request.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage") is True):
+                # Ask upstream for usage; the usage-only chunk is hidden from the client.
+                request = dict(request)
+                request["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+                info.body = orjson.dumps(request)
+                info.added_usage = True
+        return info
+
+    def response_usage(self, info: CallInfo, data: Any, headers: Mapping[str, str]) -> Usage:
+        body = data if isinstance(data, Mapping) else {}
+        model = body.get("model") if isinstance(body.get("model"), str) else None
+        return Usage(
+            units=openai_response_units(body) if body.get("usage") else {},
+            response_id=body.get("id") if isinstance(body.get("id"), str) else None,
+            model=model,
+        )
+
+    def stream(self, info: CallInfo, make_result: MakeResult, keep_data: bool) -> _ChatStream | _ResponsesStream:
+        if info.kind == "responses":
+            return _ResponsesStream(make_result, keep_data)
+        return _ChatStream(make_result, keep_data, hide_usage=info.added_usage)
+
+
+class AzureOpenAIAdapter(OpenAIAdapter):
+    name = "azure.openai"
+    category = "system.azureopenai"
+    strip_prefix = ""
+
+    def default_base(self, settings: Settings) -> str:
+        return settings.azure_openai_base_url
+
+
+class _ChatStream:
+    """Chat completions SSE: ``xproxy_result`` rides in a chunk before ``[DONE]``.
+
+    If the client asked for usage, it is added to the usage chunk. If the proxy asked for it, the usage-only
+    chunk is hidden and the result is merged into the last chunk the client would have received anyway (the one
+    with ``finish_reason``, held back only until the usage chunk follows it).
+    """
+
+    def __init__(self, make_result: MakeResult, keep_data: bool, *, hide_usage: bool) -> None:
+        self._decoder = SSEDecoder()
+        self._usage = OpenAIChatStreamUsage()
+        self._make_result = make_result
+        self._hide = hide_usage
+        self._held: dict[str, Any] | None = None
+        self._held_raw = b""
+        self._done = False
+        self._keep = keep_data
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join(self._event(ev) for ev in self._decoder.feed(chunk))
+
+    def finish(self) -> bytes:
+        tail = b"".join(self._event(ev) for ev in self._decoder.flush())
+        return tail + self._release()
+
+    def _release(self) -> bytes:
+        raw, self._held, self._held_raw = self._held_raw, None, b""
+        return raw
+
+    def _event(self, ev: SSEEvent) -> bytes:
+        if not ev.has_data:
+            return ev.raw
+        data = ev.data
+        if data.strip() == "[DONE]":
+            return self._release() + ev.raw
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return ev.raw
+        if not isinstance(obj, dict):
+            return ev.raw
+        if self._keep:
+            self._data.append(data)
+        if self._usage.feed(obj) and not self._done:
+            self._done = True
+            result = self._make_result(self._usage.units(), self._usage.response_id, self._usage.model)
+            if self._hide and not obj.get("choices"):
+                if self._held is not None:
+                    held = self._held
+                    self._held, self._held_raw = None, b""
+                    held["xproxy_result"] = result
+                    return sse_data(held)
+                return b""
+            obj["xproxy_result"] = result
+            return sse_data(obj)
+        if self._hide and not self._done and any(
+            isinstance(c, dict) and c.get("finish_reason") for c in obj.get("choices") or []
+        ):
+            released = self._release()
+            self._held, self._held_raw = obj, ev.raw
+            return released
+        return ev.raw
+
+    def usage(self) -> Usage | None:
+        if not self._usage.has_usage:
+            return None
+        return Usage(units=self._usage.units(), response_id=self._usage.response_id, model=self._usage.model)
+
+    def data_items(self) -> list[str]:
+        return self._data
+
+
+class _ResponsesStream:
+    """Responses API SSE: ``xproxy_result`` is added to the ``response.completed`` event."""
+
+    def __init__(self, make_result: MakeResult, keep_data: bool) -> None:
+        self._decoder = SSEDecoder()
+        self._usage = OpenAIResponsesStreamUsage()
+        self._make_result = make_result
+        self._done = False
+        self._keep = keep_data
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join(self._event(ev) for ev in self._decoder.feed(chunk))
+
+    def finish(self) -> bytes:
+        return b"".join(self._event(ev) for ev in self._decoder.flush())
+
+    def _event(self, ev: SSEEvent) -> bytes:
+        if not ev.has_data:
+            return ev.raw
+        try:
+            obj = orjson.loads(ev.data)
+        except orjson.JSONDecodeError:
+            return ev.raw
+        if not isinstance(obj, dict):
+            return ev.raw
+        if self._keep:
+            self._data.append(ev.data)
+        self._usage.feed(obj)
+        if obj.get("type") in _RESPONSES_DONE and not self._done and self._usage.has_usage:
+            self._done = True
+            obj["xproxy_result"] = self._make_result(self._usage.units(), self._usage.response_id, self._usage.model)
+            return sse_data(obj, ev.event)
+        return ev.raw
+
+    def usage(self) -> Usage | None:
+        if not self._usage.has_usage:
+            return None
+        return Usage(units=self._usage.units(), response_id=self._usage.response_id, model=self._usage.model)
+
+    def data_items(self) -> list[str]:
+        return self._data

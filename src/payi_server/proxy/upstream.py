@@ -1,0 +1,105 @@
+"""Where a proxied call may go, and the one HTTP client that takes it there.
+
+``xProxy-Provider-BaseUri`` must be an absolute http(s) URI whose host matches an allow-list pattern (settings,
+provider hosts by default). Loopback, private, link-local and other non-public addresses are refused, whether
+written as an IP literal or reached through a DNS name that resolves to one (the resolver checks every address
+it returns), unless the operator allows private hosts: the proxy must not become an SSRF tool. Base URLs the
+operator configured (``PAYI_SERVER_*_BASE_URL``) are trusted as they are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from ..errors import ApiError
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A checked base URL: scheme://host[:port] plus a path prefix without a trailing slash."""
+
+    origin: str
+    path: str
+    trusted: bool
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(ip.is_global) and not ip.is_multicast
+
+
+def parse_base(value: str, *, patterns: tuple[str, ...], allow_private: bool, trusted: bool) -> Upstream:
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri is not a valid URI") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password:
+        raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri must be an absolute http(s) URI")
+    if parts.query or parts.fragment:
+        raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri may not carry a query or fragment")
+    host = parts.hostname.lower().rstrip(".")
+    if not trusted:
+        if parts.scheme != "https" and not allow_private:
+            raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri must use https")
+        if not any(fnmatchcase(host, pattern.lower()) for pattern in patterns):
+            raise ApiError(400, "invalid_provider_host", "The provider host is not allowed by this server")
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None and not allow_private and not _is_public(str(literal)):
+            raise ApiError(400, "invalid_provider_host", "The provider host is not allowed by this server")
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    default_port = 443 if parts.scheme == "https" else 80
+    if port == default_port:
+        netloc = netloc.rsplit(":", 1)[0]
+    return Upstream(origin=f"{parts.scheme}://{netloc}", path=parts.path.rstrip("/"), trusted=trusted)
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolve with the system resolver, then refuse hosts that resolve to non-public addresses."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+        self._allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if not self._allow_private:
+            for result in results:
+                if not _is_public(result["host"]):
+                    raise OSError(f"provider host resolves to a non-public address: {host}")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def make_session(*, allow_private: bool, connect_timeout: float, read_timeout: float, pool: int = 1000) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=pool,
+        limit_per_host=0,
+        ttl_dns_cache=60,
+        resolver=PublicOnlyResolver(allow_private),
+        enable_cleanup_closed=True,
+        keepalive_timeout=30,
+    )
+    timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+    )

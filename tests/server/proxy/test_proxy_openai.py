@@ -1,0 +1,119 @@
+"""The OpenAI proxy route driven by the real openai client, sync and async, streaming and not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from .conftest import ProxyEnv
+
+MESSAGES = [{"role": "user", "content": "one two three four five six seven eight nine ten"}]
+
+
+def _client(env: ProxyEnv, **headers: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        api_key="sk-upstream-secret-value-1234567890",
+        base_url=env.url("openai") + "/v1",
+        default_headers={"xProxy-Api-Key": env.key, **headers},
+    )
+
+
+def test_chat_completion_gets_xproxy_result(proxy_env: ProxyEnv) -> None:
+    client = _client(proxy_env, **{"xProxy-User-ID": "u-1", "xProxy-UseCase-Name": "chat"})
+    completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=20)
+    assert completion.choices[0].message.content
+    result: dict[str, Any] = completion.model_extra["xproxy_result"]
+    usage = completion.usage
+    assert usage is not None
+    # gpt-4o-mini: $0.15 / $0.60 per million
+    expected_in = usage.prompt_tokens * 0.15e-6
+    expected_out = usage.completion_tokens * 0.6e-6
+    assert result["cost"]["input"]["base"] == pytest.approx(expected_in)
+    assert result["cost"]["output"]["base"] == pytest.approx(expected_out)
+    assert result["user_id"] == "u-1" and result["use_case_name"] == "chat"
+    upstream = proxy_env.fake.last("openai.chat")
+    assert upstream.header("authorization") == "Bearer sk-upstream-secret-value-1234567890"
+    assert not any(name.startswith("xproxy-") for name, _ in upstream.headers)
+    rows = proxy_env.recorded(1)
+    assert rows[0]["source"] == "proxy" and rows[0]["user_id"] == "u-1"
+    assert rows[0]["provider_response_id"] == completion.id
+    assert rows[0]["units"]["text"]["input"] == usage.prompt_tokens
+
+
+def test_stream_without_include_usage_hides_the_usage_chunk(proxy_env: ProxyEnv) -> None:
+    client = _client(proxy_env)
+    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True, max_tokens=20))
+    # every chunk the client sees has a choice (quickstart code indexes choices[0])
+    assert all(chunk.choices for chunk in chunks)
+    carriers = [c for c in chunks if c.model_extra and "xproxy_result" in c.model_extra]
+    assert len(carriers) == 1
+    assert carriers[0].choices[0].finish_reason is not None
+    # the proxy asked upstream for usage
+    assert proxy_env.fake.last("openai.chat").json()["stream_options"] == {"include_usage": True}
+    streamed = carriers[0].model_extra["xproxy_result"]["cost"]
+    whole = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=20)
+    assert whole.model_extra["xproxy_result"]["cost"] == streamed
+    rows = proxy_env.recorded(2)
+    assert rows[0]["units"] == rows[1]["units"] and rows[0]["cost_total"] == rows[1]["cost_total"]
+
+
+def test_stream_with_include_usage_carries_result_in_usage_chunk(proxy_env: ProxyEnv) -> None:
+    client = _client(proxy_env)
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    last = chunks[-1]
+    assert last.usage is not None and not last.choices
+    assert "xproxy_result" in last.model_extra
+
+
+async def test_async_client_streams_and_records(proxy_env: ProxyEnv) -> None:
+    client = openai.AsyncOpenAI(
+        api_key="sk-x", base_url=proxy_env.url("openai") + "/v1", default_headers={"xProxy-Api-Key": proxy_env.key}
+    )
+    stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    seen = [chunk async for chunk in stream]
+    assert any(c.model_extra and "xproxy_result" in c.model_extra for c in seen)
+    response = await client.responses.create(model="gpt-4o", input="hello there")
+    assert "xproxy_result" in response.model_extra
+    events = [e async for e in await client.responses.create(model="gpt-4o", input="hello there", stream=True)]
+    completed = [e for e in events if e.type == "response.completed"]
+    assert completed and "xproxy_result" in completed[0].model_extra
+    assert completed[0].model_extra["xproxy_result"]["cost"] == response.model_extra["xproxy_result"]["cost"]
+    embedding = await client.embeddings.create(model="text-embedding-3-small", input="hello")
+    assert embedding.model_extra["xproxy_result"]["cost"]["input"]["base"] > 0
+    await client.close()
+
+
+def test_provider_errors_pass_through_and_are_recorded_failed(proxy_env: ProxyEnv) -> None:
+    client = _client(proxy_env, **{"x-fake-status": "429"})
+    with pytest.raises(openai.RateLimitError) as info:
+        client.with_options(max_retries=0).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert info.value.status_code == 429
+    rows = proxy_env.recorded(1)
+    assert rows[0]["failed"] is True and rows[0]["http_status_code"] == 429
+
+
+def test_bad_proxy_requests(proxy_env: ProxyEnv) -> None:
+    base = proxy_env.url("openai") + "/v1/chat/completions"
+    body = {"model": "gpt-4o", "messages": MESSAGES}
+    no_key = httpx2.post(base, json=body)
+    assert no_key.status_code == 401 and no_key.json()["xproxy_error"]["code"] == "invalid_api_key"
+    headers = {"xProxy-Api-Key": proxy_env.key}
+    cases = [
+        ({"xProxy-Provider-BaseUri": "ftp://example.com"}, "invalid_provider_uri"),
+        ({"xProxy-Provider-BaseUri": "https://evil.example.com"}, "invalid_provider_host"),
+        ({"xProxy-Limit-IDs": "does-not-exist"}, "invalid_limit_ids"),
+    ]
+    for extra, code in cases:
+        response = httpx2.post(base, json=body, headers={**headers, **extra})
+        assert response.status_code == 400, (extra, response.text)
+        assert response.json()["xproxy_error"]["code"] == code
+    unknown = httpx2.post(proxy_env.url("nope") + "/x", json=body, headers=headers)
+    assert unknown.status_code == 404
+    assert proxy_env.fake.total == 0
