@@ -28,22 +28,29 @@ Routes (matched on the path suffix, so any prefix works, e.g. ``/anthropic/v1/me
 Per-request controls: headers ``x-fake-<name>`` (see ``CONTROL_HEADERS``), or the same names in a top-level
 ``"x_fake": {...}`` object of a JSON body, or (Converse, whose body boto3 validates) ``requestMetadata``
 entries named ``x-fake-<name>``. Body controls survive a proxy that does not forward unknown headers.
+``FakeConfig`` holds the defaults; it is read on every request, so a test may change ``fake.config`` live.
+
+Recording: ``fake.requests`` (a deque of ``RecordedRequest``: method, path, raw_path, query, headers, body,
+endpoint, model, stream, status, usage, sigv4_valid, chunks_sent, completed, disconnected, reset),
+``fake.counts`` (Counter per endpoint, ``unknown`` included), ``fake.last(endpoint)``, ``fake.requests_for``,
+``fake.wait_for(predicate)`` / ``await fake.async_wait_for(predicate)`` (the server may run in another
+thread), ``fake.reset()``. ``status``/``completed``/``chunks_sent`` are final by the time the client has read
+the whole response; ``disconnected`` and ``finished_at`` can lag, so wait for them.
+
+In-process use (``httpx2.ASGITransport``) works for everything except ``hang``/``stall`` (that transport
+buffers the whole response) and ``reset`` (it raises ``FakeUpstreamReset`` into the client instead of
+dropping a connection); use ``serve_app`` for those.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
-import multiprocessing
-import os
 import re
-import signal
-import sys
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -52,9 +59,28 @@ from tests.fakes import bedrock as B
 from tests.fakes import eventstream as es
 from tests.fakes import providers as P
 from tests.fakes import usage as U
+from tests.fakes.config import (
+    CONTROL_HEADERS,
+    BadControl,
+    Controls,
+    FakeConfig,
+    RecordedRequest,
+    collect_controls,
+)
 from tests.fakes.providers import Gen
 from tests.fakes.sigv4 import verify_sigv4
 from tests.fakes.usage import Usage
+
+__all__ = [
+    "CONTROL_HEADERS",
+    "ENDPOINTS",
+    "FakeConfig",
+    "FakeUpstream",
+    "FakeUpstreamReset",
+    "RecordedRequest",
+    "create_app",
+    "route",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,206 +103,9 @@ ENDPOINTS = (
     "bedrock.converse_stream",
 )
 
-CONTROL_HEADERS = (
-    "x-fake-latency-ms",  # float: delay before the first byte
-    "x-fake-chunk-delay-ms",  # float: delay between stream frames
-    "x-fake-chunks",  # int: number of text pieces in a stream
-    "x-fake-status",  # int: answer with this status and the provider's error body
-    "x-fake-error-type",  # str: Bedrock x-amzn-ErrorType / error type to use with x-fake-status
-    "x-fake-hang",  # 1: never answer (returns when the client disconnects)
-    "x-fake-reset-after-chunks",  # int: send N stream frames (or half a JSON body), then abort the connection
-    "x-fake-stall-after-chunks",  # int: send N stream frames, then go silent until the client disconnects
-    "x-fake-stream-error-after-chunks",  # int: send N frames, then the provider's in-stream error event
-    "x-fake-garbage",  # 1: 200 with invalid JSON / broken SSE / bad event stream CRC
-    "x-fake-usage",  # JSON: usage in the provider's shape
-    "x-fake-anthropic-delta-usage",  # "full" | "output": what message_delta.usage carries
-)
-
 
 class FakeUpstreamReset(Exception):
     """Raised inside the ASGI app to make the server abort a response midway."""
-
-
-class BadControl(ValueError):
-    pass
-
-
-@dataclass
-class FakeConfig:
-    """Defaults for every request; the per-request controls override the fault and timing fields."""
-
-    # timing and streaming
-    latency_ms: float = 0.0
-    chunk_delay_ms: float = 0.0
-    stream_chunks: int = 4
-    # with no chunk delay and no stream fault, send the whole stream in one write (fast for benchmarks)
-    coalesce_streams: bool = True
-    # deterministic usage: input = words in the prompt text x factor (>= 1); output = min(max_tokens, default)
-    default_output_tokens: int = 16
-    input_token_factor: int = 1
-    reasoning_tokens: int = 0  # OpenAI only: part of the output tokens
-    # faults applied to every request
-    status: int | None = None
-    hang: bool = False
-    reset_after_chunks: int | None = None
-    stall_after_chunks: int | None = None
-    stream_error_after_chunks: int | None = None
-    garbage: bool = False
-    # provider flavour
-    anthropic_full_delta_usage: bool = False
-    # Azure prompt/content filter results (the stream then starts with a choices: [] chunk)
-    azure_content_filters: bool = False
-    azure_deployment_models: dict[str, str] = field(default_factory=dict)  # deployment -> reported model
-    model_aliases: dict[str, str] = field(default_factory=dict)  # requested model -> reported model
-    embedding_dimensions: int = 8
-    bedrock_padding: bool = True  # the "p" field real Bedrock adds to event stream payloads
-    created: int = 1_735_689_600  # fixed "created" timestamp
-    # AWS
-    verify_sigv4: bool = False
-    aws_access_key_id: str = "AKIDFAKE"
-    aws_secret_access_key: str = "fake-secret"
-    # recording
-    record: bool = True
-    max_recorded: int | None = None  # keep only the last N requests (benchmarks); None: all
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> FakeConfig:
-        data = orjson.loads(raw)
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass(eq=False)
-class RecordedRequest:
-    seq: int
-    method: str
-    path: str  # percent-decoded
-    raw_path: str  # as received (Bedrock model ids stay encoded)
-    query: str
-    headers: list[tuple[str, str]]  # (lower-case name, value) in arrival order
-    body: bytes
-    endpoint: str = "unknown"
-    model: str | None = None  # requested model / deployment / Bedrock model id
-    stream: bool = False
-    status: int | None = None  # status the fake answered with (None: never answered)
-    usage: Usage | None = None  # usage the fake reported
-    sigv4_valid: bool | None = None  # None: not checked
-    chunks_sent: int = 0  # stream frames handed to the server before any disconnect
-    completed: bool = False  # the whole response was sent
-    disconnected: bool = False  # the client went away before the response was complete
-    reset: bool = False  # the fake aborted the connection on purpose
-    received_at: float = 0.0
-    finished_at: float | None = None
-
-    def header(self, name: str) -> str | None:
-        name = name.lower()
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return None
-
-    def header_values(self, name: str) -> list[str]:
-        name = name.lower()
-        return [v for k, v in self.headers if k == name]
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "method": self.method,
-            "path": self.path,
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "stream": self.stream,
-            "status": self.status,
-            "chunks_sent": self.chunks_sent,
-            "completed": self.completed,
-            "disconnected": self.disconnected,
-            "reset": self.reset,
-            "sigv4_valid": self.sigv4_valid,
-        }
-
-
-@dataclass(slots=True)
-class Controls:
-    latency_ms: float
-    chunk_delay_ms: float
-    chunks: int
-    status: int | None
-    error_type: str | None
-    hang: bool
-    reset_after_chunks: int | None
-    stall_after_chunks: int | None
-    stream_error_after_chunks: int | None
-    garbage: bool
-    usage: dict[str, Any] | None
-    anthropic_full_delta_usage: bool
-
-    @classmethod
-    def defaults(cls, c: FakeConfig) -> Controls:
-        return cls(
-            latency_ms=c.latency_ms,
-            chunk_delay_ms=c.chunk_delay_ms,
-            chunks=c.stream_chunks,
-            status=c.status,
-            error_type=None,
-            hang=c.hang,
-            reset_after_chunks=c.reset_after_chunks,
-            stall_after_chunks=c.stall_after_chunks,
-            stream_error_after_chunks=c.stream_error_after_chunks,
-            garbage=c.garbage,
-            usage=None,
-            anthropic_full_delta_usage=c.anthropic_full_delta_usage,
-        )
-
-    def apply(self, name: str, value: Any) -> None:
-        """Apply one control (``name`` without the ``x-fake-`` prefix, ``-`` or ``_``)."""
-        name = name.replace("_", "-").lower()
-        try:
-            if name == "latency-ms":
-                self.latency_ms = float(value)
-            elif name == "chunk-delay-ms":
-                self.chunk_delay_ms = float(value)
-            elif name == "chunks":
-                self.chunks = int(value)
-            elif name == "status":
-                self.status = int(value)
-            elif name == "error-type":
-                self.error_type = str(value)
-            elif name == "hang":
-                self.hang = _truthy(value)
-            elif name == "reset-after-chunks":
-                self.reset_after_chunks = int(value)
-            elif name == "stall-after-chunks":
-                self.stall_after_chunks = int(value)
-            elif name == "stream-error-after-chunks":
-                self.stream_error_after_chunks = int(value)
-            elif name == "garbage":
-                self.garbage = _truthy(value)
-            elif name == "usage":
-                usage = orjson.loads(value) if isinstance(value, str | bytes) else value
-                if not isinstance(usage, dict):
-                    raise BadControl("x-fake-usage must be a JSON object")
-                self.usage = usage
-            elif name == "anthropic-delta-usage":
-                self.anthropic_full_delta_usage = str(value).lower() == "full"
-            else:
-                raise BadControl(f"unknown fake control x-fake-{name}")
-        except (TypeError, ValueError, orjson.JSONDecodeError) as exc:
-            if isinstance(exc, BadControl):
-                raise
-            raise BadControl(f"bad value for x-fake-{name}: {value!r}") from exc
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 @dataclass(slots=True)
@@ -485,7 +314,7 @@ class FakeUpstream:
             data = None
         ctl = Controls.defaults(self.config)
         try:
-            _collect_controls(ctl, rec.headers, data)
+            collect_controls(ctl, rec.headers, data)
         except BadControl as exc:
             rec.status = 400
             await _send_json(send, 400, [_JSON], orjson.dumps({"fake_error": str(exc)}))
@@ -845,22 +674,6 @@ def _invalid_body_message(provider: str) -> str:
     return "We could not parse the JSON body of your request."
 
 
-def _collect_controls(ctl: Controls, headers: Iterable[tuple[str, str]], data: Any) -> None:
-    if isinstance(data, dict):
-        body_ctl = data.get("x_fake")
-        if isinstance(body_ctl, dict):
-            for name, value in body_ctl.items():
-                ctl.apply(name, value)
-        meta = data.get("requestMetadata")
-        if isinstance(meta, dict):
-            for name, value in meta.items():
-                if isinstance(name, str) and name.lower().startswith("x-fake-"):
-                    ctl.apply(name[7:], value)
-    for name, value in headers:
-        if name.startswith("x-fake-"):
-            ctl.apply(name[7:], value)
-
-
 def _garbage(plan: Plan, endpoint: str) -> Plan:
     if plan.frames is None:
         return replace(
@@ -916,98 +729,7 @@ def create_app(config: FakeConfig | None = None) -> FakeUpstream:
     return FakeUpstream(config)
 
 
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tests.fakes.upstream", description=__doc__.split("\n\n")[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9100, help="0: a free port (printed on stderr)")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
-    p.add_argument("--latency-ms", type=float, default=0.0)
-    p.add_argument("--chunk-delay-ms", type=float, default=0.0)
-    p.add_argument("--stream-chunks", type=int, default=4)
-    p.add_argument("--output-tokens", type=int, default=16, help="default (and maximum) output tokens")
-    p.add_argument("--input-token-factor", type=int, default=1)
-    p.add_argument("--reasoning-tokens", type=int, default=0)
-    p.add_argument("--verify-sigv4", action="store_true")
-    p.add_argument("--anthropic-full-delta-usage", action="store_true")
-    p.add_argument(
-        "--max-recorded", type=int, default=1000, help="recorded requests kept (0: record nothing)"
-    )
-    p.add_argument("--log-level", default="warning")
-    return p.parse_args(argv)
-
-
-def serve_forever(config_json: bytes, host: str, port: int, log_level: str, reuse_port: bool) -> None:
-    """Run one server process (also the target of each worker process)."""
-    import uvicorn
-
-    from tests.fakes.serve import bind_socket
-
-    sock = bind_socket(host, port, reuse_port=reuse_port)
-    real_port = sock.getsockname()[1]
-    uv_config = uvicorn.Config(
-        create_app(FakeConfig.from_json(config_json)),
-        host=host,
-        port=real_port,
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        lifespan="on",
-        ws="none",
-    )
-    print(
-        f"fake upstream listening on http://{host}:{real_port} (pid {os.getpid()})",
-        file=sys.stderr,
-        flush=True,
-    )
-    uvicorn.Server(uv_config).run(sockets=[sock])
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = _parse_args(argv)
-    config = FakeConfig(
-        latency_ms=args.latency_ms,
-        chunk_delay_ms=args.chunk_delay_ms,
-        stream_chunks=args.stream_chunks,
-        default_output_tokens=args.output_tokens,
-        input_token_factor=args.input_token_factor,
-        reasoning_tokens=args.reasoning_tokens,
-        verify_sigv4=args.verify_sigv4,
-        anthropic_full_delta_usage=args.anthropic_full_delta_usage,
-        record=args.max_recorded > 0,
-        max_recorded=max(1, args.max_recorded),
-    )
-    raw = config.to_json()
-    if args.workers <= 1:
-        serve_forever(raw, args.host, args.port, args.log_level, False)
-        return
-    if args.port == 0:
-        raise SystemExit("--workers > 1 needs a fixed --port (the workers share it with SO_REUSEPORT)")
-    # N single-process servers sharing the port through SO_REUSEPORT; each owns a socket with TCP_NODELAY
-    # (uvicorn's own multi-worker socket leaves Nagle on). Recording and /_fake/stats are per worker.
-    ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(
-            target=serve_forever, args=(raw, args.host, args.port, args.log_level, True), daemon=False
-        )
-        for _ in range(args.workers)
-    ]
-    for proc in procs:
-        proc.start()
-
-    def stop(signum: int, frame: Any) -> None:
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for proc in procs:
-        proc.join()
-
-
 if __name__ == "__main__":
+    from tests.fakes.cli import main
+
     main()
