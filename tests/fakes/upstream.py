@@ -177,13 +177,13 @@ class FakeUpstream:
         return sum(self.counts.values())
 
     def last(self, endpoint: str | None = None) -> RecordedRequest:
-        for rec in reversed(self.requests):
+        for rec in reversed(list(self.requests)):  # snapshot: the server thread may be appending
             if endpoint is None or rec.endpoint == endpoint:
                 return rec
         raise LookupError(f"no recorded request for {endpoint or 'any endpoint'}")
 
     def requests_for(self, endpoint: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.endpoint == endpoint]
+        return [r for r in list(self.requests) if r.endpoint == endpoint]
 
     def wait_for(self, predicate: Callable[[RecordedRequest], bool], timeout: float = 5.0) -> RecordedRequest:
         """Block until a recorded request satisfies ``predicate`` (the server may be in another thread)."""
@@ -269,7 +269,7 @@ class FakeUpstream:
         if rec.path == "/_fake/stats":
             payload: Any = self.stats()
         elif rec.path == "/_fake/requests":
-            payload = [r.summary() for r in self.requests]
+            payload = [r.summary() for r in list(self.requests)]
         elif rec.path == "/_fake/reset" and rec.method == "POST":
             self.reset()
             payload = {"ok": True}
@@ -282,6 +282,7 @@ class FakeUpstream:
         endpoint = rec.endpoint
         if endpoint == "unknown" or rec.method != "POST":
             rec.status = 404
+            rec.completed = True
             await _send_json(
                 send,
                 404,
@@ -317,6 +318,7 @@ class FakeUpstream:
             collect_controls(ctl, rec.headers, data)
         except BadControl as exc:
             rec.status = 400
+            rec.completed = True
             await _send_json(send, 400, [_JSON], orjson.dumps({"fake_error": str(exc)}))
             return
 
