@@ -39,6 +39,11 @@ class OrgKeyCreate(_Body):
     expires_at: datetime | None = None
 
 
+async def _seen_here(request: Request) -> None:
+    """Apply a key or application change to this process's cache now (others follow within a second)."""
+    await state(request).changes.poll_once()
+
+
 def _app_id(value: str) -> int:
     return parse_id(value, "application_not_found", "Application")
 
@@ -78,12 +83,14 @@ async def update_application(
     app = await state(request).tenancy.update_application(
         principal.org_id, _app_id(app_id), store_prompts=body.store_prompts, description=body.description
     )
+    await _seen_here(request)
     return {"application": app, "request_id": request_id(request)}
 
 
 @router.delete("/applications/{app_id}")
 async def delete_application(app_id: str, principal: OrgKey, request: Request) -> dict[str, Any]:
     app = await state(request).tenancy.delete_application(principal.org_id, _app_id(app_id))
+    await _seen_here(request)
     return {"application": app, "request_id": request_id(request), "message": "Application deleted; its keys are revoked."}
 
 
@@ -94,6 +101,7 @@ async def regenerate_key(
     issued = await state(request).tenancy.regenerate(
         principal.org_id, _app_id(app_id), int(slot), body.expires_at if body else None
     )
+    await _seen_here(request)
     return {
         "key": key_view(issued.row, issued.plaintext),
         "request_id": request_id(request),
@@ -112,12 +120,14 @@ async def list_keys(
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(key_id: str, principal: OrgKey, request: Request) -> dict[str, Any]:
     key = await state(request).tenancy.revoke_key(principal.org_id, _key_id(key_id))
+    await _seen_here(request)
     return {"key": key, "request_id": request_id(request)}
 
 
 @router.put("/keys/{key_id}/expiry")
 async def set_key_expiry(key_id: str, body: KeyExpiry, principal: OrgKey, request: Request) -> dict[str, Any]:
     key = await state(request).tenancy.set_expiry(principal.org_id, _key_id(key_id), body.expires_at)
+    await _seen_here(request)
     return {"key": key, "request_id": request_id(request)}
 
 
