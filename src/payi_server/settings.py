@@ -80,7 +80,7 @@ class Settings(BaseSettings):
 
     # --- recording ---------------------------------------------------------------------------------
     record_batch_size: int = Field(default=500, ge=1, le=10_000)
-    record_flush_interval: float = Field(default=0.005, gt=0, le=5)
+    record_flush_interval: float = Field(default=0.0, ge=0, le=5)
     reservation_ttl: float = Field(default=900.0, gt=0)
 
     # --- optional shared counters ------------------------------------------------------------------

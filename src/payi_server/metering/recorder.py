@@ -133,8 +133,9 @@ class Recorder:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            first = await self._queue.get()
-            batch = [first]
+            # Group commit without waiting on purpose: what queued while the last batch was being written
+            # is the next batch (``flush_interval`` > 0 adds a linger, for more batching at low load).
+            batch = [await self._queue.get()]
             deadline = loop.time() + self._flush_interval
             while len(batch) < self._batch_size:
                 try:

@@ -138,6 +138,7 @@ class _Call:
         self.reservation_id: int | None = None
         self.snapshot: dict[str, Any] = {}
         self.pending: Pending | None = None
+        self.recorded = False
         self.disconnected = False
         self.response_started = False
         self.attribution: Attribution = Attribution()
@@ -243,11 +244,32 @@ class _Call:
             provider_uri=None,
         )
 
-    def _price(self, usage: Usage, status: int) -> dict[str, Any]:
-        """Price the call (synchronously, from memory) and build the ``xproxy_result`` the client sees."""
+    async def _result(self, usage: Usage, status: int) -> dict[str, Any]:
+        """Price the call and build the ``xproxy_result`` the client sees.
+
+        A call that counts against limits is recorded (its limits charged, its reservation released) before the
+        client gets the result, so the states are exact and the caller's next call sees this one's cost. Other
+        calls are priced from memory and recorded after the response.
+        """
+        pending = self._price(usage, status)
+        if self.attribution.limit_ids:
+            pending.event.end_to_end_latency_ms = int((time.perf_counter() - self.t0) * 1000)
+            pending.event.time_to_first_token_ms = self.first_byte_ms
+            self.recorded = True
+            try:
+                return await self.state.meter.recorder.submit(pending)
+            except ApiError:
+                log.warning("could not record a proxied call before answering; reporting provisional states")
+        return self._provisional(pending)
+
+    def _price(self, usage: Usage, status: int) -> Pending:
         event = self._event(usage.units, http_status=status, usage=usage)
         pending = self.state.meter.prepare(self.principal, event, now=self.started_at, reservation_id=self.reservation_id)
         self.pending = pending
+        return pending
+
+    def _provisional(self, pending: Pending) -> dict[str, Any]:
+        event = pending.event
         states = {}
         for limit_id in self.attribution.limit_ids:
             spent, maximum, threshold = self.snapshot.get(limit_id, (None, None, None))
@@ -258,23 +280,19 @@ class _Call:
         return build_result(request_values(pending, self.attribution.limit_ids), states)
 
     def _finish(self, status: int, usage: Usage | None, payload: Payload | None) -> None:
-        """Record the call after the response (settling its reservation)."""
-        if self.pending is None:
+        """Record the call after the response (settling its reservation), unless that happened already."""
+        if self.recorded:
+            return
+        if self.pending is None or (usage is not None and usage.units and not self.pending.event.units):
             self._price(usage or Usage(units={}), status)
         pending = self.pending
         assert pending is not None
-        elapsed = int((time.perf_counter() - self.t0) * 1000)
-        pending.event.end_to_end_latency_ms = elapsed
+        pending.event.end_to_end_latency_ms = int((time.perf_counter() - self.t0) * 1000)
         pending.event.time_to_first_token_ms = self.first_byte_ms
-        if usage is not None and usage.units and not pending.event.units:
-            # Usage arrived after the result was built (e.g. the client left first): price what arrived.
-            self.pending = None
-            self._price(usage, status)
-            pending = self.pending
-            assert pending is not None
         if payload is not None and self.store:
             pending.event.payload = payload
             pending.store_payload = True
+        self.recorded = True
         self.state.meter.record_later(pending)
 
     # --- sending ------------------------------------------------------------------------------------
@@ -373,7 +391,7 @@ class _Call:
         usage = self.adapter.response_usage(self.info, parsed, response.headers) if status < 400 else Usage(units={})
         if usage.response_id is None:
             usage.response_id = response.headers.get("x-request-id") or response.headers.get("x-amzn-requestid")
-        result = self._price(usage, status)
+        result = await self._result(usage, status)
         out = data
         if isinstance(parsed, dict):
             parsed["xproxy_result"] = result
@@ -386,8 +404,8 @@ class _Call:
         assert self.info is not None
         status = response.status
 
-        def make_result(units: Units, response_id: str | None, model: str | None) -> dict[str, Any]:
-            return self._price(Usage(units=units, response_id=response_id, model=model), status)
+        async def make_result(units: Units, response_id: str | None, model: str | None) -> dict[str, Any]:
+            return await self._result(Usage(units=units, response_id=response_id, model=model), status)
 
         processor: StreamProcessor = self.adapter.stream(self.info, make_result, self.store)
         await self._start(status, self._response_headers(response, None))
@@ -398,7 +416,7 @@ class _Call:
             async for chunk in response.content.iter_any():
                 if self.first_byte_ms is None:
                     self.first_byte_ms = int((time.perf_counter() - self.t0) * 1000)
-                out = processor.feed(chunk)
+                out = await processor.feed(chunk)
                 if out:
                     await self._send({"type": "http.response.body", "body": out, "more_body": True})
                 if self.disconnected:
@@ -410,7 +428,7 @@ class _Call:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             failed_status = 504 if isinstance(exc, TimeoutError) else 502
             log.warning("upstream stream broke off: %s", type(exc).__name__)
-        tail = processor.finish()
+        tail = await processor.finish()
         await self._send({"type": "http.response.body", "body": tail, "more_body": False})
         usage = processor.usage()
         items = processor.data_items()

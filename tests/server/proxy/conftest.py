@@ -60,7 +60,15 @@ def fake_config() -> FakeConfig:
 
 
 @pytest.fixture
-def proxy_env(database_url: str, tmp_path: Path, fake_config: FakeConfig) -> Iterator[ProxyEnv]:
+def proxy_overrides() -> dict[str, Any]:
+    """Extra settings for the server under test (parametrize it indirectly)."""
+    return {}
+
+
+@pytest.fixture
+def proxy_env(
+    database_url: str, tmp_path: Path, fake_config: FakeConfig, proxy_overrides: dict[str, Any]
+) -> Iterator[ProxyEnv]:
     fake = create_fake(fake_config)
     with serve_app(fake) as fake_url:
         settings = make_settings(
@@ -72,6 +80,7 @@ def proxy_env(database_url: str, tmp_path: Path, fake_config: FakeConfig) -> Ite
             provider_hosts=("127.0.0.1", "localhost"),
             upstream_timeout=5.0,
             disconnect_drain_timeout=5.0,
+            **proxy_overrides,
         )
         boot = asyncio.run(bootstrap_database(settings))
         with serve_app(create_app(settings)) as url:

@@ -1,0 +1,193 @@
+"""Block limits before the upstream call, reservations settled on every outcome, upstream faults, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+from sqlalchemy import select
+
+from payi_server.store.changes import utcnow
+from payi_server.store.engine import Database
+from payi_server.store.tables import limit_reservations, limits
+from tests.fakes.config import FakeConfig
+
+from .conftest import ProxyEnv
+
+MESSAGES = [{"role": "user", "content": "alpha beta gamma"}]
+USAGE = {"prompt_tokens": 1000, "completion_tokens": 100}
+COST = 1000 * 0.15e-6 + 100 * 0.6e-6  # gpt-4o-mini
+
+
+def _db(env: ProxyEnv) -> Database:
+    return Database(env.live.settings.sqlalchemy_url, pool_size=1)
+
+
+def _make_limit(env: ProxyEnv, limit_id: str, maximum: str, limit_type: str = "block", enforcement: str = "default") -> None:
+    async def go() -> None:
+        db = _db(env)
+        now = utcnow()
+        try:
+            async with db.write() as conn:
+                await conn.execute(
+                    limits.insert().values(
+                        app_id=int(env.live.boot.app["app_id"]), limit_id=limit_id, name=limit_id,
+                        limit_type=limit_type, max=Decimal(maximum), threshold=None, enforcement=enforcement,
+                        created_at=now, updated_at=now,
+                    )
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+def _limit_row(env: ProxyEnv, limit_id: str) -> tuple[Any, int]:
+    async def go() -> tuple[Any, int]:
+        db = _db(env)
+        try:
+            async with db.read() as conn:
+                row = (await conn.execute(select(limits).where(limits.c.limit_id == limit_id))).one()
+                held = len((await conn.execute(select(limit_reservations))).all())
+                return row, held
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def _client(env: ProxyEnv, **headers: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        api_key="sk-x",
+        base_url=env.url("openai") + "/v1",
+        default_headers={"xProxy-Api-Key": env.key, "x-fake-usage": json.dumps(USAGE), **headers},
+        max_retries=0,
+    )
+
+
+def _settled(env: ProxyEnv, limit_id: str, count: int) -> Any:
+    deadline = time.monotonic() + 5
+    while True:
+        row, held = _limit_row(env, limit_id)
+        if (row.count_total >= count and held == 0) or time.monotonic() > deadline:
+            return row, held
+        time.sleep(0.05)
+
+
+def test_blocked_call_never_reaches_the_provider(proxy_env: ProxyEnv) -> None:
+    _make_limit(proxy_env, "tiny", "0.0003")
+    client = _client(proxy_env, **{"xProxy-Limit-IDs": "tiny"})
+    first = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=100)
+    assert first.model_extra["xproxy_result"]["limits"]["tiny"]["state"] == "ok"
+    second = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=100)
+    assert second.model_extra["xproxy_result"]["limits"]["tiny"]["state"] == "overrun"
+    calls = proxy_env.fake.total
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=100)
+    assert proxy_env.fake.total == calls
+    body: Any = info.value.body
+    assert body["xproxy_error"] == {"code": "limit_reached", "message": "Insufficient limit for the requested operation"}
+    assert body["xproxy_result"]["limits"] == {"tiny": {"state": "blocked"}}
+    assert body["xproxy_result"]["blocked_limit_ids"] == ["tiny"]
+    assert "cost" not in body["xproxy_result"]
+    row, held = _settled(proxy_env, "tiny", 3)
+    assert (row.count_ok, row.count_overrun, row.count_blocked, row.count_total) == (1, 1, 1, 3)
+    assert row.spent_total == Decimal(str(round(2 * COST, 10)))
+    assert held == 0 and row.reserved == 0
+
+
+def test_other_limits_of_a_blocked_call_are_blocked_external(proxy_env: ProxyEnv) -> None:
+    _make_limit(proxy_env, "spent", "0.0000001")
+    _make_limit(proxy_env, "roomy", "10", limit_type="allow")
+    _client(proxy_env, **{"xProxy-Limit-IDs": "spent"}).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    with pytest.raises(openai.BadRequestError) as info:
+        _client(proxy_env, **{"xProxy-Limit-IDs": "spent,roomy"}).chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES
+        )
+    body: Any = info.value.body
+    assert body["xproxy_result"]["limits"] == {"spent": {"state": "blocked"}, "roomy": {"state": "blocked_external"}}
+
+
+def test_strict_limit_blocks_a_call_that_would_exceed(proxy_env: ProxyEnv) -> None:
+    from payi_server.pricing.book import row_to_version  # noqa: F401 - documents where prices come from
+    from payi_server.proxy.estimate import input_tokens
+
+    # Usage as the fake computes it (3 words in, min(max_tokens, 16) out) is below the reservation estimate
+    # (tiktoken input count + max_tokens out): strict mode must refuse the second call, whose estimate no
+    # longer fits in what is left.
+    request = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 100}
+    estimate = input_tokens("gpt-4o-mini", request, 0) * 0.15e-6 + 100 * 0.6e-6
+    actual = 3 * 0.15e-6 + 16 * 0.6e-6
+    _make_limit(proxy_env, "strict", f"{estimate + actual / 2:.10f}", enforcement="strict")
+    client = openai.OpenAI(
+        api_key="sk-x",
+        base_url=proxy_env.url("openai") + "/v1",
+        default_headers={"xProxy-Api-Key": proxy_env.key, "xProxy-Limit-IDs": "strict"},
+        max_retries=0,
+    )
+    first = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=100)
+    assert first.model_extra["xproxy_result"]["cost"]["total"]["base"] == pytest.approx(actual)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=100)
+    row, _ = _settled(proxy_env, "strict", 2)
+    assert row.spent_total <= row.max
+    assert row.count_blocked == 1
+
+
+@pytest.mark.parametrize("fake_config", [FakeConfig(stream_chunks=3, hang=True)])
+@pytest.mark.parametrize("proxy_overrides", [{"upstream_timeout": 1.0}])
+def test_hanging_upstream_gives_504_and_releases_the_reservation(proxy_env: ProxyEnv) -> None:
+    _make_limit(proxy_env, "b", "1")
+    started = time.monotonic()
+    response = httpx2.post(
+        proxy_env.url("openai") + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": MESSAGES},
+        headers={"xProxy-Api-Key": proxy_env.key, "xProxy-Limit-IDs": "b"},
+        timeout=30,
+    )
+    assert response.status_code == 504
+    assert response.json()["xproxy_error"]["code"] == "provider_error"
+    assert time.monotonic() - started < 5
+    row, held = _settled(proxy_env, "b", 1)
+    assert row.count_failed == 1 and held == 0 and row.reserved == 0
+
+
+def test_unreachable_upstream_gives_502(proxy_env: ProxyEnv) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    response = httpx2.post(
+        proxy_env.url("openai") + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": MESSAGES},
+        headers={"xProxy-Api-Key": proxy_env.key, "xProxy-Provider-BaseUri": f"http://127.0.0.1:{port}/v1"},
+    )
+    assert response.status_code == 502
+    assert response.json()["xproxy_error"]["code"] == "provider_error"
+    rows = proxy_env.recorded(1)
+    assert rows[0]["failed"] is True and rows[0]["http_status_code"] == 502
+
+
+@pytest.mark.parametrize("fake_config", [FakeConfig(stream_chunks=20, chunk_delay_ms=30)])
+def test_client_disconnecting_mid_stream_is_still_charged(proxy_env: ProxyEnv) -> None:
+    _make_limit(proxy_env, "d", "1")
+    with httpx2.stream(
+        "POST",
+        proxy_env.url("openai") + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
+        headers={"xProxy-Api-Key": proxy_env.key, "xProxy-Limit-IDs": "d", "x-fake-usage": json.dumps(USAGE)},
+    ) as response:
+        for n, _line in enumerate(response.iter_lines()):
+            if n >= 3:
+                break  # leave after a few chunks; the connection closes
+    row, held = _settled(proxy_env, "d", 1)
+    assert row.count_total == 1 and held == 0
+    assert row.spent_total == Decimal(str(round(COST, 10)))
+    rows = proxy_env.recorded(1)
+    assert rows[0]["units"]["text"] == {"input": 1000, "output": 100}
