@@ -71,17 +71,15 @@ def proxy_env(
 ) -> Iterator[ProxyEnv]:
     fake = create_fake(fake_config)
     with serve_app(fake) as fake_url:
-        settings = make_settings(
-            database_url,
-            tmp_path / "data",
-            openai_base_url=f"{fake_url}/v1",
-            anthropic_base_url=fake_url,
-            allow_private_provider_hosts=True,
-            provider_hosts=("127.0.0.1", "localhost"),
-            upstream_timeout=5.0,
-            disconnect_drain_timeout=5.0,
-            **proxy_overrides,
-        )
+        overrides: dict[str, Any] = {
+            "openai_base_url": f"{fake_url}/v1",
+            "anthropic_base_url": fake_url,
+            "allow_private_provider_hosts": True,
+            "provider_hosts": ("127.0.0.1", "localhost"),
+            "upstream_timeout": 5.0,
+            "disconnect_drain_timeout": 5.0,
+        }
+        settings = make_settings(database_url, tmp_path / "data", **{**overrides, **proxy_overrides})
         boot = asyncio.run(bootstrap_database(settings))
         with serve_app(create_app(settings)) as url:
             yield ProxyEnv(live=Live(url=url, boot=boot, settings=settings), fake=fake, fake_url=fake_url)
