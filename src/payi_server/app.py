@@ -12,7 +12,7 @@ from starlette.routing import Route
 from sqlalchemy import insert
 
 from . import __version__
-from .api import admin, categories, health, ingest, requests, whoami
+from .api import admin, categories, health, ingest, limits, requests, whoami
 from .api.errors import install_error_handlers
 from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(requests.router)
     app.include_router(categories.router)
+    app.include_router(limits.router)
     app.router.routes.append(Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
     check_route_table(app.router.routes)
     app.add_middleware(
