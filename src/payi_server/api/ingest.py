@@ -239,7 +239,9 @@ async def ingest_bulk(request: Request, principal: AppKey) -> dict[str, Any]:
     for index, raw in enumerate(data):
         try:
             item = _item.validate_python(raw)
-            prepared.append((index, meter.prepare(principal, _event(item, _item_attribution(item), now), now=now)))
+            pending = meter.prepare(principal, _event(item, _item_attribution(item), now), now=now)
+            pending.want_result = False
+            prepared.append((index, pending))
         except ValidationError as exc:
             errors.append({"item_index": index, "xproxy_result": _validation_error(exc).body()})
         except ApiError as exc:

@@ -61,6 +61,7 @@ class Pending:
     store_payload: bool = False
     reservation_id: int | None = None
     blocked_states: dict[str, str] | None = None
+    want_result: bool = True  # bulk ingest answers with counts only: skip building each xproxy_result
     future: asyncio.Future[dict[str, Any]] | None = None
 
     @property
@@ -272,7 +273,7 @@ class Recorder:
                     if row is not None:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
                         _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, row.pk), [1, item.cost_total])
-                outcomes[i] = build_result(rows[i], states)
+                outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
                 _rollup(rollups, property_rollups, item)
             await ledger.flush()
             if link_rows:
