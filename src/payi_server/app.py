@@ -12,13 +12,14 @@ from starlette.routing import Route
 from sqlalchemy import insert
 
 from . import __version__
-from .api import admin, categories, health, ingest, limits, requests, whoami
+from .api import admin, categories, health, ingest, limits, requests, use_cases, whoami
 from .api.errors import install_error_handlers
 from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
 from .auth.keys import KeyHasher
 from .auth.manage import Tenancy
 from .ids import IdGenerator
+from .limits.directory import LimitDirectory
 from .metering.meter import Meter
 from .metering.recorder import Recorder
 from .pricing.book import PriceBook, sync_system_catalog
@@ -74,6 +75,7 @@ async def start_state(settings: Settings) -> AppState:
         book=book,
         recorder=recorder,
         meter=Meter(book, ids, recorder),
+        limit_directory=LimitDirectory(),
         tenancy=tenancy,
         ids=ids,
         node_id=node_id,
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(requests.router)
     app.include_router(categories.router)
     app.include_router(limits.router)
+    app.include_router(use_cases.router)
     app.router.routes.append(Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
     check_route_table(app.router.routes)
     app.add_middleware(
