@@ -61,6 +61,7 @@ async def run(
     duration: float = 5.0,
     warmup: float = 1.0,
     read_body: bool = True,
+    first_chunk: bool = False,
 ) -> Result:
     result = Result(name=name, concurrency=concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -75,16 +76,22 @@ async def run(
                 t0 = time.perf_counter()
                 if t0 >= stop_at:
                     return
+                t1 = 0.0
                 try:
                     async with session.request(method, url, headers=headers, data=body) as response:
-                        if read_body:
+                        if first_chunk:
+                            # time to the first streamed chunk: latency ends at the first body bytes
+                            await response.content.readany()
+                            t1 = time.perf_counter()
+                            await response.read()
+                        elif read_body:
                             await response.read()
                         status = response.status
                 except aiohttp.ClientError:
                     if t0 >= measure_from:
                         result.errors += 1
                     continue
-                t1 = time.perf_counter()
+                t1 = t1 or time.perf_counter()
                 if t0 >= measure_from:
                     result.latencies_ms.append((t1 - t0) * 1000)
                     result.statuses[status] = result.statuses.get(status, 0) + 1

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
@@ -23,6 +22,7 @@ from .auth.manage import Bootstrap, Tenancy, key_view
 from .errors import ApiError
 from .jsonio import dumps
 from .logs import configure_logging
+from .serve import serve as run_server
 from .settings import Settings, SettingsError, load_settings, resolve_secret
 from .store.engine import Database
 from .store.migrate import migrate
@@ -144,19 +144,7 @@ def serve(
     _run(settings, prepare)
     # Migrated above, once, before the workers start.
     os.environ["PAYI_SERVER_MIGRATE_ON_START"] = "false"
-    uvicorn.run(
-        "payi_server.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers if settings.workers > 1 else None,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
+    run_server(settings.host, settings.port, settings.workers)
 
 
 @app.command("migrate")

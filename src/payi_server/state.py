@@ -8,6 +8,7 @@ from typing import Any
 from .auth.cache import KeyCache
 from .auth.manage import Tenancy
 from .ids import IdGenerator
+from .limits.directory import LimitDirectory
 from .metering.meter import Meter
 from .metering.recorder import Recorder
 from .pricing.book import PriceBook
@@ -25,6 +26,7 @@ class AppState:
     book: PriceBook
     recorder: Recorder
     meter: Meter
+    limit_directory: LimitDirectory
     tenancy: Tenancy
     ids: IdGenerator
     node_id: int

@@ -44,3 +44,23 @@ def test_huge_headers_and_bodies_get_4xx(tmp_path: Path) -> None:
         many = httpx2.get(server.url + "/api/v1/whoami", headers={**org, **{f"x-h{i}": "v" * 100 for i in range(300)}})
         assert 200 <= many.status_code < 500
         assert httpx2.get(server.url + "/healthz").status_code == 200
+
+
+def test_two_workers_share_the_port_and_stop_cleanly(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with run_server(tmp_path, env={"PAYI_SERVER_WORKERS": "2"}) as server:
+        key = {"xProxy-api-key": server.keys["app1"]}
+        body = {"category": "system.openai", "resource": "gpt-4o", "units": {"text": {"input": 10}}}
+
+        def ingest(_: int) -> int:
+            return httpx2.post(server.url + "/api/v1/ingest", json=body, headers=key, timeout=30).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(ingest, range(40)))
+        assert statuses == [200] * 40
+        process = server.process
+    assert process.returncode == 0 or process.returncode == -15
+    log = server.output
+    assert log.count("Application startup complete") == 2
+    assert log.count("Application shutdown complete") == 2

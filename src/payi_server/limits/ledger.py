@@ -57,6 +57,7 @@ class ReserveOutcome:
     # Each limit as it was when the call was admitted: (spent, max, threshold), for the provisional state the
     # proxy reports before the request is recorded.
     snapshot: dict[str, tuple[Decimal, Decimal, Decimal | None]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
 
 
 def _row(raw: Any) -> LimitRow:
@@ -251,6 +252,7 @@ async def reserve(
             rows = [ledger.get(app_id, i) for i in limit_ids]
         for row in rows:
             assert row is not None
+            outcome.types[row.limit_id] = row.limit_type
             if not admits(row.limit_type, row.enforcement, row.spent_total, row.reserved, row.max, estimate):
                 outcome.blocked.append(row.limit_id)
         if outcome.blocked:

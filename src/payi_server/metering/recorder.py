@@ -62,6 +62,7 @@ class Pending:
     reservation_id: int | None = None
     blocked_states: dict[str, str] | None = None
     want_result: bool = True  # bulk ingest answers with counts only: skip building each xproxy_result
+    lenient_limits: bool = False  # proxied calls: a limit deleted meanwhile is skipped, the call still recorded
     future: asyncio.Future[dict[str, Any]] | None = None
 
     @property
@@ -196,6 +197,11 @@ class Recorder:
             valid: list[int] = []
             for i, item in enumerate(batch):
                 bad = [x for x in item.event.attribution.limit_ids if x in missing[item.app_id]]
+                if bad and item.lenient_limits:
+                    item.event.attribution.limit_ids = [
+                        x for x in item.event.attribution.limit_ids if x not in missing[item.app_id]
+                    ]
+                    bad = []
                 if bad:
                     outcomes[i] = ApiError(
                         400,

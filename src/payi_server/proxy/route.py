@@ -188,6 +188,9 @@ class _Call:
         if not attr.limit_ids:
             return
         assert self.info is not None and self.principal.app_id is not None
+        directory = self.state.limit_directory
+        if directory.all_allow(self.principal.app_id, attr.limit_ids):
+            return  # allow limits never block: no reservation needed (they are charged when recorded)
         category = attr.price_as_category or self.info.category
         resolved = self.state.book.resolve(self.principal.org_id, category, self._resource(), self.started_at)
         estimate = estimate_cost(
@@ -223,6 +226,7 @@ class _Call:
                 xproxy_result=result,
                 top_message=LIMIT_REACHED if self.adapter.name == "aws.bedrock" else None,
             )
+        directory.remember(self.principal.app_id, outcome.types)
         self.reservation_id = rid if outcome.reserved_pks else None
         self.snapshot = outcome.snapshot
 
@@ -265,6 +269,7 @@ class _Call:
     def _price(self, usage: Usage, status: int) -> Pending:
         event = self._event(usage.units, http_status=status, usage=usage)
         pending = self.state.meter.prepare(self.principal, event, now=self.started_at, reservation_id=self.reservation_id)
+        pending.lenient_limits = True  # the provider was called: record it even if a named limit vanished since
         self.pending = pending
         return pending
 

@@ -1,0 +1,110 @@
+"""Running the server: one process, or ``--workers N`` processes sharing the port.
+
+Each worker binds its own listening socket with ``SO_REUSEPORT`` (the kernel spreads connections over them) and
+runs uvicorn on it. Sockets are created with ``IPPROTO_TCP`` explicitly: asyncio only sets ``TCP_NODELAY`` on
+accepted sockets whose protocol says TCP, and without it Nagle's algorithm holds small stream chunks back by tens
+of milliseconds (uvicorn's own multi-worker socket has that problem).
+
+The parent supervises: a worker that dies is restarted; SIGTERM or SIGINT is passed to every worker, each of
+which stops accepting, finishes its requests and drains its queued records before exiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import uvicorn
+
+from .logs import configure_logging
+from .settings import load_settings
+
+log = logging.getLogger("payi_server.serve")
+
+_RESTART_DELAY = 1.0
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _config(host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        "payi_server.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+        proxy_headers=False,
+        ws="none",
+    )
+
+
+def run_worker(host: str, port: int, reuse_port: bool) -> None:
+    """One worker process: its own socket, one uvicorn server."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    sock = bind_socket(host, port, reuse_port=reuse_port)
+    uvicorn.Server(_config(host, port)).run(sockets=[sock])
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    if workers <= 1:
+        run_worker(host, port, reuse_port=False)
+        return
+    if port == 0:
+        raise SystemExit("--workers needs a fixed port (every worker binds the same one)")
+    ctx = multiprocessing.get_context("spawn")
+    procs: dict[int, Any] = {}
+    stopping = False
+
+    def start(slot: int) -> None:
+        proc = ctx.Process(target=run_worker, args=(host, port, True), name=f"payi-worker-{slot}", daemon=False)
+        proc.start()
+        procs[slot] = proc
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs.values():
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for slot in range(workers):
+        start(slot)
+    log.info("serving with %s workers on %s:%s", workers, host, port)
+    while not stopping:
+        time.sleep(0.2)
+        for slot, proc in list(procs.items()):
+            if not proc.is_alive() and not stopping:
+                log.warning("worker %s exited with %s; restarting", slot, proc.exitcode)
+                time.sleep(_RESTART_DELAY)
+                start(slot)
+    for proc in procs.values():
+        proc.join(timeout=60)
+        if proc.is_alive():
+            proc.kill()
