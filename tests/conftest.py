@@ -148,6 +148,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "secret_key": TEST_SECRET,
         "log_format": "text",
         "key_refresh_interval": 0.1,
+        "auth_failure_limit": 1_000_000,  # tests fail keys on purpose, from one address
     }
     values.update(overrides)
     return load_settings(**values)

@@ -18,6 +18,7 @@ from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
 from .auth.keys import KeyHasher
 from .auth.manage import Tenancy
+from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
 from .limits.directory import LimitDirectory
 from .metering.meter import Meter
@@ -28,6 +29,7 @@ from .proxy.route import PATH as PROXY_PATH
 from .proxy.route import ProxyEndpoint
 from .jsonio import ORJSONResponse
 from .logs import configure_logging
+from .metrics import Metrics
 from .middleware.body_limit import BodyLimitMiddleware
 from .middleware.request_log import RequestLogMiddleware
 from .settings import Settings, load_settings, resolve_secret
@@ -40,7 +42,7 @@ from .store.tables import nodes
 PROXY_PREFIX = "/api/v1/proxy/"
 
 
-async def start_state(settings: Settings) -> AppState:
+async def start_state(settings: Settings, metrics: Metrics | None = None) -> AppState:
     """Open the database, check the secret, and start the background work of one server process."""
     if settings.migrate_on_start:
         await migrate(settings.sqlalchemy_url)
@@ -64,7 +66,10 @@ async def start_state(settings: Settings) -> AppState:
     await book.load()
     book.attach(changes)
     await changes.start()
-    recorder = Recorder(db, batch_size=settings.record_batch_size, flush_interval=settings.record_flush_interval)
+    metrics = metrics or Metrics()
+    recorder = Recorder(
+        db, batch_size=settings.record_batch_size, flush_interval=settings.record_flush_interval, metrics=metrics
+    )
     await recorder.start()
     ids = IdGenerator(node_id)
     return AppState(
@@ -76,6 +81,8 @@ async def start_state(settings: Settings) -> AppState:
         recorder=recorder,
         meter=Meter(book, ids, recorder),
         limit_directory=LimitDirectory(),
+        metrics=metrics,
+        throttle=FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window),
         tenancy=tenancy,
         ids=ids,
         node_id=node_id,
@@ -93,10 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
     proxy = ProxyEndpoint()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await start_state(settings)
+        state = await start_state(settings, metrics)
         app.state.payi = state
         try:
             yield
@@ -129,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         proxy_max_bytes=settings.proxy_max_body_bytes,
         proxy_prefix=PROXY_PREFIX,
     )
-    app.add_middleware(RequestLogMiddleware, access_log=settings.access_log)
+    app.add_middleware(RequestLogMiddleware, access_log=settings.access_log, metrics=metrics)
     return app
 
 

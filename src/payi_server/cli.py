@@ -144,7 +144,7 @@ def serve(
     _run(settings, prepare)
     # Migrated above, once, before the workers start.
     os.environ["PAYI_SERVER_MIGRATE_ON_START"] = "false"
-    run_server(settings.host, settings.port, settings.workers)
+    run_server(settings.host, settings.port, settings.workers, settings.data_dir)
 
 
 @app.command("migrate")

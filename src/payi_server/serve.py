@@ -16,7 +16,9 @@ import multiprocessing
 import os
 import signal
 import socket
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -70,12 +72,17 @@ def run_worker(host: str, port: int, reuse_port: bool) -> None:
     uvicorn.Server(_config(host, port)).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
     if workers <= 1:
         run_worker(host, port, reuse_port=False)
         return
     if port == 0:
         raise SystemExit("--workers needs a fixed port (every worker binds the same one)")
+    # Metrics from every worker, summed at scrape time (prometheus_client's multiprocess mode).
+    metrics_dir = data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     ctx = multiprocessing.get_context("spawn")
     procs: dict[int, Any] = {}
     stopping = False

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     key_refresh_interval: float = Field(default=0.25, gt=0, le=5)
     key_cache_size: int = Field(default=100_000, ge=100)
 
+    auth_failure_limit: int = Field(default=30, ge=1)
+    auth_failure_window: float = Field(default=60.0, gt=0)
+
+    # --- observability -----------------------------------------------------------------------------
+    metrics: bool = True
+
     # --- request limits ----------------------------------------------------------------------------
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     proxy_max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

@@ -7,7 +7,9 @@ from typing import Any
 
 from .auth.cache import KeyCache
 from .auth.manage import Tenancy
+from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
+from .metrics import Metrics
 from .limits.directory import LimitDirectory
 from .metering.meter import Meter
 from .metering.recorder import Recorder
@@ -27,6 +29,8 @@ class AppState:
     recorder: Recorder
     meter: Meter
     limit_directory: LimitDirectory
+    metrics: Metrics
+    throttle: FailureThrottle
     tenancy: Tenancy
     ids: IdGenerator
     node_id: int

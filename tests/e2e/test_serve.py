@@ -59,6 +59,9 @@ def test_two_workers_share_the_port_and_stop_cleanly(tmp_path: Path) -> None:
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(ingest, range(40)))
         assert statuses == [200] * 40
+        # any worker answers a scrape with the sum over both
+        metrics = httpx2.get(server.url + "/metrics").text
+        assert 'payi_events_recorded_total{source="ingest"} 40.0' in metrics
         process = server.process
     assert process.returncode == 0 or process.returncode == -15
     log = server.output

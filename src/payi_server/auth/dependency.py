@@ -19,7 +19,9 @@ from .cache import Principal
 from .keys import KeyKind
 
 API_KEY_HEADER = "xProxy-api-key"
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 
 # Declares the header in the OpenAPI document; the value is read (case-insensitively) below.
 _scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="PayiApiKey")
@@ -28,8 +30,21 @@ _KIND_NAMES = {KeyKind.APPLICATION: "an application key", KeyKind.ORGANIZATION: 
 
 
 async def authenticate_request(request: Request | Any, kinds: frozenset[KeyKind]) -> Principal:
-    """Authenticate the ``xProxy-api-key`` header of an ASGI request; raise 401 or 403."""
-    principal: Principal = await request.app.state.payi.keys.authenticate(request.headers.get(API_KEY_HEADER))
+    """Authenticate the ``xProxy-api-key`` header of an ASGI request; raise 401, 403, or 429 for an address
+    that keeps presenting bad keys."""
+    state = request.app.state.payi
+    client = request.client.host if request.client else "unknown"
+    try:
+        state.throttle.check(client)
+    except ApiError:
+        state.metrics.throttled.inc()
+        raise
+    try:
+        principal: Principal = await state.keys.authenticate(request.headers.get(API_KEY_HEADER))
+    except ApiError:
+        state.throttle.failed(client)
+        state.metrics.auth_failures.inc()
+        raise
     if principal.kind not in kinds:
         wanted = " or ".join(_KIND_NAMES[k] for k in sorted(kinds))
         raise ApiError(403, "invalid_api_key_kind", f"This operation requires {wanted}")

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from ..errors import ApiError
+from ..metrics import Metrics
 from ..limits.ledger import Ledger, reclaim_expired, release_reservations
 from ..store.changes import utcnow
 from ..store.engine import Database
@@ -91,8 +92,10 @@ class Recorder:
         flush_interval: float,
         make_limit: LimitFactory | None = None,
         queue_size: int = 20_000,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._make_limit = make_limit
@@ -179,7 +182,18 @@ class Recorder:
             return
         for item, outcome in zip(batch, outcomes, strict=True):
             _settle(item, outcome)
+            if self._metrics is not None and not isinstance(outcome, ApiError) and not outcome.get("duplicate_request"):
+                limits_ = outcome.get("limits") or {}
+                self._metrics.recorded(
+                    item.event.source,
+                    item.category,
+                    item.cost_total,
+                    bool(item.unknown_units) or item.resource_id is None,
+                    [v["state"] for v in limits_.values()] if isinstance(limits_, dict) else [],
+                )
         self.written += len(batch)
+        if self._metrics is not None:
+            self._metrics.queue_depth.set(self._queue.qsize())
 
     async def _write(self, batch: list[Pending]) -> list[dict[str, Any] | ApiError]:
         now = utcnow()

@@ -14,14 +14,16 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..logs import request_id_var
+from ..metrics import Metrics, route_group
 
 log = logging.getLogger("payi_server.access")
 
 
 class RequestLogMiddleware:
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True, metrics: Metrics | None = None) -> None:
         self.app = app
         self.access_log = access_log
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,6 +45,10 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            if self.metrics is not None:
+                group = route_group(scope["path"])
+                self.metrics.requests.labels(group, f"{(status or 500) // 100}xx").inc()
+                self.metrics.latency.labels(group).observe(time.perf_counter() - start)
             if self.access_log:
                 principal: Any = scope.get("state", {}).get("principal")
                 fields: dict[str, Any] = {

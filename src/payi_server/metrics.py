@@ -1,0 +1,64 @@
+"""Prometheus metrics, served at ``GET /metrics``.
+
+Created per app (no module-level registry of ours). With several worker processes, ``payi-server serve`` points
+``PROMETHEUS_MULTIPROC_DIR`` at a directory under the data dir before starting them, so any worker answers a
+scrape with the sum over all workers. Labels are bounded: route groups, status classes, categories, states.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_GROUPS = ("ingest", "proxy", "limits", "use_cases", "categories", "requests", "reports", "admin")
+
+
+def route_group(path: str) -> str:
+    if not path.startswith("/api/v1/"):
+        return "other"
+    head = path[8:].split("/", 1)[0]
+    return head if head in _GROUPS else "other"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("payi_http_requests", "HTTP requests", ["group", "status"], registry=r)
+        self.latency = Histogram(
+            "payi_http_request_seconds", "HTTP request latency", ["group"], buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.upstream_latency = Histogram(
+            "payi_upstream_seconds", "Provider latency seen by the proxy", ["category"], buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cost = Counter("payi_cost_usd", "Recorded cost in USD", ["category"], registry=r)
+        self.events = Counter("payi_events_recorded", "Recorded requests", ["source"], registry=r)
+        self.unpriced = Counter("payi_events_unpriced", "Recorded requests with unpriced units", ["category"], registry=r)
+        self.limit_states = Counter("payi_limit_states", "Limit states reported for requests", ["state"], registry=r)
+        self.auth_failures = Counter("payi_auth_failures", "Requests refused for their API key", registry=r)
+        self.throttled = Counter("payi_auth_throttled", "Requests refused by key brute-force throttling", registry=r)
+        self.queue_depth = Gauge(
+            "payi_record_queue_depth", "Request records waiting to be written", registry=r, multiprocess_mode="livesum"
+        )
+
+    def render(self) -> bytes:
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+    def recorded(self, source: str, category: str, cost: Decimal, unpriced: bool, states: list[str]) -> None:
+        self.events.labels(source).inc()
+        if cost:
+            self.cost.labels(category).inc(float(cost))
+        if unpriced:
+            self.unpriced.labels(category).inc()
+        for state in states:
+            self.limit_states.labels(state).inc()
