@@ -7,11 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..errors import ApiError, error_body
 from ..jsonio import ORJSONResponse
+from ..store.errors import is_unavailable
 
 log = logging.getLogger("payi_server.errors")
 
@@ -67,6 +69,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return _json(400, error_body(400, code, message))
 
 
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    """Database errors are handled here (not in the catch-all): an unreachable database is a 503 the client
+    may retry, not a crash."""
+    if is_unavailable(exc):
+        log.warning("database unreachable: %s", type(exc).__name__)
+        return _json(
+            503,
+            error_body(503, "database_unavailable", "The database is not reachable; retry later"),
+            {"x-should-retry": "true", "retry-after": "1"},
+        )
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
     return _json(500, error_body(500, "unexpected_error", "An unexpected error occurred"))
@@ -76,4 +91,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _storage_error)
+    app.add_exception_handler(OSError, _storage_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -170,3 +170,10 @@ def check_tags(tags: list[str] | None) -> list[str] | None:
     if len(tags) > MAX_TAGS or not all(isinstance(t, str) and TAG.match(t) for t in tags):
         raise ApiError(400, "invalid_tags", f"At most {MAX_TAGS} tags: letters, digits, '_' and '-' only")
     return list(dict.fromkeys(tags))
+
+
+def shown(value: str) -> str:
+    """A client-sent id as it may appear in an error message: never something that looks like an API key."""
+    if not LIMIT_ID.match(value) or value.lower().startswith("payi_"):
+        return "(invalid id)"
+    return value

@@ -43,6 +43,7 @@ from .config import (
     check_tags,
     enforcement_mode,
     parse_config,
+    shown,
 )
 from .ledger import roll_window
 from .model import STATES, ZERO, is_stale, limit_view, totals_view, window_start
@@ -77,8 +78,7 @@ async def _select(conn: Any, app_id: int, *, limit_id: str | None = None, name: 
 
 
 def not_found(limit_id: str) -> ApiError:
-    shown = limit_id if LIMIT_ID.match(limit_id) else "(invalid id)"
-    return ApiError(404, "limit_not_found", f"Limit Id '{shown}' not found")
+    return ApiError(404, "limit_not_found", f"Limit Id '{shown(limit_id)}' not found")
 
 
 async def create_or_get(
@@ -332,9 +332,7 @@ class LimitService:
         """Soft delete: the limit's id is unknown from now on (and never reused); its history stays."""
         now = self._clock()
         async with self._db.write() as conn:
-            row = await _select(conn, app_id, limit_id=limit_id, lock=True)
-            if row is None:
-                raise not_found(limit_id)
+            row = await self._locked(conn, app_id, limit_id, now)  # a finished window is archived first
             await conn.execute(update(limits).where(limits.c.id == row["id"]).values(deleted_at=now, updated_at=now))
 
     async def reset(self, app_id: int, limit_id: str, reset_date: datetime | None = None) -> dict[str, Any]:

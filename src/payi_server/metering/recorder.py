@@ -25,6 +25,7 @@ from ..metrics import Metrics
 from ..limits.ledger import Ledger, reclaim_expired, release_reservations
 from ..store.changes import utcnow
 from ..store.engine import Database
+from ..store.errors import is_unavailable
 from ..store.tables import (
     limits,
     request_limits,
@@ -102,6 +103,8 @@ class Recorder:
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._last_reclaim = 0.0
+        self._held: list[Pending] = []
+        self._retry_task: asyncio.Task[None] | None = None
         self.written = 0
 
     @property
@@ -111,11 +114,17 @@ class Recorder:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="payi-recorder")
 
-    async def stop(self) -> None:
-        """Write everything queued, then stop."""
+    async def stop(self, held_timeout: float = 30.0) -> None:
+        """Write everything queued (and, for up to ``held_timeout`` seconds, what waits for the database), then stop."""
         if self._task is None:
             return
         await self._queue.join()
+        if self._retry_task is not None and not self._retry_task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._retry_task), held_timeout)
+            except TimeoutError:
+                log.error("stopping with %s request records never written: the database stayed unreachable", self.held)
+                self._retry_task.cancel()
         self._task.cancel()
         try:
             await self._task
@@ -172,6 +181,9 @@ class Recorder:
         try:
             outcomes = await self._write(batch)
         except Exception as exc:  # noqa: BLE001 - fall back to one transaction per item
+            if is_unavailable(exc):
+                self._database_down(batch, exc)
+                return
             if len(batch) == 1:
                 log.error("could not record request %s: %s", batch[0].request_id, type(exc).__name__, exc_info=exc)
                 _settle(batch[0], ApiError(503, "request_processing_error", "The request could not be recorded"))
@@ -194,6 +206,45 @@ class Recorder:
         self.written += len(batch)
         if self._metrics is not None:
             self._metrics.queue_depth.set(self._queue.qsize())
+
+    def _database_down(self, batch: list[Pending], exc: BaseException) -> None:
+        """The database cannot be reached. Callers that wait (ingest) get 503 and retry (deduplicated); records
+        nobody waits for (proxied calls already answered) are kept and written when the database is back."""
+        kept = 0
+        for item in batch:
+            if item.future is not None:
+                _settle(item, ApiError(503, "database_unavailable", "The database is not reachable; retry later",
+                                       headers={"x-should-retry": "true", "retry-after": "1"}))
+            else:
+                self._held.append(item)
+                kept += 1
+        if kept:
+            log.warning("database unreachable (%s): holding %s records for retry", type(exc).__name__, len(self._held))
+        if self._held and (self._retry_task is None or self._retry_task.done()):
+            self._retry_task = asyncio.create_task(self._retry_held(), name="payi-recorder-retry")
+
+    async def _retry_held(self) -> None:
+        delay = 0.25
+        while self._held:
+            await asyncio.sleep(delay)
+            batch, self._held = self._held[: self._batch_size], self._held[self._batch_size :]
+            try:
+                outcomes = await self._write(batch)
+            except Exception as exc:  # noqa: BLE001 - keep them until the database is back
+                self._held = batch + self._held
+                delay = min(delay * 2, 5.0)
+                if not is_unavailable(exc):
+                    log.error("held records could not be written: %s", type(exc).__name__, exc_info=exc)
+                continue
+            delay = 0.25
+            for item, outcome in zip(batch, outcomes, strict=True):
+                _settle(item, outcome)
+            self.written += len(batch)
+            log.info("wrote %s held records; %s still held", len(batch), len(self._held))
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
 
     async def _write(self, batch: list[Pending]) -> list[dict[str, Any] | ApiError]:
         now = utcnow()

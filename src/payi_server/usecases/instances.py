@@ -30,6 +30,7 @@ from .service import (
     check_use_case_name,
     find_definition,
     retire_instances,
+    shown,
 )
 
 MAX_INSTANCE_ID = 64
@@ -42,8 +43,7 @@ _SCORE_RANGES = {"percentage": (0.0, 100.0), "likert5": (1.0, 5.0), "likert7": (
 
 
 def instance_not_found(use_case_id: str) -> ApiError:
-    shown = use_case_id if len(use_case_id) <= MAX_INSTANCE_ID and use_case_id.isprintable() else "(invalid id)"
-    return ApiError(404, "use_case_instance_not_found", f"Use case instance '{shown}' not found")
+    return ApiError(404, "use_case_instance_not_found", f"Use case instance '{shown(use_case_id)}' not found")
 
 
 def _check_id(use_case_id: str) -> str:
@@ -198,7 +198,9 @@ class InstanceService:
                 )
             ).first()
             if kpi is None:
-                raise ApiError(404, "kpi_not_found", f"KPI '{kpi_name}' is not defined for use case '{row['name']}'")
+                raise ApiError(
+                    404, "kpi_not_found", f"KPI '{shown(kpi_name)}' is not defined for use case '{row['name']}'"
+                )
             value = check_score(kpi.kpi_type, score)
             key = {"app_id": app_id, "use_case_id": row["use_case_id"], "kpi_name": kpi_name}
             inserted = await conn.execute(

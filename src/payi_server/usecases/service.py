@@ -74,8 +74,15 @@ def check_description(text: str | None) -> str:
     return text
 
 
+def shown(value: str) -> str:
+    """A client-sent name or id as it may appear in an error message (never anything like an API key)."""
+    if not value.isprintable() or len(value) > 64 or value.lower().startswith("payi_"):
+        return "(invalid)"
+    return value
+
+
 def use_case_not_found(name: str) -> ApiError:
-    return ApiError(404, "use_case_not_found", f"Use case '{name}' not found")
+    return ApiError(404, "use_case_not_found", f"Use case '{shown(name)}' not found")
 
 
 def _row(raw: Any) -> dict[str, Any]:
@@ -256,7 +263,7 @@ class UseCaseService:
         name = check_use_case_name(name)
         async with self._db.write() as conn:
             row = await find_definition(conn, app_id, name, lock=True)
-            values = {"type_version": int(row["type_version"]) + 1, "updated_at": self._clock()}
+            values = {"type_version": int(row["type_version"]) + 1, "implicit": False, "updated_at": self._clock()}
             await conn.execute(
                 update(use_case_definitions).where(use_case_definitions.c.id == row["id"]).values(**values)
             )
@@ -264,7 +271,7 @@ class UseCaseService:
 
     async def set_limit_config(self, app_id: int, name: str, config: dict[str, Any] | None) -> dict[str, Any]:
         """Replace (or, with ``None``, remove) the limit configuration given to new instances."""
-        return await self._change(app_id, name, {"limit_config": config})
+        return await self._change(app_id, name, {"limit_config": config, "implicit": False})
 
     async def list_definitions(
         self, app_id: int, *, name: str | None = None, after: int | None = None, size: int = 100,
@@ -315,7 +322,7 @@ class UseCaseService:
             )
         ).first()
         if found is None:
-            raise ApiError(404, "kpi_not_found", f"KPI '{kpi_name}' not found")
+            raise ApiError(404, "kpi_not_found", f"KPI '{shown(kpi_name)}' not found")
         return _row(found)
 
     async def create_kpi(
