@@ -2,7 +2,8 @@
 
 A definition is identified by its name (letters, digits, ``.``, ``-``, ``_``; at most 64 characters). Ingest and
 proxy calls create definitions on the fly (``implicit``, see ``usecases.implicit``); such a definition behaves
-like any other, and creating one with its name makes it explicit instead of failing.
+like any other (it can be updated, versioned, given a limit config ...), and stays ``implicit`` until someone
+creates it: creating a definition with an implicit one's name makes it explicit instead of failing.
 
 A definition's ``limit_config`` is stored already validated (the API validates it with the limits rules) and
 gives every *new* instance its own limit; changing or deleting the config leaves existing instances' limits alone.
@@ -251,7 +252,7 @@ class UseCaseService:
         self, app_id: int, name: str, *, description: str | None = UNSET, logging_enabled: bool | None = UNSET
     ) -> dict[str, Any]:
         """Change the description (``None``: unchanged) and/or ``logging_enabled`` (``None``: the app default)."""
-        values: dict[str, Any] = {"implicit": False}
+        values: dict[str, Any] = {}
         if description is not UNSET and description is not None:
             values["description"] = check_description(description)
         if logging_enabled is not UNSET:
@@ -263,7 +264,7 @@ class UseCaseService:
         name = check_use_case_name(name)
         async with self._db.write() as conn:
             row = await find_definition(conn, app_id, name, lock=True)
-            values = {"type_version": int(row["type_version"]) + 1, "implicit": False, "updated_at": self._clock()}
+            values = {"type_version": int(row["type_version"]) + 1, "updated_at": self._clock()}
             await conn.execute(
                 update(use_case_definitions).where(use_case_definitions.c.id == row["id"]).values(**values)
             )
@@ -271,7 +272,7 @@ class UseCaseService:
 
     async def set_limit_config(self, app_id: int, name: str, config: dict[str, Any] | None) -> dict[str, Any]:
         """Replace (or, with ``None``, remove) the limit configuration given to new instances."""
-        return await self._change(app_id, name, {"limit_config": config, "implicit": False})
+        return await self._change(app_id, name, {"limit_config": config})
 
     async def list_definitions(
         self, app_id: int, *, name: str | None = None, after: int | None = None, size: int = 100,

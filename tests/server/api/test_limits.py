@@ -244,6 +244,13 @@ async def test_delete_makes_the_id_unknown(running: Running) -> None:
     assert (await _call(running, "GET", "")).json()["items"] == []
 
 
+async def test_an_api_key_pasted_as_an_id_is_not_echoed(running: Running) -> None:
+    for path in (f"/{running.app_key}", f"/{running.org_key}/reset"):
+        response = await _call(running, "GET" if "reset" not in path else "POST", path)
+        assert response.status_code == 404
+        assert running.app_key not in response.text and running.org_key not in response.text
+
+
 async def test_unknown_and_odd_ids_are_not_found(running: Running) -> None:
     for limit_id in ("nope", "x" * 101, "a%00b", "%E2%9C%93", "a%2Cb"):
         response = await _call(running, "GET", f"/{limit_id}")

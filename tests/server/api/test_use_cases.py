@@ -326,3 +326,18 @@ async def test_applications_do_not_see_each_others_use_cases(running: Running) -
     # The same name is free in the other application.
     assert (await _call(running, "POST", "/definitions", other, json={"name": "mine", "description": ""})).status_code == 201
     assert (await _call(running, "GET", "/definitions", running.org_key)).status_code == 403
+
+
+async def test_an_api_key_pasted_as_a_name_or_id_is_not_echoed(running: Running) -> None:
+    await _ok(running, "POST", "/definitions", 201, json={"name": "k", "description": ""})
+    key = running.app_key
+    for method, path in (
+        ("GET", f"/definitions/{key}"),
+        ("GET", f"/definitions/k/kpis/{key}"),
+        ("GET", f"/instances/k/{key}"),
+        ("PUT", f"/instances/k/{key}/kpis/x"),
+    ):
+        response = await _call(running, method, path, json={"score": 1} if method == "PUT" else None)
+        assert response.status_code == 404, (path, response.text)
+        assert key not in response.text, path
+

@@ -108,6 +108,23 @@ async def test_a_write_to_a_stale_window_archives_it_first(running: Running) -> 
     ]
 
 
+async def test_deleting_a_limit_archives_its_finished_window(running: Running) -> None:
+    clock = Clock(datetime(2025, 5, 5, 12, 0, tzinfo=UTC))
+    service = LimitService(running.state.db, clock=clock)
+    await service.create(_app(running), name="d", max=1, limit_id="d", period="day")
+    await _charge(running, "d", "0.25", clock.now)
+    clock.now = datetime(2025, 5, 6, 1, 0, tzinfo=UTC)
+    await service.delete(_app(running), "d")
+    async with running.state.db.read() as conn:
+        history = (await conn.execute(select(limit_history))).all()
+    assert [(h.window_start, h.totals["cost"]["total"]["base"]) for h in history] == [
+        (datetime(2025, 5, 5, tzinfo=UTC), 0.25)
+    ]
+    with pytest.raises(ApiError) as err:
+        await service.get(_app(running), "d")
+    assert err.value.code == "limit_not_found"
+
+
 async def test_weekly_windows_start_on_monday(running: Running) -> None:
     clock = Clock(datetime(2025, 6, 1, 12, 0, tzinfo=UTC))  # a Sunday
     service = LimitService(running.state.db, clock=clock)
