@@ -90,12 +90,14 @@ class LimitCreate(BaseModel):
 
 
 class LimitUpdate(BaseModel):
+    """``PUT /api/v1/limits/{id}``: a new name and/or max."""
     model_config = ConfigDict(extra="ignore")
     limit_name: str | None = Field(default=None, max_length=200)
     max: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class PropertiesUpdate(BaseModel):
+    """``PUT /api/v1/limits/{id}/properties``: a ``null`` value deletes the property."""
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
     properties: dict[str, str | None]
 
@@ -126,6 +128,7 @@ def _answer(limit: dict[str, Any], request: Request, message: str | None = None)
 # --- endpoints -----------------------------------------------------------------------------------------------
 @router.post("", status_code=201)
 async def create_limit(body: LimitCreate, principal: AppKey, request: Request, response: Response) -> dict[str, Any]:
+    """Create a limit (201), or return the existing one of the same name and configuration (200)."""
     limit, created = await _service(request).create(
         _app_id(principal),
         name=body.limit_name,
@@ -154,6 +157,7 @@ async def list_limits(
     limit_name: Annotated[str | None, Query(max_length=200)] = None,
     sort_ascending: bool | None = None,
 ) -> dict[str, Any]:
+    """The application's limits in creation order, cursor-paged; ``limit_name`` filters by exact name."""
     items, last = await _service(request).list_limits(
         _app_id(principal),
         name=limit_name,
@@ -166,11 +170,13 @@ async def list_limits(
 
 @router.get("/{limit_id}")
 async def retrieve_limit(limit_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """One limit with its totals (a periodic limit: its current window)."""
     return _answer(await _service(request).get(_app_id(principal), _limit_id(limit_id)), request)
 
 
 @router.put("/{limit_id}")
 async def update_limit(limit_id: str, body: LimitUpdate, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Rename a limit and/or change its max (never below what it has spent)."""
     limit = await _service(request).update(
         _app_id(principal), _limit_id(limit_id), name=body.limit_name, max=body.max
     )
@@ -179,6 +185,7 @@ async def update_limit(limit_id: str, body: LimitUpdate, principal: AppKey, requ
 
 @router.delete("/{limit_id}")
 async def delete_limit(limit_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Delete a limit: its id is unknown from now on."""
     await _service(request).delete(_app_id(principal), _limit_id(limit_id))
     return {"request_id": request_id(request), "message": "Limit has been successfully deleted."}
 
@@ -190,6 +197,7 @@ async def reset_limit(
     request: Request,
     reset_date: Annotated[datetime | None, Query(alias="resetDate")] = None,
 ) -> dict[str, Any]:
+    """Zero a limit's spend and counters; returns the totals before the reset."""
     history = await _service(request).reset(_app_id(principal), _limit_id(limit_id), reset_date)
     return {"limit_history": history, "request_id": request_id(request), "message": "Limit has been successfully reset."}
 
@@ -198,6 +206,7 @@ async def reset_limit(
 async def update_limit_properties(
     limit_id: str, body: PropertiesUpdate, principal: AppKey, request: Request
 ) -> list[dict[str, Any]]:
+    """Merge properties into a limit; answers a JSON array holding one ``LimitResponse``."""
     limit = await _service(request).update_properties(_app_id(principal), _limit_id(limit_id), body.properties)
     return [_answer(limit, request)]
 
@@ -211,6 +220,7 @@ async def limit_history(
     limit: PageSizeQuery = None,
     sort_ascending: bool | None = None,
 ) -> dict[str, Any]:
+    """Resets and finished periodic windows of a limit, newest first unless ``sort_ascending``."""
     items, last = await _service(request).history(
         _app_id(principal),
         _limit_id(limit_id),

@@ -61,6 +61,7 @@ class LimitConfigIn(_Body):
 
 
 class DefinitionCreate(_Body):
+    """``POST /definitions``."""
     name: str = Field(max_length=200)
     description: str | None = Field(max_length=10_000)
     limit_config: LimitConfigIn | None = None
@@ -68,11 +69,13 @@ class DefinitionCreate(_Body):
 
 
 class DefinitionUpdate(_Body):
+    """``PUT /definitions/{name}``: a ``null`` description is left as it is."""
     description: str | None = Field(default=None, max_length=10_000)
     logging_enabled: bool | None = None
 
 
 class KpiCreate(_Body):
+    """``POST /definitions/{name}/kpis``."""
     name: str = Field(max_length=200)
     description: str | None = Field(max_length=10_000)
     goal: float | None = Field(allow_inf_nan=False)
@@ -80,16 +83,19 @@ class KpiCreate(_Body):
 
 
 class KpiUpdate(_Body):
+    """``PUT /definitions/{name}/kpis/{kpi}``: a ``null`` goal clears it."""
     description: str | None = Field(default=None, max_length=10_000)
     goal: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class PropertiesUpdate(_Body):
+    """``PUT /instances/{name}/{id}/properties``: a ``null`` value deletes the property."""
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
     properties: dict[str, str | None]
 
 
 class ScoreUpdate(_Body):
+    """``PUT /instances/{name}/{id}/kpis/{kpi}``: a boolean or a number; ``null`` clears the score."""
     score: bool | float | None = Field(default=None, allow_inf_nan=False)
 
 
@@ -133,6 +139,7 @@ def _page(items: list[dict[str, Any]], request: Request, scope: str, last: int |
 # --- definitions ----------------------------------------------------------------------------------------------
 @router.post("/definitions", status_code=201)
 async def create_definition(body: DefinitionCreate, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Create a use-case definition (an implicit one of the same name becomes explicit)."""
     view, _created = await _definitions(request).create_definition(
         _app_id(principal),
         name=body.name,
@@ -152,6 +159,7 @@ async def list_definitions(
     sort_ascending: bool | None = None,
     use_case_name: NameFilter = None,
 ) -> dict[str, Any]:
+    """The application's definitions in creation order, implicit ones included, cursor-paged."""
     items, last = await _definitions(request).list_definitions(
         _app_id(principal),
         name=use_case_name,
@@ -164,6 +172,7 @@ async def list_definitions(
 
 @router.get("/definitions/{use_case_name}")
 async def retrieve_definition(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """One definition."""
     return _with_id(await _definitions(request).get_definition(_app_id(principal), use_case_name), request)
 
 
@@ -171,6 +180,7 @@ async def retrieve_definition(use_case_name: str, principal: AppKey, request: Re
 async def update_definition(
     use_case_name: str, body: DefinitionUpdate, principal: AppKey, request: Request
 ) -> dict[str, Any]:
+    """Change a definition's description and/or ``logging_enabled``."""
     view = await _definitions(request).update_definition(
         _app_id(principal),
         use_case_name,
@@ -182,11 +192,13 @@ async def update_definition(
 
 @router.delete("/definitions/{use_case_name}")
 async def delete_definition(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Delete a definition with its KPIs, instances, scores and instance limits."""
     return _with_id(await _definitions(request).delete_definition(_app_id(principal), use_case_name), request)
 
 
 @router.post("/definitions/{use_case_name}/increment_version")
 async def increment_version(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Bump a definition's ``type_version``."""
     return _with_id(await _definitions(request).increment_version(_app_id(principal), use_case_name), request)
 
 
@@ -194,12 +206,14 @@ async def increment_version(use_case_name: str, principal: AppKey, request: Requ
 async def create_limit_config(
     use_case_name: str, body: LimitConfigIn, principal: AppKey, request: Request
 ) -> dict[str, Any]:
+    """Set the limit configuration every new instance gets (replaces any earlier one)."""
     view = await _definitions(request).set_limit_config(_app_id(principal), use_case_name, _config(body))
     return _with_id(view, request)
 
 
 @router.delete("/definitions/{use_case_name}/limit_config")
 async def delete_limit_config(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Remove the limit configuration (succeeds when there is none)."""
     view = await _definitions(request).set_limit_config(_app_id(principal), use_case_name, None)
     return _with_id(view, request)
 
@@ -207,6 +221,7 @@ async def delete_limit_config(use_case_name: str, principal: AppKey, request: Re
 # --- KPI definitions ------------------------------------------------------------------------------------------
 @router.post("/definitions/{use_case_name}/kpis", status_code=201)
 async def create_kpi(use_case_name: str, body: KpiCreate, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Define a KPI on a use case."""
     view = await _definitions(request).create_kpi(
         _app_id(principal),
         use_case_name,
@@ -228,6 +243,7 @@ async def list_kpis(
     limit: PageSizeQuery = None,
     sort_ascending: bool | None = None,
 ) -> dict[str, Any]:
+    """A use case's KPI definitions, cursor-paged; ``kpi_name`` filters by exact name."""
     items, last = await _definitions(request).list_kpis(
         _app_id(principal),
         use_case_name,
@@ -241,6 +257,7 @@ async def list_kpis(
 
 @router.get("/definitions/{use_case_name}/kpis/{kpi_name}")
 async def retrieve_kpi(use_case_name: str, kpi_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """One KPI definition."""
     return _with_id(await _definitions(request).get_kpi(_app_id(principal), use_case_name, kpi_name), request)
 
 
@@ -248,6 +265,7 @@ async def retrieve_kpi(use_case_name: str, kpi_name: str, principal: AppKey, req
 async def update_kpi(
     use_case_name: str, kpi_name: str, body: KpiUpdate, principal: AppKey, request: Request
 ) -> dict[str, Any]:
+    """Change a KPI's description and/or goal."""
     view = await _definitions(request).update_kpi(
         _app_id(principal),
         use_case_name,
@@ -260,23 +278,27 @@ async def update_kpi(
 
 @router.delete("/definitions/{use_case_name}/kpis/{kpi_name}")
 async def delete_kpi(use_case_name: str, kpi_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Delete a KPI definition and its scores."""
     return _with_id(await _definitions(request).delete_kpi(_app_id(principal), use_case_name, kpi_name), request)
 
 
 # --- instances ------------------------------------------------------------------------------------------------
 @router.post("/instances/{use_case_name}", status_code=201)
 async def create_instance(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """A new instance (server-generated id), with its own limit if the definition has a limit config."""
     return _with_id(await _instances(request).create_instance(_app_id(principal), use_case_name), request)
 
 
 @router.get("/instances/{use_case_name}/{use_case_id}")
 async def retrieve_instance(use_case_name: str, use_case_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """One instance."""
     view = await _instances(request).get_instance(_app_id(principal), use_case_name, use_case_id)
     return _with_id(view, request)
 
 
 @router.delete("/instances/{use_case_name}/{use_case_id}")
 async def delete_instance(use_case_name: str, use_case_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
+    """Delete an instance, its scores and its own limit."""
     view = await _instances(request).delete_instance(_app_id(principal), use_case_name, use_case_id)
     return _with_id(view, request)
 
@@ -285,6 +307,7 @@ async def delete_instance(use_case_name: str, use_case_id: str, principal: AppKe
 async def update_instance_properties(
     use_case_name: str, use_case_id: str, body: PropertiesUpdate, principal: AppKey, request: Request
 ) -> dict[str, Any]:
+    """Merge properties into an instance."""
     view = await _instances(request).update_properties(_app_id(principal), use_case_name, use_case_id, body.properties)
     return _with_id(view, request)
 
@@ -298,6 +321,7 @@ async def update_instance_kpi(
     request: Request,
     body: ScoreUpdate | None = None,
 ) -> Response:
+    """Set an instance's score for a KPI; the answer has no body."""
     score = body.score if body is not None else None
     await _instances(request).set_score(_app_id(principal), use_case_name, use_case_id, kpi_name, score)
     return Response(status_code=200)  # the SDK expects no body (it sends Accept: */*)
@@ -314,6 +338,7 @@ async def list_instance_kpis(
     limit: PageSizeQuery = None,
     sort_ascending: bool | None = None,
 ) -> dict[str, Any]:
+    """An instance's KPI scores by KPI name, cursor-paged."""
     items, last = await _instances(request).list_scores(
         _app_id(principal),
         use_case_name,

@@ -46,6 +46,7 @@ class LimitConfig:
     timezone: str | None
 
     def matches(self, row: Mapping[str, Any]) -> bool:
+        """Whether a stored limit row has this configuration (threshold 1 and no threshold are the same)."""
         def threshold(value: Decimal | None) -> Decimal:
             return Decimal(1) if value is None else Decimal(value).normalize()
 
@@ -95,6 +96,7 @@ def check_max(value: float | int | str | Decimal) -> Decimal:
 
 
 def check_name(value: str, code: str) -> str:
+    """A limit name: 1 to 200 characters, no control characters (else 400 with ``code``)."""
     if not isinstance(value, str) or not value.strip() or len(value) > 200 or _CONTROL.search(value):
         raise ApiError(400, code, "'limit_name' must be 1 to 200 characters, without control characters")
     return value
@@ -115,6 +117,7 @@ def check_properties(props: Mapping[str, Any] | None, code: str) -> dict[str, st
 
 
 def enforcement_mode(value: str | None, code: str) -> str | None:
+    """``default`` / ``strict`` (case-insensitive), ``None`` when not given; 400 with ``code`` otherwise."""
     if value is None:
         return None
     folded = value.strip().lower() if isinstance(value, str) else ""
@@ -165,6 +168,7 @@ def parse_config(
 
 
 def check_tags(tags: list[str] | None) -> list[str] | None:
+    """Legacy ``limit_tags``: at most 50, each ``[A-Za-z0-9_-]{1,64}`` (``invalid_tags``); duplicates dropped."""
     if tags is None:
         return None
     if len(tags) > MAX_TAGS or not all(isinstance(t, str) and TAG.match(t) for t in tags):

@@ -78,6 +78,7 @@ async def _select(conn: Any, app_id: int, *, limit_id: str | None = None, name: 
 
 
 def not_found(limit_id: str) -> ApiError:
+    """``limit_not_found`` (404), in Pay-i's words."""
     return ApiError(404, "limit_not_found", f"Limit Id '{shown(limit_id)}' not found")
 
 

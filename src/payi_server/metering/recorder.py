@@ -43,6 +43,7 @@ from .results import build_result
 log = logging.getLogger("payi_server.recorder")
 
 _RECLAIM_EVERY = 10.0
+_MAX_ATTEMPTS = 8
 
 
 @dataclass(slots=True)
@@ -65,6 +66,7 @@ class Pending:
     blocked_states: dict[str, str] | None = None
     want_result: bool = True  # bulk ingest answers with counts only: skip building each xproxy_result
     lenient_limits: bool = False  # proxied calls: a limit deleted meanwhile is skipped, the call still recorded
+    attempts: int = 0
     future: asyncio.Future[dict[str, Any]] | None = None
 
     @property
@@ -185,8 +187,14 @@ class Recorder:
                 self._database_down(batch, exc)
                 return
             if len(batch) == 1:
-                log.error("could not record request %s: %s", batch[0].request_id, type(exc).__name__, exc_info=exc)
-                _settle(batch[0], ApiError(503, "request_processing_error", "The request could not be recorded"))
+                item = batch[0]
+                if item.future is None and item.attempts < _MAX_ATTEMPTS:
+                    # An answered proxy call: keep trying (an error we did not classify may be transient).
+                    item.attempts += 1
+                    self._database_down(batch, exc)
+                    return
+                log.error("could not record request %s: %s", item.request_id, type(exc).__name__, exc_info=exc)
+                _settle(item, ApiError(503, "request_processing_error", "The request could not be recorded"))
                 return
             log.warning("batch of %s failed (%s); retrying one by one", len(batch), type(exc).__name__)
             for item in batch:
@@ -231,10 +239,13 @@ class Recorder:
             try:
                 outcomes = await self._write(batch)
             except Exception as exc:  # noqa: BLE001 - keep them until the database is back
-                self._held = batch + self._held
-                delay = min(delay * 2, 5.0)
-                if not is_unavailable(exc):
-                    log.error("held records could not be written: %s", type(exc).__name__, exc_info=exc)
+                if is_unavailable(exc):
+                    self._held = batch + self._held
+                    delay = min(delay * 2, 5.0)
+                    continue
+                # Not an outage: find the one that fails, keep trying the others.
+                for item in batch:
+                    await self._write_with_retry([item])
                 continue
             delay = 0.25
             for item, outcome in zip(batch, outcomes, strict=True):

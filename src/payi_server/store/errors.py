@@ -11,6 +11,26 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    orig = getattr(exc, "orig", None)
-    name = type(orig).__name__ if orig is not None else ""
-    return name in {"CannotConnectNowError", "ConnectionDoesNotExistError", "InterfaceError", "AdminShutdownError"}
+    # The driver's own error may sit a few links down the chain (SQLAlchemy wraps asyncpg's).
+    seen: BaseException | None = getattr(exc, "orig", None) or exc.__cause__
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, (OSError, ConnectionError)) or type(seen).__name__ in _CONNECTION_ERRORS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+_CONNECTION_ERRORS = frozenset(
+    {
+        "CannotConnectNowError",
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "PostgresConnectionError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "InterfaceError",
+        "ConnectionRejectionError",
+    }
+)

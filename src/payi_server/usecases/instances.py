@@ -43,6 +43,7 @@ _SCORE_RANGES = {"percentage": (0.0, 100.0), "likert5": (1.0, 5.0), "likert7": (
 
 
 def instance_not_found(use_case_id: str) -> ApiError:
+    """``use_case_instance_not_found`` (404)."""
     return ApiError(404, "use_case_instance_not_found", f"Use case instance '{shown(use_case_id)}' not found")
 
 

@@ -60,12 +60,14 @@ def check_use_case_name(name: str) -> str:
 
 
 def check_kpi_name(name: str) -> str:
+    """A KPI name: 1 to 64 characters, no '/', '\\' or control characters, no outer spaces."""
     if not isinstance(name, str) or not KPI_NAME.match(name) or name != name.strip():
         raise ApiError(400, "invalid_kpi_name", "KPI names are 1 to 64 characters, without '/', '\\' or control characters")
     return name
 
 
 def check_description(text: str | None) -> str:
+    """A description of at most 2000 characters (``invalid_use_case_description``); ``None`` is empty."""
     if text is None:
         return ""
     if len(text) > MAX_DESCRIPTION or "\x00" in text:
@@ -83,6 +85,7 @@ def shown(value: str) -> str:
 
 
 def use_case_not_found(name: str) -> ApiError:
+    """``use_case_not_found`` (404)."""
     return ApiError(404, "use_case_not_found", f"Use case '{shown(name)}' not found")
 
 
