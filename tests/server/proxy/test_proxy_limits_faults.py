@@ -191,3 +191,67 @@ def test_client_disconnecting_mid_stream_is_still_charged(proxy_env: ProxyEnv) -
     assert row.spent_total == Decimal(str(round(COST, 10)))
     rows = proxy_env.recorded(1)
     assert rows[0]["units"]["text"] == {"input": 1000, "output": 100}
+
+
+def _ledger_balances(env: ProxyEnv, limit_id: str) -> None:
+    """The sum of recorded costs of the limit's requests equals its spend, and nothing is left reserved."""
+
+    async def go() -> tuple[Decimal, Decimal, int]:
+        from sqlalchemy import func
+
+        from payi_server.store.tables import request_limits, requests
+
+        db = _db(env)
+        try:
+            async with db.read() as conn:
+                row = (await conn.execute(select(limits).where(limits.c.limit_id == limit_id))).one()
+                total = (
+                    await conn.execute(
+                        select(func.coalesce(func.sum(requests.c.cost_total), 0))
+                        .select_from(requests.join(request_limits, request_limits.c.request_id == requests.c.id))
+                        .where(request_limits.c.limit_pk == row.id)
+                    )
+                ).scalar_one()
+                held = len((await conn.execute(select(limit_reservations))).all())
+                return row.spent_total, Decimal(total), held
+        finally:
+            await db.dispose()
+
+    spent, total, held = asyncio.run(go())
+    assert spent == total
+    assert held == 0
+
+
+@pytest.mark.parametrize("fake_config", [FakeConfig(stream_chunks=6, reset_after_chunks=2)])
+def test_upstream_reset_mid_stream_is_recorded_and_released(proxy_env: ProxyEnv) -> None:
+    _make_limit(proxy_env, "r", "1")
+    with pytest.raises(httpx2.HTTPError):
+        with httpx2.stream(
+            "POST",
+            proxy_env.url("openai") + "/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
+            headers={"xProxy-Api-Key": proxy_env.key, "xProxy-Limit-IDs": "r"},
+        ) as response:
+            for _ in response.iter_lines():
+                pass
+            raise httpx2.ReadError("stream ended without [DONE]")  # if the proxy closed it cleanly
+    row, held = _settled(proxy_env, "r", 1)
+    assert row.count_total == 1 and held == 0
+    _ledger_balances(proxy_env, "r")
+
+
+@pytest.mark.parametrize("fake_config", [FakeConfig(stream_chunks=3, garbage=True)])
+def test_garbage_from_upstream_passes_through_and_is_recorded(proxy_env: ProxyEnv) -> None:
+    _make_limit(proxy_env, "g", "1")
+    response = httpx2.post(
+        proxy_env.url("openai") + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": MESSAGES},
+        headers={"xProxy-Api-Key": proxy_env.key, "xProxy-Limit-IDs": "g"},
+    )
+    assert response.status_code == 200
+    assert "xproxy_result" not in response.text  # not JSON: returned as it came
+    row, held = _settled(proxy_env, "g", 1)
+    assert row.count_total == 1 and held == 0
+    _ledger_balances(proxy_env, "g")
+    rows = proxy_env.recorded(1)
+    assert rows[0]["units"] == {}
