@@ -21,6 +21,7 @@ from .auth.manage import Tenancy
 from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
 from .limits.directory import LimitDirectory
+from .limits.service import make_instance_limit
 from .metering.meter import Meter
 from .metering.recorder import Recorder
 from .pricing.book import PriceBook, sync_system_catalog
@@ -68,7 +69,11 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     await changes.start()
     metrics = metrics or Metrics()
     recorder = Recorder(
-        db, batch_size=settings.record_batch_size, flush_interval=settings.record_flush_interval, metrics=metrics
+        db,
+        batch_size=settings.record_batch_size,
+        flush_interval=settings.record_flush_interval,
+        metrics=metrics,
+        make_limit=make_instance_limit,
     )
     await recorder.start()
     ids = IdGenerator(node_id)

@@ -8,19 +8,20 @@ against it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import delete, select, tuple_, update
 
 from ..store.engine import Database
 from ..store.tables import limits, use_case_definitions, use_case_instances
 from ..store.upsert import insert_ignore
+from .instances import InstanceLimitFactory
 
-# (conn, app_id, definition row) -> the new limit's primary key; provided by the limits service.
-LimitFactory = Callable[[Any, int, Any], Coroutine[Any, Any, int | None]]
+# (conn, app_id, definition row, instance id) -> the new limit's primary key; provided by the limits service.
+LimitFactory = InstanceLimitFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ async def ensure_use_cases(
         definition = defs[(ref.app_id, ref.name)]
         limit_pk = None
         if definition.limit_config and make_limit is not None:
-            limit_pk = await make_limit(conn, ref.app_id, definition)
+            limit_pk = await make_limit(conn, ref.app_id, definition, ref.use_case_id)
         created[key] = {
             "app_id": ref.app_id,
             "use_case_id": ref.use_case_id,
@@ -97,10 +98,29 @@ async def ensure_use_cases(
             "created_at": now,
         }
     if created:
-        await conn.execute(
-            insert_ignore(db, use_case_instances, ["app_id", "use_case_id"]),
+        result = await conn.execute(
+            insert_ignore(db, use_case_instances, ["app_id", "use_case_id"]).returning(
+                use_case_instances.c.app_id, use_case_instances.c.use_case_id
+            ),
             [created[k] for k in sorted(created)],
         )
+        inserted = {(r.app_id, r.use_case_id) for r in result.all()}
+        lost = [key for key in created if key not in inserted]
+        if lost:
+            # Another process created these instances first: drop the limits made for our copies and use theirs.
+            orphans = [created[key]["limit_pk"] for key in lost if created[key]["limit_pk"] is not None]
+            if orphans:
+                await conn.execute(delete(limits).where(limits.c.id.in_(orphans)))
+            rows = (
+                await conn.execute(
+                    select(use_case_instances).where(
+                        tuple_(use_case_instances.c.app_id, use_case_instances.c.use_case_id).in_(lost)
+                    )
+                )
+            ).all()
+            for row in rows:
+                del created[(row.app_id, row.use_case_id)]
+                existing[(row.app_id, row.use_case_id)] = row
     # Properties sent with requests, merged in request order.
     merged: dict[tuple[int, str], dict[str, str]] = {}
     for ref in refs:

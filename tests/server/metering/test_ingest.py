@@ -296,3 +296,27 @@ async def test_org_keys_cannot_ingest(running: Running) -> None:
         "/api/v1/ingest", json={**HAIKU, "units": {}}, headers=running.headers(running.org_key)
     )
     assert response.status_code == 403
+
+
+async def test_instances_created_by_ingest_get_their_definitions_limit(running: Running) -> None:
+    created = await running.client.post(
+        "/api/v1/use_cases/definitions",
+        json={"name": "support", "description": "support bot", "limit_config": {"max": 1.0, "limit_type": "allow"}},
+        headers=running.headers(),
+    )
+    assert created.status_code in (200, 201), created.text
+    headers = {"xProxy-UseCase-Name": "support", "xProxy-UseCase-ID": "inst-1"}
+    first = await _ingest(running, {**HAIKU, "units": {"text": {"input": 50, "output": 100}}}, headers)
+    limits_ = first.json()["xproxy_result"]["limits"]
+    assert len(limits_) == 1
+    (limit_id, state), = limits_.items()
+    assert state == {"state": "ok"}
+    await _ingest(running, {**HAIKU, "units": {"text": {"input": 50, "output": 100}}}, headers)
+    async with running.state.db.read() as conn:
+        row = (await conn.execute(select(limits).where(limits.c.limit_id == limit_id))).one()
+    assert row.name == "support.inst-1"
+    assert row.count_total == 2 and row.spent_total == Decimal("0.000275")
+    other = await _ingest(
+        running, {**HAIKU, "units": {}}, {"xProxy-UseCase-Name": "support", "xProxy-UseCase-ID": "inst-2"}
+    )
+    assert set(other.json()["xproxy_result"]["limits"]) != {limit_id}
