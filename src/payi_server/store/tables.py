@@ -385,3 +385,34 @@ rollup_property_hourly = Table(
     Column("requests", BigInteger, nullable=False),
     Column("cost_total", Money, nullable=False),
 )
+
+# --- dashboard (web/) -------------------------------------------------------------------------------------
+# People who sign in to the dashboard at ``/``: an email, an argon2 password hash and a role. Created with
+# ``payi-server users create`` (the first admin at first start). They belong to one organisation.
+dashboard_users = Table(
+    "dashboard_users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigId, ForeignKey("organizations.id"), nullable=False),
+    Column("email", String(254), nullable=False, unique=True),  # stored lower-case
+    Column("password_hash", String(255), nullable=False),  # argon2id, PHC string
+    Column("role", String(16), nullable=False),  # "admin" | "viewer"
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime, nullable=True),
+    Column("disabled_at", UTCDateTime, nullable=True),
+)
+
+# Server-side sessions: the cookie holds a random token, the table only its SHA-256 (a copy of the table
+# opens no session). Each session has its own CSRF synchronizer token and a hard expiry.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", BigId, ForeignKey("dashboard_users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+)
