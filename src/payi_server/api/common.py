@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import binascii
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from fastapi import Request
+import orjson
+from fastapi import APIRouter, Request
 
 from ..errors import ApiError
 from ..state import AppState
@@ -35,21 +38,51 @@ def page(items: list[Any], cursor: str | None = None) -> dict[str, Any]:
 MAX_PAGE = 1000
 
 
-def paginate(items: list[Any], cursor: str | None, limit: int | None, sort_ascending: bool | None = True) -> dict[str, Any]:
-    """Cursor paging over a sorted, bounded list (catalog listings): the cursor is an opaque offset."""
+# --- opaque cursors (every list endpoint) ------------------------------------------------------
+def encode_cursor(scope: str, key: int | str) -> str:
+    """An opaque cursor: base64url of ``[scope, last sort key]``; the scope stops cursors crossing lists."""
+    return base64.urlsafe_b64encode(orjson.dumps([scope, key])).decode().rstrip("=")
+
+
+def decode_cursor(scope: str, cursor: str | None, kind: type[int] | type[str] = int) -> Any:
+    """The sort key inside a cursor made by ``encode_cursor`` for ``scope`` (``None`` for no cursor)."""
+    if not cursor:
+        return None
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        data = None
+    if (
+        not isinstance(data, list)
+        or len(data) != 2
+        or data[0] != scope
+        or not isinstance(data[1], kind)
+        or isinstance(data[1], bool)
+    ):
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this server issued for this list")
+    return data[1]
+
+
+def tag_validation_codes(target: APIRouter, codes: dict[Callable[..., Any], str]) -> None:
+    """Give some routes their own code for body validation errors (see ``api.errors._validation_error``)."""
+    for route in target.routes:
+        code = codes.get(getattr(route, "endpoint", None))  # type: ignore[arg-type]
+        if code:
+            route.payi_validation_code = code  # type: ignore[attr-defined]
+
+
+
+def paginate(
+    items: list[Any], cursor: str | None, limit: int | None, sort_ascending: bool | None = True, scope: str = "list"
+) -> dict[str, Any]:
+    """Cursor paging over a sorted, bounded list (catalog listings): the cursor holds an offset."""
     if sort_ascending is False:
         items = list(reversed(items))
-    start = 0
-    if cursor:
-        try:
-            start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid_cursor", "The cursor is not one this server issued") from None
+    start = decode_cursor(scope, cursor) or 0
     size = min(max(limit or 100, 1), MAX_PAGE)
     chunk = items[start : start + size]
     end = start + len(chunk)
-    next_cursor = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
-    return {"items": chunk, "cursor": next_cursor}
+    return {"items": chunk, "cursor": encode_cursor(scope, end) if end < len(items) else None}
 
 
 def raw_segments(request: Request) -> list[str]:

@@ -16,60 +16,22 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth.dependency import AppKey
-from ..errors import ApiError
 from ..limits.config import LIMIT_ID
 from ..limits.service import LimitService, not_found
-from .common import request_id, state
+from .common import decode_cursor, encode_cursor, request_id, state, tag_validation_codes
 
 router = APIRouter(prefix="/api/v1/limits", tags=["limits"])
 
 CursorQuery = Annotated[str | None, Query(max_length=500)]
 PageSizeQuery = Annotated[int | None, Query(ge=1, le=1000)]
 DEFAULT_PAGE = 100
-
-
-# --- opaque cursors (shared with the use-case endpoints) ------------------------------------------------------
-def encode_cursor(scope: str, key: int | str) -> str:
-    """An opaque cursor: base64url of ``[scope, last sort key]``; the scope stops cursors crossing lists."""
-    return base64.urlsafe_b64encode(orjson.dumps([scope, key])).decode().rstrip("=")
-
-
-def decode_cursor(scope: str, cursor: str | None, kind: type[int] | type[str] = int) -> Any:
-    """The sort key inside a cursor made by ``encode_cursor`` for ``scope`` (``None`` for no cursor)."""
-    if not cursor:
-        return None
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        data = None
-    if (
-        not isinstance(data, list)
-        or len(data) != 2
-        or data[0] != scope
-        or not isinstance(data[1], kind)
-        or isinstance(data[1], bool)
-    ):
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this server issued for this list")
-    return data[1]
-
-
-def tag_validation_codes(target: APIRouter, codes: dict[Callable[..., Any], str]) -> None:
-    """Give some routes their own code for body validation errors (see ``api.errors._validation_error``)."""
-    for route in target.routes:
-        code = codes.get(getattr(route, "endpoint", None))  # type: ignore[arg-type]
-        if code:
-            route.payi_validation_code = code  # type: ignore[attr-defined]
 
 
 # --- bodies --------------------------------------------------------------------------------------------------

@@ -28,15 +28,8 @@ from ..limits.config import parse_config
 from ..limits.service import make_instance_limit
 from ..usecases.instances import InstanceService
 from ..usecases.service import UNSET, UseCaseService
-from .common import request_id, state
-from .limits import (
-    DEFAULT_PAGE,
-    CursorQuery,
-    PageSizeQuery,
-    decode_cursor,
-    encode_cursor,
-    tag_validation_codes,
-)
+from .common import decode_cursor, encode_cursor, request_id, state, tag_validation_codes
+from .limits import DEFAULT_PAGE, CursorQuery, PageSizeQuery
 
 router = APIRouter(prefix="/api/v1/use_cases", tags=["use cases"])
 

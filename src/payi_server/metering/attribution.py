@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 
 from ..errors import ApiError
+from ..usecases.service import USE_CASE_NAME
 from .event import Attribution
 
-USE_CASE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_LIMIT_IDS = 50
 MAX_TEXT = 200

@@ -1,0 +1,142 @@
+"""``/api/v1/reports``: spend and request counts from the rollups, and the request log as a streamed export.
+
+Application keys see their own application; organisation keys see all of their organisation's applications and
+may narrow with ``application=<id or name>``.
+
+``GET /api/v1/reports/spend``
+    ``start``, ``end`` (ISO-8601; without a zone they are read in ``tz``; default: the last 30 days),
+    ``bucket`` (hour | day | month | total), ``tz`` (IANA zone, default UTC), ``group_by`` (repeated or
+    comma-separated dimensions), ``top`` (keep the N groups with the highest cost), ``format`` (json | csv),
+    and filters: ``application``, ``category``, ``resource``, ``use_case``, ``use_case_version``,
+    ``use_case_step``, ``user``, ``account``, ``limit`` (limit ids), ``property.<name>=<value>``.
+``GET /api/v1/reports/requests``
+    The request log, oldest first, streamed: ``format`` (jsonl | csv), ``start``, ``end``, ``failed`` and the
+    filters above (not ``limit``/``property``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.datastructures import QueryParams
+from starlette.responses import Response, StreamingResponse
+
+from ..auth.cache import Principal
+from ..auth.dependency import AnyKey
+from ..auth.keys import KeyKind
+from ..errors import ApiError
+from ..reports.formats import csv_lines, jsonl_line, report_csv
+from ..reports.buckets import check_zone
+from ..reports.query import DEFAULT_RANGE, DIMENSIONS, PROPERTY_PREFIX, ReportQuery, aware, build_query, split_list
+from ..reports.requestlog import EXPORT_COLUMNS, FILTERS, LogQuery, iter_requests
+from ..reports.scope import Scope, load_scope, narrow
+from ..reports.service import ReportService
+from .common import state
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+_COMMON = {"start", "end", "tz", "format", "application"}
+_SPEND_PARAMS = _COMMON | {"bucket", "group_by", "top"} | set(DIMENSIONS)
+_LOG_PARAMS = _COMMON | {"failed"} | set(FILTERS)
+
+
+def _filters(params: QueryParams, allowed: set[str]) -> dict[str, list[str]]:
+    """Filters from the query string; an unknown parameter is an error (a typo must not widen a report)."""
+    out: dict[str, list[str]] = {}
+    for name in params:
+        if name.startswith("property.") and "property" in allowed:
+            out.setdefault(PROPERTY_PREFIX + name[len("property.") :], []).extend(params.getlist(name))
+        elif name not in allowed:
+            raise ApiError(400, "invalid_parameter", f"Unknown parameter '{name[:64]}'")
+    for name in DIMENSIONS:
+        if name in params and name in allowed and name != "property":
+            out[name] = params.getlist(name)
+    return out
+
+
+async def scope_of(request: Request, principal: Principal) -> Scope:
+    app_id = principal.app_id if principal.kind is KeyKind.APPLICATION else None
+    return await load_scope(state(request).db, principal.org_id, app_id)
+
+
+def spend_query(params: QueryParams, start: datetime | None, end: datetime | None, bucket: str, tz: str,
+                top: int | None) -> ReportQuery:
+    filters = _filters(params, _SPEND_PARAMS)
+    if "application" in params:
+        filters["application"] = split_list(params.getlist("application"))
+    return build_query(
+        start=start, end=end, bucket=bucket, tz=tz, group_by=params.getlist("group_by"), filters=filters, top=top
+    )
+
+
+@router.get("/spend")
+async def spend(
+    request: Request,
+    principal: AnyKey,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket: Literal["hour", "day", "month", "total"] = "day",
+    tz: str = "UTC",
+    top: int | None = Query(default=None, ge=1, le=10_000),
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    query = spend_query(request.query_params, start, end, bucket, tz, top)
+    report = await ReportService(state(request).db).spend(await scope_of(request, principal), query)
+    if format == "csv":
+        return Response(
+            report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": 'attachment; filename="payi-report.csv"'},
+        )
+    return report.as_dict()
+
+
+def log_query(params: QueryParams, start: datetime | None, end: datetime | None, tz: str, failed: bool | None) -> LogQuery:
+    filters = _filters(params, _LOG_PARAMS)
+    filters.pop("application", None)
+    check_zone(tz)
+    end_at = aware(end, tz).astimezone(UTC) if end else datetime.now(UTC)
+    start_at = aware(start, tz).astimezone(UTC) if start else end_at - DEFAULT_RANGE
+    if end_at <= start_at:
+        raise ApiError(400, "invalid_range", "'end' must be after 'start'")
+    if any(v and not v.isdigit() for v in filters.get("use_case_version", [])):
+        raise ApiError(400, "invalid_filter", "'use_case_version' values are whole numbers")
+    return LogQuery(start=start_at, end=end_at, filters={k: tuple(v) for k, v in filters.items()}, failed=failed)
+
+
+async def stream_export(
+    pages: AsyncIterator[list[dict[str, Any]]], fmt: str
+) -> AsyncIterator[bytes]:
+    """CSV (header first) or JSON lines, one page of rows at a time."""
+    if fmt == "csv":
+        yield csv_lines(EXPORT_COLUMNS, []).encode()
+    async for rows in pages:
+        if fmt == "csv":
+            yield csv_lines(EXPORT_COLUMNS, rows, header=False).encode()
+        else:
+            yield b"".join(jsonl_line(r) for r in rows)
+
+
+@router.get("/requests")
+async def export_requests(
+    request: Request,
+    principal: AnyKey,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    tz: str = "UTC",
+    failed: bool | None = None,
+    format: Literal["jsonl", "csv"] = "jsonl",
+) -> StreamingResponse:
+    query = log_query(request.query_params, start, end, tz, failed)
+    scope = await scope_of(request, principal)
+    if "application" in request.query_params:
+        scope = narrow(scope, split_list(request.query_params.getlist("application")))
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(
+        stream_export(iter_requests(state(request).db, scope, query), format),
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="payi-requests.{format}"'},
+    )
