@@ -169,7 +169,9 @@ class _Call:
             if lname in _HOP:
                 continue
             if lname.startswith(b"xproxy-"):
-                if lname.startswith(b"xproxy-forward-") and len(lname) > 15:
+                forwarded = lname[15:]
+                # Never lets a caller set Host, framing or hop-by-hop headers, or smuggle an xProxy header.
+                if lname.startswith(b"xproxy-forward-") and forwarded and forwarded not in _HOP and not forwarded.startswith(b"xproxy-"):
                     out.append((name[15:].decode("latin-1"), value.decode("latin-1")))
                 continue
             if not exact and lname == b"accept-encoding":

@@ -117,3 +117,25 @@ def test_bad_proxy_requests(proxy_env: ProxyEnv) -> None:
     unknown = httpx2.post(proxy_env.url("nope") + "/x", json=body, headers=headers)
     assert unknown.status_code == 404
     assert proxy_env.fake.total == 0
+
+
+def test_forwarded_headers_cannot_set_host_framing_or_xproxy(proxy_env: ProxyEnv) -> None:
+    response = httpx2.post(
+        proxy_env.url("openai") + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": MESSAGES},
+        headers={
+            "xProxy-Api-Key": proxy_env.key,
+            "xProxy-Forward-Host": "internal.example",
+            "xProxy-Forward-Transfer-Encoding": "chunked",
+            "xProxy-Forward-Content-Length": "1",
+            "xProxy-Forward-xProxy-Api-Key": "smuggled",
+            "xProxy-Forward-OpenAI-Organization": "org-123",
+        },
+    )
+    assert response.status_code == 200
+    upstream = proxy_env.fake.last("openai.chat")
+    names = [name for name, _ in upstream.headers]
+    assert upstream.header("host", ).startswith("127.0.0.1")  # type: ignore[union-attr]
+    assert names.count("host") == 1 and "transfer-encoding" not in names
+    assert upstream.header("openai-organization") == "org-123"
+    assert not any(name.startswith("xproxy") for name in names)
