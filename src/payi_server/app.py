@@ -12,7 +12,7 @@ from starlette.routing import Route
 from sqlalchemy import insert
 
 from . import __version__
-from .api import admin, categories, health, ingest, limits, requests, use_cases, whoami
+from .api import admin, categories, health, ingest, limits, reports, requests, use_cases, whoami
 from .api.errors import install_error_handlers
 from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(categories.router)
     app.include_router(limits.router)
     app.include_router(use_cases.router)
+    app.include_router(reports.router)
     app.router.routes.append(Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
     check_route_table(app.router.routes)
     app.add_middleware(

@@ -1,0 +1,193 @@
+"""What a report asks for, and how its parameters are read (the same for the API, the dashboard and the CLI).
+
+Dimensions (group by any, filter on any)::
+
+    application  category  resource  use_case  use_case_version  use_case_step  user  account
+    limit        property:<name>
+
+The first eight live in ``rollup_hourly`` together and combine freely. ``limit`` is read from
+``rollup_limit_hourly`` and ``property:<name>`` from ``rollup_property_hourly``: each combines with
+``application`` only (the rollups do not cross them with the other dimensions), and those reports carry request
+counts and total cost only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from ..errors import ApiError
+from .buckets import check_zone, hour_ceil, hour_floor
+
+Bucket = Literal["hour", "day", "month", "total"]
+BUCKETS: tuple[Bucket, ...] = ("hour", "day", "month", "total")
+
+# Dimension name -> rollup_hourly column.
+HOURLY_DIMENSIONS: dict[str, str] = {
+    "application": "app_id",
+    "category": "category",
+    "resource": "resource",
+    "use_case": "use_case_name",
+    "use_case_version": "use_case_version",
+    "use_case_step": "use_case_step",
+    "user": "user_id",
+    "account": "account_name",
+}
+DIMENSIONS = (*HOURLY_DIMENSIONS, "limit", "property")
+PROPERTY_PREFIX = "property:"
+
+HOURLY_MEASURES = (
+    "requests",
+    "failed",
+    "blocked",
+    "unpriced",
+    "cost_input",
+    "cost_output",
+    "cost_total",
+    "units_input",
+    "units_output",
+)
+NARROW_MEASURES = ("requests", "cost_total")
+
+MAX_TOP = 10_000
+MAX_HOURLY_RANGE = timedelta(days=366)
+MAX_RANGE = timedelta(days=366 * 20)
+DEFAULT_RANGE = timedelta(days=30)
+
+
+def bad(code: str, message: str) -> ApiError:
+    return ApiError(400, code, message)
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """A report: ``[start, end)`` in whole UTC hours, bucketed in ``tz``, grouped and filtered by dimensions.
+
+    ``filters`` maps a dimension (``property:<name>`` for a property) to the values it may take; an empty string
+    matches "not given" (no user, no use case ...). ``top`` keeps the ``top`` groups with the highest cost.
+    """
+
+    start: datetime
+    end: datetime
+    bucket: Bucket = "day"
+    tz: str = "UTC"
+    group_by: tuple[str, ...] = ()
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    top: int | None = None
+
+    @property
+    def source(self) -> str:
+        """``hourly``, ``limit`` or ``property``: the rollup table that can answer this report."""
+        names = set(self.group_by) | set(self.filters)
+        if "limit" in names:
+            return "limit"
+        if any(n.startswith(PROPERTY_PREFIX) for n in names):
+            return "property"
+        return "hourly"
+
+    @property
+    def property_name(self) -> str | None:
+        for name in (*self.group_by, *self.filters):
+            if name.startswith(PROPERTY_PREFIX):
+                return name[len(PROPERTY_PREFIX) :]
+        return None
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        return HOURLY_MEASURES if self.source == "hourly" else NARROW_MEASURES
+
+
+def _dimension(name: str) -> str:
+    name = name.strip()
+    if name.startswith(PROPERTY_PREFIX):
+        prop = name[len(PROPERTY_PREFIX) :]
+        if not prop or len(prop) > 200:
+            raise bad("invalid_dimension", "A property dimension is 'property:<name>', the name 1 to 200 characters")
+        return PROPERTY_PREFIX + prop
+    if name not in HOURLY_DIMENSIONS and name != "limit":
+        raise bad("invalid_dimension", f"Unknown dimension; use one of: {', '.join(DIMENSIONS)} (property:<name>)")
+    return name
+
+
+def split_list(values: Iterable[str]) -> list[str]:
+    """Repeated parameters and comma-separated lists are the same: ``a,b`` == ``a`` + ``b``."""
+    out: list[str] = []
+    for value in values:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+def _validate(query: ReportQuery) -> ReportQuery:
+    names = set(query.group_by) | set(query.filters)
+    props = {n for n in names if n.startswith(PROPERTY_PREFIX)}
+    if len(props) > 1:
+        raise bad("unsupported_dimensions", "A report can use one request property at a time")
+    narrow = [n for n in names if n == "limit" or n.startswith(PROPERTY_PREFIX)]
+    if narrow:
+        others = sorted(n for n in names if n not in narrow and n != "application")
+        if others or ("limit" in names and props):
+            raise bad(
+                "unsupported_dimensions",
+                "'limit' and 'property:<name>' combine only with 'application' "
+                f"(the rollups do not cross them with {', '.join(others) or 'each other'})",
+            )
+    if len(query.group_by) != len(set(query.group_by)):
+        raise bad("invalid_dimension", "A dimension appears twice in group_by")
+    if query.end <= query.start:
+        raise bad("invalid_range", "'end' must be after 'start'")
+    span = query.end - query.start
+    if span > MAX_RANGE or (query.bucket == "hour" and span > MAX_HOURLY_RANGE):
+        raise bad("range_too_large", "The range is too large for this bucket (hourly: at most 366 days)")
+    if query.top is not None and not 1 <= query.top <= MAX_TOP:
+        raise bad("invalid_top", f"'top' must be 1 to {MAX_TOP}")
+    return query
+
+
+def aware(value: datetime, tz: str) -> datetime:
+    """A naive date-time is read in the report's zone (what a person typing dates means)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=check_zone(tz))
+    return value
+
+
+def build_query(
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    bucket: str = "day",
+    tz: str = "UTC",
+    group_by: Iterable[str] = (),
+    filters: Mapping[str, Iterable[str]] | None = None,
+    top: int | None = None,
+    now: datetime | None = None,
+) -> ReportQuery:
+    """Check and normalise report parameters: the range is widened to whole UTC hours (the rollups' grain)."""
+    check_zone(tz)
+    if bucket not in BUCKETS:
+        raise bad("invalid_bucket", "'bucket' is one of hour, day, month, total")
+    now = now or datetime.now(UTC)
+    end_at = hour_ceil(aware(end, tz) if end else now)
+    start_at = hour_floor(aware(start, tz) if start else end_at - DEFAULT_RANGE)
+    dims = tuple(_dimension(d) for d in split_list(group_by))
+    parsed: dict[str, tuple[str, ...]] = {}
+    for name, values in (filters or {}).items():
+        dim = _dimension(name)
+        vals = tuple(dict.fromkeys(v.strip() for v in values))
+        if len(vals) > 1000:
+            raise bad("invalid_filter", "At most 1000 values per filter")
+        if dim == "use_case_version" and any(v and not v.isdigit() for v in vals):
+            raise bad("invalid_filter", "'use_case_version' values are whole numbers")
+        parsed[dim] = tuple(sorted(set(parsed.get(dim, ())) | set(vals)))
+    return _validate(
+        ReportQuery(
+            start=start_at.astimezone(UTC),
+            end=end_at.astimezone(UTC),
+            bucket=bucket,  # type: ignore[arg-type]
+            tz=tz,
+            group_by=dims,
+            filters=parsed,
+            top=top,
+        )
+    )

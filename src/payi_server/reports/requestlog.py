@@ -1,0 +1,156 @@
+"""The request log itself, read page by page for exports and the dashboard's request list.
+
+Pages are keyset-paginated on ``(event_timestamp, id)`` within ``app_id IN scope`` (the request log's
+``(app_id, event_timestamp)`` index), each page in its own short read, so an export of any size holds one page
+in memory and no long transaction. Rows never carry a key; ``provider_uri`` loses its query string (some
+providers put credentials there, ``?key=...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import and_, or_, select
+
+from ..store.engine import Database
+from ..store.tables import requests
+from .scope import Scope
+
+# Filter name (as in reports) -> request-log column.
+FILTERS: dict[str, str] = {
+    "category": "category",
+    "resource": "resource",
+    "use_case": "use_case_name",
+    "use_case_version": "use_case_version",
+    "use_case_step": "use_case_step",
+    "user": "user_id",
+    "account": "account_name",
+}
+
+EXPORT_COLUMNS = (
+    "request_id",
+    "application",
+    "source",
+    "category",
+    "resource",
+    "event_timestamp",
+    "ingest_timestamp",
+    "cost_input",
+    "cost_output",
+    "cost_total",
+    "unpriced",
+    "units",
+    "unknown_units",
+    "use_case_id",
+    "use_case_name",
+    "use_case_version",
+    "use_case_step",
+    "user_id",
+    "account_name",
+    "limit_ids",
+    "properties",
+    "request_tags",
+    "http_status_code",
+    "failed",
+    "blocked",
+    "end_to_end_latency_ms",
+    "time_to_first_token_ms",
+    "provider_response_id",
+    "provider_uri",
+    "resource_scope",
+    "price_as_category",
+    "price_as_resource",
+)
+
+_SELECTED = [c for c in requests.c if c.name not in ("result",)]
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    start: datetime
+    end: datetime
+    filters: Mapping[str, tuple[str, ...]]
+    failed: bool | None = None
+    newest_first: bool = False
+
+
+def safe_uri(value: str | None) -> str | None:
+    """A provider URI without query string, fragment or user info."""
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def export_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A request-log row as exported: ids as strings, ``provider_uri`` made safe."""
+    out = {c: row.get(c) for c in EXPORT_COLUMNS if c in row}
+    out["request_id"] = str(row["id"])
+    out["application"] = str(row["app_id"])
+    out["provider_uri"] = safe_uri(row.get("provider_uri"))
+    return {c: out.get(c) for c in EXPORT_COLUMNS}
+
+
+def _wheres(scope: Scope, query: LogQuery) -> list[Any]:
+    wheres: list[Any] = [
+        requests.c.app_id.in_(scope.app_ids),
+        requests.c.event_timestamp >= query.start,
+        requests.c.event_timestamp < query.end,
+    ]
+    for name, values in query.filters.items():
+        column = requests.c[FILTERS[name]]
+        if name == "use_case_version":
+            ints = [int(v) for v in values if v]
+            wheres.append(or_(column.in_(ints), column.is_(None)) if "" in values else column.in_(ints))
+        else:
+            present = [v for v in values if v]
+            cond = column.in_(present)
+            wheres.append(or_(cond, column.is_(None), column == "") if "" in values else cond)
+    if query.failed is not None:
+        wheres.append(requests.c.failed.is_(query.failed))
+    return wheres
+
+
+async def read_page(
+    db: Database, scope: Scope, query: LogQuery, after: tuple[datetime, int] | None, size: int
+) -> list[dict[str, Any]]:
+    """One page of rows after the keyset position ``after`` (``(event_timestamp, id)`` of the last row seen)."""
+    if not scope.app_ids:
+        return []
+    wheres = _wheres(scope, query)
+    ts, rid = requests.c.event_timestamp, requests.c.id
+    if after is not None:
+        if query.newest_first:
+            wheres.append(or_(ts < after[0], and_(ts == after[0], rid < after[1])))
+        else:
+            wheres.append(or_(ts > after[0], and_(ts == after[0], rid > after[1])))
+    order = [ts.desc(), rid.desc()] if query.newest_first else [ts.asc(), rid.asc()]
+    stmt = select(*_SELECTED).where(*wheres).order_by(*order).limit(size)
+    async with db.read() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+async def iter_requests(
+    db: Database, scope: Scope, query: LogQuery, page_size: int = 1000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every matching row, oldest first, one page (list of export rows) at a time."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        rows = await read_page(db, scope, query, after, page_size)
+        if not rows:
+            return
+        yield [export_row(r) for r in rows]
+        if len(rows) < page_size:
+            return
+        last = rows[-1]
+        after = (last["event_timestamp"], last["id"])
