@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from starlette.routing import Route
 from sqlalchemy import insert
 
@@ -22,6 +23,7 @@ from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
 from .limits.directory import LimitDirectory
 from .limits.service import make_instance_limit
+from .limits.shared import SharedLimits
 from .metering.meter import Meter
 from .metering.recorder import Recorder
 from .pricing.book import PriceBook, sync_system_catalog
@@ -35,6 +37,7 @@ from .middleware.body_limit import BodyLimitMiddleware
 from .middleware.request_log import RequestLogMiddleware
 from .settings import Settings, load_settings, resolve_secret
 from .state import AppState
+from . import web
 from .store.changes import ChangeFeed, utcnow
 from .store.engine import Database
 from .store.migrate import migrate
@@ -66,6 +69,13 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     book = PriceBook(db)
     await book.load()
     book.attach(changes)
+    shared = None
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        shared = SharedLimits(redis, resync=settings.redis_resync_interval, prefix=settings.redis_prefix)
+        changes.use_redis(
+            Redis.from_url(settings.redis_url, socket_connect_timeout=0.5), f"{settings.redis_prefix}:changes"
+        )
     await changes.start()
     metrics = metrics or Metrics()
     recorder = Recorder(
@@ -74,6 +84,7 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         flush_interval=settings.record_flush_interval,
         metrics=metrics,
         make_limit=make_instance_limit,
+        shared=shared,
     )
     await recorder.start()
     ids = IdGenerator(node_id)
@@ -88,6 +99,7 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         limit_directory=LimitDirectory(),
         metrics=metrics,
         throttle=FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window),
+        shared_limits=shared,
         tenancy=tenancy,
         ids=ids,
         node_id=node_id,
@@ -98,6 +110,8 @@ async def stop_state(state: AppState) -> None:
     await state.recorder.stop()  # drains what is queued
     await state.changes.stop()
     await state.keys.stop()
+    if state.shared_limits is not None:
+        await state.shared_limits.close()
     await state.db.dispose()
 
 
@@ -135,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(limits.router)
     app.include_router(use_cases.router)
     app.include_router(reports.router)
+    web.install(app)
     app.router.routes.append(Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
     check_route_table(app.router.routes)
     app.add_middleware(

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
 
     # --- optional shared counters ------------------------------------------------------------------
     redis_url: str = ""
+    redis_resync_interval: float = Field(default=5.0, gt=0, le=300)
+    redis_prefix: str = Field(default="payi", min_length=1, max_length=100)
 
     @field_validator("provider_hosts", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from .auth.cache import KeyCache
 from .auth.manage import Tenancy
 from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
+from .limits.shared import SharedLimits
 from .metrics import Metrics
 from .limits.directory import LimitDirectory
 from .metering.meter import Meter
@@ -34,4 +35,5 @@ class AppState:
     tenancy: Tenancy
     ids: IdGenerator
     node_id: int
+    shared_limits: SharedLimits | None = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from decimal import Decimal
@@ -47,7 +48,7 @@ def _call_cost() -> tuple[Decimal, dict[str, int]]:
 
 
 @contextmanager
-def _servers(tmp_path: Path, database_url: str, count: int) -> Iterator[list[ServerProcess]]:
+def _servers(tmp_path: Path, database_url: str, count: int, redis_url: str = "") -> Iterator[list[ServerProcess]]:
     with serve_app(create_fake(FakeConfig())) as fake_url, ExitStack() as stack:
         env = {
             "PAYI_SERVER_DATABASE_URL": database_url,
@@ -55,6 +56,8 @@ def _servers(tmp_path: Path, database_url: str, count: int) -> Iterator[list[Ser
             "PAYI_SERVER_OPENAI_BASE_URL": fake_url + "/v1",
             "PAYI_SERVER_ALLOW_PRIVATE_PROVIDER_HOSTS": "true",
             "PAYI_SERVER_ACCESS_LOG": "false",
+            "PAYI_SERVER_REDIS_URL": redis_url,
+            "PAYI_SERVER_REDIS_PREFIX": f"payi-test-{uuid.uuid4().hex[:8]}",
         }
         servers = [stack.enter_context(run_server(tmp_path / f"s{i}", env)) for i in range(count)]
         yield servers
@@ -108,15 +111,21 @@ async def _fire(servers: list[ServerProcess], key: str, usage: dict[str, int]) -
         return list(await asyncio.gather(*(one(i) for i in range(CALLS))))
 
 
-def _run(tmp_path: Path, database_url: str, processes: int, enforcement: str) -> None:
+def _run(tmp_path: Path, database_url: str, processes: int, enforcement: str, redis_url: str = "") -> float:
+    """Returns how many limit checks fell back from Redis to the database (from the servers' metrics)."""
     cost, usage = _call_cost()
     maximum = cost * COVERED
     async_url = database_url.replace("postgresql://", "postgresql+asyncpg://").replace("sqlite:///", "sqlite+aiosqlite:///")
-    with _servers(tmp_path, database_url, processes) as servers:
+    with _servers(tmp_path, database_url, processes, redis_url) as servers:
         key = servers[0].keys["app1"]
         app_id = int(httpx2.get(servers[0].url + "/api/v1/whoami", headers={"xProxy-api-key": key}).json()["app_id"])
         asyncio.run(_add_limit(async_url, app_id, maximum, enforcement))
         statuses = asyncio.run(_fire(servers, key, usage))
+        fallbacks = 0.0
+        for server in servers:
+            for line in httpx2.get(server.url + "/metrics").text.splitlines():
+                if line.startswith("payi_shared_limit_fallbacks_total"):
+                    fallbacks += float(line.split()[-1])
     ledger = asyncio.run(_ledger(async_url))
     limit = ledger["limit"]
     admitted = statuses.count(200)
@@ -130,6 +139,7 @@ def _run(tmp_path: Path, database_url: str, processes: int, enforcement: str) ->
     else:
         assert limit.spent_total <= limit.max + cost  # at most one call's overrun
         assert admitted >= COVERED
+    return fallbacks
 
 
 @pytest.mark.postgres
@@ -143,3 +153,32 @@ def test_three_processes_on_postgresql(tmp_path: Path, make_database: Any, enfor
 @pytest.mark.parametrize("enforcement", ["default", "strict"])
 def test_one_process_on_sqlite(tmp_path: Path, make_database: Any, enforcement: str) -> None:
     _run(tmp_path, make_database("sqlite"), 1, enforcement)
+
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _redis_up() -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", 6379)) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("enforcement", ["default", "strict"])
+def test_three_processes_with_redis_counters(tmp_path: Path, make_database: Any, enforcement: str) -> None:
+    if not pg_base_url() or not _redis_up():
+        pytest.skip("needs PAYI_TEST_DATABASE_URL and Redis at 127.0.0.1:6379")
+    assert _run(tmp_path, make_database("postgresql"), 3, enforcement, REDIS) == 0  # Redis decided every check
+
+
+@pytest.mark.postgres
+def test_redis_unreachable_falls_back_to_the_database(tmp_path: Path, make_database: Any) -> None:
+    """Enforcement never fails open: with Redis configured but down, the database path decides."""
+    if not pg_base_url():
+        pytest.skip("needs PAYI_TEST_DATABASE_URL")
+    from tests.e2e.servers import free_port
+
+    assert _run(tmp_path, make_database("postgresql"), 3, "strict", f"redis://127.0.0.1:{free_port()}/0") >= CALLS

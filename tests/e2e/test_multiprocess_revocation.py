@@ -49,3 +49,32 @@ def test_revocation_reaches_another_process_within_a_second(tmp_path: Path, make
         slot2_id = next(k["key_id"] for k in keys if k["slot"] == 2)
         httpx2.post(a.url + f"/api/v1/admin/keys/{slot2_id}/revoke", headers=org).raise_for_status()
         assert _refused_within(b.url, slot2, 1.0) < 1.0
+
+
+def test_with_redis_revocation_is_announced_not_polled(tmp_path: Path, make_database: Any) -> None:
+    """With Redis, a change is announced to every process at once: even with a slow database poll (5 s here),
+    the other process refuses the revoked key within a fraction of a second."""
+    import socket
+    import uuid
+
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", 6379)) != 0:
+            pytest.skip("needs Redis at 127.0.0.1:6379")
+    if not pg_base_url():
+        pytest.skip("needs PAYI_TEST_DATABASE_URL")
+    env = {
+        "PAYI_SERVER_DATABASE_URL": make_database("postgresql"),
+        "PAYI_SERVER_SECRET_KEY": TEST_SECRET,
+        "PAYI_SERVER_KEY_REFRESH_INTERVAL": "5",
+        "PAYI_SERVER_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "PAYI_SERVER_REDIS_PREFIX": f"payi-test-{uuid.uuid4().hex[:8]}",
+    }
+    with run_server(tmp_path / "a", env) as a, run_server(tmp_path / "b", env) as b:
+        org = {"xProxy-api-key": a.keys["org"]}
+        slot2 = a.keys["app2"]
+        assert httpx2.get(b.url + "/api/v1/whoami", headers={"xProxy-api-key": slot2}).status_code == 200
+        keys = httpx2.get(a.url + "/api/v1/admin/keys", headers=org).json()["items"]
+        slot2_id = next(k["key_id"] for k in keys if k["slot"] == 2)
+        time.sleep(0.5)  # b's subscription is up
+        httpx2.post(a.url + f"/api/v1/admin/keys/{slot2_id}/revoke", headers=org).raise_for_status()
+        assert _refused_within(b.url, slot2, 1.0) < 0.5

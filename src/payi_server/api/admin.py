@@ -40,8 +40,11 @@ class OrgKeyCreate(_Body):
 
 
 async def _seen_here(request: Request) -> None:
-    """Apply a key or application change to this process's cache now (others follow within a second)."""
-    await state(request).changes.poll_once()
+    """Apply a key or application change to this process's cache now; tell the others (through Redis, when
+    configured; otherwise their next poll, within a second, sees it)."""
+    changes = state(request).changes
+    await changes.poll_once()
+    await changes.poke()
 
 
 def _app_id(value: str) -> int:

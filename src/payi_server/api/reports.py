@@ -16,7 +16,6 @@ may narrow with ``application=<id or name>``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -28,10 +27,10 @@ from ..auth.cache import Principal
 from ..auth.dependency import AnyKey
 from ..auth.keys import KeyKind
 from ..errors import ApiError
-from ..reports.formats import csv_lines, jsonl_line, report_csv
+from ..reports.formats import export_stream, report_csv
 from ..reports.buckets import check_zone
 from ..reports.query import DEFAULT_RANGE, DIMENSIONS, PROPERTY_PREFIX, ReportQuery, aware, build_query, split_list
-from ..reports.requestlog import EXPORT_COLUMNS, FILTERS, LogQuery, iter_requests
+from ..reports.requestlog import FILTERS, LogQuery, iter_requests
 from ..reports.scope import Scope, load_scope, narrow
 from ..reports.service import ReportService
 from .common import state
@@ -107,19 +106,6 @@ def log_query(params: QueryParams, start: datetime | None, end: datetime | None,
     return LogQuery(start=start_at, end=end_at, filters={k: tuple(v) for k, v in filters.items()}, failed=failed)
 
 
-async def stream_export(
-    pages: AsyncIterator[list[dict[str, Any]]], fmt: str
-) -> AsyncIterator[bytes]:
-    """CSV (header first) or JSON lines, one page of rows at a time."""
-    if fmt == "csv":
-        yield csv_lines(EXPORT_COLUMNS, []).encode()
-    async for rows in pages:
-        if fmt == "csv":
-            yield csv_lines(EXPORT_COLUMNS, rows, header=False).encode()
-        else:
-            yield b"".join(jsonl_line(r) for r in rows)
-
-
 @router.get("/requests")
 async def export_requests(
     request: Request,
@@ -136,7 +122,7 @@ async def export_requests(
         scope = narrow(scope, split_list(request.query_params.getlist("application")))
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(
-        stream_export(iter_requests(state(request).db, scope, query), format),
+        export_stream(iter_requests(state(request).db, scope, query), format),
         media_type=media,
         headers={"content-disposition": f'attachment; filename="payi-requests.{format}"'},
     )

@@ -3,12 +3,16 @@
 ``AppKey``, ``OrgKey`` and ``AnyKey`` are the only ways a route obtains its caller. Each dependency carries a
 ``payi_access`` attribute; a test walks the whole route table and fails on any route that has none and is not
 in ``PUBLIC_PATHS``.
+
+Dashboard pages (``payi_server.web``) are not called with keys: their dependency carries a ``SessionAccess``
+(a signed-in dashboard user of at least a role) instead, and they may not live under ``/api/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.routing import iter_route_contexts
@@ -21,7 +25,18 @@ from .keys import KeyKind
 API_KEY_HEADER = "xProxy-api-key"
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    | {"/login", "/logout", "/static"}  # the dashboard's sign-in, sign-out (checks its own session) and assets
 )
+
+
+@dataclass(frozen=True)
+class SessionAccess:
+    """A dashboard route: it admits a signed-in dashboard user whose role is at least ``role``."""
+
+    role: Literal["viewer", "admin"]
+
+
+Access = frozenset[KeyKind] | SessionAccess
 
 # Declares the header in the OpenAPI document; the value is read (case-insensitively) below.
 _scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="PayiApiKey")
@@ -71,8 +86,8 @@ OrgKey = Annotated[Principal, Depends(require_org_key)]
 AnyKey = Annotated[Principal, Depends(require_any_key)]
 
 
-def route_access(dependant: Any) -> frozenset[KeyKind] | None:
-    """The key kinds a FastAPI route admits, found in its dependency tree (``None``: no auth at all)."""
+def route_access(dependant: Any) -> Access | None:
+    """The key kinds (or dashboard session) a FastAPI route admits, from its dependency tree (``None``: no auth)."""
     found = getattr(dependant.call, "payi_access", None)
     if found is not None:
         return found  # type: ignore[no-any-return]
@@ -83,7 +98,7 @@ def route_access(dependant: Any) -> frozenset[KeyKind] | None:
     return None
 
 
-def route_table(routes: Any) -> list[tuple[str, frozenset[str], frozenset[KeyKind] | None]]:
+def route_table(routes: Any) -> list[tuple[str, frozenset[str], Access | None]]:
     """Every route of an app as ``(path, methods, admitted key kinds)``; ``None`` means no key is asked for.
 
     FastAPI routes declare their kinds through ``AppKey``/``OrgKey``/``AnyKey``; plain Starlette endpoints (the
@@ -103,6 +118,10 @@ def route_table(routes: Any) -> list[tuple[str, frozenset[str], frozenset[KeyKin
 
 def check_route_table(routes: Any) -> None:
     """Refuse to build an app in which a non-public route asks for no key."""
-    open_routes = [path for path, _m, access in route_table(routes) if access is None and path not in PUBLIC_PATHS]
+    table = route_table(routes)
+    open_routes = [path for path, _m, access in table if access is None and path not in PUBLIC_PATHS]
     if open_routes:
         raise RuntimeError(f"routes without a declared key kind: {sorted(set(open_routes))}")
+    misplaced = [path for path, _m, access in table if isinstance(access, SessionAccess) and path.startswith("/api/")]
+    if misplaced:
+        raise RuntimeError(f"dashboard (session) routes under /api/: {sorted(set(misplaced))}")

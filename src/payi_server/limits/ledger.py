@@ -58,6 +58,9 @@ class ReserveOutcome:
     # proxy reports before the request is recorded.
     snapshot: dict[str, tuple[Decimal, Decimal, Decimal | None]] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
+    # Set by the Redis path: the hold lives in Redis, and a refusal is counted when the blocked call is recorded.
+    shared: bool = False
+    count_blocked_on_record: bool = False
 
 
 def _row(raw: Any) -> LimitRow:

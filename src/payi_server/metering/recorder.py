@@ -22,6 +22,7 @@ from sqlalchemy import select, tuple_
 
 from ..errors import ApiError
 from ..metrics import Metrics
+from ..limits.shared import SharedLimits
 from ..limits.ledger import Ledger, reclaim_expired, release_reservations
 from ..store.changes import utcnow
 from ..store.engine import Database
@@ -66,6 +67,7 @@ class Pending:
     blocked_states: dict[str, str] | None = None
     want_result: bool = True  # bulk ingest answers with counts only: skip building each xproxy_result
     lenient_limits: bool = False  # proxied calls: a limit deleted meanwhile is skipped, the call still recorded
+    count_blocked: bool = False  # a refusal decided outside the database (Redis) is counted when recorded
     attempts: int = 0
     future: asyncio.Future[dict[str, Any]] | None = None
 
@@ -96,9 +98,11 @@ class Recorder:
         make_limit: LimitFactory | None = None,
         queue_size: int = 20_000,
         metrics: Metrics | None = None,
+        shared: SharedLimits | None = None,
     ) -> None:
         self._db = db
         self._metrics = metrics
+        self._shared = shared
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._make_limit = make_limit
@@ -331,6 +335,7 @@ class Recorder:
             limit_rollups: dict[tuple[Any, ...], list[Any]] = {}
             property_rollups: dict[tuple[Any, ...], list[Any]] = {}
             duplicates: list[int] = []
+            settles: dict[int, dict[int, Decimal]] = {}
             for i in valid:
                 item = batch[i]
                 if item.request_id not in inserted:
@@ -340,7 +345,13 @@ class Recorder:
                 if item.reservation_id is not None:
                     released = await release_reservations(conn, item.reservation_id)
                 if item.blocked_states is not None:
-                    states = dict(item.blocked_states)  # counted when the call was refused
+                    states = dict(item.blocked_states)  # counted when the call was refused (database path)
+                    if item.count_blocked:
+                        ledger.count_blocked(
+                            item.app_id,
+                            [x for x in states if ledger.get(item.app_id, x) is not None],
+                            {x for x, s in states.items() if s == "blocked"},
+                        )
                 else:
                     states = ledger.charge(
                         item.app_id,
@@ -354,6 +365,8 @@ class Recorder:
                     row = ledger.get(item.app_id, limit_id)
                     if row is not None:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
+                        if item.blocked_states is None:
+                            settles.setdefault(i, {})[row.pk] = item.cost_total
                         _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, row.pk), [1, item.cost_total])
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
                 _rollup(rollups, property_rollups, item)
@@ -383,7 +396,18 @@ class Recorder:
                         if original is not None
                         else ApiError(409, "duplicate_request", "The request was already recorded")
                     )
+        if self._shared is not None and settles:
+            await self._settle_shared(batch, settles)
         return [o if o is not None else ApiError(500, "unexpected_error", "not recorded") for o in outcomes]
+
+    async def _settle_shared(self, batch: list[Pending], settles: dict[int, dict[int, Decimal]]) -> None:
+        """Committed charges go to the Redis copy too; if Redis is away, its next sync picks them up."""
+        assert self._shared is not None
+        try:
+            for i, charges in settles.items():
+                await self._shared.settle(batch[i].reservation_id, charges)
+        except Exception as exc:  # noqa: BLE001 - the database has it; Redis resyncs within seconds
+            log.warning("could not settle limits in Redis: %s", type(exc).__name__)
 
 
 def _settle(item: Pending, outcome: dict[str, Any] | ApiError) -> None:

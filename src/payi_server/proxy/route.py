@@ -199,16 +199,28 @@ class _Call:
             self.info.model or "", self.info.request_json, body_size, resolved.version if resolved else None
         )
         rid = self.state.ids.next()
-        outcome = await reserve(
-            self.state.db,
-            self.principal.app_id,
-            attr.limit_ids,
-            estimate,
-            reservation_id=rid,
-            owner=self.state.node_id,
-            ttl=self.state.settings.reservation_ttl,
-            now=self.started_at,
-        )
+        outcome = None
+        shared = self.state.shared_limits
+        if shared is not None:
+            try:
+                outcome = await shared.reserve(
+                    self.state.db, self.principal.app_id, attr.limit_ids, estimate,
+                    reservation_id=rid, ttl=self.state.settings.reservation_ttl,
+                )
+            except Exception as exc:  # noqa: BLE001 - Redis away: the database path is slower, never open
+                self.state.metrics.shared_fallbacks.inc()
+                log.debug("shared limits unavailable (%s); using the database", type(exc).__name__)
+        if outcome is None:
+            outcome = await reserve(
+                self.state.db,
+                self.principal.app_id,
+                attr.limit_ids,
+                estimate,
+                reservation_id=rid,
+                owner=self.state.node_id,
+                ttl=self.state.settings.reservation_ttl,
+                now=self.started_at,
+            )
         if outcome.missing:
             raise ApiError(
                 400,
@@ -219,6 +231,7 @@ class _Call:
             event = self._event({}, http_status=400)
             event.blocked = True
             pending = self.state.meter.prepare(self.principal, event, now=self.started_at, blocked_states=outcome.states)
+            pending.count_blocked = outcome.count_blocked_on_record
             self.state.meter.record_later(pending)
             result = build_result(request_values(pending, attr.limit_ids), outcome.states)
             raise ApiError(

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from .requestlog import EXPORT_COLUMNS
 from .service import Report
 
 
@@ -69,3 +70,14 @@ def _default(value: Any) -> Any:
 def jsonl_line(row: dict[str, Any]) -> bytes:
     """One JSON object per line; money as exact decimal strings."""
     return orjson.dumps(row, default=_default, option=orjson.OPT_UTC_Z) + b"\n"
+
+
+async def export_stream(pages: AsyncIterator[list[dict[str, Any]]], fmt: str) -> AsyncIterator[bytes]:
+    """A request-log export as CSV (header first) or JSON lines, one page of rows at a time."""
+    if fmt == "csv":
+        yield csv_lines(EXPORT_COLUMNS, []).encode()
+    async for rows in pages:
+        if fmt == "csv":
+            yield csv_lines(EXPORT_COLUMNS, rows, header=False).encode()
+        else:
+            yield b"".join(jsonl_line(r) for r in rows)

@@ -134,6 +134,21 @@ class ReportService:
                     report.totals[m] += row[m]
         return report
 
+    async def property_names(self, scope: Scope, start: datetime, end: datetime, limit: int = 200) -> list[str]:
+        """The request-property names recorded in the range (for choosing a property to break down by)."""
+        if not scope.app_ids:
+            return []
+        t = rollup_property_hourly
+        query = (
+            select(t.c.name)
+            .where(t.c.app_id.in_(scope.app_ids), t.c.bucket >= start, t.c.bucket < end)
+            .group_by(t.c.name)
+            .order_by(t.c.name)
+            .limit(limit)
+        )
+        async with self._db.read() as conn:
+            return [r[0] for r in (await conn.execute(query)).all()]
+
     # --- query parts -------------------------------------------------------------------------------
     async def _source(self, scope: Scope, query: ReportQuery) -> tuple[Table, list[ColumnElement[Any]], list[Any]]:
         source = query.source

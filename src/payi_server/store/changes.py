@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import delete, func, select
 
 from .engine import Database
@@ -49,6 +50,37 @@ class ChangeFeed:
         self._task: asyncio.Task[None] | None = None
         self._last_prune = 0.0
         self._failures = 0
+        self._redis: Redis | None = None
+        self._channel = ""
+        self._listener: asyncio.Task[None] | None = None
+
+    def use_redis(self, client: Redis, channel: str) -> None:
+        """Also wake up as soon as any process announces a change (the database poll stays, as the fallback)."""
+        self._redis = client
+        self._channel = channel
+
+    async def poke(self) -> None:
+        """Announce, after a commit, that something cached changed: every process polls at once."""
+        if self._redis is None:
+            return
+        try:
+            await self._redis.publish(self._channel, b"1")
+        except Exception:  # noqa: BLE001 - the poll interval still bounds the delay
+            log.debug("could not announce a change through Redis")
+
+    async def _listen(self) -> None:
+        assert self._redis is not None
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(self._channel)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Redis away: polling carries on; try again shortly
+                await asyncio.sleep(2.0)
 
     def subscribe(self, entity: str, callback: Callback) -> None:
         self._callbacks.setdefault(entity, []).append(callback)
@@ -60,8 +92,19 @@ class ChangeFeed:
     async def start(self) -> None:
         self._since = await self._db_now()
         self._task = asyncio.create_task(self._run(), name="payi-change-feed")
+        if self._redis is not None:
+            self._listener = asyncio.create_task(self._listen(), name="payi-change-feed-redis")
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except asyncio.CancelledError:
+                pass
+            self._listener = None
+        if self._redis is not None:
+            await self._redis.aclose()
         if self._task is not None:
             self._task.cancel()
             try:

@@ -1,0 +1,183 @@
+"""The filter bar every dashboard page shares: range, application, dimensions, bucket, and the browser's zone.
+
+Filters travel in the query string (GET forms, so a view can be bookmarked and shared); the zone comes from the
+``payi_tz`` cookie that ``static/app.js`` sets to the browser's zone (``Intl.DateTimeFormat``), or ``tz=``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+
+from ..errors import ApiError
+from ..reports.buckets import check_zone, hour_ceil
+from ..reports.query import ReportQuery, build_query
+from ..reports.requestlog import LogQuery
+from ..reports.service import Report, bucket_starts
+from .session import TZ_COOKIE
+
+RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days",
+          "365d": "Last 12 months", "custom": "Custom"}
+BUCKET_CHOICES = ("auto", "hour", "day", "month")
+# Page filter -> report dimension.
+DIMENSION_FILTERS = {"category": "category", "resource": "resource", "use_case": "use_case", "user": "user",
+                     "account": "account"}
+
+
+def zone_of(request: Request) -> str:
+    for candidate in (request.query_params.get("tz"), request.cookies.get(TZ_COOKIE)):
+        if candidate:
+            try:
+                check_zone(candidate)
+                return candidate
+            except ApiError:
+                continue
+    return "UTC"
+
+
+@dataclass(frozen=True)
+class PageFilters:
+    tz: str = "UTC"
+    range: str = "7d"
+    start_date: str = ""
+    end_date: str = ""
+    app: str = ""
+    bucket: str = "auto"
+    dims: Mapping[str, str] = field(default_factory=dict)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_request(cls, request: Request, default_range: str = "7d") -> PageFilters:
+        q = request.query_params
+        rng = q.get("range", default_range)
+        return cls(
+            tz=zone_of(request),
+            range=rng if rng in RANGES else default_range,
+            start_date=q.get("start_date", "")[:10],
+            end_date=q.get("end_date", "")[:10],
+            app=q.get("app", "")[:20],
+            bucket=q.get("bucket", "auto") if q.get("bucket") in BUCKET_CHOICES else "auto",
+            dims={k: q[k][:300] for k in DIMENSION_FILTERS if q.get(k)},
+        )
+
+    # --- the time window ---------------------------------------------------------------------------
+    def window(self) -> tuple[datetime, datetime]:
+        zone = check_zone(self.tz)
+        local_now = self.now.astimezone(zone)
+        midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+        if self.range == "custom":
+            try:
+                start = datetime.fromisoformat(self.start_date) if self.start_date else midnight - timedelta(days=6)
+                end = datetime.fromisoformat(self.end_date) if self.end_date else midnight
+            except ValueError:
+                raise ApiError(400, "invalid_range", "Dates are YYYY-MM-DD") from None
+            return start.replace(tzinfo=zone), (end + timedelta(days=1)).replace(tzinfo=zone)
+        if self.range == "24h":
+            end_at = hour_ceil(self.now)
+            return end_at - timedelta(hours=24), end_at
+        days = int(self.range.rstrip("d"))
+        start = midnight - timedelta(days=days - 1)
+        return start.replace(tzinfo=zone), (midnight + timedelta(days=1)).replace(tzinfo=zone)
+
+    def effective_bucket(self) -> str:
+        if self.bucket != "auto":
+            return self.bucket
+        start, end = self.window()
+        span = end - start
+        if span <= timedelta(days=2):
+            return "hour"
+        return "day" if span <= timedelta(days=93) else "month"
+
+    # --- queries -----------------------------------------------------------------------------------
+    def report_query(self, group_by: tuple[str, ...] = (), bucket: str | None = None, top: int | None = None,
+                     extra: Mapping[str, tuple[str, ...]] | None = None) -> ReportQuery:
+        start, end = self.window()
+        filters: dict[str, list[str]] = {DIMENSION_FILTERS[k]: [v] for k, v in self.dims.items()}
+        if self.app:
+            filters["application"] = [self.app]
+        for name, values in (extra or {}).items():
+            filters[name] = list(values)
+        return build_query(start=start, end=end, bucket=bucket or self.effective_bucket(), tz=self.tz,
+                           group_by=group_by, filters=filters, top=top, now=self.now)
+
+    def log_query(self, failed: bool | None = None) -> LogQuery:
+        start, end = self.window()
+        return LogQuery(
+            start=start.astimezone(UTC), end=end.astimezone(UTC),
+            filters={k: (v,) for k, v in self.dims.items()}, failed=failed, newest_first=True,
+        )
+
+    # --- links -------------------------------------------------------------------------------------
+    def params(self, **overrides: str) -> dict[str, str]:
+        out = {"range": self.range, "app": self.app, "bucket": self.bucket, **self.dims}
+        if self.range == "custom":
+            out.update(start_date=self.start_date, end_date=self.end_date)
+        out.update(overrides)
+        return {k: v for k, v in out.items() if v and not (k == "bucket" and v == "auto")}
+
+    def qs(self, **overrides: str) -> str:
+        return urlencode(self.params(**overrides))
+
+    def with_dim(self, name: str, value: str) -> PageFilters:
+        return replace(self, dims={**self.dims, name: value})
+
+
+def chart_data(report: Report, series_of: str | None = None, max_series: int = 6) -> dict[str, Any]:
+    """uPlot-ready data: bucket starts (epoch seconds) and one cost series per group (or one "Spend" series)."""
+    starts = bucket_starts(report.query)
+    index = {s.isoformat(): i for i, s in enumerate(starts)}
+    series: dict[str, list[float]] = {}
+    order: list[str] = []
+    for row in report.rows:
+        key = "Spend" if series_of is None else _label(row, series_of)
+        if key not in series:
+            if len(order) >= max_series:
+                key = "Other"
+            if key not in series:
+                series[key] = [0.0] * len(starts)
+                order.append(key)
+        i = index.get(row["bucket"])
+        if i is not None:
+            series[key][i] += float(row["cost_total"])
+    return {
+        "x": [int(s.timestamp()) for s in starts],
+        "series": [{"label": k, "values": series[k]} for k in order],
+        "bucket": report.query.bucket,
+    }
+
+
+def _label(row: Mapping[str, Any], dim: str) -> str:
+    if dim == "application":
+        return str(row.get("application_name") or row.get("application"))
+    value = row.get(dim)
+    return "(none)" if value in (None, "") else str(value)
+
+
+def money(value: Any) -> str:
+    """``$1,234.56``; small amounts keep their significant digits (``$0.000125``)."""
+    amount = Decimal(str(value or 0))
+    if amount == 0:
+        return "$0.00"
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    text = f"{amount:.10f}".rstrip("0")
+    digits = len(text.split(".")[1]) if "." in text else 0
+    return f"${amount:.{max(2, min(digits, 8))}f}"
+
+
+def number(value: Any) -> str:
+    return f"{int(value or 0):,}"
+
+
+def local_time(value: Any, tz: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return str(value.astimezone(check_zone(tz)).strftime("%Y-%m-%d %H:%M:%S"))

@@ -1,0 +1,180 @@
+"""Read-only queries behind dashboard pages that are not reports: limits, use cases, one request, keys.
+
+Each takes a ``Scope`` (the organisation's applications) and never reads outside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..limits.model import limit_view
+from ..reports.requestlog import safe_uri
+from ..reports.scope import Scope
+from ..store.changes import utcnow
+from ..store.engine import Database
+from ..store.tables import (
+    limits,
+    request_limits,
+    request_payloads,
+    requests,
+    use_case_definitions,
+    use_case_instances,
+    use_case_kpi_scores,
+    use_case_kpis,
+)
+
+
+async def limits_in(db: Database, scope: Scope) -> list[dict[str, Any]]:
+    """Live limits with spend, max, threshold and state (stale periodic windows read as empty)."""
+    if not scope.app_ids:
+        return []
+    query = (
+        select(limits)
+        .where(limits.c.app_id.in_(scope.app_ids), limits.c.deleted_at.is_(None))
+        .order_by(limits.c.app_id, limits.c.name)
+    )
+    async with db.read() as conn:
+        rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
+    now = utcnow()
+    out = []
+    for row in rows:
+        view = limit_view(row, now)
+        spent = view["totals"]["cost"]["total"]["base"]
+        maximum = view["max"] or 0.0
+        threshold = view["threshold"] if view["threshold"] is not None else 1.0
+        if spent > maximum:
+            state = "overrun"
+        elif spent >= maximum * threshold:
+            state = "exceeded"
+        else:
+            state = "ok"
+        out.append(
+            {
+                **view,
+                "app_id": str(row["app_id"]),
+                "application": scope.name(row["app_id"]),
+                "spent": spent,
+                "percent": min(100.0, 100.0 * spent / maximum) if maximum else 0.0,
+                "threshold_percent": min(100.0, threshold * 100.0),
+                "state": state,
+                "requests_total": view["totals"]["requests"]["total"],
+            }
+        )
+    return out
+
+
+async def use_cases_in(db: Database, scope: Scope) -> list[dict[str, Any]]:
+    """Use case definitions with their KPIs and the average score each KPI got."""
+    if not scope.app_ids:
+        return []
+    async with db.read() as conn:
+        defs = (
+            await conn.execute(
+                select(use_case_definitions)
+                .where(use_case_definitions.c.app_id.in_(scope.app_ids))
+                .order_by(use_case_definitions.c.app_id, use_case_definitions.c.name)
+            )
+        ).all()
+        kpis = (
+            await conn.execute(
+                select(use_case_kpis).where(use_case_kpis.c.definition_pk.in_([d.id for d in defs] or [0]))
+            )
+        ).all()
+        scores = (
+            await conn.execute(
+                select(
+                    use_case_instances.c.app_id,
+                    use_case_instances.c.name,
+                    use_case_kpi_scores.c.kpi_name,
+                    func.avg(use_case_kpi_scores.c.score).label("average"),
+                    func.count().label("scored"),
+                )
+                .join(
+                    use_case_instances,
+                    (use_case_instances.c.app_id == use_case_kpi_scores.c.app_id)
+                    & (use_case_instances.c.use_case_id == use_case_kpi_scores.c.use_case_id),
+                )
+                .where(use_case_kpi_scores.c.app_id.in_(scope.app_ids))
+                .group_by(use_case_instances.c.app_id, use_case_instances.c.name, use_case_kpi_scores.c.kpi_name)
+            )
+        ).all()
+        instances = (
+            await conn.execute(
+                select(use_case_instances.c.app_id, use_case_instances.c.name, func.count().label("n"))
+                .where(use_case_instances.c.app_id.in_(scope.app_ids))
+                .group_by(use_case_instances.c.app_id, use_case_instances.c.name)
+            )
+        ).all()
+    score_of = {(s.app_id, s.name, s.kpi_name): (s.average, s.scored) for s in scores}
+    count_of = {(i.app_id, i.name): i.n for i in instances}
+    out = []
+    for d in defs:
+        mine = [k for k in kpis if k.definition_pk == d.id]
+        out.append(
+            {
+                "app_id": str(d.app_id),
+                "application": scope.name(d.app_id),
+                "name": d.name,
+                "description": d.description,
+                "version": d.type_version,
+                "implicit": d.implicit,
+                "instances": count_of.get((d.app_id, d.name), 0),
+                "kpis": [
+                    {
+                        "name": k.name,
+                        "kpi_type": k.kpi_type,
+                        "goal": k.goal,
+                        "average": score_of.get((d.app_id, d.name, k.name), (None, 0))[0],
+                        "scored": score_of.get((d.app_id, d.name, k.name), (None, 0))[1],
+                    }
+                    for k in sorted(mine, key=lambda k: k.name)
+                ],
+            }
+        )
+    return out
+
+
+async def request_detail(db: Database, scope: Scope, request_id: int) -> dict[str, Any] | None:
+    """One recorded request of the scope, with its stored prompt/response (if any) and limit states."""
+    if not scope.app_ids:
+        return None
+    async with db.read() as conn:
+        row = (
+            await conn.execute(select(requests).where(requests.c.id == request_id, requests.c.app_id.in_(scope.app_ids)))
+        ).first()
+        if row is None:
+            return None
+        payload = (
+            await conn.execute(select(request_payloads).where(request_payloads.c.request_id == request_id))
+        ).first()
+        states = (
+            await conn.execute(
+                select(limits.c.limit_id, limits.c.name, request_limits.c.state)
+                .join(limits, limits.c.id == request_limits.c.limit_pk)
+                .where(request_limits.c.request_id == request_id)
+            )
+        ).all()
+    data = dict(row._mapping)
+    data["provider_uri"] = safe_uri(data.get("provider_uri"))
+    data["application"] = scope.name(data["app_id"])
+    data["payload"] = dict(payload._mapping) if payload is not None else None
+    data["limit_states"] = [{"limit_id": s.limit_id, "name": s.name, "state": s.state} for s in states]
+    return data
+
+
+def cursor_of(row: dict[str, Any]) -> str:
+    stamp: datetime = row["event_timestamp"]
+    return f"{stamp.isoformat()}|{row['id']}"
+
+
+def parse_cursor(value: str | None) -> tuple[datetime, int] | None:
+    if not value or "|" not in value:
+        return None
+    stamp, _, rid = value.partition("|")
+    try:
+        return datetime.fromisoformat(stamp), int(rid)
+    except ValueError:
+        return None

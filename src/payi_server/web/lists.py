@@ -1,0 +1,110 @@
+"""Dashboard pages that list things: limits, use cases, the request log (and one request), applications and keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ..reports.requestlog import read_page, safe_uri
+from ..reports.scope import Scope
+from .accounts import WebUser
+from .context import PageFilters
+from .data import cursor_of, limits_in, parse_cursor, request_detail, use_cases_in
+from .pages import _query, _use_case_choices, db_of, live_apps, page_scope, run
+from .render import render
+from .session import PageNotFound, Viewer
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+
+
+@router.get("/limits")
+async def limits_page(request: Request, user: Viewer) -> Response:
+    filters = PageFilters.from_request(request)
+    org_scope, scope = await page_scope(request, user.org_id, filters)
+    return render(
+        request,
+        "limits.html",
+        {"filters": filters, "apps": live_apps(org_scope), "limits": await limits_in(db_of(request), scope)},
+    )
+
+
+@router.get("/use-cases")
+async def use_cases_page(request: Request, user: Viewer) -> Response:
+    filters = PageFilters.from_request(request)
+    org_scope, scope = await page_scope(request, user.org_id, filters)
+    spend = await run(request, scope, _query(filters, group_by=("application", "use_case"), bucket="total"))
+    spend_of = {(r["application"], r["use_case"]): r for r in spend.rows}
+    items = await use_cases_in(db_of(request), scope)
+    for item in items:
+        item["spend"] = spend_of.get((item["app_id"], item["name"]))
+    return render(
+        request,
+        "use_cases.html",
+        {"filters": filters, "apps": live_apps(org_scope), "items": items},
+    )
+
+
+@router.get("/requests")
+async def requests_page(request: Request, user: Viewer) -> Response:
+    filters = PageFilters.from_request(request, default_range="24h")
+    org_scope, scope = await page_scope(request, user.org_id, filters)
+    failed_param = request.query_params.get("failed", "")
+    failed = {"yes": True, "no": False}.get(failed_param)
+    after = parse_cursor(request.query_params.get("cursor"))
+    rows = await read_page(db_of(request), scope, filters.log_query(failed=failed), after, PAGE_SIZE + 1)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    for row in rows:
+        row["application"] = scope.name(row["app_id"])
+        row["provider_uri"] = safe_uri(row.get("provider_uri"))
+    next_cursor = cursor_of(rows[-1]) if more and rows else ""
+    return render(
+        request,
+        "requests.html",
+        {
+            "filters": filters,
+            "apps": live_apps(org_scope),
+            "use_cases": await _use_case_choices(request, scope, filters),
+            "rows": rows,
+            "failed": failed_param,
+            "next_qs": filters.qs(cursor=next_cursor, failed=failed_param) if next_cursor else "",
+        },
+    )
+
+
+@router.get("/requests/{request_id}")
+async def request_page(request: Request, request_id: str, user: Viewer) -> Response:
+    if not request_id.isdigit() or len(request_id) > 19:
+        raise PageNotFound("There is no such request.")
+    filters = PageFilters.from_request(request)
+    org_scope, _scope = await page_scope(request, user.org_id)
+    found = await request_detail(db_of(request), org_scope, int(request_id))
+    if found is None:
+        raise PageNotFound("There is no such request.")
+    return render(request, "request.html", {"filters": filters, "r": found})
+
+
+async def applications_context(request: Request, user: WebUser) -> dict[str, Any]:
+    """What the applications page shows: live applications, each with its keys (never a secret part)."""
+    org_scope, _scope = await page_scope(request, user.org_id)
+    tenancy = request.app.state.payi.tenancy
+    apps = await tenancy.list_applications(user.org_id)
+    keys = await tenancy.list_keys(user.org_id)
+    for app in apps:
+        app["keys"] = sorted((k for k in keys if k["app_id"] == app["app_id"]), key=lambda k: k["slot"] or 0)
+    org_keys = [k for k in keys if k["app_id"] is None]
+    return {"filters": PageFilters.from_request(request), "applications": apps, "org_keys": org_keys,
+            "scope": org_scope}
+
+
+@router.get("/applications")
+async def applications_page(request: Request, user: Viewer) -> Response:
+    return render(request, "applications.html", await applications_context(request, user))
+
+
+def _scope_names(scope: Scope) -> dict[str, str]:
+    return {str(a): scope.name(a) for a in scope.app_ids}

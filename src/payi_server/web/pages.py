@@ -1,0 +1,168 @@
+"""Dashboard pages built from reports: the overview, a breakdown per dimension, and CSV exports of both.
+
+Every number here comes from the rollups through ``ReportService``; the request-log export streams the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from ..errors import ApiError
+from ..reports.formats import export_stream, report_csv
+from ..reports.query import ReportQuery
+from ..reports.requestlog import iter_requests
+from ..reports.scope import Scope, load_scope, narrow
+from ..reports.service import Report, ReportService
+from .context import PageFilters, chart_data
+from .errors import web_error
+from .render import SECURITY_HEADERS, render
+from .session import PageNotFound, Viewer
+
+router = APIRouter(include_in_schema=False)
+
+DIMENSION_PAGES = {
+    "resource": "Models",
+    "category": "Categories",
+    "use_case": "Use cases",
+    "use_case_step": "Use case steps",
+    "user": "Users",
+    "account": "Accounts",
+    "application": "Applications",
+    "limit": "Limits",
+    "property": "Request properties",
+}
+# Breakdowns whose rollup combines with the application only: other filters do not apply there.
+NARROW = frozenset({"limit", "property"})
+
+
+def db_of(request: Request) -> Any:
+    return request.app.state.payi.db
+
+
+async def page_scope(request: Request, org_id: int, filters: PageFilters | None = None) -> tuple[Scope, Scope]:
+    """``(the organisation's applications, those the page's application filter keeps)``."""
+    scope = await load_scope(db_of(request), org_id)
+    if filters is None or not filters.app:
+        return scope, scope
+    try:
+        return scope, narrow(scope, [filters.app])
+    except ApiError as exc:
+        raise web_error(exc) from None
+
+
+async def run(request: Request, scope: Scope, query: ReportQuery) -> Report:
+    try:
+        return await ReportService(db_of(request)).spend(scope, query)
+    except ApiError as exc:
+        raise web_error(exc) from None
+
+
+def _query(filters: PageFilters, **kwargs: Any) -> ReportQuery:
+    try:
+        return filters.report_query(**kwargs)
+    except ApiError as exc:
+        raise web_error(exc) from None
+
+
+def live_apps(scope: Scope) -> list[tuple[str, str]]:
+    return [(str(a), scope.name(a)) for a in scope.app_ids if a not in scope.deleted]
+
+
+async def _use_case_choices(request: Request, scope: Scope, filters: PageFilters) -> list[str]:
+    unfiltered = replace(filters, dims={k: v for k, v in filters.dims.items() if k != "use_case"})
+    report = await run(request, scope, _query(unfiltered, group_by=("use_case",), bucket="total", top=200))
+    return sorted(r["use_case"] for r in report.rows if r["use_case"])
+
+
+@router.get("/")
+async def overview(request: Request, user: Viewer) -> Response:
+    filters = PageFilters.from_request(request)
+    org_scope, scope = await page_scope(request, user.org_id, filters)
+    over_time = await run(request, scope, _query(filters))
+    tops = {
+        dim: (await run(request, scope, _query(filters, group_by=(dim,), bucket="total", top=10))).rows
+        for dim in ("resource", "use_case", "user")
+    }
+    return render(
+        request,
+        "overview.html",
+        {
+            "filters": filters,
+            "apps": live_apps(org_scope),
+            "use_cases": await _use_case_choices(request, scope, filters),
+            "report": over_time,
+            "totals": over_time.totals,
+            "chart": chart_data(over_time),
+            "tops": tops,
+        },
+    )
+
+
+@router.get("/breakdown/{dimension}")
+async def breakdown(request: Request, dimension: str, user: Viewer) -> Response:
+    if dimension not in DIMENSION_PAGES:
+        raise PageNotFound("There is no such breakdown.")
+    filters = PageFilters.from_request(request)
+    org_scope, scope = await page_scope(request, user.org_id, filters)
+    effective = replace(filters, dims={}) if dimension in NARROW else filters
+    group = dimension
+    names: list[str] = []
+    prop = request.query_params.get("name", "")[:200]
+    if dimension == "property":
+        start, end = filters.window()
+        names = await ReportService(db_of(request)).property_names(scope, start, end)
+        prop = prop if prop in names else (names[0] if names else "")
+        group = f"property:{prop}" if prop else ""
+    table: Report | None = None
+    chart: dict[str, Any] | None = None
+    if group:
+        table = await run(request, scope, _query(effective, group_by=(group,), bucket="total", top=500))
+        over_time = await run(request, scope, _query(effective, group_by=(group,), top=6))
+        chart = chart_data(over_time, series_of=group)
+    return render(
+        request,
+        "breakdown.html",
+        {
+            "filters": filters,
+            "apps": live_apps(org_scope),
+            "use_cases": await _use_case_choices(request, scope, effective),
+            "dimension": dimension,
+            "group": group,
+            "title": DIMENSION_PAGES[dimension],
+            "pages": DIMENSION_PAGES,
+            "narrow": dimension in NARROW,
+            "property_names": names,
+            "property": prop,
+            "table": table,
+            "chart": chart,
+        },
+    )
+
+
+@router.get("/export/report.csv")
+async def export_report(request: Request, user: Viewer) -> Response:
+    """The current view as CSV: by bucket, grouped by ``group`` when given."""
+    filters = PageFilters.from_request(request)
+    _org, scope = await page_scope(request, user.org_id, filters)
+    group = request.query_params.get("group", "")[:210]
+    narrowed = replace(filters, dims={}) if group in NARROW or group.startswith("property:") else filters
+    report = await run(request, scope, _query(narrowed, group_by=(group,) if group else ()))
+    headers = {**SECURITY_HEADERS, "content-disposition": 'attachment; filename="payi-report.csv"'}
+    return Response(report_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/export/requests.csv")
+async def export_request_log(request: Request, user: Viewer) -> StreamingResponse:
+    """The request log of the current view (oldest first), streamed as CSV."""
+    filters = PageFilters.from_request(request)
+    _org, scope = await page_scope(request, user.org_id, filters)
+    query = replace(filters.log_query(), newest_first=False)
+    headers = {**SECURITY_HEADERS, "content-disposition": 'attachment; filename="payi-requests.csv"'}
+    return StreamingResponse(
+        export_stream(iter_requests(db_of(request), scope, query), "csv"), media_type="text/csv; charset=utf-8",
+        headers=headers,
+    )
