@@ -36,6 +36,7 @@ log = logging.getLogger("payi_server.limits.shared")
 _SCALE = Decimal(10**10)
 _KEY_TTL = 3600
 _BACKOFF = 5.0
+_ROW_TTL = 1.0
 
 _RESERVE = """
 local now = tonumber(ARGV[1]); local est = tonumber(ARGV[2]); local rid = ARGV[3]
@@ -109,6 +110,7 @@ class SharedLimits:
         self._prefix = prefix
         self._resync_ms = int(resync * 1000)
         self._down_until = 0.0
+        self._row_cache: dict[tuple[int, str], tuple[Any, float]] = {}
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
 
@@ -120,11 +122,28 @@ class SharedLimits:
         await self._redis.aclose()
 
     async def _rows(self, db: Database, app_id: int, limit_ids: list[str]) -> dict[str, Any]:
-        query = select(limits).where(
-            limits.c.app_id == app_id, limits.c.limit_id.in_(limit_ids), limits.c.deleted_at.is_(None)
-        )
-        async with db.read() as conn:
-            return {row.limit_id: row for row in (await conn.execute(query)).all()}
+        """The limits' rows, remembered for a second (their rule rarely changes; spend is synced separately)."""
+        now = time.monotonic()
+        found: dict[str, Any] = {}
+        wanted = []
+        for limit_id in limit_ids:
+            cached = self._row_cache.get((app_id, limit_id))
+            if cached is not None and now - cached[1] < _ROW_TTL:
+                found[limit_id] = cached[0]
+            else:
+                wanted.append(limit_id)
+        if wanted:
+            query = select(limits).where(
+                limits.c.app_id == app_id, limits.c.limit_id.in_(wanted), limits.c.deleted_at.is_(None)
+            )
+            async with db.read() as conn:
+                rows = (await conn.execute(query)).all()
+            if len(self._row_cache) > 100_000:
+                self._row_cache.clear()
+            for row in rows:
+                self._row_cache[(app_id, row.limit_id)] = (row, now)
+                found[row.limit_id] = row
+        return found
 
     async def _sync(self, rows: Iterable[Any], now_ms: int) -> None:
         pipe = self._redis.pipeline(transaction=True)
