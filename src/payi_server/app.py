@@ -25,7 +25,7 @@ from .limits.directory import LimitDirectory
 from .limits.service import make_instance_limit
 from .limits.shared import SharedLimits
 from .metering.meter import Meter
-from .metering.recorder import Recorder
+from .metering.recorder import Observer, Recorder
 from .pricing.book import PriceBook, sync_system_catalog
 from .proxy.route import METHODS as PROXY_METHODS
 from .proxy.route import PATH as PROXY_PATH
@@ -42,6 +42,7 @@ from .store.changes import ChangeFeed, utcnow
 from .store.engine import Database
 from .store.migrate import migrate
 from .store.tables import nodes
+from .telemetry import OtelExport
 
 PROXY_PREFIX = "/api/v1/proxy/"
 
@@ -78,8 +79,12 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         )
     await changes.start()
     metrics = metrics or Metrics()
+    observers: list[Observer] = []
+    if settings.otel_endpoint:
+        observers.append(OtelExport(settings.otel_endpoint, settings.otel_service_name))
     recorder = Recorder(
         db,
+        observers=observers,
         batch_size=settings.record_batch_size,
         flush_interval=settings.record_flush_interval,
         metrics=metrics,

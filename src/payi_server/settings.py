@@ -67,6 +67,8 @@ class Settings(BaseSettings):
 
     # --- observability -----------------------------------------------------------------------------
     metrics: bool = True
+    otel_endpoint: str = ""  # OTLP/HTTP traces endpoint; needs the "otel" extra
+    otel_service_name: str = "payi-server"
 
     # --- request limits ----------------------------------------------------------------------------
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -42,6 +43,9 @@ from .event import Event
 from .results import build_result
 
 log = logging.getLogger("payi_server.recorder")
+
+# Called with each newly recorded call and its xproxy_result, after its transaction committed (exporters).
+Observer = Callable[["Pending", dict[str, Any]], None]
 
 _RECLAIM_EVERY = 10.0
 _MAX_ATTEMPTS = 8
@@ -99,9 +103,11 @@ class Recorder:
         queue_size: int = 20_000,
         metrics: Metrics | None = None,
         shared: SharedLimits | None = None,
+        observers: list[Observer] | None = None,
     ) -> None:
         self._db = db
         self._metrics = metrics
+        self._observers = observers or []
         self._shared = shared
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -215,6 +221,12 @@ class Recorder:
                     bool(item.unknown_units) or item.resource_id is None,
                     [v["state"] for v in limits_.values()] if isinstance(limits_, dict) else [],
                 )
+            if self._observers and not isinstance(outcome, ApiError) and not outcome.get("duplicate_request"):
+                for observer in self._observers:
+                    try:
+                        observer(item, outcome)
+                    except Exception:  # noqa: BLE001 - an exporter must never cost a record
+                        log.warning("recorded-call observer failed", exc_info=True)
         self.written += len(batch)
         if self._metrics is not None:
             self._metrics.queue_depth.set(self._queue.qsize())
