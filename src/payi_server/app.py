@@ -15,6 +15,7 @@ from sqlalchemy import insert
 from . import __version__
 from .api import admin, categories, health, ingest, limits, reports, requests, use_cases, whoami
 from .api.errors import install_error_handlers
+from .api.openapi import install_openapi
 from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
 from .auth.keys import KeyHasher
@@ -155,8 +156,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(use_cases.router)
     app.include_router(reports.router)
     web.install(app)
-    app.router.routes.append(Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
+    # First in the table: the hot path should not try every REST route before matching.
+    app.router.routes.insert(0, Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
     check_route_table(app.router.routes)
+    install_openapi(app)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
