@@ -11,10 +11,12 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .auth.keys import KeyHasher
@@ -22,16 +24,25 @@ from .auth.manage import Bootstrap, Tenancy, key_view
 from .errors import ApiError
 from .jsonio import dumps
 from .logs import configure_logging
+from .reports.files import estimate_requests, write_report, write_requests
+from .reports.query import build_query
+from .reports.requestlog import make_log_query
+from .reports.scope import load_scope, narrow
 from .serve import serve as run_server
 from .settings import Settings, SettingsError, load_settings, resolve_secret
 from .store.engine import Database
 from .store.migrate import migrate
+from .web.accounts import ROLES, Accounts, generate_password
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The self-hosted Pay-i service.")
 apps_cli = typer.Typer(no_args_is_help=True, help="Applications (one per environment: billing-prod, ...).")
 keys_cli = typer.Typer(no_args_is_help=True, help="API keys: two slots per application, and organization keys.")
+users_cli = typer.Typer(no_args_is_help=True, help="Dashboard users (sign in at / with email and password).")
+export_cli = typer.Typer(no_args_is_help=True, help="Export the request log or a report to a file.")
 app.add_typer(apps_cli, name="apps")
 app.add_typer(keys_cli, name="keys")
+app.add_typer(users_cli, name="users")
+app.add_typer(export_cli, name="export")
 
 out = Console()
 err = Console(stderr=True)
@@ -106,6 +117,16 @@ def print_bootstrap(boot: Bootstrap) -> None:
     sys.stdout.flush()
 
 
+def print_first_user(email: str, password: str, settings: Settings) -> None:
+    """First start: the dashboard's first admin, shown once (never through the log)."""
+    host = "localhost" if settings.host in ("0.0.0.0", "::", "127.0.0.1") else settings.host  # noqa: S104
+    sys.stdout.write(
+        f"Dashboard: http://{host}:{settings.port}/ - sign in as {email} with the password {password}\n"
+        "  (shown once; change it with: payi-server users set-password " + email + ")\n\n"
+    )
+    sys.stdout.flush()
+
+
 def _when(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -140,6 +161,9 @@ def serve(
         boot = await tenancy.bootstrap()
         if boot is not None:
             print_bootstrap(boot)
+        first = await Accounts(tenancy.db).ensure_first_admin(await _org(tenancy))
+        if first is not None:
+            print_first_user(*first, settings)
 
     _run(settings, prepare)
     # Migrated above, once, before the workers start.
@@ -276,6 +300,159 @@ def keys_create_org(
         return key_view(issued.row, issued.plaintext)
 
     _emit(_run(_settings(), work), as_json, ["key_id", "key", "expires_at"])
+
+
+# --- dashboard users -----------------------------------------------------------------------------------
+def _password(generate: bool) -> tuple[str, bool]:
+    """``(password, generated)``: prompted (hidden, twice) unless asked to generate one."""
+    if generate:
+        return generate_password(), True
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True), False
+
+
+@users_cli.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="The user's email (their sign-in name).")],
+    role: Annotated[str, typer.Option(help="admin (may change things) or viewer (reads only).")] = "viewer",
+    generate_password_: Annotated[bool, typer.Option("--generate-password", help="Generate and print a password.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a dashboard user; the password is prompted for, or generated and printed once."""
+    if role not in ROLES:
+        err.print("[red]error:[/red] --role is admin or viewer")
+        raise typer.Exit(2)
+    password, generated = _password(generate_password_)
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        return await Accounts(t.db).create_user(await _org(t), email, password, role)
+
+    user = _run(_settings(), work)
+    if generated:
+        user["password"] = password
+    _emit(user, as_json, ["user_id", "email", "role", "password"] if generated else ["user_id", "email", "role"])
+
+
+@users_cli.command("list")
+def users_list(as_json: JsonOpt = False) -> None:
+    """List dashboard users (never their passwords)."""
+
+    async def work(t: Tenancy) -> list[dict[str, Any]]:
+        return await Accounts(t.db).list_users(await _org(t))
+
+    _emit(_run(_settings(), work), as_json, ["user_id", "email", "role", "last_login_at", "disabled"])
+
+
+@users_cli.command("set-password")
+def users_set_password(
+    email: str,
+    generate_password_: Annotated[bool, typer.Option("--generate-password", help="Generate and print a password.")] = False,
+) -> None:
+    """Set a user's password; their sessions end."""
+    password, generated = _password(generate_password_)
+
+    async def work(t: Tenancy) -> None:
+        await Accounts(t.db).set_password(await _org(t), email, password)
+
+    _run(_settings(), work)
+    out.print(f"password set{': ' + password if generated else ''}")
+
+
+@users_cli.command("delete")
+def users_delete(email: str) -> None:
+    """Delete a dashboard user and end their sessions."""
+
+    async def work(t: Tenancy) -> None:
+        await Accounts(t.db).delete_user(await _org(t), email)
+
+    _run(_settings(), work)
+    out.print(f"deleted {email}")
+
+
+# --- exports -----------------------------------------------------------------------------------------
+Output = Annotated[Path, typer.Option("--output", "-o", help="File to write.")]
+Start = Annotated[str | None, typer.Option(help="ISO-8601 start (default: 30 days ago); no zone: read in --tz.")]
+End = Annotated[str | None, typer.Option(help="ISO-8601 end (default: now).")]
+AppOpt = Annotated[list[str] | None, typer.Option("--app", help="Application name or id (repeatable; default: all).")]
+FilterOpt = Annotated[list[str] | None, typer.Option("--filter", help="DIMENSION=VALUE, e.g. user=ann (repeatable).")]
+
+
+def _filters(pairs: list[str] | None) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            err.print(f"[red]error:[/red] --filter takes DIMENSION=VALUE, not {pair!r}")
+            raise typer.Exit(2)
+        out.setdefault(name.strip(), []).append(value)
+    return out
+
+
+@export_cli.command("requests")
+def export_requests(
+    output: Output,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "jsonl",
+    start: Start = None,
+    end: End = None,
+    tz: Annotated[str, typer.Option(help="Zone for dates given without one.")] = "UTC",
+    apps: AppOpt = None,
+    filters: FilterOpt = None,
+) -> None:
+    """Stream the request log (oldest first) to a file, with a progress bar."""
+    if fmt not in ("csv", "jsonl"):
+        err.print("[red]error:[/red] --format is csv or jsonl")
+        raise typer.Exit(2)
+    parsed = _filters(filters)
+
+    async def work(t: Tenancy) -> int:
+        scope = narrow(await load_scope(t.db, await _org(t)), apps or [])
+        query = make_log_query(_when_in(start, tz), _when_in(end, tz), tz, parsed)
+        total = await estimate_requests(t.db, scope, query)
+        columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err) as progress, output.open("wb") as fh:
+            task = progress.add_task("requests", total=total or None)
+            return await write_requests(t.db, scope, query, fmt, fh, lambda n: progress.advance(task, n))
+
+    written = _run(_settings(), work)
+    err.print(f"wrote {written} requests to {output}")
+
+
+@export_cli.command("report")
+def export_report(
+    output: Output,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    start: Start = None,
+    end: End = None,
+    bucket: Annotated[str, typer.Option(help="hour, day, month or total")] = "day",
+    tz: Annotated[str, typer.Option(help="Zone of the buckets.")] = "UTC",
+    group_by: Annotated[list[str] | None, typer.Option("--group-by", help="Dimension (repeatable).")] = None,
+    apps: AppOpt = None,
+    filters: FilterOpt = None,
+) -> None:
+    """Write a spend report (from the rollups) to a file."""
+    if fmt not in ("csv", "json"):
+        err.print("[red]error:[/red] --format is csv or json")
+        raise typer.Exit(2)
+
+    async def work(t: Tenancy) -> int:
+        scope = narrow(await load_scope(t.db, await _org(t)), apps or [])
+        query = build_query(start=_when_in(start, tz), end=_when_in(end, tz), bucket=bucket, tz=tz,
+                            group_by=group_by or [], filters=_filters(filters))
+        with output.open("wb") as fh:
+            return await write_report(t.db, scope, query, fmt, fh)
+
+    rows = _run(_settings(), work)
+    err.print(f"wrote {rows} rows to {output}")
+
+
+def _when_in(value: str | None, tz: str) -> datetime | None:
+    """An ISO date or date-time; one without a zone is read in ``tz`` (by the report code)."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]error:[/red] not an ISO-8601 date-time: {value!r}")
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

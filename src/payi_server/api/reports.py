@@ -16,7 +16,7 @@ may narrow with ``application=<id or name>``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -28,9 +28,8 @@ from ..auth.dependency import AnyKey
 from ..auth.keys import KeyKind
 from ..errors import ApiError
 from ..reports.formats import export_stream, report_csv
-from ..reports.buckets import check_zone
-from ..reports.query import DEFAULT_RANGE, DIMENSIONS, PROPERTY_PREFIX, ReportQuery, aware, build_query, split_list
-from ..reports.requestlog import FILTERS, LogQuery, iter_requests
+from ..reports.query import DIMENSIONS, PROPERTY_PREFIX, ReportQuery, build_query, split_list
+from ..reports.requestlog import FILTERS, LogQuery, iter_requests, make_log_query
 from ..reports.scope import Scope, load_scope, narrow
 from ..reports.service import ReportService
 from .common import state
@@ -96,14 +95,7 @@ async def spend(
 def log_query(params: QueryParams, start: datetime | None, end: datetime | None, tz: str, failed: bool | None) -> LogQuery:
     filters = _filters(params, _LOG_PARAMS)
     filters.pop("application", None)
-    check_zone(tz)
-    end_at = aware(end, tz).astimezone(UTC) if end else datetime.now(UTC)
-    start_at = aware(start, tz).astimezone(UTC) if start else end_at - DEFAULT_RANGE
-    if end_at <= start_at:
-        raise ApiError(400, "invalid_range", "'end' must be after 'start'")
-    if any(v and not v.isdigit() for v in filters.get("use_case_version", [])):
-        raise ApiError(400, "invalid_filter", "'use_case_version' values are whole numbers")
-    return LogQuery(start=start_at, end=end_at, filters={k: tuple(v) for k, v in filters.items()}, failed=failed)
+    return make_log_query(start, end, tz, filters, failed)
 
 
 @router.get("/requests")

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import and_, or_, select
 
+from ..errors import ApiError
 from ..store.engine import Database
 from ..store.tables import requests
+from .buckets import check_zone
+from .query import DEFAULT_RANGE, aware
 from .scope import Scope
 
 # Filter name (as in reports) -> request-log column.
@@ -76,6 +79,29 @@ class LogQuery:
     filters: Mapping[str, tuple[str, ...]]
     failed: bool | None = None
     newest_first: bool = False
+
+
+def make_log_query(
+    start: datetime | None,
+    end: datetime | None,
+    tz: str = "UTC",
+    filters: Mapping[str, list[str]] | None = None,
+    failed: bool | None = None,
+) -> LogQuery:
+    """A checked request-log query: dates without a zone are read in ``tz``; default the last 30 days."""
+    check_zone(tz)
+    end_at = aware(end, tz).astimezone(UTC) if end else datetime.now(UTC)
+    start_at = aware(start, tz).astimezone(UTC) if start else end_at - DEFAULT_RANGE
+    if end_at <= start_at:
+        raise ApiError(400, "invalid_range", "'end' must be after 'start'")
+    for name, values in (filters or {}).items():
+        if name not in FILTERS:
+            raise ApiError(400, "invalid_filter", f"The request log is filtered by: {', '.join(FILTERS)}")
+        if name == "use_case_version" and any(v and not v.isdigit() for v in values):
+            raise ApiError(400, "invalid_filter", "'use_case_version' values are whole numbers")
+    return LogQuery(
+        start=start_at, end=end_at, filters={k: tuple(v) for k, v in (filters or {}).items()}, failed=failed
+    )
 
 
 def safe_uri(value: str | None) -> str | None:
