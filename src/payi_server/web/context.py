@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from fastapi import Request
 
@@ -31,7 +31,7 @@ DIMENSION_FILTERS = {"category": "category", "resource": "resource", "use_case":
 
 
 def zone_of(request: Request) -> str:
-    for candidate in (request.query_params.get("tz"), request.cookies.get(TZ_COOKIE)):
+    for candidate in (request.query_params.get("tz"), unquote(request.cookies.get(TZ_COOKIE, ""))):
         if candidate:
             try:
                 check_zone(candidate)

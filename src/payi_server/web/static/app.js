@@ -6,7 +6,8 @@
   var zone = "UTC";
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* keep UTC */ }
   var secure = location.protocol === "https:" ? "; secure" : "";
-  document.cookie = "payi_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax" + secure;
+  if (!/^[A-Za-z0-9_+\/-]{1,64}$/.test(zone)) zone = "UTC";
+  document.cookie = "payi_tz=" + zone + "; path=/; max-age=31536000; samesite=lax" + secure;
   var shown = document.body.getAttribute("data-tz");
   var explicit = new URLSearchParams(location.search).has("tz");
   if (shown && shown !== zone && !explicit && !sessionStorage.getItem("payi_tz_reloaded")) {
