@@ -124,6 +124,12 @@ def to_jsonable(value: Any) -> Any:
         return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, type):
         return value.__name__
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and hasattr(value, "model_dump"):
+        try:  # openai / anthropic models: the fields the API sent, already JSON data
+            return to_dict()
+        except Exception:  # noqa: BLE001, S110 - fall back to the generic forms
+            pass
     for method in ("model_dump", "to_dict"):
         fn = getattr(value, method, None)
         if callable(fn):

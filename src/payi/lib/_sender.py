@@ -51,6 +51,9 @@ Outcome = Literal["ok", "retry", "drop"]
 Result = XproxyResult | XproxyError
 
 _SPOOL_SCAN_INTERVAL = 30.0  # seconds between looks for spool files left by other processes
+_LINGER = 0.01  # after a wake-up, let a burst accumulate: one thread switch per burst, not per event
+_LOCAL_RESULT = XproxyResult(request_id="local_instrumentation")
+_BULK_SIZE = 500  # spooled events per bulk request
 _RETRYABLE = frozenset({408, 429})
 
 
@@ -150,6 +153,7 @@ class Sender:
         self._failures = 0
         self._next_retry = 0.0
         self._next_scan = 0.0
+        self._spool_pending = True  # look at the spool at start: files of an earlier run may be waiting
         self._closed = False
         self.delivered = 0
         self._thread = threading.Thread(target=self._run, name="payi-ingest-sender", daemon=True)
@@ -178,9 +182,11 @@ class Sender:
         self._closed = True
         self._inbox.put(_STOP)
         self._thread.join(timeout=0.5)
-        leftovers: list[Event] = [env.event for env in list(self._retry)]
-        if self._inflight is not None:
-            leftovers.insert(0, self._inflight.event)  # may also be delivered by the worker: the server dedupes
+        queued = list(self._retry)
+        leftovers: list[Event] = [env.event for env in queued]
+        inflight = self._inflight
+        if inflight is not None and all(env is not inflight for env in queued):
+            leftovers.insert(0, inflight.event)  # may also be delivered by the worker: the server dedupes
         while True:
             try:
                 item = self._inbox.get_nowait()
@@ -200,23 +206,33 @@ class Sender:
     # ---------------------------------------------------------------------------------- the worker
 
     def _run(self) -> None:
-        if not self.offline:
-            self._drain_spool()
-            self._next_scan = time.monotonic() + _SPOOL_SCAN_INTERVAL
-        while True:
+        stopping = False
+        while not stopping:
             try:
-                item = self._inbox.get(timeout=self._wait_time())
+                batch = [self._inbox.get(timeout=self._wait_time())]
             except queue.Empty:
-                item = None
-            if item is _STOP:
-                break
+                batch = []
+            if batch and batch[0] is not _STOP and not self._closed:
+                time.sleep(_LINGER)
+            while True:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            for item in batch:
+                if item is _STOP:
+                    stopping = True
+                    break
+                try:
+                    if isinstance(item, _Flush):
+                        self._flushes.append(item)
+                    else:
+                        self._handle(item)
+                except Exception:  # noqa: BLE001 - the worker must survive anything
+                    self.problems.report("internal error in the ingest sender", exc_info=True)
             try:
-                if isinstance(item, _Flush):
-                    self._flushes.append(item)
-                elif item is not None:
-                    self._handle(item)
                 self._tick()
-            except Exception:  # noqa: BLE001 - the worker must survive anything
+            except Exception:  # noqa: BLE001
                 self.problems.report("internal error in the ingest sender", exc_info=True)
             if self._flushes and not self._retry and not self._down:
                 for marker in self._flushes:
@@ -229,8 +245,9 @@ class Sender:
         if self.offline:
             return None
         now = time.monotonic()
-        due = self._next_retry if (self._down or self._retry) else self._next_scan
-        return max(0.0, due - now)
+        if self._down or self._retry:
+            return max(0.0, self._next_retry - now)
+        return 0.0 if self._spool_pending else max(0.0, self._next_scan - now)
 
     def _build(self, item: Any) -> Envelope | None:
         if isinstance(item, Envelope):
@@ -248,7 +265,7 @@ class Sender:
             return
         if self.offline:
             self.offline_events.append(envelope.event)
-            self._on_result(XproxyResult(request_id="local_instrumentation"))
+            self._on_result(_LOCAL_RESULT)
             return
         if self._down or self._retry:
             self._enqueue(envelope)
@@ -261,11 +278,12 @@ class Sender:
         if self.offline:
             return
         now = time.monotonic()
-        if (self._down or self._retry) and now >= self._next_retry:
-            self._retry_now()
-        elif not self._down and now >= self._next_scan:
+        if self._down or self._retry:
+            if now >= self._next_retry:
+                self._retry_now()
+        elif self._spool_pending or now >= self._next_scan:
             self._next_scan = now + _SPOOL_SCAN_INTERVAL
-            self._drain_spool()
+            self._spool_pending = self._send_spool_file() is True
 
     def _retry_now(self) -> None:
         while self._retry:
@@ -275,8 +293,10 @@ class Sender:
                 return
             self._retry.popleft()
             self._mark_up()
-        if self._drain_spool():
+        sent = self._send_spool_file()  # with the memory queue empty, a spool file is the probe
+        if sent is not False:
             self._mark_up()
+            self._spool_pending = sent is True
 
     def _mark_down(self) -> None:
         if self._down:
@@ -317,21 +337,66 @@ class Sender:
             return False
         return True
 
-    def _drain_spool(self) -> bool:
-        """Send spool files until none is left or Pay-i fails; True when nothing failed."""
+    def _send_spool_file(self) -> bool | None:
+        """Send the oldest spool file in bulk requests: True when sent (more may wait), False when Pay-i
+        failed (the rest is kept), None when there is none. One file per call, so new events are not held up."""
         if self.spool is None:
+            return None
+        with self.spool.claim_next() as claimed:
+            if claimed is None:
+                return None
+            events = claimed.events
+            keep: list[Event] = []
+            for start in range(0, len(events), _BULK_SIZE):
+                outcome, retry = self._send_bulk(events[start : start + _BULK_SIZE], probe=self._down)
+                if outcome == "retry":
+                    claimed.keep(keep + events[start:])
+                    self._mark_down()
+                    return False
+                keep.extend(retry)
+            if keep:
+                claimed.keep(keep)
+                self._mark_down()
+                return False
+            claimed.done()
             return True
-        while True:
-            with self.spool.claim_next() as claimed:
-                if claimed is None:
-                    return True
-                for index, event in enumerate(claimed.events):
-                    if self._send(Envelope(event), probe=self._down) == "retry":
-                        claimed.keep(claimed.events[index:])
-                        self._mark_down()
-                        return False
-                    self._mark_up()
-                claimed.done()
+
+    def _send_bulk(self, events: list[Event], *, probe: bool) -> tuple[Outcome, list[Event]]:
+        """One ``ingest.bulk`` request; returns the outcome and the events to try again later."""
+        client = self._probe_client if probe else self._client
+        assert client is not None
+        items = []
+        for event in events:
+            item = dict(event["body"])
+            if "resource_scope" in item:
+                item["scope"] = item.pop("resource_scope")
+            items.append(item)
+        try:
+            response = client.ingest.bulk(events=items)  # type: ignore[arg-type]
+        except APIStatusError as exc:
+            if exc.status_code in _RETRYABLE or exc.status_code >= 500:
+                self.problems.report(f"bulk ingest failed with HTTP {exc.status_code}; spooled events are kept")
+                return "retry", []
+            self.problems.report(f"bulk ingest of {len(events)} spooled event(s) refused with HTTP {exc.status_code}")
+            return "drop", []
+        except APIConnectionError as exc:
+            self.problems.report(f"cannot reach Pay-i ({exc}); spooled events are kept")
+            return "retry", []
+        retry: list[Event] = []
+        refused = 0
+        for error in response.errors or ():
+            status = error.xproxy_result.status_code if error.xproxy_result is not None else 500
+            index = error.item_index
+            if index is None or not 0 <= index < len(events):
+                continue
+            if status in _RETRYABLE or status >= 500:
+                retry.append(events[index])
+            elif status != 409:
+                refused += 1
+        if refused:
+            self.problems.report(f"{refused} spooled event(s) refused by Pay-i and dropped")
+        self.delivered += len(events) - len(retry) - refused
+        return "ok", retry
 
     def _send(self, envelope: Envelope, *, probe: bool) -> Outcome:
         client = self._probe_client if probe else self._client
