@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import DateTime, String, case, func, literal, type_coerce
+from sqlalchemy import DateTime, Integer, String, case, func, literal, type_coerce
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import ApiError
@@ -78,16 +79,35 @@ def _modifier(seconds: int) -> str:
     return f"{seconds:+d} seconds"
 
 
+def bucket_starts(unit: str, tz: str, start: datetime, end: datetime) -> list[datetime]:
+    """The local day or month starts from the one containing ``start`` to the last before ``end``."""
+    zone = check_zone(tz)
+    day = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    if unit == "month":
+        day = day.replace(day=1)
+    out: list[datetime] = []
+    while True:
+        # Re-localised each time: a DST change must not shift the next boundary.
+        at = day.replace(tzinfo=zone)
+        if at >= end:
+            return out
+        out.append(at)
+        day = day + timedelta(days=1) if unit == "day" else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
 def bucket_label(dialect: str, column: Any, unit: str, tz: str, start: datetime, end: datetime) -> ColumnElement[Any]:
     """An SQL expression naming the local ``day`` or ``month`` that a rollup hour falls in.
 
-    PostgreSQL yields a timestamp without zone (local midnight of the bucket); SQLite a text date-time
-    ``YYYY-MM-DD 00:00:00``. ``label_start`` reads either back into an aware date-time.
+    PostgreSQL: ``width_bucket(hour, boundaries)``, the 1-based index of the bucket (a binary search in the
+    boundaries computed here, so DST and month lengths cost nothing per row). SQLite: the local date as text,
+    ``YYYY-MM-DD 00:00:00``, from the hour shifted by the zone's offset. ``label_start`` reads either back.
     """
     if unit not in ("day", "month"):
         raise ValueError(unit)
     if dialect == "postgresql":
-        return type_coerce(func.date_trunc(unit, func.timezone(tz, column)), DateTime())
+        bounds = bucket_starts(unit, tz, start, end)
+        array = literal(bounds, postgresql.ARRAY(DateTime(timezone=True)))
+        return type_coerce(func.width_bucket(column, array), Integer())
     segments = offset_segments(check_zone(tz), start, end)
     if len(segments) == 1:
         shift: ColumnElement[Any] = literal(_modifier(segments[0][1]), String())
@@ -98,16 +118,16 @@ def bucket_label(dialect: str, column: Any, unit: str, tz: str, start: datetime,
     return type_coerce(func.strftime(fmt, column, shift), String())
 
 
-def label_start(value: Any, tz: str) -> datetime:
-    """The aware start of a local bucket, from what ``bucket_label`` returned."""
+def label_start(value: Any, tz: str, bounds: list[datetime]) -> datetime:
+    """The aware start of a local bucket, from what ``bucket_label`` returned (``bounds``: ``bucket_starts``)."""
+    if isinstance(value, int):
+        # 0: an hour before the first local boundary (zones with a half-hour offset): it joins the first bucket.
+        return bounds[min(max(value, 1), len(bounds)) - 1]
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if not isinstance(value, datetime):
         raise TypeError(f"unexpected bucket label {value!r}")
-    zone = check_zone(tz)
-    if value.tzinfo is not None:  # an hour bucket: the UTC hour itself
-        return value.astimezone(zone)
-    return value.replace(tzinfo=zone)
+    return value.replace(tzinfo=check_zone(tz))
 
 
 def local_hour(value: Any, tz: str) -> datetime:

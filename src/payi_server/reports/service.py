@@ -13,16 +13,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, false, func, literal_column, select, tuple_
+from sqlalchemy import Table, and_, false, func, literal_column, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..store.engine import Database
 from ..store.tables import limits, rollup_hourly, rollup_limit_hourly, rollup_property_hourly
 from .buckets import bucket_label, check_zone, label_start, local_hour
+from .buckets import bucket_starts as local_starts
 from .query import HOURLY_DIMENSIONS, PROPERTY_PREFIX, ReportQuery
 from .scope import Scope, narrow
 
 MONEY_MEASURES = frozenset({"cost_input", "cost_output", "cost_total"})
+REPORT_WORK_MEM = "64MB"
 
 
 @dataclass
@@ -96,43 +98,78 @@ class ReportService:
         if not scope.app_ids:
             return report
         table, dims, wheres = await self._source(scope, query)
-        measures = [func.sum(table.c[m]).label(f"m_{m}") for m in query.measures]
+        statement = self._statement(table, dims, wheres, query)
         async with self._db.read() as conn:
-            if query.top is not None and dims:
-                top = (
-                    await conn.execute(
-                        select(*dims)
-                        .where(*wheres)
-                        .group_by(*dims)
-                        .order_by(func.sum(table.c.cost_total).desc(), *dims)
-                        .limit(query.top)
-                    )
-                ).all()
-                totals = (await conn.execute(select(*measures).where(*wheres))).one()
-                report.totals = {m: _measure(m, v) for m, v in zip(query.measures, totals, strict=True)}
-                if not top:
-                    return report
-                keys = [tuple(r) for r in top]
-                wheres.append(tuple_(*dims).in_(keys) if len(dims) > 1 else dims[0].in_([k[0] for k in keys]))
-            label = self._label(table, query)
-            cols: list[ColumnElement[Any]] = [label.label("b")] if label is not None else []
-            cols += [d.label(f"d{i}") for i, d in enumerate(dims)]
-            stmt = select(*cols, *measures).where(*wheres)
-            if cols:
-                stmt = stmt.group_by(*(literal_column(c.name) for c in cols))
-            order: list[Any] = [literal_column("b")] if label is not None else []
-            stmt = stmt.order_by(*order, literal_column("m_cost_total").desc(), *(literal_column(f"d{i}") for i in range(len(dims))))
-            result = list((await conn.execute(stmt)).all())
-            limit_names = await self._limit_names(conn, query, result, label is not None)
+            if self._db.dialect == "postgresql":
+                # The planner cannot know how few groups a report has and would sort on disk with the default
+                # 4 MB: hash aggregates in memory are faster. JIT compiling costs more than it saves at this size.
+                # (This transaction only.)
+                await conn.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+                await conn.execute(text("SET LOCAL jit = off"))
+            result = [r._mapping for r in (await conn.execute(statement)).all()]
+            limit_names = await self._limit_names(conn, query, result)
+        ranked = query.top is not None and bool(dims)
+        bounds = bucket_starts(query)
         for raw in result:
-            if raw[-len(query.measures)] is None:  # an aggregate without groups over no rows
+            if raw["m_requests"] is None:  # an aggregate without groups over no rows
                 continue
-            report.rows.append(self._row(query, scope, raw, label is not None, limit_names))
-        if query.top is None or not query.group_by:
+            report.rows.append(self._row(query, scope, raw, limit_names, bounds))
+        if ranked:
+            if result:
+                report.totals = {m: _measure(m, result[0][f"t_{m}"]) for m in query.measures}
+        else:
             for row in report.rows:
                 for m in query.measures:
                     report.totals[m] += row[m]
         return report
+
+    def _statement(self, table: Table, dims: list[ColumnElement[Any]], wheres: list[Any], query: ReportQuery) -> Any:
+        """One statement, one scan of the rollup rows in range.
+
+        Buckets: ``hour`` groups by the rollup's own UTC hour; ``day``/``month`` by the local bucket an hour falls
+        in (``bucket_label``: on PostgreSQL a binary search in the bucket boundaries, no time-zone arithmetic per
+        row). With ``top``, the groups are ranked by cost in the same statement and the totals of everything ride
+        along as window sums.
+        """
+        ms = query.measures
+        names = [f"d{i}" for i in range(len(dims))]
+        bucketed = query.bucket != "total"
+        label: ColumnElement[Any] | None = None
+        if query.bucket == "hour":
+            label = table.c.bucket
+        elif bucketed:
+            label = bucket_label(self._db.dialect, table.c.bucket, query.bucket, query.tz, query.start, query.end)
+        stage = select(
+            *([label.label("b")] if label is not None else []),
+            *(d.label(n) for d, n in zip(dims, names, strict=True)),
+            *(func.sum(table.c[m]).label(f"m_{m}") for m in ms),
+        ).where(*wheres)
+        keys: list[Any] = ([literal_column("b")] if label is not None else []) + list(dims)
+        if keys:
+            stage = stage.group_by(*keys)
+        if query.top is None or not dims:
+            agg: Any = stage.subquery("agg")
+            final = select(agg)
+        else:
+            cte = stage.cte("agg")
+            ranked = (
+                select(
+                    *(cte.c[n] for n in names),
+                    func.row_number()
+                    .over(order_by=[func.sum(cte.c.m_cost_total).desc(), *(cte.c[n] for n in names)])
+                    .label("rk"),
+                )
+                .group_by(*(cte.c[n] for n in names))
+                .subquery("ranked")
+            )
+            agg = select(cte, *(func.sum(cte.c[f"m_{m}"]).over().label(f"t_{m}") for m in ms)).subquery("w")
+            final = (
+                select(agg)
+                .join(ranked, and_(*(agg.c[n] == ranked.c[n] for n in names)))
+                .where(ranked.c.rk <= query.top)
+            )
+        order = [agg.c.b] if bucketed else []
+        return final.order_by(*order, agg.c.m_cost_total.desc(), *(agg.c[n] for n in names))
 
     async def property_names(self, scope: Scope, start: datetime, end: datetime, limit: int = 200) -> list[str]:
         """The request-property names recorded in the range (for choosing a property to break down by)."""
@@ -191,11 +228,11 @@ class ReportService:
         async with self._db.read() as conn:
             return [r[0] for r in (await conn.execute(query)).all()]
 
-    async def _limit_names(self, conn: Any, query: ReportQuery, rows: list[Any], bucketed: bool) -> dict[int, tuple[str, str]]:
+    async def _limit_names(self, conn: Any, query: ReportQuery, rows: list[Any]) -> dict[int, tuple[str, str]]:
         if "limit" not in query.group_by:
             return {}
-        index = query.group_by.index("limit") + (1 if bucketed else 0)
-        pks = sorted({int(r[index]) for r in rows})
+        name = f"d{query.group_by.index('limit')}"
+        pks = sorted({int(r[name]) for r in rows})
         found: dict[int, tuple[str, str]] = {}
         for chunk in _chunks(pks, 500):
             stmt = select(limits.c.id, limits.c.limit_id, limits.c.name).where(limits.c.id.in_(chunk))
@@ -203,15 +240,16 @@ class ReportService:
                 found[r.id] = (r.limit_id, r.name)
         return found
 
-    def _row(self, query: ReportQuery, scope: Scope, raw: Any, bucketed: bool, limit_names: dict[int, tuple[str, str]]) -> dict[str, Any]:
-        values = list(raw)
+    def _row(
+        self, query: ReportQuery, scope: Scope, raw: Any, limit_names: dict[int, tuple[str, str]], bounds: list[datetime]
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        if bucketed:
-            value = values.pop(0)
-            start = local_hour(value, query.tz) if query.bucket == "hour" else label_start(value, query.tz)
+        if query.bucket != "total":
+            value = raw["b"]
+            start = local_hour(value, query.tz) if query.bucket == "hour" else label_start(value, query.tz, bounds)
             row["bucket"] = start.isoformat()
-        for dim in query.group_by:
-            value = values.pop(0)
+        for i, dim in enumerate(query.group_by):
+            value = raw[f"d{i}"]
             if dim == "application":
                 row[dim] = str(value)
                 row["application_name"] = scope.name(int(value))
@@ -224,7 +262,7 @@ class ReportService:
             else:
                 row[dim] = value if value != "" else None
         for m in query.measures:
-            row[m] = _measure(m, values.pop(0))
+            row[m] = _measure(m, raw[f"m_{m}"])
         return row
 
 
@@ -239,22 +277,6 @@ def bucket_starts(query: ReportQuery) -> list[datetime]:
     if query.bucket == "total":
         return []
     if query.bucket == "hour":
-        out, at = [], query.start
-        while at < query.end:
-            out.append(at.astimezone(zone))
-            at += timedelta(hours=1)
-        return out
-    local = query.start.astimezone(zone)
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
-    if query.bucket == "month":
-        day = day.replace(day=1)
-    out = []
-    while True:
-        start = day.replace(tzinfo=zone)
-        if start >= query.end:
-            return out
-        out.append(start)
-        if query.bucket == "day":
-            day = (day + timedelta(days=1)).replace(hour=0)
-        else:
-            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        hours = int((query.end - query.start) / timedelta(hours=1))
+        return [(query.start + timedelta(hours=i)).astimezone(zone) for i in range(hours)]
+    return local_starts(query.bucket, query.tz, query.start, query.end)
