@@ -29,13 +29,18 @@ ARGS = [
 PASSWORD = "browser test password"
 
 
-@pytest.fixture
-async def page(live: Live) -> AsyncIterator[Any]:
-    """A page in a fresh browser (its own cookies), in the Europe/Paris zone."""
+@pytest.fixture(scope="session")
+def playwright_api() -> Any:
+    """Playwright's async API, or a skip naming what is missing (before any server starts)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip install playwright)")
-    async with async_api.async_playwright() as playwright:
+    return pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip install playwright)")
+
+
+@pytest.fixture
+async def page(playwright_api: Any, live: Live) -> AsyncIterator[Any]:
+    """A page in a fresh browser (its own cookies), in the Europe/Paris zone."""
+    async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
             context = await browser.new_context(

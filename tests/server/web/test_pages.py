@@ -9,7 +9,6 @@ import json
 import re
 from datetime import timedelta
 
-
 from payi_server.store.changes import utcnow
 
 from ...conftest import Running

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, FastAPI
 import pytest
+from fastapi import APIRouter, FastAPI
 
 from payi_server.auth.dependency import PUBLIC_PATHS, SessionAccess, check_route_table, route_table
 from payi_server.web.session import Viewer
