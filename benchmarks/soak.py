@@ -19,9 +19,9 @@ and applies the plateau criterion (printed with the result):
     slope(second half) < --max-slope MB/min   AND   max(last third) <= max(middle third) * (1 + --max-rise)
 
 Writes ``benchmarks/results/soak.json``. ``--tracemalloc`` starts the server with a ``sitecustomize`` that turns
-``tracemalloc`` on in every server process and dumps a snapshot on SIGUSR2; snapshots taken at one third and at
-the end are compared and the top growing allocation sites are reported (the server runs much slower then: use
-it to find the cause of growth, not to measure).
+``tracemalloc`` on in a server process on SIGUSR1 (sent after the warm-up) and dumps a snapshot on SIGUSR2;
+snapshots taken at one third and at the end are compared and the top growing allocation sites are reported
+(the server runs much slower then: use it to find the cause of growth, not to measure).
 """
 
 from __future__ import annotations
@@ -247,12 +247,26 @@ async def fetch_one(url: str, sql: str) -> Any:
 # --- tracemalloc diagnosis -----------------------------------------------------------------------------------
 SITECUSTOMIZE = textwrap.dedent('''
     import os, signal, tracemalloc
-    tracemalloc.start(int(os.environ.get("SOAK_TRACEMALLOC_FRAMES", "12")))
+    def _start(signum, frame):
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(int(os.environ.get("SOAK_TRACEMALLOC_FRAMES", "12")))
+    signal.signal(signal.SIGUSR1, _start)
     _n = [0]
     def _dump(signum, frame):
+        import collections, gc, json
         _n[0] += 1
-        path = os.path.join(os.environ["SOAK_TRACEMALLOC_DIR"], f"{os.getpid()}-{_n[0]}.snap")
-        tracemalloc.take_snapshot().dump(path)
+        base = os.path.join(os.environ["SOAK_TRACEMALLOC_DIR"], f"{os.getpid()}-{_n[0]}")
+        tracemalloc.take_snapshot().dump(base + ".snap")
+        # the types of live gc-tracked objects, all and by allocation site (most recent frame)
+        types, by_site = collections.Counter(), collections.Counter()
+        for obj in gc.get_objects():
+            name = type(obj).__name__
+            types[name] += 1
+            tb = tracemalloc.get_object_traceback(obj)
+            if tb is not None:
+                by_site[f"{tb[-1].filename}:{tb[-1].lineno} {name}"] += 1
+        with open(base + ".types.json", "w") as f:
+            json.dump({"types": dict(types), "by_site": dict(by_site)}, f)
     signal.signal(signal.SIGUSR2, _dump)
 ''')
 
@@ -263,6 +277,16 @@ def _signal_tree(root: int, sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def _load_types(snap: Path) -> dict[str, Any]:
+    path = snap.with_suffix(".types.json")
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _counter_growth(first: dict[str, int], last: dict[str, int], top: int) -> dict[str, int]:
+    growth = {k: last.get(k, 0) - first.get(k, 0) for k in set(first) | set(last)}
+    return dict(sorted(((k, v) for k, v in growth.items() if v > 0), key=lambda kv: -kv[1])[:top])
 
 
 def tracemalloc_report(directory: Path, top: int = 25) -> dict[str, Any]:
@@ -285,6 +309,8 @@ def tracemalloc_report(directory: Path, top: int = 25) -> dict[str, Any]:
         total_first = sum(s.size for s in first.statistics("filename"))
         total_last = sum(s.size for s in last.statistics("filename"))
         stats = last.compare_to(first, "traceback")
+        types_first = _load_types(paths[0])
+        types_last = _load_types(paths[-1])
         out[pid] = {
             "traced_mb_first": round(total_first / 2**20, 2),
             "traced_mb_last": round(total_last / 2**20, 2),
@@ -293,6 +319,9 @@ def tracemalloc_report(directory: Path, top: int = 25) -> dict[str, Any]:
                  "traceback": [f"{f.filename}:{f.lineno}" for f in s.traceback][-8:]}
                 for s in stats[:top] if s.size_diff > 0
             ],
+            "gc_type_growth": _counter_growth(types_first.get("types", {}), types_last.get("types", {}), top),
+            "gc_type_growth_by_site": _counter_growth(types_first.get("by_site", {}), types_last.get("by_site", {}),
+                                                      top),
         }
     return out
 
@@ -356,6 +385,9 @@ def main() -> None:
                         help="plateau: bound on max(last third)/max(middle third) - 1 (default 0.05)")
     parser.add_argument("--admin-url", default=ADMIN_URL,
                         help=f"PostgreSQL URL used to create and drop the soak database (default {ADMIN_URL})")
+    parser.add_argument("--db-url-query", default="",
+                        help="query string appended to the server's database URL, e.g. "
+                             "prepared_statement_cache_size=0 (to test a cause of growth)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="diagnose growth: tracemalloc in every server process, snapshots compared")
     parser.add_argument("--output", type=Path, default=RESULTS / "soak.json")
@@ -369,7 +401,7 @@ def main() -> None:
             "PAYI_SERVER_ACCESS_LOG": "false",
             "PAYI_SERVER_LOG_LEVEL": "warning",
             "PAYI_SERVER_WORKERS": str(args.workers),
-            "PAYI_SERVER_DATABASE_URL": db_url,
+            "PAYI_SERVER_DATABASE_URL": db_url + ("?" + args.db_url_query if args.db_url_query else ""),
         }
         if args.tracemalloc:
             tm_dir = Path(tmp) / "tracemalloc"
@@ -378,11 +410,13 @@ def main() -> None:
             site.mkdir()
             (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
             env.update(PYTHONPATH=str(site), SOAK_TRACEMALLOC_DIR=str(tm_dir))
-        with run_server(Path(tmp) / "srv", env) as server:
+        with run_server(Path(tmp) / "srv", env, timeout=60) as server:
             key = server.keys["app1"]
             asyncio.run(_create_limits(server.url, key))
             # warm up (connection pools, caches, first-use imports) before the first sample counts
             warm = asyncio.run(soak_load(server.url, key, 15, 15, args.concurrency))
+            if args.tracemalloc:
+                _signal_tree(server.process.pid, signal.SIGUSR1)
             sampler = MemorySampler({"server": server.process.pid}, args.sample).start()
             seconds = args.minutes * 60
             snapped = [False]
@@ -420,6 +454,7 @@ def main() -> None:
         "minutes": args.minutes,
         "workers": args.workers,
         "concurrency": args.concurrency,
+        "db_url_query": args.db_url_query or None,
         "mix": [{"name": n, "connections": c, "limit": e.get("xProxy-Limit-IDs")} for n, _, e, c, _ in
                 _mix(args.concurrency)],
         "requests": sent,
@@ -453,6 +488,8 @@ def main() -> None:
             print(f"tracemalloc {pid}: {rep['traced_mb_first']} -> {rep['traced_mb_last']} MB traced")
             for item in rep["top_growth"][:10]:
                 print(f"  +{item['size_diff_kb']} KiB ({item['count_diff']:+d} blocks) {item['traceback'][-1]}")
+            print(f"  gc-tracked objects that grew: {rep['gc_type_growth']}")
+            print(f"  ... by allocation site: {rep['gc_type_growth_by_site']}")
 
 
 if __name__ == "__main__":
