@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -10,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth.dependency import OrgKey
 from ..auth.manage import key_view
-from .common import page, parse_id, request_id, state
+from . import schemas as doc
+from .common import IsoDateTime, page, parse_id, request_id, state
+from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -31,12 +32,12 @@ class ApplicationUpdate(_Body):
 
 
 class KeyExpiry(_Body):
-    expires_at: datetime | None = None
+    expires_at: IsoDateTime | None = None
 
 
 class OrgKeyCreate(_Body):
     label: str = Field(default="", max_length=200)
-    expires_at: datetime | None = None
+    expires_at: IsoDateTime | None = None
 
 
 async def _seen_here(request: Request) -> None:
@@ -55,7 +56,7 @@ def _key_id(value: str) -> int:
     return parse_id(value, "key_not_found", "Key")
 
 
-@router.post("/applications", status_code=201)
+@router.post("/applications", status_code=201, **answers(doc.ApplicationCreated, status=201, errors=(409,)))
 async def create_application(body: ApplicationCreate, principal: OrgKey, request: Request) -> dict[str, Any]:
     app, keys = await state(request).tenancy.create_application(
         principal.org_id, body.name, description=body.description, store_prompts=body.store_prompts
@@ -68,18 +69,18 @@ async def create_application(body: ApplicationCreate, principal: OrgKey, request
     }
 
 
-@router.get("/applications")
+@router.get("/applications", **answers(doc.ApplicationPage))
 async def list_applications(principal: OrgKey, request: Request) -> dict[str, Any]:
     return page(await state(request).tenancy.list_applications(principal.org_id))
 
 
-@router.get("/applications/{app_id}")
+@router.get("/applications/{app_id}", **answers(doc.ApplicationAnswer))
 async def get_application(app_id: str, principal: OrgKey, request: Request) -> dict[str, Any]:
     app = await state(request).tenancy.get_application(principal.org_id, _app_id(app_id))
     return {"application": app, "request_id": request_id(request)}
 
 
-@router.patch("/applications/{app_id}")
+@router.patch("/applications/{app_id}", **answers(doc.ApplicationAnswer))
 async def update_application(
     app_id: str, body: ApplicationUpdate, principal: OrgKey, request: Request
 ) -> dict[str, Any]:
@@ -90,14 +91,14 @@ async def update_application(
     return {"application": app, "request_id": request_id(request)}
 
 
-@router.delete("/applications/{app_id}")
+@router.delete("/applications/{app_id}", **answers(doc.ApplicationAnswer))
 async def delete_application(app_id: str, principal: OrgKey, request: Request) -> dict[str, Any]:
     app = await state(request).tenancy.delete_application(principal.org_id, _app_id(app_id))
     await _seen_here(request)
     return {"application": app, "request_id": request_id(request), "message": "Application deleted; its keys are revoked."}
 
 
-@router.post("/applications/{app_id}/keys/{slot}/regenerate")
+@router.post("/applications/{app_id}/keys/{slot}/regenerate", **answers(doc.KeyAnswer))
 async def regenerate_key(
     app_id: str, slot: Literal["1", "2"], principal: OrgKey, request: Request, body: KeyExpiry | None = None
 ) -> dict[str, Any]:
@@ -112,7 +113,7 @@ async def regenerate_key(
     }
 
 
-@router.get("/keys")
+@router.get("/keys", **answers(doc.KeyPage, errors=(404,)))
 async def list_keys(
     principal: OrgKey, request: Request, app_id: str | None = None, include_revoked: bool = False
 ) -> dict[str, Any]:
@@ -120,21 +121,21 @@ async def list_keys(
     return page(await state(request).tenancy.list_keys(principal.org_id, app, include_revoked))
 
 
-@router.post("/keys/{key_id}/revoke")
+@router.post("/keys/{key_id}/revoke", **answers(doc.KeyAnswer))
 async def revoke_key(key_id: str, principal: OrgKey, request: Request) -> dict[str, Any]:
     key = await state(request).tenancy.revoke_key(principal.org_id, _key_id(key_id))
     await _seen_here(request)
     return {"key": key, "request_id": request_id(request)}
 
 
-@router.put("/keys/{key_id}/expiry")
+@router.put("/keys/{key_id}/expiry", **answers(doc.KeyAnswer))
 async def set_key_expiry(key_id: str, body: KeyExpiry, principal: OrgKey, request: Request) -> dict[str, Any]:
     key = await state(request).tenancy.set_expiry(principal.org_id, _key_id(key_id), body.expires_at)
     await _seen_here(request)
     return {"key": key, "request_id": request_id(request)}
 
 
-@router.post("/org-keys", status_code=201)
+@router.post("/org-keys", status_code=201, **answers(doc.KeyAnswer, status=201))
 async def create_org_key(body: OrgKeyCreate, principal: OrgKey, request: Request) -> dict[str, Any]:
     issued = await state(request).tenancy.create_org_key(principal.org_id, label=body.label, expires_at=body.expires_at)
     return {

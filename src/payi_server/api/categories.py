@@ -3,7 +3,6 @@ organisation key (custom categories and prices are organisation-wide)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..auth.dependency import AnyKey, OrgKey
 from ..errors import ApiError
 from ..pricing.admin import CatalogAdmin
-from .common import paginate, raw_segments, state
+from . import schemas as doc
+from .common import IsoDateTime, paginate, raw_segments, state
+from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
 
@@ -33,7 +34,7 @@ class ResourceCreate(BaseModel):
     max_input_units: int | None = Field(default=None, ge=0)
     max_output_units: int | None = Field(default=None, ge=0)
     max_total_units: int | None = Field(default=None, ge=0)
-    start_timestamp: datetime | None = None
+    start_timestamp: IsoDateTime | None = None
     large_context_threshold: int | None = Field(default=None, ge=0)
     character_billing: bool = False
     proxy_allowed: bool = True
@@ -59,7 +60,7 @@ def _parts(request: Request, count: tuple[int, ...]) -> list[str]:
     return parts
 
 
-@router.get("")
+@router.get("", **answers(doc.CategoryPage))
 async def list_categories(
     request: Request,
     principal: AnyKey,
@@ -72,7 +73,7 @@ async def list_categories(
     return paginate(items, cursor, limit, sort_ascending)
 
 
-@router.get("/{category}/resources")
+@router.get("/{category}/resources", **answers(doc.ResourcePage))
 async def list_resources(
     request: Request,
     principal: AnyKey,
@@ -85,7 +86,16 @@ async def list_resources(
     return paginate(await _admin(request).list_resources(principal.org_id, category, active), cursor, limit, sort_ascending)
 
 
-@router.get("/{category}/resources/{tail:path}")
+# The documented paths are the SDK's; the hidden ``{tail:path}`` route behind them catches resource names that hold
+# several "/" (sent as %2F, decoded before routing). All of them read the raw path, so they answer alike.
+_RESOURCE = "/{category}/resources/{resource}"
+_VERSION = "/{category}/resources/{resource}/{resource_id}"
+_TAIL = "/{category}/resources/{tail:path}"
+
+
+@router.get(_TAIL, include_in_schema=False)
+@router.get(_RESOURCE, **answers(doc.ResourcePage))
+@router.get(_VERSION, **answers(doc.Resource))
 async def get_resource(
     request: Request,
     principal: AnyKey,
@@ -102,7 +112,8 @@ async def get_resource(
     return paginate(versions, cursor, limit, sort_ascending)
 
 
-@router.post("/{category}/resources/{tail:path}", status_code=200)
+@router.post(_TAIL, status_code=200, include_in_schema=False)
+@router.post(_RESOURCE, status_code=200, **answers(doc.Resource))
 async def create_resource(request: Request, body: ResourceCreate, principal: OrgKey) -> dict[str, Any]:
     parts = _parts(request, (3,))
     data = body.model_dump(exclude_none=True)
@@ -110,13 +121,15 @@ async def create_resource(request: Request, body: ResourceCreate, principal: Org
     return await _admin(request).create(principal.org_id, parts[0], parts[2], data)
 
 
-@router.delete("/{category}")
+@router.delete("/{category}", **answers(list[doc.Resource]))
 async def delete_category(request: Request, principal: OrgKey) -> list[dict[str, Any]]:
     parts = _parts(request, (1,))
     return await _admin(request).delete(principal.org_id, parts[0])
 
 
-@router.delete("/{category}/resources/{tail:path}")
+@router.delete(_TAIL, include_in_schema=False)
+@router.delete(_RESOURCE, **answers(list[doc.Resource]))
+@router.delete(_VERSION, **answers(doc.Resource))
 async def delete_resource(request: Request, principal: OrgKey) -> list[dict[str, Any]] | dict[str, Any]:
     parts = _parts(request, (3, 4))
     admin = _admin(request)

@@ -5,14 +5,26 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import BeforeValidator
 
 from ..errors import ApiError
 from ..state import AppState
+
+
+def _iso_text(value: Any) -> Any:
+    if isinstance(value, int | float):  # pydantic would read a number as seconds (or ms) since 1970
+        raise ValueError("must be an ISO-8601 date-time string")
+    return value
+
+
+# A date-time in a request body: ISO-8601 text only.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
 
 
 def state(request: Request) -> AppState:

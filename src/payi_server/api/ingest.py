@@ -20,8 +20,10 @@ from ..errors import ApiError, error_body
 from ..metering import attribution as attr_check
 from ..metering.event import Attribution, Event, Payload, Units
 from ..store.changes import utcnow
-from .common import request_id, state
+from .common import IsoDateTime, request_id, state
+from . import schemas as doc
 from .errors import describe_validation
+from .openapi import answers
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -55,7 +57,7 @@ class IngestEvent(BaseModel):
     category: str = Field(min_length=1, max_length=200)
     resource: str | None = Field(default=None, max_length=300)
     units: dict[str, UnitSides | NonNegative]
-    event_timestamp: datetime | None = None
+    event_timestamp: IsoDateTime | None = None
     end_to_end_latency_ms: int | None = Field(default=None, ge=0)
     time_to_first_token_ms: int | None = Field(default=None, ge=0)
     time_to_first_completion_token_ms: int | None = Field(default=None, ge=0)
@@ -172,10 +174,11 @@ def _validation_error(exc: ValidationError) -> ApiError:
     return ApiError(400, code, message)
 
 
-async def _json_body(request: Request) -> Any:
+async def _json_body(request: Request, empty: Any = None) -> Any:
+    """The parsed JSON body; ``empty`` when there is no body at all."""
     raw = await request.body()
     if not raw.strip():
-        return None
+        return empty
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -190,7 +193,33 @@ _INGEST_DOC: dict[str, Any] = {
 }
 
 
-@router.post("/ingest", openapi_extra=_INGEST_DOC)
+# Items are validated one by one (an invalid item is reported in ``errors``, the others are recorded), so any JSON
+# value is an acceptable item; ``BulkIngestItem`` is what a valid one looks like. No body at all means no events,
+# and the older ``{"events": [...]}`` wrapper is accepted too.
+_BULK_ITEM = BulkIngestItem.model_json_schema(ref_template="#/components/schemas/{model}")
+_BULK_EVENTS: dict[str, Any] = {
+    "type": "array",
+    "maxItems": MAX_BULK_ITEMS,
+    "items": {"anyOf": [_BULK_ITEM, {"description": "Any other value is reported as an item error"}]},
+}
+_BULK_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        _BULK_EVENTS,
+                        {"type": "object", "required": ["events"], "properties": {"events": _BULK_EVENTS}},
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/ingest", openapi_extra=_INGEST_DOC, **answers(doc.IngestAnswer, errors=(409,)))
 async def ingest(request: Request, principal: AppKey, id: str | None = None) -> dict[str, Any]:
     data = await _json_body(request)
     if data is None:
@@ -215,19 +244,13 @@ async def ingest(request: Request, principal: AppKey, id: str | None = None) -> 
 
 @router.post(
     "/ingest/bulk",
-    openapi_extra={
-        "requestBody": {
-            "required": False,
-            "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
-        }
-    },
+    openapi_extra=_BULK_DOC,
+    **answers(doc.BulkIngestAnswer),
 )
 async def ingest_bulk(request: Request, principal: AppKey) -> dict[str, Any]:
-    data = await _json_body(request)
+    data = await _json_body(request, empty=[])  # no body: no events (a JSON null is not an array)
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         data = data["events"]  # tolerated: an older wrapped form
-    if data is None:
-        data = []
     if not isinstance(data, list):
         raise ApiError(400, "invalid_json", "The body must be a JSON array of events")
     if len(data) > MAX_BULK_ITEMS:

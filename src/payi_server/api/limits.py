@@ -25,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..auth.dependency import AppKey
 from ..limits.config import LIMIT_ID
 from ..limits.service import LimitService, not_found
+from . import schemas as doc
 from .common import decode_cursor, encode_cursor, request_id, state, tag_validation_codes
+from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/limits", tags=["limits"])
 
@@ -88,7 +90,9 @@ def _answer(limit: dict[str, Any], request: Request, message: str | None = None)
 
 
 # --- endpoints -----------------------------------------------------------------------------------------------
-@router.post("", status_code=201)
+@router.post(
+    "", status_code=201, **answers(doc.LimitAnswer, status=201, also={200: "The same limit exists already"}, errors=(409,))
+)
 async def create_limit(body: LimitCreate, principal: AppKey, request: Request, response: Response) -> dict[str, Any]:
     """Create a limit (201), or return the existing one of the same name and configuration (200)."""
     limit, created = await _service(request).create(
@@ -110,7 +114,7 @@ async def create_limit(body: LimitCreate, principal: AppKey, request: Request, r
     return _answer(limit, request)
 
 
-@router.get("")
+@router.get("", **answers(doc.LimitPage))
 async def list_limits(
     principal: AppKey,
     request: Request,
@@ -130,13 +134,13 @@ async def list_limits(
     return {"items": items, "cursor": encode_cursor("limits", last) if last is not None else None}
 
 
-@router.get("/{limit_id}")
+@router.get("/{limit_id}", **answers(doc.LimitAnswer))
 async def retrieve_limit(limit_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """One limit with its totals (a periodic limit: its current window)."""
     return _answer(await _service(request).get(_app_id(principal), _limit_id(limit_id)), request)
 
 
-@router.put("/{limit_id}")
+@router.put("/{limit_id}", **answers(doc.LimitAnswer, errors=(409,)))
 async def update_limit(limit_id: str, body: LimitUpdate, principal: AppKey, request: Request) -> dict[str, Any]:
     """Rename a limit and/or change its max (never below what it has spent)."""
     limit = await _service(request).update(
@@ -145,14 +149,14 @@ async def update_limit(limit_id: str, body: LimitUpdate, principal: AppKey, requ
     return _answer(limit, request)
 
 
-@router.delete("/{limit_id}")
+@router.delete("/{limit_id}", **answers(doc.Deleted))
 async def delete_limit(limit_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """Delete a limit: its id is unknown from now on."""
     await _service(request).delete(_app_id(principal), _limit_id(limit_id))
     return {"request_id": request_id(request), "message": "Limit has been successfully deleted."}
 
 
-@router.post("/{limit_id}/reset")
+@router.post("/{limit_id}/reset", **answers(doc.LimitResetAnswer))
 async def reset_limit(
     limit_id: str,
     principal: AppKey,
@@ -164,7 +168,7 @@ async def reset_limit(
     return {"limit_history": history, "request_id": request_id(request), "message": "Limit has been successfully reset."}
 
 
-@router.put("/{limit_id}/properties")
+@router.put("/{limit_id}/properties", **answers(list[doc.LimitAnswer]))
 async def update_limit_properties(
     limit_id: str, body: PropertiesUpdate, principal: AppKey, request: Request
 ) -> list[dict[str, Any]]:
@@ -173,7 +177,7 @@ async def update_limit_properties(
     return [_answer(limit, request)]
 
 
-@router.get("/{limit_id}/history")
+@router.get("/{limit_id}/history", **answers(doc.LimitHistoryPage))
 async def limit_history(
     limit_id: str,
     principal: AppKey,

@@ -18,7 +18,9 @@ from ..metering.attribution import check_properties
 from ..metering.recorder import load_limit_states
 from ..metering.results import build_result
 from ..store.tables import requests
+from . import schemas as doc
 from .common import raw_segments, state
+from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
@@ -70,21 +72,21 @@ async def _update_properties(request: Request, row: dict[str, Any], body: Proper
     return {"request_id": str(row["id"]), "properties": merged}
 
 
-@router.get("/provider/{category}/{provider_response_id:path}/result")
+@router.get("/provider/{category}/{provider_response_id:path}/result", **answers(doc.RequestResult))
 async def result_by_response_id(request: Request, principal: AppKey) -> dict[str, Any]:
     return await _result(request, await _find(request, principal, by_provider=True))
 
 
-@router.put("/provider/{category}/{provider_response_id:path}/properties")
+@router.put("/provider/{category}/{provider_response_id:path}/properties", **answers(doc.RequestProperties))
 async def properties_by_response_id(request: Request, body: PropertiesBody, principal: AppKey) -> dict[str, Any]:
     return await _update_properties(request, await _find(request, principal, by_provider=True), body)
 
 
-@router.get("/{request_id}/result")
+@router.get("/{request_id}/result", **answers(doc.RequestResult))
 async def result_by_request_id(request: Request, principal: AppKey) -> dict[str, Any]:
     return await _result(request, await _find(request, principal, by_provider=False))
 
 
-@router.put("/{request_id}/properties")
+@router.put("/{request_id}/properties", **answers(doc.RequestProperties))
 async def properties_by_request_id(request: Request, body: PropertiesBody, principal: AppKey) -> dict[str, Any]:
     return await _update_properties(request, await _find(request, principal, by_provider=False), body)

@@ -29,7 +29,9 @@ from ..limits.service import make_instance_limit
 from ..usecases.instances import InstanceService
 from ..usecases.service import UNSET, UseCaseService
 from .common import decode_cursor, encode_cursor, request_id, state, tag_validation_codes
+from . import schemas as doc
 from .limits import DEFAULT_PAGE, CursorQuery, PageSizeQuery
+from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/use_cases", tags=["use cases"])
 
@@ -130,7 +132,7 @@ def _page(items: list[dict[str, Any]], request: Request, scope: str, last: int |
 
 
 # --- definitions ----------------------------------------------------------------------------------------------
-@router.post("/definitions", status_code=201)
+@router.post("/definitions", status_code=201, **answers(doc.UseCaseDefinition, status=201, errors=(409,)))
 async def create_definition(body: DefinitionCreate, principal: AppKey, request: Request) -> dict[str, Any]:
     """Create a use-case definition (an implicit one of the same name becomes explicit)."""
     view, _created = await _definitions(request).create_definition(
@@ -143,7 +145,7 @@ async def create_definition(body: DefinitionCreate, principal: AppKey, request: 
     return _with_id(view, request)
 
 
-@router.get("/definitions")
+@router.get("/definitions", **answers(doc.UseCaseDefinitionPage))
 async def list_definitions(
     principal: AppKey,
     request: Request,
@@ -163,13 +165,13 @@ async def list_definitions(
     return _page(items, request, "use_cases", last)
 
 
-@router.get("/definitions/{use_case_name}")
+@router.get("/definitions/{use_case_name}", **answers(doc.UseCaseDefinition))
 async def retrieve_definition(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """One definition."""
     return _with_id(await _definitions(request).get_definition(_app_id(principal), use_case_name), request)
 
 
-@router.put("/definitions/{use_case_name}")
+@router.put("/definitions/{use_case_name}", **answers(doc.UseCaseDefinition))
 async def update_definition(
     use_case_name: str, body: DefinitionUpdate, principal: AppKey, request: Request
 ) -> dict[str, Any]:
@@ -183,19 +185,19 @@ async def update_definition(
     return _with_id(view, request)
 
 
-@router.delete("/definitions/{use_case_name}")
+@router.delete("/definitions/{use_case_name}", **answers(doc.UseCaseDefinition))
 async def delete_definition(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """Delete a definition with its KPIs, instances, scores and instance limits."""
     return _with_id(await _definitions(request).delete_definition(_app_id(principal), use_case_name), request)
 
 
-@router.post("/definitions/{use_case_name}/increment_version")
+@router.post("/definitions/{use_case_name}/increment_version", **answers(doc.UseCaseDefinition))
 async def increment_version(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """Bump a definition's ``type_version``."""
     return _with_id(await _definitions(request).increment_version(_app_id(principal), use_case_name), request)
 
 
-@router.post("/definitions/{use_case_name}/limit_config")
+@router.post("/definitions/{use_case_name}/limit_config", **answers(doc.UseCaseDefinition))
 async def create_limit_config(
     use_case_name: str, body: LimitConfigIn, principal: AppKey, request: Request
 ) -> dict[str, Any]:
@@ -204,7 +206,7 @@ async def create_limit_config(
     return _with_id(view, request)
 
 
-@router.delete("/definitions/{use_case_name}/limit_config")
+@router.delete("/definitions/{use_case_name}/limit_config", **answers(doc.UseCaseDefinition))
 async def delete_limit_config(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """Remove the limit configuration (succeeds when there is none)."""
     view = await _definitions(request).set_limit_config(_app_id(principal), use_case_name, None)
@@ -212,7 +214,7 @@ async def delete_limit_config(use_case_name: str, principal: AppKey, request: Re
 
 
 # --- KPI definitions ------------------------------------------------------------------------------------------
-@router.post("/definitions/{use_case_name}/kpis", status_code=201)
+@router.post("/definitions/{use_case_name}/kpis", status_code=201, **answers(doc.Kpi, status=201, errors=(409,)))
 async def create_kpi(use_case_name: str, body: KpiCreate, principal: AppKey, request: Request) -> dict[str, Any]:
     """Define a KPI on a use case."""
     view = await _definitions(request).create_kpi(
@@ -226,7 +228,7 @@ async def create_kpi(use_case_name: str, body: KpiCreate, principal: AppKey, req
     return _with_id(view, request)
 
 
-@router.get("/definitions/{use_case_name}/kpis")
+@router.get("/definitions/{use_case_name}/kpis", **answers(doc.KpiPage))
 async def list_kpis(
     use_case_name: str,
     principal: AppKey,
@@ -248,13 +250,13 @@ async def list_kpis(
     return _page(items, request, "kpis", last)
 
 
-@router.get("/definitions/{use_case_name}/kpis/{kpi_name}")
+@router.get("/definitions/{use_case_name}/kpis/{kpi_name}", **answers(doc.Kpi))
 async def retrieve_kpi(use_case_name: str, kpi_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """One KPI definition."""
     return _with_id(await _definitions(request).get_kpi(_app_id(principal), use_case_name, kpi_name), request)
 
 
-@router.put("/definitions/{use_case_name}/kpis/{kpi_name}")
+@router.put("/definitions/{use_case_name}/kpis/{kpi_name}", **answers(doc.Kpi))
 async def update_kpi(
     use_case_name: str, kpi_name: str, body: KpiUpdate, principal: AppKey, request: Request
 ) -> dict[str, Any]:
@@ -269,34 +271,34 @@ async def update_kpi(
     return _with_id(view, request)
 
 
-@router.delete("/definitions/{use_case_name}/kpis/{kpi_name}")
+@router.delete("/definitions/{use_case_name}/kpis/{kpi_name}", **answers(doc.Kpi))
 async def delete_kpi(use_case_name: str, kpi_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """Delete a KPI definition and its scores."""
     return _with_id(await _definitions(request).delete_kpi(_app_id(principal), use_case_name, kpi_name), request)
 
 
 # --- instances ------------------------------------------------------------------------------------------------
-@router.post("/instances/{use_case_name}", status_code=201)
+@router.post("/instances/{use_case_name}", status_code=201, **answers(doc.UseCaseInstance, status=201))
 async def create_instance(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """A new instance (server-generated id), with its own limit if the definition has a limit config."""
     return _with_id(await _instances(request).create_instance(_app_id(principal), use_case_name), request)
 
 
-@router.get("/instances/{use_case_name}/{use_case_id}")
+@router.get("/instances/{use_case_name}/{use_case_id}", **answers(doc.UseCaseInstance))
 async def retrieve_instance(use_case_name: str, use_case_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """One instance."""
     view = await _instances(request).get_instance(_app_id(principal), use_case_name, use_case_id)
     return _with_id(view, request)
 
 
-@router.delete("/instances/{use_case_name}/{use_case_id}")
+@router.delete("/instances/{use_case_name}/{use_case_id}", **answers(doc.UseCaseInstance))
 async def delete_instance(use_case_name: str, use_case_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """Delete an instance, its scores and its own limit."""
     view = await _instances(request).delete_instance(_app_id(principal), use_case_name, use_case_id)
     return _with_id(view, request)
 
 
-@router.put("/instances/{use_case_name}/{use_case_id}/properties")
+@router.put("/instances/{use_case_name}/{use_case_id}/properties", **answers(doc.UseCaseInstance))
 async def update_instance_properties(
     use_case_name: str, use_case_id: str, body: PropertiesUpdate, principal: AppKey, request: Request
 ) -> dict[str, Any]:
@@ -320,7 +322,7 @@ async def update_instance_kpi(
     return Response(status_code=200)  # the SDK expects no body (it sends Accept: */*)
 
 
-@router.get("/instances/{use_case_name}/{use_case_id}/kpis")
+@router.get("/instances/{use_case_name}/{use_case_id}/kpis", **answers(doc.KpiScorePage))
 async def list_instance_kpis(
     use_case_name: str,
     use_case_id: str,

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ..auth.dependency import AnyKey
+from . import schemas as doc
 from .common import request_id
+from .openapi import answers
 
 router = APIRouter(prefix="/api/v1", tags=["keys"])
 
 
-@router.get("/whoami")
+@router.get("/whoami", **answers(doc.WhoAmI))
 async def whoami(principal: AnyKey, request: Request) -> dict[str, Any]:
     return {
         "key_id": str(principal.key_id),

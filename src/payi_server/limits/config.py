@@ -89,8 +89,9 @@ def check_max(value: float | int | str | Decimal) -> Decimal:
     amount = _decimal(value, "invalid_max_limit", "max")
     if amount > MAX_MAX:
         raise ApiError(400, "invalid_max_limit", f"Max limit must be at most {MAX_MAX:f}")
-    amount = amount.quantize(MONEY_QUANTUM)
-    if amount <= 0:
+    # Bounded on both sides before quantizing: a huge negative amount has more digits than the decimal context
+    # holds, and quantize() would raise InvalidOperation (a 500).
+    if amount <= 0 or (amount := amount.quantize(MONEY_QUANTUM)) <= 0:
         raise ApiError(400, "invalid_max_limit", "Max limit must be greater than 0")
     return amount
 
