@@ -47,6 +47,7 @@ def test_create_and_stream_ingest_match_the_proxy(ienv: InstrumentEnv) -> None:
             final = stream.get_final_message()
         raw = _direct(ienv).messages.create(model=MODEL, max_tokens=30, messages=MESSAGES, stream=True)  # type: ignore[arg-type]
         events = list(raw)
+        assert payi_flush(5)  # the ingested rows first
         with track_context(proxy=True):
             proxied = _proxied(ienv).messages.create(model=MODEL, max_tokens=30, messages=MESSAGES)  # type: ignore[arg-type]
     assert streamed_text == message.content[0].text == proxied.content[0].text  # type: ignore[union-attr]

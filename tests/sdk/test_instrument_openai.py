@@ -151,6 +151,7 @@ def test_azure_client_is_azure_openai(ienv: InstrumentEnv) -> None:
     ienv.instrument(config={"openai_config": {"model_mappings": [{"model": "my-deploy", "price_as_resource": "gpt-4o-2024-08-06"}]}})
     client = ienv.closing(openai.AzureOpenAI(api_key="azure-key", api_version="2024-08-01-preview", azure_endpoint=ienv.fake_url))
     client.chat.completions.create(model="my-deploy", messages=MESSAGES)  # type: ignore[arg-type]
+    assert payi_flush(5)
     with track_context(proxy=True):
         proxied = ienv.closing(
             openai.AzureOpenAI(
