@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import func, or_, select, union_all
 
 from ..errors import ApiError
 from ..store.engine import Database
-from ..store.tables import requests
-from .buckets import check_zone
-from .query import DEFAULT_RANGE, aware
+from ..store.tables import requests, rollup_hourly
+from .buckets import check_zone, hour_floor
+from .query import DEFAULT_RANGE, HOURLY_DIMENSIONS, aware
 from .scope import Scope
 
 # Filter name (as in reports) -> request-log column.
@@ -127,11 +127,12 @@ def export_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {c: out.get(c) for c in EXPORT_COLUMNS}
 
 
-def _wheres(scope: Scope, query: LogQuery) -> list[Any]:
+def _wheres(app_ids: tuple[int, ...], query: LogQuery, window: tuple[datetime, datetime] | None = None) -> list[Any]:
+    start, end = window or (query.start, query.end)
     wheres: list[Any] = [
-        requests.c.app_id.in_(scope.app_ids),
-        requests.c.event_timestamp >= query.start,
-        requests.c.event_timestamp < query.end,
+        requests.c.app_id == app_ids[0] if len(app_ids) == 1 else requests.c.app_id.in_(app_ids),
+        requests.c.event_timestamp >= start,
+        requests.c.event_timestamp < end,
     ]
     for name, values in query.filters.items():
         column = requests.c[FILTERS[name]]
@@ -147,21 +148,86 @@ def _wheres(scope: Scope, query: LogQuery) -> list[Any]:
     return wheres
 
 
+MAX_UNION_APPS = 64
+_HOUR = timedelta(hours=1)
+
+
+def _page_statement(
+    app_ids: tuple[int, ...], query: LogQuery, after: tuple[datetime, int] | None, size: int,
+    window: tuple[datetime, datetime] | None = None,
+) -> Any:
+    wheres = _wheres(app_ids, query, window)
+    ts, rid = requests.c.event_timestamp, requests.c.id
+    if after is not None:
+        # The range condition first, so that the (app_id, event_timestamp) index bounds the scan.
+        if query.newest_first:
+            wheres += [ts <= after[0], or_(ts < after[0], rid < after[1])]
+        else:
+            wheres += [ts >= after[0], or_(ts > after[0], rid > after[1])]
+    order = [ts.desc(), rid.desc()] if query.newest_first else [ts.asc(), rid.asc()]
+    return select(*_SELECTED).where(*wheres).order_by(*order).limit(size)
+
+
+async def _windows(db: Database, scope: Scope, query: LogQuery) -> dict[int, tuple[datetime, datetime]]:
+    """For a filtered query: the applications with matching rows, each with the hours that hold them.
+
+    Read from the rollups, so a filter that matches little (a rare user, failed calls) does not walk the whole
+    range of every application's log to find it."""
+    t = rollup_hourly
+    wheres: list[Any] = [t.c.app_id.in_(scope.app_ids), t.c.bucket >= hour_floor(query.start), t.c.bucket < query.end]
+    for name, values in query.filters.items():
+        column = t.c[HOURLY_DIMENSIONS[name]]
+        if name == "use_case_version":
+            wheres.append(column.in_([int(v) if v else 0 for v in values]))
+        else:
+            wheres.append(column.in_(list(values)))
+    if query.failed is True:
+        wheres.append(t.c.failed > 0)
+    elif query.failed is False:
+        wheres.append(t.c.requests > t.c.failed)
+    stmt = select(t.c.app_id, func.min(t.c.bucket), func.max(t.c.bucket)).where(*wheres).group_by(t.c.app_id)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {r[0]: (max(query.start, r[1]), min(query.end, r[2] + _HOUR)) for r in rows}
+
+
 async def read_page(
     db: Database, scope: Scope, query: LogQuery, after: tuple[datetime, int] | None, size: int
 ) -> list[dict[str, Any]]:
-    """One page of rows after the keyset position ``after`` (``(event_timestamp, id)`` of the last row seen)."""
+    """One page of rows after the keyset position ``after`` (``(event_timestamp, id)`` of the last row seen).
+
+    Over several applications, each application's page is read on its own index range and the pages are merged
+    (``UNION ALL``, then the first ``size``): one ``app_id IN (...)`` query would sort the whole range. Filtered
+    queries first ask the rollups which applications and hours can match.
+    """
     if not scope.app_ids:
         return []
-    wheres = _wheres(scope, query)
-    ts, rid = requests.c.event_timestamp, requests.c.id
-    if after is not None:
-        if query.newest_first:
-            wheres.append(or_(ts < after[0], and_(ts == after[0], rid < after[1])))
-        else:
-            wheres.append(or_(ts > after[0], and_(ts == after[0], rid > after[1])))
-    order = [ts.desc(), rid.desc()] if query.newest_first else [ts.asc(), rid.asc()]
-    stmt = select(*_SELECTED).where(*wheres).order_by(*order).limit(size)
+    windows: dict[int, tuple[datetime, datetime]] | None = None
+    if query.filters or query.failed is not None:
+        windows = await _windows(db, scope, query)
+        app_ids = tuple(a for a in scope.app_ids if a in windows)
+        if not app_ids:
+            return []
+    else:
+        app_ids = scope.app_ids
+    if len(app_ids) > MAX_UNION_APPS:
+        stmt = _page_statement(app_ids, query, after, size)
+    elif len(app_ids) == 1:
+        stmt = _page_statement(app_ids, query, after, size, windows[app_ids[0]] if windows else None)
+    else:
+        # Each part wrapped in its own SELECT: SQLite allows no ORDER BY/LIMIT on a bare compound member.
+        parts = union_all(
+            *(
+                select(_page_statement((a,), query, after, size, windows[a] if windows else None).subquery(f"a{i}"))
+                for i, a in enumerate(app_ids)
+            )
+        ).subquery("pages")
+        order = [parts.c.event_timestamp, parts.c.id]
+        stmt = (
+            select(parts)
+            .order_by(*(c.desc() if query.newest_first else c.asc() for c in order))
+            .limit(size)
+        )
     async with db.read() as conn:
         return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 

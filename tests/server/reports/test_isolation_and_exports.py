@@ -7,7 +7,7 @@ import io
 import json
 from datetime import UTC, datetime
 
-from payi_server.reports.requestlog import LogQuery, iter_requests, safe_uri
+from payi_server.reports.requestlog import LogQuery, iter_requests, read_page, safe_uri
 from payi_server.reports.scope import load_scope
 
 from ...conftest import Running
@@ -99,3 +99,25 @@ async def test_keyset_pages_cover_every_row_once(running: Running) -> None:
 def test_provider_uris_lose_credentials() -> None:
     assert safe_uri("https://user:pw@host.example:8443/v1/models?key=abc#frag") == "https://host.example:8443/v1/models"
     assert safe_uri(None) is None
+
+
+async def test_pages_over_several_applications_merge_in_order(running: Running) -> None:
+    await price(running)
+    _second, second_key = await create_app(running, "second")
+    await ingest(running, [event(f"2026-04-01T0{h}:00:00Z", 1000, user_id="ann" if h % 2 else "bob") for h in range(0, 8, 2)])
+    await ingest(running, [event(f"2026-04-01T0{h}:00:00Z", 1000, user_id="ann" if h % 2 else "bob") for h in range(1, 8, 2)],
+                 key=second_key)
+    scope = await load_scope(running.state.db, running.boot.org_id)
+    window = {"start": datetime(2026, 4, 1, tzinfo=UTC), "end": datetime(2026, 4, 2, tzinfo=UTC)}
+    newest = LogQuery(**window, filters={}, newest_first=True)
+    first = await read_page(running.state.db, scope, newest, None, 3)
+    assert [r["event_timestamp"].hour for r in first] == [7, 6, 5]
+    after = (first[-1]["event_timestamp"], first[-1]["id"])
+    assert [r["event_timestamp"].hour for r in await read_page(running.state.db, scope, newest, after, 10)] == [4, 3, 2, 1, 0]
+    # a filter: the rollups tell which applications and hours can match
+    anns = LogQuery(**window, filters={"user": ("ann",)}, newest_first=True)
+    assert [r["event_timestamp"].hour for r in await read_page(running.state.db, scope, anns, None, 10)] == [7, 5, 3, 1]
+    nobody = LogQuery(**window, filters={"user": ("nobody",)})
+    assert await read_page(running.state.db, scope, nobody, None, 10) == []
+    oldest = [r["request_id"] async for page in iter_requests(running.state.db, scope, LogQuery(**window, filters={}), 3) for r in page]
+    assert len(oldest) == 8 and len(set(oldest)) == 8
