@@ -46,12 +46,17 @@ def read_rows(database_url: str) -> list[dict[str, Any]]:
         db = Database(database_url, pool_size=1)
         try:
             async with db.read() as conn:
-                return [dict(r._mapping) for r in (await conn.execute(select(requests).order_by(requests.c.id))).all()]
+                return [
+                    dict(r._mapping)
+                    for r in (await conn.execute(select(requests).order_by(requests.c.id))).all()
+                ]
         finally:
             await db.dispose()
 
     result: list[list[dict[str, Any]]] = []
-    worker = threading.Thread(target=lambda: result.append(asyncio.run(rows())))  # works inside async tests too
+    worker = threading.Thread(
+        target=lambda: result.append(asyncio.run(rows()))
+    )  # works inside async tests too
     worker.start()
     worker.join()
     return result[0]
@@ -104,14 +109,16 @@ class InstrumentEnv:
 
     def bedrock(self, **config: Any) -> Any:
         """A boto3 bedrock-runtime client aimed at the fake (which verifies SigV4 when configured to)."""
-        return self.closing(boto3.client(
-            "bedrock-runtime",
-            region_name="us-east-1",
-            endpoint_url=self.fake_url,
-            aws_access_key_id="AKIDFAKE",
-            aws_secret_access_key="fake-secret",
-            config=Config(retries={"max_attempts": 1}, **config),
-        ))
+        return self.closing(
+            boto3.client(
+                "bedrock-runtime",
+                region_name="us-east-1",
+                endpoint_url=self.fake_url,
+                aws_access_key_id="AKIDFAKE",
+                aws_secret_access_key="fake-secret",
+                config=Config(retries={"max_attempts": 1}, **config),
+            )
+        )
 
 
 @pytest.fixture

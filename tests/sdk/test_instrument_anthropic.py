@@ -17,24 +17,44 @@ from .instrument_env import MESSAGES, InstrumentEnv, fake_config, ienv
 __all__ = ["fake_config", "ienv"]
 
 MODEL = "claude-3-5-haiku-20241022"
-CACHED = {"input_tokens": 10, "output_tokens": 20, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 200}
+CACHED = {
+    "input_tokens": 10,
+    "output_tokens": 20,
+    "cache_read_input_tokens": 1000,
+    "cache_creation_input_tokens": 200,
+}
 
 
 def _direct(env: InstrumentEnv, **headers: str) -> anthropic.Anthropic:
-    return env.closing(anthropic.Anthropic(api_key="sk-ant", base_url=env.fake_url, default_headers=headers, max_retries=0))  # type: ignore[no-any-return]
+    return env.closing(
+        anthropic.Anthropic(api_key="sk-ant", base_url=env.fake_url, default_headers=headers, max_retries=0)
+    )  # type: ignore[no-any-return]
 
 
 def _proxied(env: InstrumentEnv, **headers: str) -> anthropic.Anthropic:
     return env.closing(  # type: ignore[no-any-return]
         anthropic.Anthropic(
-            api_key="sk-ant", base_url=payi_anthropic_url(env.live.url), default_headers={"xProxy-Api-Key": env.key, **headers}
+            api_key="sk-ant",
+            base_url=payi_anthropic_url(env.live.url),
+            default_headers={"xProxy-Api-Key": env.key, **headers},
         )
     )
 
 
 def _same_record(ingested: dict[str, Any], proxied: dict[str, Any]) -> None:
-    for column in ("category", "resource", "units", "cost_input", "cost_output", "cost_total", "user_id",
-                   "use_case_name", "limit_ids", "http_status_code", "resource_scope"):
+    for column in (
+        "category",
+        "resource",
+        "units",
+        "cost_input",
+        "cost_output",
+        "cost_total",
+        "user_id",
+        "use_case_name",
+        "limit_ids",
+        "http_status_code",
+        "resource_scope",
+    ):
         assert ingested[column] == proxied[column], column
 
 
@@ -65,7 +85,9 @@ def test_create_and_stream_ingest_match_the_proxy(ienv: InstrumentEnv) -> None:
 @pytest.mark.parametrize("fake_config", [FakeConfig(stream_chunks=3, anthropic_full_delta_usage=True)])
 async def test_async_create_stream_and_cache_units(ienv: InstrumentEnv) -> None:
     ienv.instrument()
-    client = anthropic.AsyncAnthropic(api_key="sk-ant", base_url=ienv.fake_url, default_headers={"x-fake-usage": json.dumps(CACHED)})
+    client = anthropic.AsyncAnthropic(
+        api_key="sk-ant", base_url=ienv.fake_url, default_headers={"x-fake-usage": json.dumps(CACHED)}
+    )
     message = await client.messages.create(model=MODEL, max_tokens=30, messages=MESSAGES)  # type: ignore[arg-type]
     stream = await client.messages.create(model=MODEL, max_tokens=30, messages=MESSAGES, stream=True)  # type: ignore[arg-type]
     events = [event async for event in stream]
@@ -75,7 +97,11 @@ async def test_async_create_stream_and_cache_units(ienv: InstrumentEnv) -> None:
     assert events and text and message.usage.cache_read_input_tokens == 1000
     assert payi_flush(5)
     rows = ienv.recorded(3)
-    expected = {"text": {"input": 10, "output": 20}, "text_cache_read": {"input": 1000}, "text_cache_write": {"input": 200}}
+    expected = {
+        "text": {"input": 10, "output": 20},
+        "text_cache_read": {"input": 1000},
+        "text_cache_write": {"input": 200},
+    }
     assert [r["units"] for r in rows] == [expected] * 3
     # 10 x 0.8e-6 + 1000 x 0.08e-6 + 200 x 1e-6 input, 20 x 4e-6 output
     assert float(rows[0]["cost_total"]) == pytest.approx(0.000288 + 20 * 4e-6)
@@ -101,7 +127,9 @@ def test_proxy_mode_stream_and_limit_block(ienv: InstrumentEnv) -> None:
 def test_error_and_tool_use(ienv: InstrumentEnv) -> None:
     ienv.instrument()
     with pytest.raises(anthropic.InternalServerError):
-        _direct(ienv, **{"x-fake-status": "500"}).messages.create(model=MODEL, max_tokens=30, messages=MESSAGES)  # type: ignore[arg-type]
+        _direct(ienv, **{"x-fake-status": "500"}).messages.create(
+            model=MODEL, max_tokens=30, messages=MESSAGES
+        )  # type: ignore[arg-type]
     assert payi_flush(5)
     (row,) = ienv.recorded(1)
     assert row["http_status_code"] == 500 and row["failed"] is True and row["category"] == "system.anthropic"

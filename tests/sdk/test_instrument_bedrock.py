@@ -42,12 +42,22 @@ def test_ingest_records_what_the_proxy_records(ienv: InstrumentEnv) -> None:
             proxied = _four_calls(client)
     assert ingested["invoke"]["content"] == proxied["invoke"]["content"]
     assert "xproxy_result" in proxied["invoke"] and "xproxy_result" not in ingested["invoke"]
-    assert ingested["chunks"][-1]["type"] == "message_stop" and any("metadata" in e for e in ingested["events"])
+    assert ingested["chunks"][-1]["type"] == "message_stop" and any(
+        "metadata" in e for e in ingested["events"]
+    )
     assert all(r.sigv4_valid for r in ienv.fake.requests)  # the redirect kept every signature valid
     rows = ienv.recorded(8)
     assert [r["source"] for r in rows] == ["ingest"] * 4 + ["proxy"] * 4
     for ingested_row, proxied_row in zip(rows[:4], rows[4:], strict=True):
-        for column in ("category", "resource", "units", "cost_total", "user_id", "use_case_name", "http_status_code"):
+        for column in (
+            "category",
+            "resource",
+            "units",
+            "cost_total",
+            "user_id",
+            "use_case_name",
+            "http_status_code",
+        ):
             assert ingested_row[column] == proxied_row[column], column
     invoke, invoke_stream, converse, converse_stream = rows[:4]
     assert invoke["units"] == invoke_stream["units"] and converse["units"] == converse_stream["units"]
@@ -75,20 +85,28 @@ def test_invoke_body_is_readable_in_pieces_and_unread_bodies_still_report(ienv: 
 
 
 def test_proxy_redirect_uses_the_client_key_and_context_headers(ienv: InstrumentEnv) -> None:
-    ienv.instrument(config={"proxy": True, "use_case_name": "redirected", "request_properties": {"team": "red"}})
+    ienv.instrument(
+        config={"proxy": True, "use_case_name": "redirected", "request_properties": {"team": "red"}}
+    )
     client = ienv.bedrock()
     client.converse(modelId=BEDROCK_HAIKU, messages=CONVERSE_MESSAGES)
     upstream = ienv.fake.last("bedrock.converse")
     assert upstream.sigv4_valid is True
     assert upstream.header("xproxy-api-key") is None  # consumed by Pay-i
     (row,) = ienv.recorded(1)
-    assert row["source"] == "proxy" and row["use_case_name"] == "redirected" and row["properties"]["team"] == "red"
+    assert (
+        row["source"] == "proxy"
+        and row["use_case_name"] == "redirected"
+        and row["properties"]["team"] == "red"
+    )
 
 
 def test_bedrock_error_is_raised_and_recorded(ienv: InstrumentEnv) -> None:
     ienv.instrument()
     client = ienv.bedrock()
-    client.meta.events.register("before-sign.bedrock-runtime", lambda request, **_: request.headers.add_header("x-fake-status", "429"))
+    client.meta.events.register(
+        "before-sign.bedrock-runtime", lambda request, **_: request.headers.add_header("x-fake-status", "429")
+    )
     with pytest.raises(ClientError) as info:
         client.converse(modelId=BEDROCK_HAIKU, messages=CONVERSE_MESSAGES)
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429

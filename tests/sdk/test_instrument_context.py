@@ -48,14 +48,18 @@ class Upstream:
     def __init__(self) -> None:
         self.requests: list[httpx2.Request] = []
         transport = httpx2.MockTransport(self._answer)
-        self.client = openai.OpenAI(api_key="sk", base_url="http://upstream.test/v1", http_client=httpx2.Client(transport=transport))
+        self.client = openai.OpenAI(
+            api_key="sk", base_url="http://upstream.test/v1", http_client=httpx2.Client(transport=transport)
+        )
 
     def _answer(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
         return httpx2.Response(200, json=CHAT, headers={"x-request-id": "req-1"})
 
     def chat(self, **kwargs: Any) -> Any:
-        return self.client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], **kwargs)
+        return self.client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], **kwargs
+        )
 
 
 @pytest.fixture
@@ -96,42 +100,84 @@ def test_limit_ids_union_and_clear() -> None:
 
 
 def test_use_case_name_rules() -> None:
-    root = resolve(None, use_case_name="bot", use_case_version=2, use_case_step="s1", use_case_properties={"k": "v"})
+    root = resolve(
+        None, use_case_name="bot", use_case_version=2, use_case_step="s1", use_case_properties={"k": "v"}
+    )
     same = resolve(root, use_case_name="bot")
     assert (same.use_case_id, same.use_case_version, same.use_case_step) == (root.use_case_id, 2, "s1")
     inherited = resolve(root, use_case_step="s2")
-    assert inherited.use_case_name == "bot" and inherited.use_case_step == "s2" and inherited.use_case_id == root.use_case_id
+    assert (
+        inherited.use_case_name == "bot"
+        and inherited.use_case_step == "s2"
+        and inherited.use_case_id == root.use_case_id
+    )
     other = resolve(root, use_case_name="other")
     assert other.use_case_id not in (None, root.use_case_id)
     assert (other.use_case_version, other.use_case_step, other.use_case_properties) == (None, None, None)
     given = resolve(root, use_case_name="other", use_case_id="fixed")
     assert given.use_case_id == "fixed"
     cleared = resolve(root, use_case_name="")
-    assert (cleared.use_case_name, cleared.use_case_id, cleared.use_case_version, cleared.use_case_step) == (None,) * 4
+    assert (cleared.use_case_name, cleared.use_case_id, cleared.use_case_version, cleared.use_case_step) == (
+        None,
+    ) * 4
     assert resolve(root, use_case_step="").use_case_step is None
 
 
 def test_strings_properties_and_flags_inherit_and_clear() -> None:
-    root = resolve(None, user_id="u", account_name="acct", request_properties={"a": "1", "b": "2"}, proxy=True,
-                   log_prompt_and_response=False, price_as_resource="gpt-4o", resource_scope="global")
+    root = resolve(
+        None,
+        user_id="u",
+        account_name="acct",
+        request_properties={"a": "1", "b": "2"},
+        proxy=True,
+        log_prompt_and_response=False,
+        price_as_resource="gpt-4o",
+        resource_scope="global",
+    )
     child = resolve(root, request_properties={"b": "3", "c": "4"})
     assert child.request_properties == {"a": "1", "b": "3", "c": "4"}
-    assert (child.user_id, child.account_name, child.proxy, child.log_prompt_and_response) == ("u", "acct", True, False)
+    assert (child.user_id, child.account_name, child.proxy, child.log_prompt_and_response) == (
+        "u",
+        "acct",
+        True,
+        False,
+    )
     assert (child.price_as_resource, child.resource_scope) == ("gpt-4o", "global")
     cleared = resolve(root, user_id="", request_properties={}, price_as_resource="", proxy=False)
-    assert (cleared.user_id, cleared.request_properties, cleared.price_as_resource, cleared.proxy) == (None, None, None, False)
+    assert (cleared.user_id, cleared.request_properties, cleared.price_as_resource, cleared.proxy) == (
+        None,
+        None,
+        None,
+        False,
+    )
     assert root.request_properties == {"a": "1", "b": "2"}  # parents are never mutated
 
 
 def test_headers_caller_wins_empty_removes_and_proxy_base64() -> None:
-    frame = resolve(None, use_case_name="bot", use_case_version=3, user_id="u", request_properties={"a": "1"}, limit_ids=["l1"])
-    provider, payi = split_headers(frame, {"x-other": "1", "xProxy-User-ID": "", "xProxy-UseCase-Name": "mine"}, proxy=True)
+    frame = resolve(
+        None,
+        use_case_name="bot",
+        use_case_version=3,
+        user_id="u",
+        request_properties={"a": "1"},
+        limit_ids=["l1"],
+    )
+    provider, payi = split_headers(
+        frame, {"x-other": "1", "xProxy-User-ID": "", "xProxy-UseCase-Name": "mine"}, proxy=True
+    )
     assert provider == {"x-other": "1"}
-    assert payi["xProxy-UseCase-Name"] == "mine" and "xProxy-UseCase-ID" not in payi and "xProxy-UseCase-Version" not in payi
+    assert (
+        payi["xProxy-UseCase-Name"] == "mine"
+        and "xProxy-UseCase-ID" not in payi
+        and "xProxy-UseCase-Version" not in payi
+    )
     assert "xProxy-User-ID" not in payi and payi["xProxy-Limit-IDs"] == "l1"
     assert json.loads(base64.b64decode(payi["xProxy-Request-Properties"])) == {"a": "1"}
     _, ingest = split_headers(frame, None, proxy=False)
-    assert json.loads(ingest["xProxy-Request-Properties"]) == {"a": "1"} and ingest["xProxy-UseCase-Version"] == "3"
+    assert (
+        json.loads(ingest["xProxy-Request-Properties"]) == {"a": "1"}
+        and ingest["xProxy-UseCase-Version"] == "3"
+    )
     _, raw = split_headers(frame, {"xProxy-Request-Properties": '{"b":"2"}'}, proxy=True)
     assert json.loads(base64.b64decode(raw["xProxy-Request-Properties"])) == {"b": "2"}
 
@@ -146,7 +192,11 @@ def test_nesting_and_restoring(offline: Any) -> None:
         outer_id = get_context()["use_case_id"]
         with track_context(limit_ids=["b"], user_id="u2"):
             inner = get_context()
-            assert inner["limit_ids"] == ["a", "b"] and inner["user_id"] == "u2" and inner["use_case_id"] == outer_id
+            assert (
+                inner["limit_ids"] == ["a", "b"]
+                and inner["user_id"] == "u2"
+                and inner["use_case_id"] == outer_id
+            )
         assert get_context()["user_id"] == "u1" and get_context()["limit_ids"] == ["a"]
     assert get_context() == {}
 
@@ -219,7 +269,10 @@ def test_calls_outside_any_context_pass_through(offline: Any, upstream: Upstream
         upstream.chat()
     (event,) = events()
     assert event["user_id"] == "u" and event["resource"] == "gpt-4o-mini-2024-07-18"
-    assert event["units"] == {"text": {"input": 7, "output": 3}} and event["provider_response_id"] == "chatcmpl-ctx"
+    assert (
+        event["units"] == {"text": {"input": 7, "output": 3}}
+        and event["provider_response_id"] == "chatcmpl-ctx"
+    )
 
 
 def test_ingest_event_shape(offline: Any, upstream: Upstream) -> None:
@@ -228,7 +281,11 @@ def test_ingest_event_shape(offline: Any, upstream: Upstream) -> None:
         upstream.chat(extra_headers={"x-trace": "t1"})
     (event,) = events()
     assert event["category"] == "system.openai" and event["http_status_code"] == 200
-    assert event["limit_ids"] == ["l1"] and event["use_case_name"] == "shape" and event["use_case_step"] == "draft"
+    assert (
+        event["limit_ids"] == ["l1"]
+        and event["use_case_name"] == "shape"
+        and event["use_case_step"] == "draft"
+    )
     assert event["properties"]["team"] == "a" and "system.stack_trace" in event["properties"]
     assert "test_ingest_event_shape" in event["properties"]["system.stack_trace"]
     assert event["provider_request_headers"] == [{"name": "x-trace", "value": "t1"}]
@@ -250,7 +307,10 @@ def test_logging_off_omits_prompt_and_response(offline: Any, upstream: Upstream)
 
 
 def test_proxy_mode_sends_headers_only(offline: Any, upstream: Upstream) -> None:
-    offline(config={"proxy": True, "use_case_name": "px", "request_properties": {"p": "1"}}, log_prompt_and_response=False)
+    offline(
+        config={"proxy": True, "use_case_name": "px", "request_properties": {"p": "1"}},
+        log_prompt_and_response=False,
+    )
     completion = upstream.chat(extra_headers={"xProxy-User-ID": "caller"})
     sent = upstream.requests[-1].headers
     assert sent["xProxy-UseCase-Name"] == "px" and sent["xProxy-User-ID"] == "caller"
@@ -262,7 +322,9 @@ def test_proxy_mode_sends_headers_only(offline: Any, upstream: Upstream) -> None
 def test_positional_client_and_second_call_is_a_no_op(tmp_path: Path) -> None:
     client = Payi(api_key="k", base_url="http://127.0.0.1:9")
     try:
-        payi_instrument(client, config={"ingest_retry": {"spool_dir": str(tmp_path)}, "use_case_name": "first"})
+        payi_instrument(
+            client, config={"ingest_retry": {"spool_dir": str(tmp_path)}, "use_case_name": "first"}
+        )
         first = ACTIVE.instrumentor
         payi_instrument(payi=client, config={"use_case_name": "second"})
         assert ACTIVE.instrumentor is first and get_context()["use_case_name"] == "first"

@@ -30,13 +30,29 @@ def _direct(env: InstrumentEnv, **kwargs: Any) -> openai.OpenAI:
 
 def _proxied(env: InstrumentEnv) -> openai.OpenAI:
     return env.closing(  # type: ignore[no-any-return]
-        openai.OpenAI(api_key="sk-fake", base_url=payi_openai_url(env.live.url), default_headers={"xProxy-Api-Key": env.key})
+        openai.OpenAI(
+            api_key="sk-fake",
+            base_url=payi_openai_url(env.live.url),
+            default_headers={"xProxy-Api-Key": env.key},
+        )
     )
 
 
 def _same_record(ingested: dict[str, Any], proxied: dict[str, Any]) -> None:
-    for column in ("category", "resource", "units", "cost_input", "cost_output", "cost_total", "user_id",
-                   "use_case_name", "limit_ids", "account_name", "http_status_code", "unpriced"):
+    for column in (
+        "category",
+        "resource",
+        "units",
+        "cost_input",
+        "cost_output",
+        "cost_total",
+        "user_id",
+        "use_case_name",
+        "limit_ids",
+        "account_name",
+        "http_status_code",
+        "unpriced",
+    ):
         assert ingested[column] == proxied[column], column
 
 
@@ -78,7 +94,9 @@ def test_chat_stream_hides_the_usage_chunk_it_asked_for(ienv: InstrumentEnv) -> 
     assert whole.choices[0].message.content == text
     assert payi_flush(5)
     streamed_row, whole_row = ienv.recorded(2)
-    assert streamed_row["units"] == whole_row["units"] and streamed_row["cost_total"] == whole_row["cost_total"]
+    assert (
+        streamed_row["units"] == whole_row["units"] and streamed_row["cost_total"] == whole_row["cost_total"]
+    )
     assert streamed_row["resource"] == RESOLVED
     assert streamed_row["time_to_first_token_ms"] is not None
 
@@ -86,7 +104,10 @@ def test_chat_stream_hides_the_usage_chunk_it_asked_for(ienv: InstrumentEnv) -> 
 def test_chat_stream_with_usage_requested_is_passed_through(ienv: InstrumentEnv) -> None:
     ienv.instrument()
     stream = _direct(ienv).chat.completions.create(
-        model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}  # type: ignore[arg-type]
+        model=MODEL,
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},  # type: ignore[arg-type]
     )
     chunks = list(stream)
     assert chunks[-1].usage is not None and not chunks[-1].choices
@@ -120,13 +141,19 @@ async def test_async_chat_stream_and_responses(ienv: InstrumentEnv) -> None:
     async with client.chat.completions.stream(model=MODEL, messages=MESSAGES) as helper:  # type: ignore[arg-type]
         await helper.get_final_completion()
     response = await client.responses.create(model=MODEL, input="alpha beta gamma")
-    events = [event async for event in await client.responses.create(model=MODEL, input="alpha beta gamma", stream=True)]
+    events = [
+        event
+        async for event in await client.responses.create(model=MODEL, input="alpha beta gamma", stream=True)
+    ]
     embedding = await client.embeddings.create(model="text-embedding-3-small", input="alpha beta")
     await client.close()
     assert payi_flush(5)
     rows = ienv.recorded(6)
     assert [r["resource"] for r in rows] == [MODEL] * 5 + ["text-embedding-3-small"]
-    assert rows[0]["units"] == rows[1]["units"] == rows[2]["units"]
+    assert (
+        rows[0]["units"] == rows[1]["units"] == rows[2]["units"]
+        and rows[0]["provider_response_id"] == whole.id
+    )
     assert rows[3]["units"] == rows[4]["units"] and rows[3]["provider_response_id"] == response.id
     assert events[-1].type == "response.completed"
     assert rows[5]["units"]["text"]["input"] == embedding.usage.prompt_tokens
@@ -148,8 +175,18 @@ def test_sync_responses_and_embeddings(ienv: InstrumentEnv) -> None:
 
 
 def test_azure_client_is_azure_openai(ienv: InstrumentEnv) -> None:
-    ienv.instrument(config={"openai_config": {"model_mappings": [{"model": "my-deploy", "price_as_resource": "gpt-4o-2024-08-06"}]}})
-    client = ienv.closing(openai.AzureOpenAI(api_key="azure-key", api_version="2024-08-01-preview", azure_endpoint=ienv.fake_url))
+    ienv.instrument(
+        config={
+            "openai_config": {
+                "model_mappings": [{"model": "my-deploy", "price_as_resource": "gpt-4o-2024-08-06"}]
+            }
+        }
+    )
+    client = ienv.closing(
+        openai.AzureOpenAI(
+            api_key="azure-key", api_version="2024-08-01-preview", azure_endpoint=ienv.fake_url
+        )
+    )
     client.chat.completions.create(model="my-deploy", messages=MESSAGES)  # type: ignore[arg-type]
     assert payi_flush(5)
     with track_context(proxy=True):
@@ -162,7 +199,9 @@ def test_azure_client_is_azure_openai(ienv: InstrumentEnv) -> None:
             )
         )
         proxied.chat.completions.create(
-            model="my-deploy", messages=MESSAGES, extra_headers={"xProxy-PriceAs-Resource": "gpt-4o-2024-08-06"}  # type: ignore[arg-type]
+            model="my-deploy",
+            messages=MESSAGES,
+            extra_headers={"xProxy-PriceAs-Resource": "gpt-4o-2024-08-06"},  # type: ignore[arg-type]
         )
     assert payi_flush(5)
     ingested, proxied_row = ienv.recorded(2)

@@ -50,7 +50,11 @@ def _answer(request: httpx2.Request) -> httpx2.Response:
 
 
 def _client() -> openai.OpenAI:
-    return openai.OpenAI(api_key="sk", base_url="http://up.test/v1", http_client=httpx2.Client(transport=httpx2.MockTransport(_answer)))
+    return openai.OpenAI(
+        api_key="sk",
+        base_url="http://up.test/v1",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(_answer)),
+    )
 
 
 def _closed_port() -> int:
@@ -65,14 +69,20 @@ async def _always_500(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
-    await send({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": b'{"statusCode":500,"message":"Internal Server Error"}'})
+    await send(
+        {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send(
+        {"type": "http.response.body", "body": b'{"statusCode":500,"message":"Internal Server Error"}'}
+    )
 
 
 @pytest.fixture
 def payi_down(tmp_path: Path) -> Iterator[Payi]:
     client = Payi(api_key="k", base_url=f"http://127.0.0.1:{_closed_port()}", max_retries=0)
-    payi_instrument(client, config={"ingest_retry": {"spool_dir": str(tmp_path / "spool"), "exit_timeout": 0.1}})
+    payi_instrument(
+        client, config={"ingest_retry": {"spool_dir": str(tmp_path / "spool"), "exit_timeout": 0.1}}
+    )
     yield client
     _uninstrument()
     client.close()
@@ -82,19 +92,35 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name.startswith("payi") and r.levelno >= logging.WARNING]
 
 
-def test_payi_down_result_unchanged_and_logged_once(payi_down: Payi, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+def test_payi_down_result_unchanged_and_logged_once(
+    payi_down: Payi, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     caplog.set_level(logging.INFO, logger="payi")
-    plain = _client().chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    plain = _client().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+    )
     client = _client()
-    results = [client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]) for _ in range(20)]
-    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True))
+    results = [
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        for _ in range(20)
+    ]
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+    )
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], extra_headers={"x-fail": "1"})
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], extra_headers={"x-fail": "1"}
+        )
     assert all(r.model_dump() == plain.model_dump() for r in results)
     assert [c.choices[0].delta.content for c in chunks] == ["a"]
     assert payi_flush(1.0) is False  # still queued: Pay-i is down
     last = get_context()["last_result"]
-    assert last is not None and getattr(last, "code", None) in ("api_connection_error", "ingest_retry_enqueued")
+    assert last is not None and getattr(last, "code", None) in (
+        "api_connection_error",
+        "ingest_retry_enqueued",
+    )
     assert len(_warnings(caplog)) == 1, [r.getMessage() for r in _warnings(caplog)]
     _uninstrument()  # at exit: everything still queued goes to the spool
     spooled = sum(len(p.read_text().splitlines()) for p in (tmp_path / "spool").rglob("*.jsonl"))
@@ -105,11 +131,18 @@ def test_payi_answering_500(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     caplog.set_level(logging.INFO, logger="payi")
     with serve_app(_always_500) as url:
         payi = Payi(api_key="k", base_url=url, max_retries=0)
-        payi_instrument(payi, config={"ingest_retry": {"spool_dir": str(tmp_path), "exit_timeout": 0.1, "queue_interval": 0.05}})
+        payi_instrument(
+            payi,
+            config={
+                "ingest_retry": {"spool_dir": str(tmp_path), "exit_timeout": 0.1, "queue_interval": 0.05}
+            },
+        )
         try:
             client = _client()
             for _ in range(10):
-                result = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+                result = client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+                )
                 assert result.choices[0].message.content == "fine"
             assert payi_flush(0.5) is False
             time.sleep(0.3)  # several retries fail meanwhile
@@ -130,10 +163,18 @@ def test_a_bug_in_our_code_never_reaches_the_caller(
     monkeypatch.setattr(openai_provider.CHAT, "start", broken)
     client = _client()
     for _ in range(5):
-        assert client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]).id == "chatcmpl-res"
+        assert (
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+            ).id
+            == "chatcmpl-res"
+        )
     monkeypatch.undo()
     monkeypatch.setattr(openai_provider.CHAT, "respond", broken)
-    assert client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]).id == "chatcmpl-res"
+    assert (
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]).id
+        == "chatcmpl-res"
+    )
     bugs = [r for r in _warnings(caplog) if "internal error" in r.getMessage()]
     assert len(bugs) == 1 and bugs[0].exc_info is not None
 
@@ -141,11 +182,18 @@ def test_a_bug_in_our_code_never_reaches_the_caller(
 async def test_async_calls_with_payi_down(payi_down: Payi, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="payi")
     client = openai.AsyncOpenAI(
-        api_key="sk", base_url="http://up.test/v1", http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_answer))
+        api_key="sk",
+        base_url="http://up.test/v1",
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_answer)),
     )
     with track_context(user_id="u"):
         results = await asyncio.gather(
-            *[client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]) for _ in range(5)]
+            *[
+                client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+                )
+                for _ in range(5)
+            ]
         )
     await client.close()
     assert [r.id for r in results] == ["chatcmpl-res"] * 5

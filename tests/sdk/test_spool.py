@@ -37,7 +37,13 @@ __all__ = ["fake_config", "ienv"]
 
 
 def _event(n: int) -> dict[str, Any]:
-    return {"body": {"category": "system.openai", "units": {"text": {"input": n}}, "provider_response_id": f"r{n}"}}
+    return {
+        "body": {
+            "category": "system.openai",
+            "units": {"text": {"input": n}},
+            "provider_response_id": f"r{n}",
+        }
+    }
 
 
 def _free_port() -> int:
@@ -57,12 +63,19 @@ def test_spool_files_are_atomic_and_claimed_once(tmp_path: Path) -> None:
     assert not list((tmp_path / "dest").glob("*.tmp"))
     other = Spool(tmp_path / "dest")  # another reader of the same directory
     with spool.claim_next() as claimed:
-        assert claimed is not None and [e["body"]["provider_response_id"] for e in claimed.events] == ["r1", "r2"]
+        assert claimed is not None and [e["body"]["provider_response_id"] for e in claimed.events] == [
+            "r1",
+            "r2",
+        ]
         with other.claim_next() as concurrent:
             assert concurrent is not None and concurrent.path == second  # the locked file is skipped
             concurrent.keep([])
         claimed.keep([_event(2)])  # r1 delivered, r2 not yet
-    remaining = [json.loads(line)["body"]["provider_response_id"] for p in spool.pending() for line in p.read_text().splitlines()]
+    remaining = [
+        json.loads(line)["body"]["provider_response_id"]
+        for p in spool.pending()
+        for line in p.read_text().splitlines()
+    ]
     assert remaining == ["r2"]
 
 
@@ -165,7 +178,9 @@ def _run(script: str, env: dict[str, str], background: bool = False) -> Any:
     return done.stdout
 
 
-def test_a_new_process_sends_an_old_spool_and_two_never_share_a_file(ienv: InstrumentEnv, tmp_path: Path) -> None:
+def test_a_new_process_sends_an_old_spool_and_two_never_share_a_file(
+    ienv: InstrumentEnv, tmp_path: Path
+) -> None:
     down = f"http://127.0.0.1:{_free_port()}"
     common = {"KEY": ienv.key, "SPOOL": str(tmp_path / "spool"), "FAKE_URL": ienv.openai_direct}
     ids: list[str] = []
@@ -205,5 +220,7 @@ def test_offline_mode_writes_a_json_array_at_exit(ienv: InstrumentEnv, tmp_path:
     events = json.loads(target.read_text())
     assert isinstance(events, list) and len(events) == 3
     assert {e["user_id"] for e in events} == {"offline-user"}
-    assert all(e["provider_response_id"].startswith("chatcmpl-") and e["units"]["text"]["input"] > 0 for e in events)
+    assert all(
+        e["provider_response_id"].startswith("chatcmpl-") and e["units"]["text"]["input"] > 0 for e in events
+    )
     assert ienv.recorded(0) == []  # nothing went over the network

@@ -246,7 +246,11 @@ class ModelMapping:
             category, resource = entry.get("price_as_category"), entry.get("price_as_resource")
             if not model or not (category or resource):
                 continue
-            out.append(ModelMapping(model, host_of(entry.get("host")), category, resource, entry.get("resource_scope")))
+            out.append(
+                ModelMapping(
+                    model, host_of(entry.get("host")), category, resource, entry.get("resource_scope")
+                )
+            )
         return tuple(out)
 
     @staticmethod
@@ -300,7 +304,9 @@ class InstrumentSettings:
     ignored: list[str] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, config: Mapping[str, Any] | None, logger: logging.Logger | None = None) -> InstrumentSettings:
+    def parse(
+        cls, config: Mapping[str, Any] | None, logger: logging.Logger | None = None
+    ) -> InstrumentSettings:
         """Validate and normalise ``config``; unknown or inert keys are listed in ``ignored``."""
         cfg: Mapping[str, Any] = config or {}
         s = cls()
@@ -326,7 +332,9 @@ class InstrumentSettings:
             + ModelMapping.parse_all((openai_cfg.get("azure") or {}).get("model_mappings"))
             + ModelMapping.parse_all((cfg.get("azure_openai_config") or {}).get("model_mappings"))
         )
-        s.anthropic_mappings = ModelMapping.parse_all((cfg.get("anthropic_config") or {}).get("model_mappings"))
+        s.anthropic_mappings = ModelMapping.parse_all(
+            (cfg.get("anthropic_config") or {}).get("model_mappings")
+        )
         aws = cfg.get("aws_config") or {}
         s.bedrock_mappings = ModelMapping.parse_all(aws.get("model_mappings"))
         s.guardrail_trace = aws.get("guardrail_trace") is not False

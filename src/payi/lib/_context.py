@@ -268,7 +268,10 @@ def _fill_headers(frame: Frame) -> None:
     if frame.log_prompt_and_response is False:
         h[_H.logging_disable] = "True"
     proxy_h = dict(h)
-    for name, props in ((_H.request_properties, frame.request_properties), (_H.use_case_properties, frame.use_case_properties)):
+    for name, props in (
+        (_H.request_properties, frame.request_properties),
+        (_H.use_case_properties, frame.use_case_properties),
+    ):
         if props:
             h[name] = _compact(props)
             proxy_h[name] = _b64(h[name])
@@ -305,7 +308,9 @@ def _is_payi(name: str) -> bool:
     return name[:7].lower() == "xproxy-"
 
 
-def _merge(frame_headers: Mapping[str, str], caller: Mapping[str, Any], proxy: bool) -> tuple[dict[str, Any], dict[str, str]]:
+def _merge(
+    frame_headers: Mapping[str, str], caller: Mapping[str, Any], proxy: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
     """``(provider headers, Pay-i headers)``: the caller's ``xProxy-*`` values win over the frame's, an empty value
     removes the header, and naming a use case drops the frame's use case id, version and step."""
     provider: dict[str, Any] = {}

@@ -28,7 +28,7 @@ from ._config import InstrumentSettings, ModelMapping, host_of
 from ._context import Frame, attribution_from_headers, current_frame, split_headers
 from ._invoke import Adapter, Call, invoke_async, invoke_sync
 from ._sender import ProblemLog, Sender
-from .helpers import PayiHeaderNames, payi_aws_bedrock_url
+from .helpers import PayiHeaderNames, _resolve_payi_base_url, payi_aws_bedrock_url
 
 __all__ = ["ACTIVE", "Instrumentor", "async_wrapper", "sync_wrapper", "wrap"]
 
@@ -110,6 +110,8 @@ class Instrumentor:
         if client is not None or settings.offline:
             self.sender = Sender(client, settings, logger, self._set_result)
         self._closed = False
+        payi_base = str(client.base_url) if client is not None else _resolve_payi_base_url(None)
+        self._proxy_prefix = payi_base.rstrip("/") + "/api/v1/proxy/"
 
     # ------------------------------------------------------------------------------ context and results
 
@@ -151,8 +153,12 @@ class Instrumentor:
     def prepare(
         self, frame: Frame, adapter: Adapter, instance: Any, kwargs: dict[str, Any]
     ) -> tuple[Call | None, dict[str, Any]]:
-        """Apply the context to a call's arguments; returns the ``Call`` to record (``None`` in proxy mode)."""
-        proxy = frame.proxy
+        """Apply the context to a call's arguments; returns the ``Call`` to record (``None`` in proxy mode).
+
+        A client whose base URL is Pay-i's proxy is in proxy mode whatever the context says: the proxy records the
+        call, so ingesting it too would only send a duplicate.
+        """
+        proxy = frame.proxy or (adapter.supports_headers and self._through_proxy(instance))
         caller = kwargs.get("extra_headers") if adapter.supports_headers else None
         provider_headers, payi_headers = split_headers(frame, caller, proxy)
         if proxy:
@@ -162,13 +168,15 @@ class Instrumentor:
         if caller is not None:
             kwargs["extra_headers"] = provider_headers
         attribution = (
-            frame.attribution()
-            if payi_headers is frame.headers
-            else attribution_from_headers(payi_headers)
+            frame.attribution() if payi_headers is frame.headers else attribution_from_headers(payi_headers)
         )
         call = Call(self, adapter, kwargs, attribution, provider_headers)
         adapter.start(call, instance, kwargs)
         return call, kwargs
+
+    def _through_proxy(self, instance: Any) -> bool:
+        base_url = getattr(getattr(instance, "_client", None), "base_url", None)
+        return base_url is not None and str(base_url).startswith(self._proxy_prefix)
 
     def submit(self, call: Call) -> None:
         if self.sender is not None:

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import wrapt
 
-from .units import Units, normalize_units
 from ..types.ingest_units_params import FunctionCallInfoParam
 from ._context import Attribution
 from ._sender import Envelope
 from .helpers import PayiPropertyNames
+from .units import Units, normalize_units
 
 if TYPE_CHECKING:
     from ._instrumentor import Instrumentor
@@ -210,7 +210,9 @@ class Call:
         self.adapter = adapter
         self.attribution = attribution
         self.request_headers = request_headers
-        self.kwargs = {k: list(v) if isinstance(v, list) else v for k, v in kwargs.items() if k not in _SKIP_KWARGS}
+        self.kwargs = {
+            k: list(v) if isinstance(v, list) else v for k, v in kwargs.items() if k not in _SKIP_KWARGS
+        }
         self.stack = _capture_stack()
         self.event_timestamp = now_iso()
         self.t0 = time.perf_counter()
@@ -356,7 +358,11 @@ class Call:
             "headers": {"xProxy-Instrumented-Module": self.module} if self.module else {},
             "query": {"id": response_id},
         }
-        target = self.response if self.error is None and self.chunks is None and hasattr(self.response, "__dict__") else None
+        target = (
+            self.response
+            if self.error is None and self.chunks is None and hasattr(self.response, "__dict__")
+            else None
+        )
         self.response = self.chunks = None  # release the provider objects early
         return Envelope(event, target)
 
@@ -423,7 +429,9 @@ def capture_headers(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: 
     return wrapped(*args, **kwargs)
 
 
-async def capture_headers_async(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def capture_headers_async(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """``capture_headers`` for the async clients."""
     call = _RESPONSE_OF.get()
     if call is not None:
@@ -433,9 +441,13 @@ async def capture_headers_async(wrapped: Any, instance: Any, args: tuple[Any, ..
     return await wrapped(*args, **kwargs)
 
 
-
 def invoke_sync(
-    inst: Instrumentor | None, adapter: Adapter, wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]
+    inst: Instrumentor | None,
+    adapter: Adapter,
+    wrapped: Any,
+    instance: Any,
+    args: Any,
+    kwargs: dict[str, Any],
 ) -> Any:
     """Run a synchronous provider method under instrumentation (pass-through when nothing is tracked)."""
     frame = inst.current() if inst is not None else None
@@ -471,7 +483,12 @@ def invoke_sync(
 
 
 async def invoke_async(
-    inst: Instrumentor | None, adapter: Adapter, wrapped: Any, instance: Any, args: Any, kwargs: dict[str, Any]
+    inst: Instrumentor | None,
+    adapter: Adapter,
+    wrapped: Any,
+    instance: Any,
+    args: Any,
+    kwargs: dict[str, Any],
 ) -> Any:
     """``invoke_sync`` for coroutine methods."""
     frame = inst.current() if inst is not None else None

@@ -120,7 +120,9 @@ def _error_of(exc: APIStatusError) -> XproxyError:
     if isinstance(body, dict):
         error = body.get("xproxy_error")
         if isinstance(error, dict):
-            return XproxyError(code=error.get("code") or "unknown_error", message=error.get("message") or str(exc))
+            return XproxyError(
+                code=error.get("code") or "unknown_error", message=error.get("message") or str(exc)
+            )
     return XproxyError(code="unknown_error", message=str(exc))
 
 
@@ -328,12 +330,16 @@ class Sender:
 
     def _to_spool(self, events: list[Event]) -> bool:
         if self.spool is None:
-            self.problems.report(f"{len(events)} ingest event(s) could not be delivered and no spool is configured")
+            self.problems.report(
+                f"{len(events)} ingest event(s) could not be delivered and no spool is configured"
+            )
             return False
         try:
             self.spool.write(events)
         except OSError as exc:
-            self.problems.report(f"could not write {len(events)} event(s) to the spool {self.spool.directory}: {exc}")
+            self.problems.report(
+                f"could not write {len(events)} event(s) to the spool {self.spool.directory}: {exc}"
+            )
             return False
         return True
 
@@ -375,9 +381,13 @@ class Sender:
             response = client.ingest.bulk(events=items)  # type: ignore[arg-type]
         except APIStatusError as exc:
             if exc.status_code in _RETRYABLE or exc.status_code >= 500:
-                self.problems.report(f"bulk ingest failed with HTTP {exc.status_code}; spooled events are kept")
+                self.problems.report(
+                    f"bulk ingest failed with HTTP {exc.status_code}; spooled events are kept"
+                )
                 return "retry", []
-            self.problems.report(f"bulk ingest of {len(events)} spooled event(s) refused with HTTP {exc.status_code}")
+            self.problems.report(
+                f"bulk ingest of {len(events)} spooled event(s) refused with HTTP {exc.status_code}"
+            )
             return "drop", []
         except APIConnectionError as exc:
             self.problems.report(f"cannot reach Pay-i ({exc}); spooled events are kept")
@@ -405,17 +415,23 @@ class Sender:
         self._inflight = envelope
         try:
             response = client.ingest.units(
-                **event["body"], extra_headers=event.get("headers") or None, extra_query=event.get("query") or None
+                **event["body"],
+                extra_headers=event.get("headers") or None,
+                extra_query=event.get("query") or None,
             )
         except APIStatusError as exc:
             if exc.status_code in _RETRYABLE or exc.status_code >= 500:
-                self.problems.report(f"ingest failed with HTTP {exc.status_code}; events are kept and retried")
+                self.problems.report(
+                    f"ingest failed with HTTP {exc.status_code}; events are kept and retried"
+                )
                 self._on_result(XproxyError(code="ingest_retry_enqueued", message=str(exc)))
                 return "retry"
             if exc.status_code == 409:  # already recorded
                 return "ok"
             error = _error_of(exc)
-            self.problems.report(f"ingest refused with HTTP {exc.status_code} ({error.code}): {error.message}")
+            self.problems.report(
+                f"ingest refused with HTTP {exc.status_code} ({error.code}): {error.message}"
+            )
             self._on_result(error)
             return "drop"
         except APIConnectionError as exc:

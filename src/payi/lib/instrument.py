@@ -98,7 +98,9 @@ def _caller_use_case_name(filename: str) -> str | None:
     return name or None
 
 
-def _pick_client(payi: Payi | AsyncPayi | Sequence[Payi | AsyncPayi] | None) -> tuple[Payi | None, AsyncPayi | None]:
+def _pick_client(
+    payi: Payi | AsyncPayi | Sequence[Payi | AsyncPayi] | None,
+) -> tuple[Payi | None, AsyncPayi | None]:
     clients = list(payi) if isinstance(payi, list | tuple) else [payi]
     sync = next((c for c in clients if isinstance(c, Payi)), None)
     async_ = next((c for c in clients if isinstance(c, AsyncPayi)), None)
@@ -177,7 +179,9 @@ def payi_instrument(
                 log.warning("Pay-i: no Pay-i client (PAYI_API_KEY unset); only proxy mode will work")
         if settings.offline:
             client = None
-        log_flag = False if (log_prompt_and_response is False or settings.log_prompt_and_response is False) else None
+        log_flag = (
+            False if (log_prompt_and_response is False or settings.log_prompt_and_response is False) else None
+        )
         base = resolve(None, proxy=settings.proxy, log_prompt_and_response=log_flag)
         root: Frame | None = None
         if settings.global_instrumentation:
@@ -213,7 +217,9 @@ class _TrackContext:
         self._enter()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._exit()
 
     async def __aenter__(self) -> _TrackContext:

@@ -24,7 +24,10 @@ def tool_uses(content: Any) -> list[FunctionCallInfoParam]:
         if block.get("type") == "tool_use" and block.get("name"):
             arguments = block.get("input")
             calls.append(
-                {"name": block["name"], "arguments": json.dumps(arguments, ensure_ascii=False) if arguments else None}
+                {
+                    "name": block["name"],
+                    "arguments": json.dumps(arguments, ensure_ascii=False) if arguments else None,
+                }
             )
     return calls
 

@@ -18,8 +18,8 @@ import time
 from typing import Any
 
 import anthropic
-import wrapt
 import anthropic.lib.streaming as _streaming
+import wrapt
 
 from .._instrumentor import async_wrapper, sync_wrapper, wrap
 from .._invoke import (
@@ -46,7 +46,9 @@ def _clients(*names: str) -> tuple[type, ...]:
     return tuple(cls for name in names if isinstance(cls := getattr(anthropic, name, None), type))
 
 
-_BEDROCK = _clients("AnthropicBedrock", "AsyncAnthropicBedrock", "AnthropicBedrockMantle", "AsyncAnthropicBedrockMantle")
+_BEDROCK = _clients(
+    "AnthropicBedrock", "AsyncAnthropicBedrock", "AnthropicBedrockMantle", "AsyncAnthropicBedrockMantle"
+)
 _VERTEX = _clients("AnthropicVertex", "AsyncAnthropicVertex")
 _FOUNDRY = _clients("AnthropicFoundry", "AsyncAnthropicFoundry")
 _SYNC_MANAGERS = tuple(
@@ -56,7 +58,10 @@ _SYNC_MANAGERS = tuple(
 )
 _ASYNC_MANAGERS = tuple(
     cls
-    for cls in (_streaming.AsyncMessageStreamManager, getattr(_streaming, "BetaAsyncMessageStreamManager", None))
+    for cls in (
+        _streaming.AsyncMessageStreamManager,
+        getattr(_streaming, "BetaAsyncMessageStreamManager", None),
+    )
     if isinstance(cls, type)
 )
 
@@ -213,4 +218,6 @@ def install(logger: logging.Logger) -> None:
         wrap(module, "Messages.create", sync_wrapper(CREATE), logger)
         wrap(module, "Messages.stream", sync_wrapper(STREAM), logger)
         wrap(module, "AsyncMessages.create", async_wrapper(CREATE), logger)
-        wrap(module, "AsyncMessages.stream", sync_wrapper(STREAM), logger)  # returns a manager, not a coroutine
+        wrap(
+            module, "AsyncMessages.stream", sync_wrapper(STREAM), logger
+        )  # returns a manager, not a coroutine

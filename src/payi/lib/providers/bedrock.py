@@ -170,7 +170,10 @@ class BedrockAdapter:
             raw: bytes = call.response or b""
             body = mapping(_json(raw))
             call.units = bedrock_invoke_units(
-                body, model_id=call.model, headers=call.response_headers, request_json=_json(call.kwargs.get("body"))
+                body,
+                model_id=call.model,
+                headers=call.response_headers,
+                request_json=_json(call.kwargs.get("body")),
             )
             call.function_calls = tool_uses(body.get("content")) or _converse_tool_uses(
                 mapping(mapping(body.get("output")).get("message")).get("content")
@@ -181,12 +184,16 @@ class BedrockAdapter:
         elif self.kind == "converse":
             response = {k: v for k, v in mapping(call.response).items() if k != "ResponseMetadata"}
             call.units = bedrock_converse_units(response, model_id=call.model)
-            call.function_calls = _converse_tool_uses(mapping(mapping(response.get("output")).get("message")).get("content"))
+            call.function_calls = _converse_tool_uses(
+                mapping(mapping(response.get("output")).get("message")).get("content")
+            )
             _guardrail_stopped(call, response.get("stopReason"))
             if log:
                 call.response_json = compact_json(response)
         elif self.kind == "invoke_stream":
-            decoded = [_json(mapping(mapping(event).get("chunk")).get("bytes")) for event in call.chunks or ()]
+            decoded = [
+                _json(mapping(mapping(event).get("chunk")).get("bytes")) for event in call.chunks or ()
+            ]
             chunks = [chunk for chunk in decoded if isinstance(chunk, dict)]
             usage = BedrockInvokeStreamUsage(model_id=call.model)
             for chunk in chunks:
@@ -261,9 +268,13 @@ def _create_client(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
     try:
         for name, adapter in _ADAPTERS.items():
             setattr(client, name, _method(getattr(client, name), client, adapter))
-        client.meta.events.register_last("request-created.bedrock-runtime", _redirect, unique_id="payi-bedrock-proxy")
+        client.meta.events.register_last(
+            "request-created.bedrock-runtime", _redirect, unique_id="payi-bedrock-proxy"
+        )
     except Exception:  # noqa: BLE001 - an unexpected client shape: leave it uninstrumented
-        logging.getLogger("payi.instrument").debug("Pay-i: could not instrument a bedrock-runtime client", exc_info=True)
+        logging.getLogger("payi.instrument").debug(
+            "Pay-i: could not instrument a bedrock-runtime client", exc_info=True
+        )
     return client
 
 

@@ -79,7 +79,10 @@ class _StreamCalls:
             choice = mapping(choice)
             delta = mapping(choice.get("delta"))
             index = choice.get("index") or 0
-            parts = [(mapping(tc).get("index") or 0, mapping(mapping(tc).get("function"))) for tc in delta.get("tool_calls") or ()]
+            parts = [
+                (mapping(tc).get("index") or 0, mapping(mapping(tc).get("function")))
+                for tc in delta.get("tool_calls") or ()
+            ]
             if delta.get("function_call"):
                 parts.append((-1, mapping(delta.get("function_call"))))
             for position, function in parts:
@@ -103,7 +106,9 @@ class OpenAIAdapter:
 
     def start(self, call: Call, instance: Any, kwargs: dict[str, Any]) -> None:
         client = getattr(instance, "_client", None)
-        call.category = PayiCategories.azure_openai if isinstance(client, _AZURE_CLIENTS) else PayiCategories.openai
+        call.category = (
+            PayiCategories.azure_openai if isinstance(client, _AZURE_CLIENTS) else PayiCategories.openai
+        )
         call.module = MODULE
         base_url = getattr(client, "base_url", None)
         call.provider_uri = str(base_url) if base_url is not None else None
@@ -115,7 +120,10 @@ class OpenAIAdapter:
             if self.kind == "chat":
                 options = kwargs.get("stream_options")
                 if not (isinstance(options, dict) and options.get("include_usage")):
-                    kwargs["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+                    kwargs["stream_options"] = {
+                        **(options if isinstance(options, dict) else {}),
+                        "include_usage": True,
+                    }
                     call.hide = _usage_only
 
     def respond(self, call: Call, result: Any) -> Any:
