@@ -132,7 +132,7 @@ async def test_limits_show_bars_and_admins_reset_them(running: Running, login: L
     page = await admin.get("/limits")
     assert "team-cap" in page.text and "$3.50" in page.text and "$4.00" in page.text
     assert 'badge-exceeded">exceeded<' in page.text
-    assert '<meter min="0" max="4.0" high="3.0" optimum="0" value="3.5"' in page.text
+    assert '<meter min="0" max="4.0" low="2.999997" high="3.999996" optimum="0" value="3.5"' in page.text
     response = await admin.post(
         "/limits/reset", data={"csrf_token": hidden(page.text), "app_id": running.boot.app["app_id"], "limit_id": limit_id}
     )
