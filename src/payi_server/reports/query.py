@@ -55,6 +55,9 @@ MAX_TOP = 10_000
 MAX_HOURLY_RANGE = timedelta(days=366)
 MAX_RANGE = timedelta(days=366 * 20)
 DEFAULT_RANGE = timedelta(days=30)
+# Dates outside this window are refused (400) rather than overflowing date arithmetic.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def bad(code: str, message: str) -> ApiError:
@@ -145,6 +148,17 @@ def _validate(query: ReportQuery) -> ReportQuery:
     return query
 
 
+def check_date(value: datetime) -> datetime:
+    """A date-time between 1970 and 2200, else 400 ``invalid_range``."""
+    try:
+        ok = EARLIEST <= value.astimezone(UTC) < LATEST
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise bad("invalid_range", "Dates must be between 1970-01-01 and 2200-01-01")
+    return value
+
+
 def aware(value: datetime, tz: str) -> datetime:
     """A naive date-time is read in the report's zone (what a person typing dates means)."""
     if value.tzinfo is None:
@@ -168,8 +182,8 @@ def build_query(
     if bucket not in BUCKETS:
         raise bad("invalid_bucket", "'bucket' is one of hour, day, month, total")
     now = now or datetime.now(UTC)
-    end_at = hour_ceil(aware(end, tz) if end else now)
-    start_at = hour_floor(aware(start, tz) if start else end_at - DEFAULT_RANGE)
+    end_at = hour_ceil(check_date(aware(end, tz)) if end else now)
+    start_at = hour_floor(check_date(aware(start, tz)) if start else end_at - DEFAULT_RANGE)
     dims = tuple(_dimension(d) for d in split_list(group_by))
     parsed: dict[str, tuple[str, ...]] = {}
     for name, values in (filters or {}).items():

@@ -20,7 +20,7 @@ from ..errors import ApiError
 from ..store.engine import Database
 from ..store.tables import requests, rollup_hourly
 from .buckets import check_zone, hour_floor
-from .query import DEFAULT_RANGE, HOURLY_DIMENSIONS, aware
+from .query import DEFAULT_RANGE, HOURLY_DIMENSIONS, aware, check_date
 from .scope import Scope
 
 # Filter name (as in reports) -> request-log column.
@@ -90,8 +90,8 @@ def make_log_query(
 ) -> LogQuery:
     """A checked request-log query: dates without a zone are read in ``tz``; default the last 30 days."""
     check_zone(tz)
-    end_at = aware(end, tz).astimezone(UTC) if end else datetime.now(UTC)
-    start_at = aware(start, tz).astimezone(UTC) if start else end_at - DEFAULT_RANGE
+    end_at = check_date(aware(end, tz)).astimezone(UTC) if end else datetime.now(UTC)
+    start_at = check_date(aware(start, tz)).astimezone(UTC) if start else end_at - DEFAULT_RANGE
     if end_at <= start_at:
         raise ApiError(400, "invalid_range", "'end' must be after 'start'")
     for name, values in (filters or {}).items():

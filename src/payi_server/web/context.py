@@ -30,6 +30,15 @@ DIMENSION_FILTERS = {"category": "category", "resource": "resource", "use_case":
                      "account": "account"}
 
 
+def _date(value: str) -> str:
+    """A ``YYYY-MM-DD`` between 1970 and 2199, or '' (the range's default)."""
+    try:
+        day = datetime.strptime(value[:10], "%Y-%m-%d")
+    except ValueError:
+        return ""
+    return value[:10] if 1970 <= day.year < 2200 else ""
+
+
 def zone_of(request: Request) -> str:
     for candidate in (request.query_params.get("tz"), unquote(request.cookies.get(TZ_COOKIE, ""))):
         if candidate:
@@ -59,8 +68,8 @@ class PageFilters:
         return cls(
             tz=zone_of(request),
             range=rng if rng in RANGES else default_range,
-            start_date=q.get("start_date", "")[:10],
-            end_date=q.get("end_date", "")[:10],
+            start_date=_date(q.get("start_date", "")),
+            end_date=_date(q.get("end_date", "")),
             app=q.get("app", "")[:20],
             bucket=q.get("bucket", "auto") if q.get("bucket") in BUCKET_CHOICES else "auto",
             dims={k: q[k][:300] for k in DIMENSION_FILTERS if q.get(k)},
@@ -72,11 +81,8 @@ class PageFilters:
         local_now = self.now.astimezone(zone)
         midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
         if self.range == "custom":
-            try:
-                start = datetime.fromisoformat(self.start_date) if self.start_date else midnight - timedelta(days=6)
-                end = datetime.fromisoformat(self.end_date) if self.end_date else midnight
-            except ValueError:
-                raise ApiError(400, "invalid_range", "Dates are YYYY-MM-DD") from None
+            start = datetime.fromisoformat(self.start_date) if self.start_date else midnight - timedelta(days=6)
+            end = datetime.fromisoformat(self.end_date) if self.end_date else midnight
             return start.replace(tzinfo=zone), (end + timedelta(days=1)).replace(tzinfo=zone)
         if self.range == "24h":
             end_at = hour_ceil(self.now)

@@ -212,6 +212,8 @@ async def test_bad_parameters_are_refused(running: Running) -> None:
         ({"group_by": "limit,user"}, "unsupported_dimensions"),
         ({"group_by": "property:a", "property.b": "x"}, "unsupported_dimensions"),
         ({"start": "2026-02-02", "end": "2026-02-01"}, "invalid_range"),
+        ({"end": "9999-12-31T23:30:00Z"}, "invalid_range"),
+        ({"start": "0001-01-01T00:00:00Z"}, "invalid_range"),
         ({"start": "2020-01-01", "end": "2026-01-01", "bucket": "hour"}, "range_too_large"),
         ({"use_case_version": "v2"}, "invalid_filter"),
         ({"application": "999999"}, "application_not_found"),

@@ -76,6 +76,9 @@ async def test_overview_shows_spend_chart_and_tops_and_filters_by_use_case(runni
     assert _chart(days.text, "spend-chart")["bucket"] == "day"
     custom = await client.get("/", params={"range": "custom", "start_date": "2020-01-01", "end_date": "2020-01-31"})
     assert "No spend recorded" in custom.text
+    for bad in ("9999-12-31", "0001-01-01", "not-a-date"):
+        page = await client.get("/", params={"range": "custom", "start_date": bad, "end_date": bad})
+        assert page.status_code == 200, bad
 
 
 async def test_time_zone_of_the_browser_buckets_days(running: Running, login: Login) -> None:
