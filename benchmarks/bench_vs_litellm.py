@@ -5,7 +5,8 @@
 What it does, in one command:
 
 1. Installs LiteLLM into its own virtual environment, ``.cache/litellm-venv`` (pinned: ``litellm[proxy]``
-   and ``prisma``, the Prisma Client Python that LiteLLM's database layer needs), once; later runs reuse it.
+   and ``prisma``, the Prisma Client Python that LiteLLM's database layer needs, and ``httptools``, the HTTP
+   parser uvicorn uses when present, as our server does), once; later runs reuse it.
    LiteLLM keeps its data with Prisma, whose CLI (npm ``prisma``) and native engines are normally downloaded
    from Prisma's own binary host, which this machine cannot reach. So: the CLI comes from npm (for
    ``prisma generate``), the migrations that LiteLLM ships (``litellm_proxy_extras/migrations``) are applied
@@ -75,6 +76,9 @@ ENGINE_DIR = PRISMA_HOME / "engine"
 LITELLM_VERSION = "1.106.12"
 PRISMA_PY_VERSION = "0.15.0"
 ENGINE_COMMIT = "393aa359c9ad4a4bb28630fb5613f9c281cde053"
+# uvicorn parses HTTP with httptools when it is installed and with the pure-Python h11 otherwise; litellm[proxy]
+# does not bring it, our server does: give LiteLLM the same parser (the same version as ours).
+EXTRA_PIP = ["httptools==0.9.0"]
 NPM_PACKAGES = [
     f"@prisma/query-engine-wasm@5.17.0-31.{ENGINE_COMMIT}",
     "@prisma/adapter-pg@5.17.0",
@@ -122,7 +126,7 @@ def _write_engine_files() -> None:
 
 
 def ensure_litellm(force: bool = False) -> None:
-    pins = {"litellm": LITELLM_VERSION, "prisma": PRISMA_PY_VERSION, "npm": NPM_PACKAGES, "v": 1}
+    pins = {"litellm": LITELLM_VERSION, "prisma": PRISMA_PY_VERSION, "extra": EXTRA_PIP, "npm": NPM_PACKAGES, "v": 2}
     marker = VENV / ".bench-ready.json"
     _write_engine_files()
     if not force and marker.exists() and json.loads(marker.read_text()) == pins:
@@ -133,7 +137,7 @@ def ensure_litellm(force: bool = False) -> None:
     if not (VENV / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                    f"litellm[proxy]=={LITELLM_VERSION}", f"prisma=={PRISMA_PY_VERSION}"], check=True)
+                    f"litellm[proxy]=={LITELLM_VERSION}", f"prisma=={PRISMA_PY_VERSION}", *EXTRA_PIP], check=True)
     log("installing the Prisma engine stand-in (npm) ...")
     (ENGINE_DIR / "package.json").write_text(json.dumps(
         {"name": "litellm-bench-prisma-engine", "version": "1.0.0", "private": True, "type": "module"}))
@@ -232,9 +236,18 @@ def _added(proxied: Result, direct: Result) -> dict[str, float]:
             "added_p99_ms": round(proxied.pct(99) - direct.pct(99), 3)}
 
 
-async def measure(targets: dict[str, tuple[str, dict[str, str]]], concurrency: int,
-                  duration: float) -> dict[str, Any]:
-    """Each scenario runs the fake directly, then ours and LiteLLM in an order that alternates per scenario."""
+def tree_cpu_seconds(root: int) -> float:
+    return sum(m["cpu_s"] for m in (proc_memory(pid) for pid in process_tree(root)) if m)
+
+
+async def measure(targets: dict[str, tuple[str, dict[str, str]]], concurrency: int, duration: float,
+                  roots: dict[str, int]) -> dict[str, Any]:
+    """Each scenario runs the fake directly, then ours and LiteLLM in an order that alternates per scenario.
+
+    The CPU time each server's processes used during its run is read from /proc before and after; divided by the
+    requests served (the measured ones scaled by (warm-up + duration) / duration, as the load generator does not
+    count its warm-up requests) it gives CPU milliseconds per request, which other load on the machine distorts
+    much less than requests/s."""
     out: dict[str, Any] = {}
     scenarios = [("json_c1", BODY, 1, False), ("stream_ttfb_c1", STREAM_BODY, 1, True),
                  (f"json_c{concurrency}", BODY, concurrency, False),
@@ -242,16 +255,22 @@ async def measure(targets: dict[str, tuple[str, dict[str, str]]], concurrency: i
     for index, (name, body, conc, first_chunk) in enumerate(scenarios):
         order = ["direct", "ours", "litellm"] if index % 2 == 0 else ["direct", "litellm", "ours"]
         results: dict[str, Result] = {}
+        cpu_ms: dict[str, float | None] = {}
         for who in order:
             url, headers = targets[who]
+            cpu0 = tree_cpu_seconds(roots[who]) if who in roots else 0.0
             results[who] = await run(f"{name}-{who}", url, method="POST", headers=headers, body=body,
                                      concurrency=conc, duration=duration, first_chunk=first_chunk)
             r = results[who]
+            if who in roots:
+                served = len(r.latencies_ms) * (duration + 1.0) / duration
+                cpu_ms[who] = round((tree_cpu_seconds(roots[who]) - cpu0) * 1000 / served, 3) if served else None
             log(f"  {name:<16} {who:<8} {r.rps:8.1f} req/s  p50 {r.pct(50):8.2f} ms  p99 {r.pct(99):8.2f} ms  "
                 f"errors {r.errors}  statuses {r.statuses}")
         out[name] = {who: results[who].summary() for who in ("direct", "ours", "litellm")}
         for who in ("ours", "litellm"):
             out[name][who].update(_added(results[who], results["direct"]))
+            out[name][who]["server_cpu_ms_per_request"] = cpu_ms.get(who)
     return out
 
 
@@ -330,6 +349,9 @@ def summarize(scen: dict[str, Any], concurrency: int) -> dict[str, Any]:
         for p in ("p50", "p99"):
             ratios[f"added_{p}_{name}_ours_over_litellm"] = _ratio(scen[name]["ours"][f"added_{p}_ms"],
                                                                   scen[name]["litellm"][f"added_{p}_ms"])
+    for name in scen:
+        ratios[f"cpu_per_request_{name}_ours_over_litellm"] = _ratio(
+            scen[name]["ours"]["server_cpu_ms_per_request"] or 0, scen[name]["litellm"]["server_cpu_ms_per_request"] or 0)
     aims = {
         "throughput_at_least_3x": bool(ratios[f"throughput_json_c{c}_ours_over_litellm"] or 0) and
         ratios[f"throughput_json_c{c}_ours_over_litellm"] >= 3,
@@ -338,7 +360,8 @@ def summarize(scen: dict[str, Any], concurrency: int) -> dict[str, Any]:
     }
     table = {name: {who: {"rps": scen[name][who]["rps"], "p50_ms": scen[name][who]["p50_ms"],
                           "p99_ms": scen[name][who]["p99_ms"],
-                          **({k: scen[name][who][k] for k in ("added_p50_ms", "added_p99_ms")}
+                          **({k: scen[name][who][k] for k in ("added_p50_ms", "added_p99_ms",
+                                                               "server_cpu_ms_per_request")}
                              if who != "direct" else {})}
                     for who in ("direct", "ours", "litellm")} for name in scen}
     return {"ratios": ratios, "aims": aims, "table": table}
@@ -402,7 +425,7 @@ def main() -> None:
             idle = MemorySampler(roots, 1.0).sample()
             sampler = MemorySampler(roots, args.sample).start()
             log(f"measuring (workers={args.workers}, concurrency={args.concurrency}, {args.duration}s each) ...")
-            scenarios = asyncio.run(measure(targets, args.concurrency, args.duration))
+            scenarios = asyncio.run(measure(targets, args.concurrency, args.duration, roots))
             samples = sampler.stop()
             log("spend check ...")
             spend = asyncio.run(spend_check(args.spend_check, targets, {"ours": ours_db, "litellm": litellm_db}))
@@ -413,6 +436,11 @@ def main() -> None:
         memory[who] = {"idle_rss_mb": idle[who]["rss_mb"], **rss_summary(samples, who)}
         first, last = samples[0][who]["cpu_s"], samples[-1][who]["cpu_s"]
         memory[who]["cpu_s_during_measurement"] = round(last - first, 1)
+        per_proc: dict[str, float] = {}
+        for pid, p in samples[-1][who]["procs"].items():
+            start = next((s[who]["procs"][pid]["cpu_s"] for s in samples if pid in s[who]["procs"]), 0.0)
+            per_proc[f"{pid} {p['cmd'][:80]}"] = round(p["cpu_s"] - start, 1)
+        memory[who]["cpu_s_during_measurement_per_process"] = per_proc
     engine_rss = [sum(p["rss_mb"] for pid, p in s["litellm"]["procs"].items() if "prisma_engine_shim" in p["cmd"])
                   for s in samples]
     memory["litellm"]["engine_stand_in_rss_peak_mb"] = max(engine_rss) if engine_rss else None
