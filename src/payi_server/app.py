@@ -144,6 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=ORJSONResponse,
         docs_url="/docs",
         redoc_url=None,
+        # No 307 to the path with/without a trailing slash: its Location is built from the client's Host header,
+        # it has no Pay-i error body, and "/x/%2F" would be "redirected" elsewhere. Unknown paths are 404s.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     app.include_router(health.router)

@@ -97,13 +97,11 @@ def assert_payi_error(status: int, body: Any, *secrets: str) -> None:
 
 async def row_counts(db: Database) -> dict[str, int]:
     """Rows per table (the bookkeeping tables left out)."""
-    out: dict[str, int] = {}
+    tables = [t for t in metadata.sorted_tables if t.name not in _VOLATILE]
+    query = select(*(select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables))
     async with db.read() as conn:
-        for table in metadata.sorted_tables:
-            if table.name in _VOLATILE:
-                continue
-            out[table.name] = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
-    return out
+        row = (await conn.execute(query)).one()
+    return dict(row._mapping)
 
 
 def row_counts_of(settings: Settings) -> dict[str, int]:
@@ -222,3 +220,7 @@ class Redirector:
                     "headers": [(b"location", self.target.encode()), (b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+# The proxy tests' fixtures (a fake upstream and our server on real ports), for the proxy fuzz here.
+from tests.server.proxy.conftest import fake_config, proxy_env  # noqa: E402,F401

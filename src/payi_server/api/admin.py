@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..auth.dependency import OrgKey
 from ..auth.manage import key_view
 from . import schemas as doc
-from .common import IsoDateTime, page, parse_id, request_id, state
+from .common import IsoDateTime, JsonRoute, page, parse_id, request_id, state
 from .openapi import answers
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=JsonRoute)
 
 
 class _Body(BaseModel):

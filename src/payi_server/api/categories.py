@@ -12,10 +12,10 @@ from ..auth.dependency import AnyKey, OrgKey
 from ..errors import ApiError
 from ..pricing.admin import CatalogAdmin
 from . import schemas as doc
-from .common import IsoDateTime, paginate, raw_segments, state
+from .common import IsoDateTime, JsonRoute, Number, paginate, raw_segments, state
 from .openapi import answers
 
-router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
+router = APIRouter(prefix="/api/v1/categories", tags=["categories"], route_class=JsonRoute)
 
 ActiveQuery = Annotated[bool | None, Query(alias="Active")]
 CursorQuery = Annotated[str | None, Query(max_length=200)]
@@ -24,8 +24,8 @@ LimitQuery = Annotated[int | None, Query(ge=1, le=1000)]
 
 class UnitPriceIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    input_price: float | None = Field(default=None, ge=0)
-    output_price: float | None = Field(default=None, ge=0)
+    input_price: Number | None = Field(default=None, ge=0)
+    output_price: Number | None = Field(default=None, ge=0)
 
 
 class ResourceCreate(BaseModel):
@@ -43,7 +43,7 @@ class ResourceCreate(BaseModel):
     azure_resource: dict[str, Any] | None = None
     aws_bedrock_resource: dict[str, Any] | None = None
     google_vertex_resource: dict[str, Any] | None = None
-    cost_per_hour: float | None = Field(default=None, ge=0)
+    cost_per_hour: Number | None = Field(default=None, ge=0)
     reservation_id: str | None = None
 
 

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 import orjson
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
 
 from ..errors import ApiError
@@ -25,6 +26,39 @@ def _iso_text(value: Any) -> Any:
 
 # A date-time in a request body: ISO-8601 text only.
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would read true as 1.0 (a $1 limit from {"max": true})
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+# An amount in a request body (a limit's max, a price, a goal): a number, never a boolean.
+Number = Annotated[float, BeforeValidator(_not_bool)]
+
+
+class _StrictJsonRequest(Request):
+    """Request bodies read as strict JSON (orjson, as ingest reads them): the standard library would let a lone
+    surrogate ("\\ud800", which no database can store: a 500) or NaN/Infinity through."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            # orjson.JSONDecodeError is a json.JSONDecodeError: FastAPI answers it as invalid JSON.
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class JsonRoute(APIRoute):
+    """The route class of the REST routers that take JSON bodies (``APIRouter(route_class=JsonRoute)``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Any:
+            return await handler(_StrictJsonRequest(request.scope, request.receive))
+
+        return strict
 
 
 def state(request: Request) -> AppState:
@@ -98,7 +132,11 @@ def paginate(
 
 
 def raw_segments(request: Request) -> list[str]:
-    """The path's segments, each URL-decoded on its own: names holding '/' (sent as %2F) stay whole."""
+    """The path's segments, each URL-decoded on its own: names holding '/' (sent as %2F) stay whole. A segment
+    holding NUL names nothing (no name may hold one; PostgreSQL cannot even compare with one): 404."""
     raw = request.scope.get("raw_path") or request.scope["path"].encode()
     path = raw.decode("latin-1").split("?", 1)[0]
-    return [unquote(part) for part in path.split("/")]
+    parts = [unquote(part) for part in path.split("/")]
+    if any("\x00" in part for part in parts):
+        raise ApiError(404, "not_found", "No such endpoint")
+    return parts

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from ..errors import ApiError, error_body
 from ..jsonio import ORJSONResponse
-from ..store.errors import is_unavailable
+from ..store.errors import is_bad_value, is_unavailable
 
 log = logging.getLogger("payi_server.errors")
 
@@ -71,7 +71,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
     """Database errors are handled here (not in the catch-all): an unreachable database is a 503 the client
-    may retry, not a crash."""
+    may retry, not a crash; a value the database refuses (too long for its column, out of range, a NUL
+    character, which PostgreSQL cannot store) is the client's 400, and its transaction was rolled back."""
+    if is_bad_value(exc):
+        log.info("value refused by the database: %s", type(getattr(exc, "orig", exc)).__name__)
+        return _json(400, error_body(400, "invalid_value", "A value is too long, out of range or holds characters "
+                                                          "that cannot be stored (such as NUL)"))
     if is_unavailable(exc):
         log.warning("database unreachable: %s", type(exc).__name__)
         return _json(

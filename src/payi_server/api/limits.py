@@ -26,10 +26,10 @@ from ..auth.dependency import AppKey
 from ..limits.config import LIMIT_ID
 from ..limits.service import LimitService, not_found
 from . import schemas as doc
-from .common import decode_cursor, encode_cursor, request_id, state, tag_validation_codes
+from .common import JsonRoute, Number, decode_cursor, encode_cursor, request_id, state, tag_validation_codes
 from .openapi import answers
 
-router = APIRouter(prefix="/api/v1/limits", tags=["limits"])
+router = APIRouter(prefix="/api/v1/limits", tags=["limits"], route_class=JsonRoute)
 
 CursorQuery = Annotated[str | None, Query(max_length=500)]
 PageSizeQuery = Annotated[int | None, Query(ge=1, le=1000)]
@@ -42,11 +42,11 @@ class LimitCreate(BaseModel):
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
     limit_name: str = Field(max_length=200)
-    max: float = Field(allow_inf_nan=False)
+    max: Number = Field(allow_inf_nan=False)
     limit_id: str | None = Field(default=None, max_length=100)
     limit_type: str | None = Field(default=None, max_length=20)
     properties: dict[str, str | None] | None = None
-    threshold: float | None = Field(default=None, allow_inf_nan=False)
+    threshold: Number | None = Field(default=None, allow_inf_nan=False)
     limit_tags: list[str] | None = None
     enforcement: str | None = Field(default=None, max_length=20)
     period: str | None = Field(default=None, max_length=20)
@@ -57,7 +57,7 @@ class LimitUpdate(BaseModel):
     """``PUT /api/v1/limits/{id}``: a new name and/or max."""
     model_config = ConfigDict(extra="ignore")
     limit_name: str | None = Field(default=None, max_length=200)
-    max: float | None = Field(default=None, allow_inf_nan=False)
+    max: Number | None = Field(default=None, allow_inf_nan=False)
 
 
 class PropertiesUpdate(BaseModel):

@@ -19,10 +19,10 @@ from ..metering.recorder import load_limit_states
 from ..metering.results import build_result
 from ..store.tables import requests
 from . import schemas as doc
-from .common import raw_segments, state
+from .common import JsonRoute, raw_segments, state
 from .openapi import answers
 
-router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
+router = APIRouter(prefix="/api/v1/requests", tags=["requests"], route_class=JsonRoute)
 
 
 class PropertiesBody(BaseModel):

@@ -28,12 +28,12 @@ from ..limits.config import parse_config
 from ..limits.service import make_instance_limit
 from ..usecases.instances import InstanceService
 from ..usecases.service import UNSET, UseCaseService
-from .common import decode_cursor, encode_cursor, request_id, state, tag_validation_codes
+from .common import JsonRoute, Number, decode_cursor, encode_cursor, request_id, state, tag_validation_codes
 from . import schemas as doc
 from .limits import DEFAULT_PAGE, CursorQuery, PageSizeQuery
 from .openapi import answers
 
-router = APIRouter(prefix="/api/v1/use_cases", tags=["use cases"])
+router = APIRouter(prefix="/api/v1/use_cases", tags=["use cases"], route_class=JsonRoute)
 
 NameFilter = Annotated[str | None, Query(max_length=64)]
 
@@ -46,10 +46,10 @@ class LimitConfigIn(_Body):
     """A use case's ``limit_config`` (the limit every new instance gets); our extras as on limits."""
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
-    max: float = Field(allow_inf_nan=False)
+    max: Number = Field(allow_inf_nan=False)
     limit_type: str | None = Field(default=None, max_length=20)
     properties: dict[str, str | None] | None = None
-    threshold: float | None = Field(default=None, allow_inf_nan=False)
+    threshold: Number | None = Field(default=None, allow_inf_nan=False)
     enforcement: str | None = Field(default=None, max_length=20)
     period: str | None = Field(default=None, max_length=20)
     timezone: str | None = Field(default=None, max_length=64)
@@ -73,14 +73,14 @@ class KpiCreate(_Body):
     """``POST /definitions/{name}/kpis``."""
     name: str = Field(max_length=200)
     description: str | None = Field(max_length=10_000)
-    goal: float | None = Field(allow_inf_nan=False)
+    goal: Number | None = Field(allow_inf_nan=False)
     kpi_type: str = Field(max_length=20)
 
 
 class KpiUpdate(_Body):
     """``PUT /definitions/{name}/kpis/{kpi}``: a ``null`` goal clears it."""
     description: str | None = Field(default=None, max_length=10_000)
-    goal: float | None = Field(default=None, allow_inf_nan=False)
+    goal: Number | None = Field(default=None, allow_inf_nan=False)
 
 
 class PropertiesUpdate(_Body):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -43,7 +42,7 @@ def parse_properties(value: str | None, header: str) -> dict[str, str | None] | 
     if not text.startswith("{"):
         try:
             text = base64.b64decode(text, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # binascii.Error, and ValueError for non-ASCII text
             raise ApiError(400, "invalid_json", f"Header '{header}' is neither JSON nor base64 JSON") from None
     try:
         data = orjson.loads(text)

@@ -33,6 +33,36 @@ def _all_units_unknown(units: Units) -> dict[str, dict[str, int]]:
     return unknown
 
 
+def _storable(text: str | None, limit: int | None = None) -> str | None:
+    """Text every database stores: NUL (which PostgreSQL refuses) as U+FFFD, cut to its column's length."""
+    if text is None or ("\x00" not in text and (limit is None or len(text) <= limit)):
+        return text
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
+def _storable_event(event: Event) -> None:
+    """Make an event's text storable before it is priced, deduplicated, rolled up and recorded: the provider may
+    have answered already (proxy), so its record must not be refused for a NUL or an over-long name."""
+    event.resource = _storable(event.resource, 300) or ""
+    event.provider_response_id = _storable(event.provider_response_id, 300)
+    event.provider_uri = _storable(event.provider_uri, 500)
+    attr = event.attribution
+    attr.use_case_id = _storable(attr.use_case_id, 64)
+    attr.use_case_step = _storable(attr.use_case_step, 200)
+    attr.user_id = _storable(attr.user_id, 200)
+    attr.account_name = _storable(attr.account_name, 200)
+    attr.resource_scope = _storable(attr.resource_scope, 100)
+    attr.price_as_resource = _storable(attr.price_as_resource, 300)
+    for name in ("properties", "use_case_properties"):
+        props = getattr(attr, name)
+        if props and any("\x00" in k or (v is not None and "\x00" in v) for k, v in props.items()):
+            setattr(attr, name, {_storable(k) or "": _storable(v) for k, v in props.items()})
+    payload = event.payload
+    if payload is not None:
+        payload.provider_request_json = _storable(payload.provider_request_json)
+        payload.provider_request_reasoning_json = _storable(payload.provider_request_reasoning_json)
+
+
 class Meter:
     def __init__(self, book: PriceBook, ids: IdGenerator, recorder: Recorder) -> None:
         self.book = book
@@ -56,6 +86,7 @@ class Meter:
                 "invalid_ingest_event_timestamp",
                 "event_timestamp may not be more than 5 minutes in the future",
             )
+        _storable_event(event)
         attr = event.attribution
         category = attr.price_as_category or event.category
         resource = attr.price_as_resource or event.resource

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import String, select, tuple_
 
 from ..errors import ApiError
 from ..metrics import Metrics
@@ -432,9 +432,28 @@ def _settle(item: Pending, outcome: dict[str, Any] | ApiError) -> None:
         log.warning("request %s not recorded: %s", item.request_id, outcome.code)
 
 
+def _text_limits(table: Any) -> dict[str, int | None]:
+    return {c.name: c.type.length for c in table.columns if isinstance(c.type, String)}
+
+
+_REQUEST_TEXT = _text_limits(requests)
+_PAYLOAD_TEXT = _text_limits(request_payloads)
+
+
+def _storable(values: dict[str, Any], limits: dict[str, int | None]) -> dict[str, Any]:
+    """Text as every database can store it: a NUL (PostgreSQL refuses it) becomes U+FFFD and over-long text is
+    cut to its column. A record of a call the provider already answered must never be refused for its text (it
+    would be lost, and its cost never charged)."""
+    for name, limit in limits.items():
+        value = values.get(name)
+        if isinstance(value, str) and ("\x00" in value or (limit is not None and len(value) > limit)):
+            values[name] = value.replace("\x00", "\ufffd")[:limit]
+    return values
+
+
 def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
     event, attr = item.event, item.event.attribution
-    return {
+    return _storable({
         "id": item.request_id,
         "app_id": item.app_id,
         "source": event.source,
@@ -470,14 +489,14 @@ def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
         "price_as_category": attr.price_as_category,
         "price_as_resource": attr.price_as_resource,
         "result": {"warnings": item.warnings} if item.warnings else None,
-    }
+    }, _REQUEST_TEXT)
 
 
 def _payload_values(item: Pending) -> dict[str, Any] | None:
     payload = item.event.payload
     if payload is None or payload.is_empty():
         return None
-    return {
+    return _storable({
         "request_id": item.request_id,
         "provider_request_json": payload.provider_request_json,
         "provider_request_reasoning_json": payload.provider_request_reasoning_json,
@@ -485,7 +504,7 @@ def _payload_values(item: Pending) -> dict[str, Any] | None:
         "provider_request_headers": payload.provider_request_headers,
         "provider_response_headers": payload.provider_response_headers,
         "provider_response_function_calls": payload.provider_response_function_calls,
-    }
+    }, _PAYLOAD_TEXT)
 
 
 def _add(table: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], values: list[Any]) -> None:

@@ -1,6 +1,20 @@
-"""Reject request bodies over the configured size with 413 before they are read into memory."""
+"""Reject request bodies over the configured size with 413 before they are read into memory, and requests
+carrying bytes no valid HTTP request has, with 400, before any route sees them.
+
+HTTP servers in front (uvicorn's parsers) refuse most of these already; the app must not rely on that (it may be
+served by other servers or called in-process), and the proxy would otherwise hand them to the HTTP client that
+calls the provider, which raises on them (a 500) or, worse, forwards them:
+
+- a header name that is not an HTTP token, or a header value holding CR, LF or NUL (header splitting and
+  smuggling through ``xProxy-Forward-*`` and the other ``xProxy-*`` values);
+- a NUL byte, raw or escaped (``%00``), in the query string (no filter value may hold one, and PostgreSQL
+  cannot compare with one; path segments are the routes' to judge: an id holding one is simply not found);
+- a ``Content-Length`` that is not a non-negative integer.
+"""
 
 from __future__ import annotations
+
+import re
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -15,6 +29,19 @@ async def send_error(send: Send, error: ApiError) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+
+
+def _bad_header(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value) for name, value in headers)
+
+
+def _bad_query(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    return b"%00" in query or b"\x00" in query
 
 
 class BodyTooLarge(ApiError, HTTPException):  # type: ignore[misc]
@@ -37,14 +64,19 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.proxy_max_bytes if scope["path"].startswith(self.proxy_prefix) else self.max_bytes
-        for name, value in scope["headers"]:
+        headers = scope["headers"]
+        if _bad_header(headers):
+            await send_error(send, ApiError(400, "invalid_header", "A header name or value holds invalid characters"))
+            return
+        if _bad_query(scope):
+            await send_error(send, ApiError(400, "invalid_request", "The query string holds a NUL character"))
+            return
+        for name, value in headers:
             if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
+                if not value.isdigit():
                     await send_error(send, ApiError(400, "invalid_content_length", "Content-Length is not a number"))
                     return
-                if declared > limit:
+                if int(value) > limit:
                     await send_error(send, BodyTooLarge(limit))
                     return
                 break

@@ -37,7 +37,7 @@ from ..store.changes import utcnow
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
 from .estimate import estimate_cost
-from .upstream import Upstream, make_session, parse_base
+from .upstream import HostCheck, Upstream, make_session, parse_base
 
 log = logging.getLogger("payi_server.proxy")
 
@@ -80,6 +80,7 @@ class ProxyEndpoint:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self.hosts = HostCheck()
 
     def session(self, state: AppState) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -109,7 +110,7 @@ class ProxyEndpoint:
         if not raw_path.startswith(prefix + b"/"):
             raise ApiError(404, "not_found", "No such proxy path")
         call = _Call(state, principal, adapter, scope, receive, send, raw_path[len(prefix) :].decode("latin-1"))
-        await call.run(request, self.session(state))
+        await call.run(request, self.session(state), self.hosts)
 
 
 class _Call:
@@ -336,10 +337,12 @@ class _Call:
                 return
 
     # --- the call -----------------------------------------------------------------------------------
-    async def run(self, request: Request, session: aiohttp.ClientSession) -> None:
+    async def run(self, request: Request, session: aiohttp.ClientSession, hosts: HostCheck) -> None:
         headers = request.headers
         self.attribution = from_headers(headers)
         upstream = self._upstream(headers)
+        if not upstream.trusted and not self.state.settings.allow_private_provider_hosts:
+            await hosts.check(upstream.host)  # before anything is reserved or sent
         body = await request.body()
         self.info = info = self.adapter.inspect(self.scope["method"], self.path, body, headers)
         self.store = self.principal.store_prompts and not self.attribution.logging_disabled
@@ -357,6 +360,13 @@ class _Call:
         except TimeoutError:
             self._finish(504, None, None)
             raise ApiError(504, "provider_error", "The provider did not answer in time") from None
+        except aiohttp.ClientConnectorDNSError:
+            if upstream.trusted:
+                self._finish(502, None, None)
+                raise ApiError(502, "provider_error", "The provider's host could not be resolved") from None
+            # Resolved to a non-public address at connect time (re-pointed since HostCheck), or vanished.
+            self._finish(400, None, None)
+            raise ApiError(400, "invalid_provider_host", "The provider host is not allowed by this server") from None
         except (aiohttp.ClientError, OSError) as exc:
             self._finish(502, None, None)
             log.warning("upstream unreachable: %s", type(exc).__name__)

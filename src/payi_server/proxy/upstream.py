@@ -1,16 +1,27 @@
 """Where a proxied call may go, and the one HTTP client that takes it there.
 
-``xProxy-Provider-BaseUri`` must be an absolute http(s) URI whose host matches an allow-list pattern (settings,
-provider hosts by default). Loopback, private, link-local and other non-public addresses are refused, whether
-written as an IP literal or reached through a DNS name that resolves to one (the resolver checks every address
-it returns), unless the operator allows private hosts: the proxy must not become an SSRF tool. Base URLs the
-operator configured (``PAYI_SERVER_*_BASE_URL``) are trusted as they are.
+``xProxy-Provider-BaseUri`` must be an absolute http(s) URI without userinfo whose host is a plain host name or a
+canonical IP literal matching an allow-list pattern (settings, provider hosts by default). Loopback, private,
+link-local and other non-public addresses are refused unless the operator allows private hosts, so the proxy
+cannot become an SSRF tool:
+
+- IP literals are checked as written; other numeric spellings of an address (``2130706433``, ``0x7f000001``,
+  ``0177.0.0.1``, ``127.1``), which resolvers read as IPv4, are refused outright;
+- a host name is resolved before anything is reserved or sent (``HostCheck``, cached for a minute): if it does
+  not resolve, or resolves to any non-public address, the call is refused with ``400 invalid_provider_host``;
+- the resolver of the HTTP client checks every address again at connect time (a name re-pointed in between).
+
+Base URLs the operator configured (``PAYI_SERVER_*_BASE_URL``) are trusted as they are. Redirects are never
+followed (the route passes them to the caller).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import re
 import socket
+import time
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
@@ -28,6 +39,7 @@ class Upstream:
     origin: str
     path: str
     trusted: bool
+    host: str = ""
 
 
 def _is_public(address: str) -> bool:
@@ -35,6 +47,14 @@ def _is_public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return bool(ip.is_global) and not ip.is_multicast
+
+
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
+_NUMERIC = re.compile(r"[0-9a-fx.]+")
+
+
+def _refuse_host() -> ApiError:
+    return ApiError(400, "invalid_provider_host", "The provider host is not allowed by this server")
 
 
 def parse_base(value: str, *, patterns: tuple[str, ...], allow_private: bool, trusted: bool) -> Upstream:
@@ -57,13 +77,55 @@ def parse_base(value: str, *, patterns: tuple[str, ...], allow_private: bool, tr
             literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             literal = None
-        if literal is not None and not allow_private and not _is_public(str(literal)):
-            raise ApiError(400, "invalid_provider_host", "The provider host is not allowed by this server")
+        if literal is None:
+            if not _HOST_NAME.fullmatch(host):
+                raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri has an invalid host")
+            if _NUMERIC.fullmatch(host) and _legacy_ipv4(host):
+                raise _refuse_host()  # an address in a spelling only old resolvers read
+        elif not allow_private and not _is_public(str(literal)):
+            raise _refuse_host()
     netloc = parts.netloc.rsplit("@", 1)[-1]
     default_port = 443 if parts.scheme == "https" else 80
     if port == default_port:
         netloc = netloc.rsplit(":", 1)[0]
-    return Upstream(origin=f"{parts.scheme}://{netloc}", path=parts.path.rstrip("/"), trusted=trusted)
+    return Upstream(origin=f"{parts.scheme}://{netloc}", path=parts.path.rstrip("/"), trusted=trusted, host=host)
+
+
+def _legacy_ipv4(host: str) -> bool:
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
+
+
+class HostCheck:
+    """Resolve an untrusted provider host before the call and refuse it unless it resolves, and only to public
+    addresses. A host that passed is not looked up again for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = 60.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._passed: dict[str, float] = {}
+
+    async def check(self, host: str) -> None:
+        now = time.monotonic()
+        if self._passed.get(host, 0.0) > now:
+            return
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            return  # a literal: parse_base checked it
+        except ValueError:
+            pass
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise ApiError(400, "invalid_provider_host", "The provider host could not be resolved") from None
+        if not infos or not all(_is_public(str(info[4][0])) for info in infos):
+            raise _refuse_host()
+        if len(self._passed) >= self.max_entries:
+            self._passed.clear()
+        self._passed[host] = now + self.ttl
 
 
 class PublicOnlyResolver(AbstractResolver):

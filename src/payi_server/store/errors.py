@@ -22,6 +22,21 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def is_bad_value(exc: BaseException) -> bool:
+    """Whether the database refused a value (SQLSTATE class 22, "data exception": too long for its column, out of
+    range, a NUL character in text), i.e. the request's fault, not the server's."""
+    if isinstance(exc, sa_exc.DataError):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if str(getattr(seen, "sqlstate", "") or "").startswith("22"):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
 _CONNECTION_ERRORS = frozenset(
     {
         "CannotConnectNowError",
