@@ -60,6 +60,10 @@ class Database:
             self._writer = _sqlite_engine(url, writer=True)
             self._reader = _sqlite_engine(url, writer=False)
         else:
+            # A bounded cache of prepared statements per connection (the driver's default of 100 kept up to 100
+            # multi-kilobyte statements on each of up to 2 x pool_size connections).
+            if "prepared_statement_cache_size" not in url:
+                url += ("&" if "?" in url else "?") + "prepared_statement_cache_size=32"
             self._writer = create_async_engine(
                 url,
                 json_serializer=_json_dumps,
