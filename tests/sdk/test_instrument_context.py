@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import doctest
+import importlib
 import json
 import threading
 from collections.abc import Iterator
@@ -337,3 +339,18 @@ def test_positional_client_and_second_call_is_a_no_op(tmp_path: Path) -> None:
 def test_use_case_name_from_file_name_is_made_valid() -> None:
     assert _caller_use_case_name("/x/My Script (v2).py") == "my_script__v2_"
     assert _caller_use_case_name("/x/" + "a" * 100 + ".py") == "a" * 64
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "payi.lib.instrument",
+        "payi.lib.providers._tools",
+        "payi.lib._context",
+        "payi.lib._spool",
+        "payi.lib._config",
+    ],
+)
+def test_docstring_examples(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

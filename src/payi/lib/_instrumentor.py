@@ -112,6 +112,7 @@ class Instrumentor:
         self._closed = False
         payi_base = str(client.base_url) if client is not None else _resolve_payi_base_url(None)
         self._proxy_prefix = payi_base.rstrip("/") + "/api/v1/proxy/"
+        self._proxy_urls: dict[int, tuple[Any, bool]] = {}  # provider base URL object -> is Pay-i's proxy
 
     # ------------------------------------------------------------------------------ context and results
 
@@ -176,7 +177,14 @@ class Instrumentor:
 
     def _through_proxy(self, instance: Any) -> bool:
         base_url = getattr(getattr(instance, "_client", None), "base_url", None)
-        return base_url is not None and str(base_url).startswith(self._proxy_prefix)
+        if base_url is None:
+            return False
+        cached = self._proxy_urls.get(id(base_url))
+        if cached is None or cached[0] is not base_url:
+            if len(self._proxy_urls) > 256:
+                self._proxy_urls.clear()
+            cached = self._proxy_urls[id(base_url)] = (base_url, str(base_url).startswith(self._proxy_prefix))
+        return cached[1]
 
     def submit(self, call: Call) -> None:
         if self.sender is not None:

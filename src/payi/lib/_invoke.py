@@ -22,7 +22,6 @@ import os
 import sys
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -42,9 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Adapter",
-    "AsyncStreamProxy",
     "Call",
-    "StreamProxy",
     "capture_headers",
     "capture_headers_async",
     "invoke_async",
@@ -52,8 +49,7 @@ __all__ = [
     "to_jsonable",
 ]
 
-_OUR_DIR = os.path.dirname(os.path.abspath(__file__))
-_WRAPT_DIR = os.path.dirname(os.path.abspath(wrapt.__file__))
+_SKIPPED_DIRS = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(wrapt.__file__)))
 _SKIP_KWARGS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 _MAX_STACK_FRAMES = 40
 _MAX_PROPERTY_CHARS = 9_000  # the server refuses property values above 10,000 characters
@@ -82,8 +78,8 @@ class Adapter(Protocol):
         """Proxy mode: the ``xproxy_result`` a response carries, or ``None``."""
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def _capture_stack() -> list[tuple[str, int, str]]:
@@ -93,7 +89,7 @@ def _capture_stack() -> list[tuple[str, int, str]]:
     while frame is not None and len(frames) < _MAX_STACK_FRAMES:
         code = frame.f_code
         filename = code.co_filename
-        if not (filename.startswith(_OUR_DIR) or filename.startswith(_WRAPT_DIR)):
+        if not filename.startswith(_SKIPPED_DIRS):
             frames.append((filename, frame.f_lineno, code.co_name))
         frame = frame.f_back
     return frames
@@ -214,7 +210,7 @@ class Call:
             k: list(v) if isinstance(v, list) else v for k, v in kwargs.items() if k not in _SKIP_KWARGS
         }
         self.stack = _capture_stack()
-        self.event_timestamp = now_iso()
+        self.event_timestamp = time.time()  # formatted off the caller's thread
         self.t0 = time.perf_counter()
         self.category = ""
         self.module = ""
@@ -315,7 +311,7 @@ class Call:
             "category": category,
             "resource": resource,
             "units": normalize_units(self.units),
-            "event_timestamp": self.event_timestamp,
+            "event_timestamp": _iso(self.event_timestamp),
             "end_to_end_latency_ms": self.latency_ms,
             "http_status_code": self.status or 200,
             "provider_response_id": response_id,
@@ -521,102 +517,3 @@ async def invoke_async(
     except Exception:  # noqa: BLE001
         inst.internal_error("recording a provider response")
         return result
-
-
-# ------------------------------------------------------------------------------------------- streams
-
-
-def _abandon(call: Call) -> None:
-    call.finish()
-
-
-class StreamProxy(wrapt.ObjectProxy[Any]):  # type: ignore[misc]
-    """A provider stream as the caller sees it: every chunk passes through ``Call.on_chunk``.
-
-    The call is finished (and its event sent) when the stream is exhausted, closed, its ``with`` block exits,
-    it raises, or it is garbage-collected half-read.
-    """
-
-    def __init__(self, stream: Any, call: Call) -> None:
-        super().__init__(stream)
-        self._self_call = call
-        self._self_iter: Any = None
-        weakref.finalize(self, _abandon, call).atexit = False
-
-    def __iter__(self) -> StreamProxy:
-        return self
-
-    def __next__(self) -> Any:
-        if self._self_iter is None:
-            self._self_iter = iter(self.__wrapped__)
-        call = self._self_call
-        while True:
-            try:
-                chunk = next(self._self_iter)
-            except StopIteration:
-                call.finish()
-                raise
-            except Exception as exc:
-                call.finish(exc)
-                raise
-            if call.on_chunk(chunk):
-                return chunk
-
-    def __enter__(self) -> StreamProxy:
-        enter = getattr(self.__wrapped__, "__enter__", None)
-        if enter is not None:
-            enter()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        self._self_call.finish()
-        exit_ = getattr(self.__wrapped__, "__exit__", None)
-        return exit_(*exc_info) if exit_ is not None else None
-
-    def close(self) -> Any:
-        self._self_call.finish()
-        return self.__wrapped__.close()
-
-
-class AsyncStreamProxy(wrapt.ObjectProxy[Any]):  # type: ignore[misc]
-    """``StreamProxy`` for async iterators (``async for``, ``async with``, ``await close()``)."""
-
-    def __init__(self, stream: Any, call: Call) -> None:
-        super().__init__(stream)
-        self._self_call = call
-        self._self_iter: Any = None
-        weakref.finalize(self, _abandon, call).atexit = False
-
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
-
-    async def __anext__(self) -> Any:
-        if self._self_iter is None:
-            self._self_iter = self.__wrapped__.__aiter__()
-        call = self._self_call
-        while True:
-            try:
-                chunk = await self._self_iter.__anext__()
-            except StopAsyncIteration:
-                call.finish()
-                raise
-            except Exception as exc:
-                call.finish(exc)
-                raise
-            if call.on_chunk(chunk):
-                return chunk
-
-    async def __aenter__(self) -> AsyncStreamProxy:
-        enter = getattr(self.__wrapped__, "__aenter__", None)
-        if enter is not None:
-            await enter()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        self._self_call.finish()
-        exit_ = getattr(self.__wrapped__, "__aexit__", None)
-        return (await exit_(*exc_info)) if exit_ is not None else None
-
-    async def close(self) -> Any:
-        self._self_call.finish()
-        return await self.__wrapped__.close()

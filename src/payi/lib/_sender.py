@@ -2,7 +2,9 @@
 
 Delivery, in order of preference:
 
-1. sent at once (the client's own retries absorb a transient error);
+1. sent at once (the client's own retries absorb a transient error). The worker wakes once per burst (it lingers
+   20 to 100 ms after a wake-up, longer when busy): a burst's events go in one ``POST /api/v1/ingest/bulk`` except the last, which is sent
+   alone so its ``xproxy_result`` comes back; a lone event is a plain ``POST /api/v1/ingest`` (with ``?id=``);
 2. when Pay-i is unreachable or answers 408/429/5xx: kept in a bounded in-memory retry queue and retried with
    exponential backoff (``queue_interval`` doubling up to ``queue_max_interval``); while Pay-i is down new events
    join the queue without an attempt of their own, so an outage costs one failed request per backoff step;
@@ -51,7 +53,9 @@ Outcome = Literal["ok", "retry", "drop"]
 Result = XproxyResult | XproxyError
 
 _SPOOL_SCAN_INTERVAL = 30.0  # seconds between looks for spool files left by other processes
-_LINGER = 0.01  # after a wake-up, let a burst accumulate: one thread switch per burst, not per event
+# After a wake-up the worker lets a burst accumulate (one thread switch and one bulk request per burst); the busier
+# the last burst, the longer the next wait, so sustained traffic costs less CPU per event.
+_LINGER_MIN, _LINGER_MAX = 0.02, 0.1
 _LOCAL_RESULT = XproxyResult(request_id="local_instrumentation")
 _BULK_SIZE = 500  # spooled events per bulk request
 _RETRYABLE = frozenset({408, 429})
@@ -209,32 +213,35 @@ class Sender:
 
     def _run(self) -> None:
         stopping = False
+        linger = _LINGER_MIN
         while not stopping:
             try:
                 batch = [self._inbox.get(timeout=self._wait_time())]
             except queue.Empty:
                 batch = []
             if batch and batch[0] is not _STOP and not self._closed:
-                time.sleep(_LINGER)
+                time.sleep(linger)
             while True:
                 try:
                     batch.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
+            envelopes: list[Envelope] = []
             for item in batch:
                 if item is _STOP:
                     stopping = True
-                    break
-                try:
-                    if isinstance(item, _Flush):
-                        self._flushes.append(item)
-                    else:
-                        self._handle(item)
-                except Exception:  # noqa: BLE001 - the worker must survive anything
-                    self.problems.report("internal error in the ingest sender", exc_info=True)
+                elif isinstance(item, _Flush):
+                    self._flushes.append(item)
+                else:
+                    envelope = self._build(item)
+                    if envelope is not None:
+                        envelopes.append(envelope)
+            linger = min(_LINGER_MAX, max(_LINGER_MIN, len(envelopes) * 0.004))
             try:
+                if envelopes:
+                    self._dispatch(envelopes)
                 self._tick()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the worker must survive anything
                 self.problems.report("internal error in the ingest sender", exc_info=True)
             if self._flushes and not self._retry and not self._down:
                 for marker in self._flushes:
@@ -261,20 +268,32 @@ class Sender:
             self.problems.report("could not build an ingest event", exc_info=True)
             return None
 
-    def _handle(self, item: Any) -> None:
-        envelope = self._build(item)
-        if envelope is None:
-            return
+    def _dispatch(self, envelopes: list[Envelope]) -> None:
+        """Deliver a burst: all but the last event in bulk (cheap per event), the last one alone so that its
+        ``xproxy_result`` comes back (``get_context()["last_result"]``, ``response.xproxy_result``)."""
         if self.offline:
-            self.offline_events.append(envelope.event)
+            self.offline_events.extend(envelope.event for envelope in envelopes)
             self._on_result(_LOCAL_RESULT)
             return
         if self._down or self._retry:
-            self._enqueue(envelope)
+            for envelope in envelopes:
+                self._enqueue(envelope)
             return
-        if self._send(envelope, probe=False) == "retry":
+        *burst, last = envelopes
+        for start in range(0, len(burst), _BULK_SIZE):
+            chunk = burst[start : start + _BULK_SIZE]
+            outcome, retry = self._send_bulk([envelope.event for envelope in chunk], probe=False)
+            if outcome == "retry":
+                retry = [envelope.event for envelope in burst[start:]]
+            for event in retry:
+                self._enqueue(Envelope(event))
+            if retry:
+                self._mark_down()
+                self._enqueue(last)
+                return
+        if self._send(last, probe=False) == "retry":
             self._mark_down()
-            self._enqueue(envelope)
+            self._enqueue(last)
 
     def _tick(self) -> None:
         if self.offline:
@@ -289,12 +308,20 @@ class Sender:
 
     def _retry_now(self) -> None:
         while self._retry:
-            outcome = self._send(self._retry[0], probe=self._down)
-            if outcome == "retry":
+            if self._down:  # probe with the oldest event alone
+                if self._send(self._retry[0], probe=True) == "retry":
+                    self._mark_down()
+                    return
+                self._retry.popleft()
+                self._mark_up()
+                continue
+            chunk = [self._retry.popleft() for _ in range(min(len(self._retry), _BULK_SIZE))]
+            outcome, retry = self._send_bulk([envelope.event for envelope in chunk], probe=False)
+            again = chunk if outcome == "retry" else [Envelope(event) for event in retry]
+            if again:
+                self._retry.extendleft(reversed(again))
                 self._mark_down()
                 return
-            self._retry.popleft()
-            self._mark_up()
         sent = self._send_spool_file()  # with the memory queue empty, a spool file is the probe
         if sent is not False:
             self._mark_up()
@@ -390,7 +417,8 @@ class Sender:
             )
             return "drop", []
         except APIConnectionError as exc:
-            self.problems.report(f"cannot reach Pay-i ({exc}); spooled events are kept")
+            self.problems.report(f"cannot reach Pay-i ({exc}); events are kept and retried")
+            self._on_result(XproxyError(code="api_connection_error", message=str(exc)))
             return "retry", []
         retry: list[Event] = []
         refused = 0
@@ -404,7 +432,7 @@ class Sender:
             elif status != 409:
                 refused += 1
         if refused:
-            self.problems.report(f"{refused} spooled event(s) refused by Pay-i and dropped")
+            self.problems.report(f"{refused} event(s) refused by Pay-i and dropped")
         self.delivered += len(events) - len(retry) - refused
         return "ok", retry
 

@@ -23,15 +23,14 @@ import wrapt
 
 from .._instrumentor import async_wrapper, sync_wrapper, wrap
 from .._invoke import (
-    AsyncStreamProxy,
     Call,
-    StreamProxy,
     capture_headers,
     capture_headers_async,
     compact_json,
     http_error_details,
     to_jsonable,
 )
+from .._streams import AsyncStreamProxy, StreamProxy
 from ..helpers import PayiCategories
 from ..units._common import mapping
 from ..units.anthropic import AnthropicStreamUsage, anthropic_resource_scope, anthropic_response_units

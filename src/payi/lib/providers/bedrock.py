@@ -28,7 +28,8 @@ from botocore.response import StreamingBody
 
 from ...types.ingest_units_params import FunctionCallInfoParam
 from .._instrumentor import ACTIVE, wrap
-from .._invoke import Call, StreamProxy, compact_json, invoke_sync
+from .._invoke import Call, compact_json, invoke_sync
+from .._streams import StreamProxy
 from ..helpers import PayiCategories, PayiPropertyNames
 from ..units._common import mapping
 from ..units.bedrock import (

@@ -22,15 +22,14 @@ import openai
 from ...types.ingest_units_params import FunctionCallInfoParam
 from .._instrumentor import async_wrapper, sync_wrapper, wrap
 from .._invoke import (
-    AsyncStreamProxy,
     Call,
-    StreamProxy,
     capture_headers,
     capture_headers_async,
     compact_json,
     http_error_details,
     to_jsonable,
 )
+from .._streams import AsyncStreamProxy, StreamProxy
 from ..helpers import PayiCategories
 from ..units._common import mapping
 from ..units.openai import OpenAIChatStreamUsage, OpenAIResponsesStreamUsage, openai_response_units
