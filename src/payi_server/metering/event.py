@@ -13,6 +13,13 @@ from typing import Any
 Units = dict[str, dict[str, int]]
 
 
+def storable(text: str | None, limit: int | None = None) -> str | None:
+    """Text every database stores: NUL (which PostgreSQL refuses) as U+FFFD, cut to its column's length."""
+    if text is None or ("\x00" not in text and (limit is None or len(text) <= limit)):
+        return text
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
 @dataclass(slots=True)
 class Attribution:
     """Who and what a request is for: from ``xProxy-*`` headers (ingest, proxy) or bulk item fields."""

@@ -19,6 +19,7 @@ from ..pricing.book import PriceBook
 from ..pricing.cost import price_units
 from ..store.changes import utcnow
 from .event import Event, Units
+from .event import storable as _storable
 from .recorder import Pending, Recorder
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -31,13 +32,6 @@ def _all_units_unknown(units: Units) -> dict[str, dict[str, int]]:
         if kept:
             unknown[name] = kept
     return unknown
-
-
-def _storable(text: str | None, limit: int | None = None) -> str | None:
-    """Text every database stores: NUL (which PostgreSQL refuses) as U+FFFD, cut to its column's length."""
-    if text is None or ("\x00" not in text and (limit is None or len(text) <= limit)):
-        return text
-    return text.replace("\x00", "\ufffd")[:limit]
 
 
 def _storable_event(event: Event) -> None:

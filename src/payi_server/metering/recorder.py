@@ -39,7 +39,7 @@ from ..store.tables import (
 )
 from ..store.upsert import insert_add, insert_ignore
 from ..usecases.implicit import LimitFactory, UseCaseRef, ensure_use_cases
-from .event import Event
+from .event import Event, storable
 from .results import build_result
 
 log = logging.getLogger("payi_server.recorder")
@@ -465,8 +465,8 @@ def _storable(values: dict[str, Any], limits: dict[str, int | None]) -> dict[str
     would be lost, and its cost never charged)."""
     for name, limit in limits.items():
         value = values.get(name)
-        if isinstance(value, str) and ("\x00" in value or (limit is not None and len(value) > limit)):
-            values[name] = value.replace("\x00", "\ufffd")[:limit]
+        if isinstance(value, str):
+            values[name] = storable(value, limit)
     return values
 
 
