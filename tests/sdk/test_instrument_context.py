@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx2
 import openai
 import pytest
@@ -354,3 +355,103 @@ def test_use_case_name_from_file_name_is_made_valid() -> None:
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+# ------------------------------------------------------------------------------------------- function calls
+
+TOOL_CHAT = {
+    **CHAT,
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "t1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                    }
+                ],
+            },
+        }
+    ],
+}
+
+
+def _sse(*chunks: dict[str, Any]) -> str:
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
+
+def _tool_delta(arguments: str, name: str | None = None) -> dict[str, Any]:
+    function = {"arguments": arguments, **({"name": name} if name else {})}
+    delta = {"tool_calls": [{"index": 0, "id": "t1", "type": "function", "function": function}]}
+    return {
+        "id": "chatcmpl-tool",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "delta": delta}],
+    }
+
+
+TOOL_STREAM = _sse(
+    _tool_delta("", name="get_weather"),
+    _tool_delta('{"city":'),
+    _tool_delta('"Oslo"}'),
+    {
+        "id": "chatcmpl-tool",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o",
+        "choices": [],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15},
+    },
+)
+ANTHROPIC_TOOL = {
+    "id": "msg_tool",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-3-5-haiku-20241022",
+    "content": [{"type": "tool_use", "id": "tu1", "name": "get_weather", "input": {"city": "Oslo"}}],
+    "stop_reason": "tool_use",
+    "usage": {"input_tokens": 20, "output_tokens": 8},
+}
+
+
+def test_function_calls_are_reported(offline: Any) -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/messages"):
+            return httpx2.Response(200, json=ANTHROPIC_TOOL)
+        if b'"stream":true' in request.content:
+            return httpx2.Response(200, text=TOOL_STREAM, headers={"content-type": "text/event-stream"})
+        return httpx2.Response(200, json=TOOL_CHAT)
+
+    offline()
+    transport = httpx2.MockTransport(answer)
+    oai = openai.OpenAI(
+        api_key="sk", base_url="http://up.test/v1", http_client=httpx2.Client(transport=transport)
+    )
+    ant = anthropic.Anthropic(
+        api_key="sk", base_url="http://up.test", http_client=httpx2.Client(transport=transport)
+    )
+    messages: Any = [{"role": "user", "content": "weather?"}]
+    oai.chat.completions.create(model="gpt-4o", messages=messages)
+    chunks = list(oai.chat.completions.create(model="gpt-4o", messages=messages, stream=True))
+    ant.messages.create(model="claude-3-5-haiku-20241022", max_tokens=50, messages=messages)
+    oai.close()
+    ant.close()
+    assert all(chunk.choices for chunk in chunks)
+    whole, streamed, claude = events()
+    expected = [{"name": "get_weather", "arguments": '{"city":"Oslo"}'}]
+    assert (
+        whole["provider_response_function_calls"] == expected == streamed["provider_response_function_calls"]
+    )
+    assert claude["provider_response_function_calls"] == [
+        {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
+    ]
+    assert (
+        streamed["units"] == {"text": {"input": 9, "output": 6}} and claude["category"] == "system.anthropic"
+    )

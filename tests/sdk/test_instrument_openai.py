@@ -11,6 +11,7 @@ from typing import Any
 import openai
 import pytest
 
+from payi import AsyncPayi
 from payi.lib.helpers import payi_azure_openai_url, payi_openai_url
 from payi.lib.instrument import get_context, payi_flush, track, track_context
 from tests.fakes.config import FakeConfig
@@ -172,6 +173,23 @@ def test_sync_responses_and_embeddings(ienv: InstrumentEnv) -> None:
     assert rows[0]["units"] == rows[1]["units"]
     assert rows[0]["provider_response_id"] == response.id and rows[1]["provider_response_id"] == final.id
     assert rows[2]["units"]["text"]["input"] > 0
+
+
+async def test_parse_and_an_async_payi_client(ienv: InstrumentEnv) -> None:
+    async_payi = AsyncPayi(api_key=ienv.key, base_url=ienv.live.url)
+    ienv.instrument(payi=async_payi)  # the sender mirrors it with a sync twin
+    client = _direct(ienv)
+    parsed = client.chat.completions.parse(
+        model=MODEL, messages=MESSAGES, response_format={"type": "json_object"}
+    )  # type: ignore[arg-type]
+    aclient = openai.AsyncOpenAI(api_key="sk-fake", base_url=ienv.openai_direct)
+    response = await aclient.responses.parse(model=MODEL, input="alpha beta")
+    await aclient.close()
+    await async_payi.close()
+    assert payi_flush(5)
+    parse_row, responses_row = ienv.recorded(2)
+    assert parse_row["provider_response_id"] == parsed.id and parse_row["units"]["text"]["output"] > 0
+    assert responses_row["provider_response_id"] == response.id
 
 
 def test_azure_client_is_azure_openai(ienv: InstrumentEnv) -> None:

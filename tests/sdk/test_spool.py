@@ -132,17 +132,21 @@ def test_server_down_then_back_delivers_everything_once(tmp_path: Path, ienv: In
 
 _PRODUCER = textwrap.dedent(
     """
-    import os, openai
+    import os, signal, time, openai
     from payi import Payi
     from payi.lib.instrument import payi_instrument
     payi_instrument(
         Payi(api_key=os.environ["KEY"], base_url=os.environ["PAYI_URL"], max_retries=0),
         instruments={"system.openai"},
-        config={"ingest_retry": {"spool_dir": os.environ["SPOOL"], "queue_max_size": 3, "exit_timeout": 0.2}},
+        config={"ingest_retry": {"spool_dir": os.environ["SPOOL"], "queue_max_size": int(os.environ.get("QUEUE", "3")),
+                                 "exit_timeout": 0.2, "queue_interval": 0.05, "queue_max_interval": 0.1}},
     )
     client = openai.OpenAI(api_key="sk", base_url=os.environ["FAKE_URL"], max_retries=0)
     for _ in range(int(os.environ["CALLS"])):
-        print(client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]).id)
+        print(client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]).id, flush=True)
+    if os.environ.get("KILL"):
+        time.sleep(1.0)  # a few failed retries
+        os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no flush
     """
 )
 
@@ -201,6 +205,33 @@ def test_a_new_process_sends_an_old_spool_and_two_never_share_a_file(
     rows = ienv.recorded(30)
     assert sorted(r["provider_response_id"] for r in rows) == sorted(ids)
     assert not list(new.glob("*.jsonl"))
+
+
+def test_events_waiting_for_a_down_server_survive_a_kill(ienv: InstrumentEnv, tmp_path: Path) -> None:
+    down = f"http://127.0.0.1:{_free_port()}"
+    env = {
+        "KEY": ienv.key,
+        "SPOOL": str(tmp_path / "spool"),
+        "FAKE_URL": ienv.openai_direct,
+        "PAYI_URL": down,
+    }
+    full_env = {**os.environ, **env, "CALLS": "5", "QUEUE": "1000", "KILL": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _PRODUCER],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -9, done.stderr
+    ids = done.stdout.split()
+    spooled = [
+        json.loads(line)["body"]["provider_response_id"]
+        for path in destination_dir(tmp_path / "spool", down + "/", ienv.key).glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert sorted(spooled) == sorted(ids) and len(ids) == 5
 
 
 def test_offline_mode_writes_a_json_array_at_exit(ienv: InstrumentEnv, tmp_path: Path) -> None:

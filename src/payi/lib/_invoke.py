@@ -20,6 +20,7 @@ import json
 import linecache
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -55,6 +56,7 @@ _MAX_STACK_FRAMES = 40
 _MAX_PROPERTY_CHARS = 9_000  # the server refuses property values above 10,000 characters
 _EXCLUDED_RESPONSE_HEADERS = frozenset({"transfer-encoding"})
 _NOT_INSTRUMENTED = "<not_instrumented>"
+_FINISH_LOCK = threading.Lock()
 
 
 class Adapter(Protocol):
@@ -241,20 +243,30 @@ class Call:
     def _elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.t0) * 1000)
 
+    def _claim(self) -> bool:
+        """True for exactly one caller: a stream can be finished by its reader and, concurrently, by the GC."""
+        with _FINISH_LOCK:
+            if self.finished:
+                return False
+            self.finished = True
+            return True
+
     def complete(self, response: Any) -> None:
         """A non-streaming call returned."""
+        if not self._claim():
+            return
         self.latency_ms = self._elapsed_ms()
         self.status = 200
         self.response = response
-        self._submit()
+        self.inst.submit(self)
 
     def fail(self, exc: BaseException) -> None:
         """The call (or its stream) raised."""
-        if self.finished:
+        if not self._claim():
             return
         self.latency_ms = self._elapsed_ms()
         self.error = exc
-        self._submit()
+        self.inst.submit(self)
 
     def on_chunk(self, chunk: Any) -> bool:
         """Record one stream chunk; False when the caller must not see it (usage we asked for on its behalf)."""
@@ -270,17 +282,13 @@ class Call:
 
     def finish(self, exc: BaseException | None = None) -> None:
         """The stream ended (exhausted, closed, abandoned or failed); idempotent."""
-        if self.finished:
-            return
         if exc is not None:
             self.fail(exc)
             return
+        if not self._claim():
+            return
         self.latency_ms = self._elapsed_ms()
         self.status = 200
-        self._submit()
-
-    def _submit(self) -> None:
-        self.finished = True
         self.inst.submit(self)
 
     # ------------------------------------------------------------------------------- the sender's thread

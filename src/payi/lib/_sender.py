@@ -169,6 +169,11 @@ class Sender:
 
     def submit(self, work: Work | Envelope) -> None:
         """Hand an event over to the worker; never blocks, never raises."""
+        if self._closed:  # after shutdown (e.g. from another atexit handler): straight to the spool
+            envelope = self._build(work)
+            if envelope is not None and not self.offline:
+                self._to_spool([envelope.event])
+            return
         self._inbox.put(work)
 
     def flush(self, timeout: float | None = 5.0) -> bool:
@@ -330,6 +335,8 @@ class Sender:
     def _mark_down(self) -> None:
         if self._down:
             self._failures += 1
+            if self._retry and self.spool is not None and self._to_spool([env.event for env in self._retry]):
+                self._retry.clear()  # still down: what waits in memory goes to disk, safe from a kill
         self._down = True
         base = self._settings.retry_interval * 2 ** min(self._failures, 30)
         delay = min(base, self._settings.retry_max_interval) * (1 - 0.2 * random.random())
