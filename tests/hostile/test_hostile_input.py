@@ -241,12 +241,31 @@ async def test_very_long_and_very_many_headers(hostile: Hostile) -> None:
         )
         await refused(hostile, proxied)
     key = await hostile.call("GET", "/api/v1/whoami", [(b"xproxy-api-key", b"k" * 100_000)], kind="none")
+    await refused(hostile, key, "request_header_fields_too_large")
+    key = await hostile.call("GET", "/api/v1/whoami", [(b"xproxy-api-key", b"k" * 10_000)], kind="none")
     await refused(hostile, key, "invalid_api_key")
+    many = [(f"x-junk-{i}".encode(), b"y" * 10) for i in range(2000)]
+    for path in ("/api/v1/ingest", _PROXY):
+        answer = await hostile.call("POST", path, [*_JSON, *many], event)
+        await refused(hostile, answer, "request_header_fields_too_large")
     assert await row_counts(hostile.state.db) == before
     assert hostile.fake.total == 0
-    many = [(f"x-junk-{i}".encode(), b"y" * 100) for i in range(2000)]
-    answer = await hostile.call("POST", "/api/v1/ingest", [*_JSON, *many], event)
+    some = [(f"x-junk-{i}".encode(), b"y" * 100) for i in range(200)]  # under the caps: served
+    answer = await hostile.call("POST", "/api/v1/ingest", [*_JSON, *some], event)
     assert answer.status == 200, answer.body[:300]
+
+
+def test_headers_over_the_caps_through_a_real_port(live: Any) -> None:
+    """uvicorn's httptools parser takes headers of any size and number: a megabyte-long value or thousands of
+    headers reached the routes (whoami answered 200). They are refused with 431 and the Pay-i body."""
+    key = live.app_key
+    with httpx2.Client(base_url=live.url, timeout=10) as client:
+        long_value = client.get("/api/v1/whoami", headers={"xProxy-api-key": key, "xProxy-UseCase-Name": "v" * 1_000_000})
+        many = client.get("/api/v1/whoami", headers={"xProxy-api-key": key, **{f"x-j{i}": "y" for i in range(5000)}})
+        for response in (long_value, many):
+            assert response.status_code == 431, response.text[:200]
+            assert_payi_error(431, response.json(), key)
+        assert client.get("/api/v1/whoami", headers={"xProxy-api-key": key}).status_code == 200
 
 
 # --- malformed JSON, wrong types, deep nesting ------------------------------------------------------------------

@@ -6,8 +6,8 @@ error; the service never answers ``422``: every error is the Pay-i error body (`
 generated document is rewritten once:
 
 - ``ErrorBody`` goes into the components, and every operation lists the error statuses it can answer, each with
-  that schema: ``400`` (bad input, bad ``Content-Length``) and ``413`` (body over the limit, checked for every
-  request) everywhere; ``401`` and ``429`` (a missing or bad key, an address throttled for bad keys) and ``503``
+  that schema: ``400`` (bad input, bad ``Content-Length``), ``413`` and ``431`` (body or headers over the limit,
+  checked for every request) everywhere; ``401`` and ``429`` (a missing or bad key, an address throttled for bad keys) and ``503``
   (database unreachable) on every operation that takes a key; ``403`` on those that admit one kind of key
   only; ``404`` on those with path parameters. A route adds its own with ``answers(..., errors=(409,))``.
 - Routes that read their path segments from the raw path (names may hold an escaped "/") take no path
@@ -37,6 +37,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict (the object exists already)",
     413: "Request body too large",
+    431: "Too many or too large headers",
     429: "Too many failed api keys from this address",
     503: "Database unreachable; retry later",
 }
@@ -108,7 +109,7 @@ def document_errors(spec: dict[str, Any], access: dict[tuple[str, str], frozense
             _declare_path_parameters(path, operation)
             responses: dict[str, Any] = operation["responses"]
             responses.pop("422", None)
-            statuses = {400, 413}
+            statuses = {400, 413, 431}
             kinds = access.get((method.upper(), path))
             if kinds is not None:
                 statuses |= {401, 429, 503}

@@ -10,6 +10,10 @@ calls the provider, which raises on them (a 500) or, worse, forwards them:
 - a NUL byte, raw or escaped (``%00``), in the query string (no filter value may hold one, and PostgreSQL
   cannot compare with one; path segments are the routes' to judge: an id holding one is simply not found);
 - a ``Content-Length`` that is not a non-negative integer.
+
+Headers are capped too (431): at most ``MAX_HEADERS`` of them and ``MAX_HEADER_BYTES`` in all. uvicorn's
+httptools parser has no limit of its own, so a megabyte-long ``xProxy-*`` value would otherwise be read,
+parsed and (for ``xProxy-Forward-*``) sent upstream.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ async def send_error(send: Send, error: ApiError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+MAX_HEADERS = 256
+MAX_HEADER_BYTES = 64 * 1024
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
@@ -65,6 +71,10 @@ class BodyLimitMiddleware:
             return
         limit = self.proxy_max_bytes if scope["path"].startswith(self.proxy_prefix) else self.max_bytes
         headers = scope["headers"]
+        if len(headers) > MAX_HEADERS or sum(len(n) + len(v) for n, v in headers) > MAX_HEADER_BYTES:
+            await send_error(send, ApiError(431, "request_header_fields_too_large",
+                                            f"At most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all"))
+            return
         if _bad_header(headers):
             await send_error(send, ApiError(400, "invalid_header", "A header name or value holds invalid characters"))
             return
