@@ -659,3 +659,22 @@ async def test_a_properties_header_that_is_neither_json_nor_base64_is_refused(ho
                 answer = await hostile.call("POST", path, [*_JSON, (header, value.encode("latin-1"))], body.encode())
                 await refused(hostile, answer, "invalid_json")
     assert hostile.fake.total == 0
+
+
+async def test_non_ascii_digits_in_numeric_ids_are_not_found(hostile: Hostile) -> None:
+    """``"³".isdigit()`` is true but ``int("³")`` raises (a 500, found by the fuzz run); ``int("١")`` is 1, so an
+    Arabic-Indic digit named application 1. Numeric ids are ASCII digits."""
+    ids = await _objects(hostile)
+    for digit in ("%C2%B3", "%D9%A1", "%EF%BC%91", "1%C2%B3"):  # ³, ١ (Arabic-Indic one), １ (fullwidth one)
+        for method, path, kind in (
+            ("GET", f"/api/v1/admin/applications/{digit}", "org"),
+            ("DELETE", f"/api/v1/admin/applications/{digit}", "org"),
+            ("POST", f"/api/v1/admin/keys/{digit}/revoke", "org"),
+            ("GET", f"/api/v1/requests/{digit}/result", "app"),
+            ("GET", f"/api/v1/categories/acme/resources/m1/{digit}", "app"),
+        ):
+            answer = await hostile.call(method, path, kind=kind)
+            await refused(hostile, answer)
+            assert answer.status == 404, (path, answer.body)
+    app = await hostile.call("GET", f"/api/v1/admin/applications/{ids['app_a']}", kind="org")
+    assert app.status == 200  # A's application is still there

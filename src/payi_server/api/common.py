@@ -71,7 +71,7 @@ def request_id(request: Request) -> str:
 
 def parse_id(value: str, code: str, what: str) -> int:
     """Path ids are numeric strings; anything else is simply not found (never a 422 or a 500)."""
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "³".isdigit(), "١" is int 1
         # Not echoed: a caller may paste anything here, a key included.
         raise ApiError(404, code, f"{what} not found")
     return int(value)

@@ -42,7 +42,7 @@ async def _find(request: Request, principal: Principal, *, by_provider: bool) ->
             raise _not_found()
         query = query.where(requests.c.category == parts[5], requests.c.provider_response_id == parts[6])
     else:
-        if len(parts) != 6 or not parts[4].isdigit() or len(parts[4]) > 19:
+        if len(parts) != 6 or not (parts[4].isascii() and parts[4].isdigit()) or len(parts[4]) > 19:
             raise _not_found()
         query = query.where(requests.c.id == int(parts[4]))
     async with state(request).db.read() as conn:

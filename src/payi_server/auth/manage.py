@@ -234,7 +234,7 @@ class Tenancy:
                 applications.c.org_id == org_id, applications.c.deleted_at.is_(None), applications.c.name == name_or_id
             )
             row = (await conn.execute(query)).first()
-            if row is None and name_or_id.isdigit():
+            if row is None and name_or_id.isascii() and name_or_id.isdigit():
                 row = await self._app_row(conn, org_id, int(name_or_id))
             if row is None:
                 raise not_found("application_not_found", f"Application '{name_or_id}' not found")

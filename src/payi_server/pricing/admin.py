@@ -245,7 +245,7 @@ class CatalogAdmin:
             if resource is not None:
                 query = query.where(resources.c.resource == resource)
             if resource_id is not None:
-                if not resource_id.isdigit() or len(resource_id) > 18:
+                if not (resource_id.isascii() and resource_id.isdigit()) or len(resource_id) > 18:
                     raise ApiError(404, "category_resource_not_found", "Resource version not found")
                 query = query.where(resources.c.id == int(resource_id))
             rows = (await conn.execute(query)).all()
