@@ -678,3 +678,12 @@ async def test_non_ascii_digits_in_numeric_ids_are_not_found(hostile: Hostile) -
             assert answer.status == 404, (path, answer.body)
     app = await hostile.call("GET", f"/api/v1/admin/applications/{ids['app_a']}", kind="org")
     assert app.status == 200  # A's application is still there
+
+
+@pytest.mark.xfail(strict=True, reason="reports/scope.py, reports/query.py, reports/requestlog.py: isdigit() then "
+                   "int() (500 for '³'); the reports work in progress owns these files")
+async def test_non_ascii_digits_in_report_filters_are_refused(hostile: Hostile) -> None:
+    for url in ("/api/v1/reports/spend?application=%C2%B3", "/api/v1/reports/spend?use_case_version=%C2%B3",
+                "/api/v1/reports/requests?use_case_version=%C2%B3", "/api/v1/reports/requests?application=%C2%B3"):
+        answer = await hostile.call("GET", url, kind="org")
+        assert not_5xx(hostile, answer) in (200, 400, 404)
