@@ -45,6 +45,7 @@ __all__ = [
     "Call",
     "capture_headers",
     "capture_headers_async",
+    "chunk_json",
     "invoke_async",
     "invoke_sync",
     "to_jsonable",
@@ -157,6 +158,17 @@ def _strip_inline_data(value: Any) -> Any:
 
 def compact_json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chunk_json(chunk: Any) -> str:
+    """One stream chunk as compact JSON (pydantic's own serializer when there is one: a stream has many)."""
+    dump = getattr(chunk, "model_dump_json", None)
+    if callable(dump):
+        try:
+            return str(dump(exclude_unset=True, by_alias=True))
+        except Exception:  # noqa: BLE001, S110 - fall back to the generic form
+            pass
+    return compact_json(to_jsonable(chunk))
 
 
 class Call:

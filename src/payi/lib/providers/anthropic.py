@@ -26,6 +26,7 @@ from .._invoke import (
     Call,
     capture_headers,
     capture_headers_async,
+    chunk_json,
     compact_json,
     http_error_details,
     to_jsonable,
@@ -119,6 +120,16 @@ class _AsyncStreamManagerProxy(wrapt.ObjectProxy[Any]):  # type: ignore[misc]
         return await self.__wrapped__.__aexit__(*exc_info)
 
 
+def _event_matters(event: Any) -> bool:
+    """Events with ids, usage or tool input are read as dicts; text deltas (most of a stream) are not."""
+    kind = getattr(event, "type", None)
+    if kind is None or not hasattr(event, "model_dump"):
+        return True
+    if kind == "content_block_delta":
+        return getattr(getattr(event, "delta", None), "type", None) == "input_json_delta"
+    return bool(kind != "ping")
+
+
 class AnthropicAdapter:
     """``messages.create`` (``stream`` decided by the argument) or ``messages.stream``."""
 
@@ -175,7 +186,8 @@ class AnthropicAdapter:
     def extract(self, call: Call) -> None:
         log = call.attribution.log_prompt_and_response
         if call.stream:
-            events = [to_jsonable(event) for event in call.chunks or ()]
+            raw = call.chunks or []
+            events = [to_jsonable(event) for event in raw if _event_matters(event)]
             usage = AnthropicStreamUsage()
             for event in events:
                 usage.feed(event)
@@ -185,7 +197,7 @@ class AnthropicAdapter:
             call.function_calls = stream_tool_uses(events)
             scope = usage.resource_scope()
             if log:
-                call.response_json = [compact_json(event) for event in events]
+                call.response_json = [chunk_json(event) for event in raw]
         else:
             data = to_jsonable(call.response)
             if not isinstance(data, dict):

@@ -25,6 +25,7 @@ from .._invoke import (
     Call,
     capture_headers,
     capture_headers_async,
+    chunk_json,
     compact_json,
     http_error_details,
     to_jsonable,
@@ -38,6 +39,31 @@ __all__ = ["install"]
 
 MODULE = f"openai/{openai.__version__}"
 _AZURE_CLIENTS = (openai.AzureOpenAI, openai.AsyncAzureOpenAI)
+
+
+_RESPONSES_KEPT = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+        "response.output_item.done",
+    }
+)
+
+
+def _chat_chunk_matters(chunk: Any) -> bool:
+    """A chat chunk with usage, a tool call delta, or an unexpected shape (read as a dict)."""
+    if not hasattr(chunk, "model_dump") or getattr(chunk, "usage", None) is not None:
+        return True
+    for choice in getattr(chunk, "choices", None) or ():
+        delta = getattr(choice, "delta", None)
+        if delta is not None and (
+            getattr(delta, "tool_calls", None) or getattr(delta, "function_call", None)
+        ):
+            return True
+    return False
 
 
 def _usage_only(chunk: Any) -> bool:
@@ -166,28 +192,37 @@ class OpenAIAdapter:
             call.response_json = [compact_json(data)]
 
     def _extract_stream(self, call: Call) -> None:
-        chunks = [to_jsonable(chunk) for chunk in call.chunks or ()]
+        raw = call.chunks or []
+        # only the chunks that carry ids, usage or tool calls are turned into dicts (a stream has many)
         usage: OpenAIChatStreamUsage | OpenAIResponsesStreamUsage
         if self.kind == "responses":
             usage = OpenAIResponsesStreamUsage()
             calls: list[FunctionCallInfoParam] = []
-            for event in chunks:
-                usage.feed(event)
-                if event.get("type") == "response.output_item.done":
-                    calls.extend(_function_calls_of_output([event.get("item")]))
+            for event in raw:
+                if getattr(event, "type", "response.") not in _RESPONSES_KEPT and hasattr(
+                    event, "model_dump"
+                ):
+                    continue
+                data = to_jsonable(event)
+                usage.feed(data)
+                if data.get("type") == "response.output_item.done":
+                    calls.extend(_function_calls_of_output([data.get("item")]))
             call.function_calls = calls
         else:
             usage = OpenAIChatStreamUsage()
             tools = _StreamCalls()
-            for chunk in chunks:
-                usage.feed(chunk)
-                tools.feed(chunk)
+            for index, chunk in enumerate(raw):
+                if index and not _chat_chunk_matters(chunk):
+                    continue
+                data = to_jsonable(chunk)
+                usage.feed(data)
+                tools.feed(data)
             call.function_calls = tools.result()
         call.units = usage.units()
         call.resource = usage.model
         call.response_id = usage.response_id
         if call.attribution.log_prompt_and_response:
-            call.response_json = [compact_json(chunk) for chunk in chunks]
+            call.response_json = [chunk_json(chunk) for chunk in raw]
 
     def extract_error(self, call: Call, exc: BaseException) -> None:
         http_error_details(call, exc)
