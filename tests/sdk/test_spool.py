@@ -234,6 +234,44 @@ def test_events_waiting_for_a_down_server_survive_a_kill(ienv: InstrumentEnv, tm
     assert sorted(spooled) == sorted(ids) and len(ids) == 5
 
 
+_FORKER = textwrap.dedent(
+    """
+    import os, openai
+    from payi import Payi
+    from payi.lib.instrument import payi_flush, payi_instrument, track_context
+    payi_instrument(Payi(api_key=os.environ["KEY"], base_url=os.environ["PAYI_URL"]), instruments={"system.openai"},
+                    config={"ingest_retry": {"spool_dir": os.environ["SPOOL"]}})
+    def call(who):
+        client = openai.OpenAI(api_key="sk", base_url=os.environ["FAKE_URL"])
+        with track_context(user_id=who):
+            print(client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]).id, flush=True)
+    call("parent")
+    pid = os.fork()
+    if pid == 0:
+        call("child")
+        assert payi_flush(10)
+        os._exit(0)
+    call("parent")
+    assert os.waitpid(pid, 0)[1] == 0
+    assert payi_flush(10)
+    """
+)
+
+
+def test_a_forked_child_gets_its_own_sender(ienv: InstrumentEnv, tmp_path: Path) -> None:
+    env = {
+        "KEY": ienv.key,
+        "SPOOL": str(tmp_path / "spool"),
+        "FAKE_URL": ienv.openai_direct,
+        "PAYI_URL": ienv.live.url,
+    }
+    ids = _run(_FORKER, env).split()
+    assert len(set(ids)) == 3
+    rows = ienv.recorded(3)
+    assert sorted(r["provider_response_id"] for r in rows) == sorted(ids)
+    assert sorted(r["user_id"] for r in rows) == ["child", "parent", "parent"]
+
+
 def test_offline_mode_writes_a_json_array_at_exit(ienv: InstrumentEnv, tmp_path: Path) -> None:
     target = tmp_path / "offline.json"
     script = textwrap.dedent(

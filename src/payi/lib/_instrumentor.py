@@ -40,6 +40,16 @@ class _Active:
         self.instrumentor: Instrumentor | None = None
         self.patched: set[str] = set()
         self.lock = threading.RLock()
+        self.fork_hook = False
+
+    def after_fork_in_child(self) -> None:
+        """``os.fork`` keeps only the forking thread: give the child its own sender (and a lock nobody holds)."""
+        self.lock = threading.RLock()
+        inst = self.instrumentor
+        if inst is not None:
+            inst.problems = ProblemLog(inst.logger, inst.settings.error_log_window)
+            if inst.sender is not None:
+                inst.sender.restart_after_fork()
 
 
 ACTIVE = _Active()
@@ -241,6 +251,9 @@ class Instrumentor:
 
     def install_context_propagation(self) -> None:
         wrap("concurrent.futures", "ThreadPoolExecutor.submit", _submit_with_context, self.logger)
+        if not ACTIVE.fork_hook and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=ACTIVE.after_fork_in_child)
+            ACTIVE.fork_hook = True
 
     def flush(self, timeout: float | None) -> bool:
         return True if self.sender is None else self.sender.flush(timeout)

@@ -20,7 +20,6 @@ import json
 import linecache
 import os
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -57,7 +56,6 @@ _MAX_STACK_FRAMES = 40
 _MAX_PROPERTY_CHARS = 9_000  # the server refuses property values above 10,000 characters
 _EXCLUDED_RESPONSE_HEADERS = frozenset({"transfer-encoding"})
 _NOT_INSTRUMENTED = "<not_instrumented>"
-_FINISH_LOCK = threading.Lock()
 
 
 class Adapter(Protocol):
@@ -182,7 +180,7 @@ class Call:
         "chunks",
         "error",
         "event_timestamp",
-        "finished",
+        "_unclaimed",
         "function_calls",
         "hide",
         "inst",
@@ -240,7 +238,7 @@ class Call:
         self.status: int | None = None
         self.latency_ms: int | None = None
         self.ttft_ms: int | None = None
-        self.finished = False
+        self._unclaimed = [True]  # popped by whoever finishes the call
         # filled off the caller's thread
         self.units: Units = {}
         self.resource: str | None = None
@@ -256,12 +254,17 @@ class Call:
         return int((time.perf_counter() - self.t0) * 1000)
 
     def _claim(self) -> bool:
-        """True for exactly one caller: a stream can be finished by its reader and, concurrently, by the GC."""
-        with _FINISH_LOCK:
-            if self.finished:
-                return False
-            self.finished = True
-            return True
+        """True for exactly one caller: a stream can be finished by its reader and, concurrently, by the GC.
+
+        ``list.pop`` is atomic, so no lock is needed (and none can be left held across a ``fork``)."""
+        try:
+            return self._unclaimed.pop()
+        except IndexError:
+            return False
+
+    @property
+    def finished(self) -> bool:
+        return not self._unclaimed
 
     def complete(self, response: Any) -> None:
         """A non-streaming call returned."""

@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from .._base_client import DefaultHttpxClient
 from .._client import Payi
 from .._exceptions import APIConnectionError, APIStatusError
 from ..types.shared.xproxy_error import XproxyError
@@ -160,6 +161,26 @@ class Sender:
         self._next_retry = 0.0
         self._next_scan = 0.0
         self._spool_pending = True  # look at the spool at start: files of an earlier run may be waiting
+        self._closed = False
+        self.delivered = 0
+        self._thread = threading.Thread(target=self._run, name="payi-ingest-sender", daemon=True)
+        self._thread.start()
+
+    def restart_after_fork(self) -> None:
+        """In a forked child: the worker thread did not survive the fork, and what was queued belongs to the parent
+        (which still delivers it), so start over with empty queues, fresh locks and a new worker. The parent's pooled
+        connections must not be shared either: the child sends through a new default HTTP client."""
+        if self._client is not None:
+            self._client = self._client.with_options(http_client=DefaultHttpxClient(timeout=self._client.timeout))
+            self._probe_client = self._client.with_options(max_retries=0)
+        self._inbox = queue.SimpleQueue()
+        self._retry.clear()
+        self._flushes = []
+        self._inflight = None
+        self.offline_events = []
+        self.problems = ProblemLog(self._logger, self._settings.error_log_window)
+        self._down = False
+        self._failures = 0
         self._closed = False
         self.delivered = 0
         self._thread = threading.Thread(target=self._run, name="payi-ingest-sender", daemon=True)
