@@ -12,6 +12,7 @@ proxy fuzz (``proxy_env``).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -605,7 +606,8 @@ def test_random_proxy_headers_and_bodies_never_get_a_5xx_of_ours(proxy_env: Prox
         @given(headers=st.dictionaries(_XPROXY, _HEADER_TEXT, max_size=5), body=_BODIES,
                provider=st.sampled_from(["openai/v1/chat/completions", "anthropic/v1/messages",
                                          "azure.openai/openai/deployments/d/chat/completions", "openai/v1/embeddings"]))
-        @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+        @settings(max_examples=int(os.environ.get("PAYI_FUZZ_EXAMPLES", "60")), deadline=None,
+                  derandomize=not os.environ.get("PAYI_FUZZ_RANDOM"), database=None,
                   suppress_health_check=list(HealthCheck))
         def run(headers: dict[str, str], body: bytes, provider: str) -> None:
             sent = {k: v.strip().encode("latin-1") for k, v in headers.items() if v.strip()}
@@ -687,3 +689,17 @@ async def test_non_ascii_digits_in_report_filters_are_refused(hostile: Hostile) 
                 "/api/v1/reports/requests?use_case_version=%C2%B3", "/api/v1/reports/requests?application=%C2%B3"):
         answer = await hostile.call("GET", url, kind="org")
         assert not_5xx(hostile, answer) in (200, 400, 404)
+
+
+async def test_an_unknown_price_as_category_is_refused_before_the_provider_is_called(hostile: Hostile) -> None:
+    """An unknown ``xProxy-PriceAs-Category`` was only noticed when pricing the answer: the provider had been
+    called, the call was not recorded (its cost never charged: a way around every budget), and a stream was cut
+    off after its headers (found by the proxy fuzz)."""
+    for stream in (False, True):
+        body = json.dumps({**CHAT, "stream": stream}).encode()
+        answer = await hostile.call("POST", _PROXY, [*_JSON, (b"xproxy-priceas-category", b"no.such.category")], body)
+        await refused(hostile, answer, "category_not_found")
+    assert hostile.fake.total == 0
+    priced = await hostile.call("POST", _PROXY, [*_JSON, (b"xproxy-priceas-category", b"system.openai")],
+                                json.dumps(CHAT).encode())
+    assert priced.status == 200 and priced.json()["xproxy_result"]["cost"]["total"]["base"] > 0
