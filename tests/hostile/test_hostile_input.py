@@ -703,3 +703,40 @@ async def test_an_unknown_price_as_category_is_refused_before_the_provider_is_ca
     priced = await hostile.call("POST", _PROXY, [*_JSON, (b"xproxy-priceas-category", b"system.openai")],
                                 json.dumps(CHAT).encode())
     assert priced.status == 200 and priced.json()["xproxy_result"]["cost"]["total"]["base"] > 0
+
+
+async def test_date_times_that_leave_the_calendar_in_utc_are_refused(hostile: Hostile) -> None:
+    """"0001-01-01T00:06:00+02:00" is valid ISO-8601 but lies before year 1 in UTC: converting it raised
+    OverflowError (a 500, found by the fuzz run); so did year 9999 west of Greenwich."""
+    org = hostile.headers("org")
+    before = await row_counts(hostile.state.db)
+    for value in ("0001-01-01T00:06:00+02:00", "9999-12-31T23:59:59-05:00"):
+        await refused(hostile, await hostile.client.post("/api/v1/admin/org-keys", json={"expires_at": value}, headers=org))
+        await refused(
+            hostile,
+            await hostile.client.post("/api/v1/categories/acme/resources/m1",
+                                      json={"units": {"text": {"input_price": 1e-6}}, "start_timestamp": value}, headers=org),
+        )
+        await refused(
+            hostile,
+            await hostile.client.post("/api/v1/ingest", json={**_INGEST, "event_timestamp": value}, headers=hostile.headers()),
+        )
+        bulk = await hostile.client.post("/api/v1/ingest/bulk", json=[{**_INGEST, "event_timestamp": value}],
+                                         headers=hostile.headers())
+        assert bulk.status_code == 200 and bulk.json()["error_count"] == 1, bulk.text
+        created = await hostile.client.post("/api/v1/limits", json={"limit_name": "cal", "max": 5}, headers=hostile.headers())
+        limit_id = created.json()["limit"]["limit_id"]
+        reset = await hostile.client.post(f"/api/v1/limits/{limit_id}/reset", params={"resetDate": value},
+                                          headers=hostile.headers())
+        await refused(hostile, reset)
+        await hostile.client.delete(f"/api/v1/limits/{limit_id}", headers=hostile.headers())
+    counts = await row_counts(hostile.state.db)
+    assert {k: v for k, v in counts.items() if not k.startswith("limit")} == {
+        k: v for k, v in before.items() if not k.startswith("limit")}
+
+
+async def test_bulk_ingest_refuses_a_blank_body(hostile: Hostile) -> None:
+    """Only an absent body means "no events"; blank text is not JSON (found by the fuzz run)."""
+    for blank in (b" ", b"\n\t "):
+        answer = await hostile.call("POST", "/api/v1/ingest/bulk", _JSON, blank)
+        await refused(hostile, answer, "invalid_json")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from ..errors import ApiError
 from ..state import AppState
@@ -24,8 +24,16 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-# A date-time in a request body: ISO-8601 text only.
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+def _in_utc_range(value: datetime) -> datetime:
+    try:  # "0001-01-01T00:06:00+02:00" is before year 1 in UTC: converting it would raise OverflowError
+        (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range in UTC") from None
+    return value
+
+
+# A date-time in a request (body or query): ISO-8601 text only, representable in UTC.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_utc_range)]
 
 
 def _not_bool(value: Any) -> Any:

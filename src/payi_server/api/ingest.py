@@ -177,7 +177,7 @@ def _validation_error(exc: ValidationError) -> ApiError:
 async def _json_body(request: Request, empty: Any = None) -> Any:
     """The parsed JSON body; ``empty`` when there is no body at all."""
     raw = await request.body()
-    if not raw.strip():
+    if not raw:
         return empty
     try:
         return orjson.loads(raw)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -26,7 +25,7 @@ from ..auth.dependency import AppKey
 from ..limits.config import LIMIT_ID
 from ..limits.service import LimitService, not_found
 from . import schemas as doc
-from .common import JsonRoute, Number, decode_cursor, encode_cursor, request_id, state, tag_validation_codes
+from .common import IsoDateTime, JsonRoute, Number, decode_cursor, encode_cursor, request_id, state, tag_validation_codes
 from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/limits", tags=["limits"], route_class=JsonRoute)
@@ -161,7 +160,7 @@ async def reset_limit(
     limit_id: str,
     principal: AppKey,
     request: Request,
-    reset_date: Annotated[datetime | None, Query(alias="resetDate")] = None,
+    reset_date: Annotated[IsoDateTime | None, Query(alias="resetDate")] = None,
 ) -> dict[str, Any]:
     """Zero a limit's spend and counters; returns the totals before the reset."""
     history = await _service(request).reset(_app_id(principal), _limit_id(limit_id), reset_date)
