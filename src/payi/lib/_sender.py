@@ -2,14 +2,18 @@
 
 Delivery, in order of preference:
 
-1. sent at once (the client's own retries absorb a transient error). The worker wakes once per burst (it lingers
-   20 to 100 ms after a wake-up, longer when busy): a burst's events go in one ``POST /api/v1/ingest/bulk`` except the last, which is sent
-   alone so its ``xproxy_result`` comes back; a lone event is a plain ``POST /api/v1/ingest`` (with ``?id=``);
+1. sent at once (the client's own retries absorb a transient error). The worker wakes once per burst (it
+   lingers 20 to 100 ms after a wake-up, longer when busy): a burst's events go in one
+   ``POST /api/v1/ingest/bulk`` except the last, which is sent alone so its ``xproxy_result`` comes back; a lone
+   event is a plain ``POST /api/v1/ingest`` (with ``?id=``);
 2. when Pay-i is unreachable or answers 408/429/5xx: kept in a bounded in-memory retry queue and retried with
    exponential backoff (``queue_interval`` doubling up to ``queue_max_interval``); while Pay-i is down new events
    join the queue without an attempt of their own, so an outage costs one failed request per backoff step;
-3. past the queue's size, or at interpreter exit, written to the on-disk spool (``_spool.py``), which this
-   process (or the next one to start) sends when Pay-i answers again.
+3. past the queue's size, when a retry fails again (so a killed process loses at most one backoff step of
+   events), or at interpreter exit: written to the on-disk spool (``_spool.py``), which this process (or the next
+   one to start) sends, in bulk, when Pay-i answers again.
+
+A forked child starts its own worker (``restart_after_fork``); the parent keeps delivering what it had queued.
 
 Failures are logged once per ``connection_error_logging_window`` (with the number suppressed), never per call.
 Offline mode delivers to a list that is written as a JSON array at exit.
@@ -171,7 +175,9 @@ class Sender:
         (which still delivers it), so start over with empty queues, fresh locks and a new worker. The parent's pooled
         connections must not be shared either: the child sends through a new default HTTP client."""
         if self._client is not None:
-            self._client = self._client.with_options(http_client=DefaultHttpxClient(timeout=self._client.timeout))
+            self._client = self._client.with_options(
+                http_client=DefaultHttpxClient(timeout=self._client.timeout)
+            )
             self._probe_client = self._client.with_options(max_retries=0)
         self._inbox = queue.SimpleQueue()
         self._retry.clear()

@@ -252,7 +252,9 @@ def _redirect(request: Any, event_name: str = "", **_: Any) -> None:
     inst = ACTIVE.instrumentor
     if inst is None or event_name.rsplit(".", 1)[-1] not in _OPERATIONS:
         return
-    frame = inst.current()
+    frame = (
+        inst.current() or inst.base
+    )  # proxy mode redirects even outside any context, as the official SDK does
     if frame is None or not frame.proxy:
         return
     try:
