@@ -455,3 +455,26 @@ def test_function_calls_are_reported(offline: Any) -> None:
     assert (
         streamed["units"] == {"text": {"input": 9, "output": 6}} and claude["category"] == "system.anthropic"
     )
+
+
+def test_price_as_host_mappings_and_model_mappings(offline: Any, upstream: Upstream) -> None:
+    offline(
+        config={
+            "host_mappings": {"upstream.test": {"price_as_category": "system.databricks.aws"}},
+            "openai_config": {
+                "model_mappings": [{"model": "gpt-4o-mini", "host": "other.test", "price_as_resource": "x"}]
+            },
+        }
+    )
+    upstream.chat()  # host mapping: category only; the mapping for another host does not apply
+    with track_context(
+        price_as_category="custom.cat", price_as_resource="my-model", resource_scope="datazone.us"
+    ):
+        upstream.chat()
+    mapped, priced = events()
+    assert (mapped["category"], mapped["resource"]) == ("system.databricks.aws", "gpt-4o-mini-2024-07-18")
+    assert (priced["category"], priced["resource"], priced["resource_scope"]) == (
+        "custom.cat",
+        "my-model",
+        "datazone.us",
+    )
