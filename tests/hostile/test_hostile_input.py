@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,16 @@ from tests.fakes.upstream import FakeUpstream
 from tests.fakes.upstream import create_app as create_fake
 
 from ..server.proxy.conftest import ProxyEnv
-from .conftest import Answer, Canary, Redirector, Tenants, add_tenants, asgi_call, assert_payi_error, row_counts
+from .conftest import (
+    Answer,
+    Canary,
+    Redirector,
+    Tenants,
+    add_tenants,
+    asgi_call,
+    assert_payi_error,
+    row_counts,
+)
 
 MESSAGES = [{"role": "user", "content": "alpha beta gamma"}]
 CHAT = {"model": "gpt-4o-mini", "messages": MESSAGES}

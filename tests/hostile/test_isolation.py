@@ -222,7 +222,7 @@ async def test_no_key_reaches_another_tenants_objects_on_any_route(world: World)
     walked = 0
     # Creating by name goes last: the caller's own object of that name would make later calls on it succeed.
     plan = sorted(_walk(w.running.app), key=lambda r: (r[0], r[1]) in OWN_NAMESPACE)
-    for method, template, kinds in plan:
+    for method, template, _kinds in plan:
         url = _fill(template, w.ids)
         for caller, key in callers.items():
             kw: dict[str, Any] = {}
@@ -249,7 +249,7 @@ async def test_no_key_reaches_another_tenants_objects_on_any_route(world: World)
         ("GET", f"/api/v1/limits?limit_name={LIMIT_A}", t.app_b_key, (200,)),
         ("GET", f"/api/v1/use_cases/definitions?use_case_name={USE_CASE_A}", t.app_b_key, (200,)),
         ("GET", f"/api/v1/reports/spend?application={w.ids['app_id']}&group_by=user", t.org_b_key, (200, 400, 403, 404)),
-        ("GET", f"/api/v1/reports/spend?group_by=user&group_by=account", t.app_b_key, (200,)),
+        ("GET", "/api/v1/reports/spend?group_by=user&group_by=account", t.app_b_key, (200,)),
         ("GET", f"/api/v1/reports/requests?application={w.ids['app_id']}", t.org_b_key, (200, 400, 403, 404)),
         ("GET", "/api/v1/reports/requests", t.app_b_key, (200,)),
         ("GET", f"/api/v1/reports/requests?user={USER_A}", t.app_c_key, (200,)),
@@ -269,7 +269,7 @@ async def test_no_key_reaches_another_tenants_objects_on_any_route(world: World)
         # Naming A's use case instance makes the caller's own instance, never touches A's.
         own = await w.call("POST", "/api/v1/ingest", key, json=event, headers={
             "xProxy-UseCase-Name": USE_CASE_A, "xProxy-UseCase-ID": w.ids["use_case_id"],
-            "xProxy-UseCase-Properties": '{"%s": "overwritten"}' % PROPERTY_A})
+            "xProxy-UseCase-Properties": f'{{"{PROPERTY_A}": "overwritten"}}'})
         assert own.status_code == 200, own.text
     after = await _snapshot(w)
     assert after == before

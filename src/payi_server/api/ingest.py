@@ -20,8 +20,8 @@ from ..errors import ApiError, error_body
 from ..metering import attribution as attr_check
 from ..metering.event import Attribution, Event, Payload, Units
 from ..store.changes import utcnow
-from .common import IsoDateTime, request_id, state
 from . import schemas as doc
+from .common import IsoDateTime, request_id, state
 from .errors import describe_validation
 from .openapi import answers
 

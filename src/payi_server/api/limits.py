@@ -25,7 +25,16 @@ from ..auth.dependency import AppKey
 from ..limits.config import LIMIT_ID
 from ..limits.service import LimitService, not_found
 from . import schemas as doc
-from .common import IsoDateTime, JsonRoute, Number, decode_cursor, encode_cursor, request_id, state, tag_validation_codes
+from .common import (
+    IsoDateTime,
+    JsonRoute,
+    Number,
+    decode_cursor,
+    encode_cursor,
+    request_id,
+    state,
+    tag_validation_codes,
+)
 from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/limits", tags=["limits"], route_class=JsonRoute)

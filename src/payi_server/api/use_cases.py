@@ -28,8 +28,8 @@ from ..limits.config import parse_config
 from ..limits.service import make_instance_limit
 from ..usecases.instances import InstanceService
 from ..usecases.service import UNSET, UseCaseService
-from .common import JsonRoute, Number, decode_cursor, encode_cursor, request_id, state, tag_validation_codes
 from . import schemas as doc
+from .common import JsonRoute, Number, decode_cursor, encode_cursor, request_id, state, tag_validation_codes
 from .limits import DEFAULT_PAGE, CursorQuery, PageSizeQuery
 from .openapi import answers
 
