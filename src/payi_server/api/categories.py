@@ -113,7 +113,7 @@ async def get_resource(
 
 
 @router.post(_TAIL, status_code=200, include_in_schema=False)
-@router.post(_RESOURCE, status_code=200, **answers(doc.Resource))
+@router.post(_RESOURCE, status_code=200, **answers(doc.Resource, errors=(409,)))  # 409: same start_timestamp
 async def create_resource(request: Request, body: ResourceCreate, principal: OrgKey) -> dict[str, Any]:
     parts = _parts(request, (3,))
     data = body.model_dump(exclude_none=True)
