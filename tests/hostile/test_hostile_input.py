@@ -749,3 +749,19 @@ async def test_bulk_ingest_refuses_a_blank_body(hostile: Hostile) -> None:
     for blank in (b" ", b"\n\t "):
         answer = await hostile.call("POST", "/api/v1/ingest/bulk", _JSON, blank)
         await refused(hostile, answer, "invalid_json")
+
+
+async def test_a_name_re_pointed_after_its_check_is_refused_at_connect_time(hostile: Hostile) -> None:
+    """Second line of defence: a host name that passed the check (cached) but now resolves to loopback (DNS
+    rebinding) is refused by the HTTP client's resolver when it connects: a 400, and nothing reaches the canary."""
+    import time
+
+    from payi_server.proxy.route import ProxyEndpoint
+
+    proxy = next(r.endpoint for r in hostile.app.router.routes if isinstance(getattr(r, "endpoint", None), ProxyEndpoint))
+    proxy.hosts._passed["localhost"] = time.monotonic() + 60  # as if it had resolved to a public address
+    port = hostile.canary_url.rsplit(":", 1)[1]
+    answer = await hostile.call("POST", _AZURE, [*_JSON, (b"xproxy-provider-baseuri", f"https://localhost:{port}".encode())],
+                                json.dumps(CHAT).encode())
+    await refused(hostile, answer, "invalid_provider_host")
+    assert hostile.canary.hits == []
