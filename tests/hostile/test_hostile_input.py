@@ -301,15 +301,19 @@ _WRONG_FIELDS: dict[str, list[bytes]] = {
                        b'{"category": "system.openai", "units": {"text": {"input": -1}}}',
                        b'{"category": "system.openai", "units": {}, "properties": "x"}'],
     "/api/v1/admin/applications": [b'{"name": 1}', b'{"name": ["a"]}', b'{"name": "a", "store_prompts": "yes please"}',
+                                   b'{"name": "a2", "store_prompts": 1}', b'{"name": "a3", "store_prompts": "yes"}',
                                    b'{"name": null}', b'{"name": "a", "surprise": 1}'],
     "/api/v1/admin/org-keys": [b'{"label": 1}', b'{"expires_at": "tomorrow"}', b'{"expires_at": [1]}'],
     "/api/v1/limits": [b'{"limit_name": ["a"], "max": 1}', b'{"limit_name": "a", "max": {"a": 1}}',
                        b'{"limit_name": "a", "max": "lots"}', b'{"limit_name": "a", "max": 1, "properties": "x"}',
                        b'{"limit_name": "a", "max": 1, "limit_tags": "x"}', b'{"limit_name": "a", "max": true}'],
     "/api/v1/use_cases/definitions": [b'{"name": 1, "description": "d"}', b'{"name": "a", "description": 5}',
-                                      b'{"name": "a", "description": "d", "limit_config": []}'],
+                                      b'{"name": "a", "description": "d", "limit_config": []}',
+                                      b'{"name": "a", "description": "d", "logging_enabled": 0}',
+                                      b'{"name": "a", "description": "d", "logging_enabled": "false"}'],
     "/api/v1/categories/acme/resources/m1": [b'{"units": []}', b'{"units": {"text": {"input_price": "cheap"}}}',
-                                             b'{"units": {"text": {"input_price": -1}}}', b'{"units": {"text": 5}}'],
+                                             b'{"units": {"text": {"input_price": -1}}}', b'{"units": {"text": 5}}',
+                                             b'{"units": {}, "proxy_allowed": "yes"}', b'{"units": {}, "character_billing": 1}'],
     "/api/v1/requests/1/properties": [b'{"properties": "x"}', b'{"properties": []}'],
 }
 
@@ -320,8 +324,9 @@ def _deep(depth: int) -> list[bytes]:
 
 
 async def test_malformed_json_wrong_types_and_deep_nesting(hostile: Hostile) -> None:
-    """Lone surrogates and NaN got through the standard library's JSON reader (then a 500 at the database), and
-    booleans were read as numbers (``{"max": true}`` made a $1 limit)."""
+    """Lone surrogates and NaN got through the standard library's JSON reader (then a 500 at the database),
+    booleans were read as numbers (``{"max": true}`` made a $1 limit) and numbers or words as booleans
+    (``{"logging_enabled": 0}``, ``{"store_prompts": "yes"}``; found by a random fuzz run)."""
     for method, path, kind in _JSON_ROUTES:
         before = await row_counts(hostile.state.db)
         for body in _MALFORMED + _WRONG_TOP + _WRONG_FIELDS.get(path, []) + _deep(100_000):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..auth.dependency import OrgKey
 from ..auth.manage import key_view
 from . import schemas as doc
-from .common import IsoDateTime, JsonRoute, page, parse_id, request_id, state
+from .common import Flag, IsoDateTime, JsonRoute, page, parse_id, request_id, state
 from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=JsonRoute)
@@ -23,12 +23,12 @@ class _Body(BaseModel):
 class ApplicationCreate(_Body):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
-    store_prompts: bool = False
+    store_prompts: Flag = False
 
 
 class ApplicationUpdate(_Body):
     description: str | None = Field(default=None, max_length=2000)
-    store_prompts: bool | None = None
+    store_prompts: Flag | None = None
 
 
 class KeyExpiry(_Body):

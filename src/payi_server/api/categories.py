@@ -12,7 +12,7 @@ from ..auth.dependency import AnyKey, OrgKey
 from ..errors import ApiError
 from ..pricing.admin import CatalogAdmin
 from . import schemas as doc
-from .common import IsoDateTime, JsonRoute, Number, paginate, raw_segments, state
+from .common import Flag, IsoDateTime, JsonRoute, Number, paginate, raw_segments, state
 from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"], route_class=JsonRoute)
@@ -36,8 +36,8 @@ class ResourceCreate(BaseModel):
     max_total_units: int | None = Field(default=None, ge=0)
     start_timestamp: IsoDateTime | None = None
     large_context_threshold: int | None = Field(default=None, ge=0)
-    character_billing: bool = False
-    proxy_allowed: bool = True
+    character_billing: Flag = False
+    proxy_allowed: Flag = True
     description: str | None = Field(default=None, max_length=2000)
     mapped_resource: dict[str, Any] | None = None
     azure_resource: dict[str, Any] | None = None

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Strict
 
 from ..errors import ApiError
 from ..state import AppState
@@ -44,6 +44,8 @@ def _not_bool(value: Any) -> Any:
 
 # An amount in a request body (a limit's max, a price, a goal): a number, never a boolean.
 Number = Annotated[float, BeforeValidator(_not_bool)]
+# A flag in a request body: true or false, not 0/1 or "yes"/"off" (which pydantic would read as booleans).
+Flag = Annotated[bool, Strict()]
 
 
 class _StrictJsonRequest(Request):

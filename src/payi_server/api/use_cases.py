@@ -29,7 +29,16 @@ from ..limits.service import make_instance_limit
 from ..usecases.instances import InstanceService
 from ..usecases.service import UNSET, UseCaseService
 from . import schemas as doc
-from .common import JsonRoute, Number, decode_cursor, encode_cursor, request_id, state, tag_validation_codes
+from .common import (
+    Flag,
+    JsonRoute,
+    Number,
+    decode_cursor,
+    encode_cursor,
+    request_id,
+    state,
+    tag_validation_codes,
+)
 from .limits import DEFAULT_PAGE, CursorQuery, PageSizeQuery
 from .openapi import answers
 
@@ -60,13 +69,13 @@ class DefinitionCreate(_Body):
     name: str = Field(max_length=200)
     description: str | None = Field(max_length=10_000)
     limit_config: LimitConfigIn | None = None
-    logging_enabled: bool | None = None
+    logging_enabled: Flag | None = None
 
 
 class DefinitionUpdate(_Body):
     """``PUT /definitions/{name}``: a ``null`` description is left as it is."""
     description: str | None = Field(default=None, max_length=10_000)
-    logging_enabled: bool | None = None
+    logging_enabled: Flag | None = None
 
 
 class KpiCreate(_Body):
