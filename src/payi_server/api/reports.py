@@ -70,7 +70,10 @@ def spend_query(params: QueryParams, start: datetime | None, end: datetime | Non
     )
 
 
-@router.get("/spend")
+@router.get(
+    "/spend",
+    responses={200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}},
+)
 async def spend(
     request: Request,
     principal: AnyKey,
@@ -98,7 +101,17 @@ def log_query(params: QueryParams, start: datetime | None, end: datetime | None,
     return make_log_query(start, end, tz, filters, failed)
 
 
-@router.get("/requests")
+@router.get(
+    "/requests",
+    responses={
+        200: {
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
 async def export_requests(
     request: Request,
     principal: AnyKey,

@@ -191,7 +191,7 @@ def build_query(
         vals = tuple(dict.fromkeys(v.strip() for v in values))
         if len(vals) > 1000:
             raise bad("invalid_filter", "At most 1000 values per filter")
-        if dim == "use_case_version" and any(v and not v.isdigit() for v in vals):
+        if dim == "use_case_version" and any(v and not (v.isascii() and v.isdigit()) for v in vals):
             raise bad("invalid_filter", "'use_case_version' values are whole numbers")
         parsed[dim] = tuple(sorted(set(parsed.get(dim, ())) | set(vals)))
     return _validate(

@@ -97,7 +97,7 @@ def make_log_query(
     for name, values in (filters or {}).items():
         if name not in FILTERS:
             raise ApiError(400, "invalid_filter", f"The request log is filtered by: {', '.join(FILTERS)}")
-        if name == "use_case_version" and any(v and not v.isdigit() for v in values):
+        if name == "use_case_version" and any(v and not (v.isascii() and v.isdigit()) for v in values):
             raise ApiError(400, "invalid_filter", "'use_case_version' values are whole numbers")
     return LogQuery(
         start=start_at, end=end_at, filters={k: tuple(v) for k, v in (filters or {}).items()}, failed=failed

@@ -64,7 +64,7 @@ def narrow(scope: Scope, wanted: Iterable[str]) -> Scope:
             by_name.setdefault(name, []).append(app_id)
     chosen: set[int] = set()
     for value in values:
-        if value.isdigit() and int(value) in scope.app_ids:
+        if value.isascii() and value.isdigit() and int(value) in scope.app_ids:
             chosen.add(int(value))
         elif value in by_name:
             chosen.update(by_name[value])
