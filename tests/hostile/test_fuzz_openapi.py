@@ -234,9 +234,12 @@ def test_operation(method: str, path: str, negatable: bool, fuzz_target: FuzzTar
             assert mode is GenerationMode.NEGATIVE
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(DOCUMENT_GAPS))
-def test_known_document_gaps_are_still_open(method: str, path: str) -> None:
-    """A gap listed in DOCUMENT_GAPS that the document has closed must be taken off the list."""
+def test_every_document_gap_is_still_open() -> None:
+    """A gap listed in DOCUMENT_GAPS that the document has closed must be taken off the list (none are open now:
+    the report routes declare their CSV and JSONL answers)."""
     app = create_app(load_settings(database_url="sqlite:///unused.db", secret_key=TEST_SECRET))
-    declared = app.openapi()["paths"][path][method.lower()]["responses"]["200"].get("content", {})
-    assert set(declared) == {"application/json"}, f"{method} {path} now declares {sorted(declared)}: drop its gap"
+    for method, path in DOCUMENT_GAPS:
+        declared = app.openapi()["paths"][path][method.lower()]["responses"]["200"].get("content", {})
+        assert set(declared) == {"application/json"}, f"{method} {path} now declares {sorted(declared)}: drop its gap"
+    reports = app.openapi()["paths"]["/api/v1/reports/spend"]["get"]["responses"]["200"]["content"]
+    assert {"application/json", "text/csv"} <= set(reports)
