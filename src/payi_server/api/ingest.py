@@ -113,8 +113,29 @@ def _timestamp(value: datetime | None, now: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Header values never stored, whatever a client sends along with its prompt: credentials stay out of the database.
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "xproxy-api-key",
+        "cookie",
+        "set-cookie",
+        "x-amz-security-token",
+        "x-goog-api-key",
+    }
+)
+
+
 def _headers(items: list[NameValue] | None) -> list[dict[str, Any]] | None:
-    return [item.model_dump() for item in items] if items else None
+    if not items:
+        return None
+    return [
+        {**item.model_dump(), "value": "[redacted]"} if item.name.strip().lower() in SECRET_HEADERS else item.model_dump()
+        for item in items
+    ]
 
 
 def _event(body: IngestEvent, attribution: Attribution, now: datetime) -> Event:

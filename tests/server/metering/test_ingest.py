@@ -331,3 +331,25 @@ def test_batches_insert_in_power_of_two_chunks() -> None:
     assert [r["n"] for c in chunks for r in c] == list(range(37))
     sizes = {len(c) for n in range(1, 501) for c in power_of_two_chunks([{}] * n)}
     assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256}
+
+
+async def test_credentials_in_logged_headers_are_never_stored(running: Running) -> None:
+    _app, keys = await running.state.tenancy.create_application(running.boot.org_id, "logs", store_prompts=True)
+    body = {
+        **HAIKU,
+        "units": {},
+        "provider_request_json": "{}",
+        "provider_request_headers": [
+            {"name": "Authorization", "value": "Bearer sk-provider-secret-123456789"},
+            {"name": "x-api-key", "value": "sk-ant-provider-secret-987654321"},
+            {"name": "anthropic-version", "value": "2023-06-01"},
+        ],
+        "provider_response_headers": [{"name": "set-cookie", "value": "session=abc"}],
+    }
+    response = await running.client.post("/api/v1/ingest", json=body, headers={"xProxy-api-key": keys[0].plaintext})
+    assert response.status_code == 200
+    async with running.state.db.read() as conn:
+        stored = (await conn.execute(select(request_payloads))).one()
+    dumped = repr(tuple(stored))
+    assert "sk-provider-secret" not in dumped and "sk-ant-provider-secret" not in dumped and "abc" not in dumped
+    assert {"name": "anthropic-version", "value": "2023-06-01"} in stored.provider_request_headers
