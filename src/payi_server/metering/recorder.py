@@ -106,6 +106,7 @@ class Recorder:
         observers: list[Observer] | None = None,
     ) -> None:
         self._db = db
+        self._statements = _Statements(db)
         self._metrics = metrics
         self._observers = observers or []
         self._shared = shared
@@ -332,12 +333,7 @@ class Recorder:
             rows = {i: request_values(batch[i], charged[i]) for i in valid}
             inserted: set[int] = set()
             if rows:
-                stmt = insert_ignore(
-                    self._db,
-                    requests,
-                    ["app_id", "category", "provider_response_id"],
-                    index_where=requests.c.provider_response_id.is_not(None),
-                ).returning(requests.c.id)
+                stmt = self._statements.insert_requests
                 for chunk in power_of_two_chunks([rows[i] for i in valid]):
                     result = await conn.execute(stmt, chunk)
                     inserted.update(r[0] for r in result.all())
@@ -386,7 +382,7 @@ class Recorder:
             await ledger.flush()
             if link_rows:
                 await conn.execute(request_limits.insert(), link_rows)
-            await _write_rollups(conn, self._db, rollups, limit_rollups, property_rollups)
+            await _write_rollups(conn, self._statements, rollups, limit_rollups, property_rollups)
             payloads = [
                 p
                 for i in valid
@@ -587,9 +583,28 @@ _ROLLUP_KEYS = (
 )
 
 
+class _Statements:
+    """The recorder's statements, built once per process (not per batch)."""
+
+    def __init__(self, db: Database) -> None:
+        self.insert_requests = insert_ignore(
+            db,
+            requests,
+            ["app_id", "category", "provider_response_id"],
+            index_where=requests.c.provider_response_id.is_not(None),
+        ).returning(requests.c.id)
+        self.rollup_hourly = insert_add(db, rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS)
+        self.rollup_limits = insert_add(
+            db, rollup_limit_hourly, ("bucket", "app_id", "limit_pk"), ("requests", "cost_total")
+        )
+        self.rollup_properties = insert_add(
+            db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")
+        )
+
+
 async def _write_rollups(
     conn: Any,
-    db: Database,
+    statements: _Statements,
     rollups: dict[tuple[Any, ...], list[Any]],
     limit_rollups: dict[tuple[Any, ...], list[Any]],
     property_rollups: dict[tuple[Any, ...], list[Any]],
@@ -597,7 +612,7 @@ async def _write_rollups(
     # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock).
     if rollups:
         await conn.execute(
-            insert_add(db, rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+            statements.rollup_hourly,
             [
                 {**dict(zip(_ROLLUP_KEYS, key, strict=True)), **dict(zip(_ROLLUP_COLUMNS, values, strict=True))}
                 for key, values in sorted(rollups.items(), key=lambda kv: kv[0])
@@ -605,7 +620,7 @@ async def _write_rollups(
         )
     if limit_rollups:
         await conn.execute(
-            insert_add(db, rollup_limit_hourly, ("bucket", "app_id", "limit_pk"), ("requests", "cost_total")),
+            statements.rollup_limits,
             [
                 {"bucket": k[0], "app_id": k[1], "limit_pk": k[2], "requests": v[0], "cost_total": v[1]}
                 for k, v in sorted(limit_rollups.items(), key=lambda kv: kv[0])
@@ -613,7 +628,7 @@ async def _write_rollups(
         )
     if property_rollups:
         await conn.execute(
-            insert_add(db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")),
+            statements.rollup_properties,
             [
                 {"bucket": k[0], "app_id": k[1], "name": k[2], "value": k[3], "requests": v[0], "cost_total": v[1]}
                 for k, v in sorted(property_rollups.items(), key=lambda kv: kv[0])
