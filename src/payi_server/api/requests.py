@@ -15,7 +15,7 @@ from ..auth.cache import Principal
 from ..auth.dependency import AppKey
 from ..errors import ApiError
 from ..metering.attribution import check_properties
-from ..metering.recorder import load_limit_states
+from ..metering.recorder import load_limit_states, move_property_rollups
 from ..metering.results import build_result
 from ..store.tables import requests
 from . import schemas as doc
@@ -69,6 +69,7 @@ async def _update_properties(request: Request, row: dict[str, Any], body: Proper
             else:
                 merged[name] = value
         await conn.execute(update(requests).where(requests.c.id == row["id"]).values(properties=merged or None))
+        await move_property_rollups(conn, state(request).db, row, dict(current or {}), merged)
     return {"request_id": str(row["id"]), "properties": merged}
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, select, tuple_
+from sqlalchemy import String, delete, select, tuple_
 
 from ..errors import ApiError
 from ..metrics import Metrics
@@ -581,6 +581,38 @@ _ROLLUP_KEYS = (
     "user_id",
     "account_name",
 )
+
+
+async def move_property_rollups(
+    conn: Any, db: Database, row: dict[str, Any], old: dict[str, str], new: dict[str, str]
+) -> None:
+    """A request's properties changed after it was recorded: move its count and cost between the property rollups,
+    so reports by property agree with the request log."""
+    bucket = _hour(row["event_timestamp"])
+    deltas: dict[tuple[Any, ...], list[Any]] = {}
+    for name in set(old) | set(new):
+        if old.get(name) == new.get(name):
+            continue
+        if name in old:
+            _add(deltas, (bucket, row["app_id"], name[:200], old[name][:500]), [-1, -row["cost_total"]])
+        if name in new:
+            _add(deltas, (bucket, row["app_id"], name[:200], new[name][:500]), [1, row["cost_total"]])
+    if deltas:
+        await conn.execute(
+            insert_add(db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")),
+            [
+                {"bucket": k[0], "app_id": k[1], "name": k[2], "value": k[3], "requests": v[0], "cost_total": v[1]}
+                for k, v in sorted(deltas.items(), key=lambda kv: kv[0])
+            ],
+        )
+        # A value no request has any more is no group in a report.
+        await conn.execute(
+            delete(rollup_property_hourly).where(
+                rollup_property_hourly.c.bucket == bucket,
+                rollup_property_hourly.c.app_id == row["app_id"],
+                rollup_property_hourly.c.requests <= 0,
+            )
+        )
 
 
 class _Statements:

@@ -69,3 +69,22 @@ async def test_unknown_and_malformed_ids_are_404(running: Running) -> None:
         "/api/v1/requests/1/properties", json={"properties": "x"}, headers=running.headers()
     )
     assert bad.status_code == 400
+
+
+async def test_property_edits_move_the_property_rollups(running: Running) -> None:
+    from sqlalchemy import select
+
+    from payi_server.store.tables import rollup_property_hourly
+
+    body = {**HAIKU, "units": {"text": {"input": 50, "output": 100}}, "properties": {"team": "a", "env": "prod"}}
+    response = await running.client.post("/api/v1/ingest", json=body, headers=running.headers())
+    rid = response.json()["request_id"]
+    await running.client.put(
+        f"/api/v1/requests/{rid}/properties", json={"properties": {"team": "b", "env": None}}, headers=running.headers()
+    )
+    async with running.state.db.read() as conn:
+        rows = {
+            (r.name, r.value): (r.requests, float(r.cost_total))
+            for r in (await conn.execute(select(rollup_property_hourly))).all()
+        }
+    assert rows == {("team", "b"): (1, 0.0001375)}
