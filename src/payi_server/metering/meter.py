@@ -63,6 +63,11 @@ class Meter:
         self.ids = ids
         self.recorder = recorder
 
+    def check_category(self, principal: Principal, category: str) -> None:
+        """An event must name a category the catalog knows (managed, or the organisation's custom one)."""
+        if not self.book.category_exists(principal.org_id, category):
+            raise ApiError(400, "category_not_found", f"Category '{category[:200]}' not found")
+
     def prepare(
         self,
         principal: Principal,
@@ -84,8 +89,7 @@ class Meter:
         attr = event.attribution
         category = attr.price_as_category or event.category
         resource = attr.price_as_resource or event.resource
-        if not self.book.category_exists(principal.org_id, category):
-            raise ApiError(400, "category_not_found", f"Category '{category[:200]}' not found")
+        self.check_category(principal, category)
         if attr.use_case_name and not attr.use_case_id:
             # A name alone opens a new instance, with a server-generated id (returned in xproxy_result).
             attr.use_case_id = str(uuid.uuid4())

@@ -340,11 +340,10 @@ class _Call:
     async def run(self, request: Request, session: aiohttp.ClientSession, hosts: HostCheck) -> None:
         headers = request.headers
         self.attribution = from_headers(headers)
-        price_as = self.attribution.price_as_category
-        if price_as and not self.state.book.category_exists(self.principal.org_id, price_as):
+        if self.attribution.price_as_category:
             # Checked now, not when the answer is priced: by then the provider has been called (and a stream
             # has started), and the call could not be recorded.
-            raise ApiError(400, "category_not_found", f"Category '{price_as[:200]}' not found")
+            self.state.meter.check_category(self.principal, self.attribution.price_as_category)
         upstream = self._upstream(headers)
         if not upstream.trusted and not self.state.settings.allow_private_provider_hosts:
             await hosts.check(upstream.host)  # before anything is reserved or sent
