@@ -1,14 +1,24 @@
-"""Limit checks on one hot block limit: checks per second with 3 processes on PostgreSQL, and the added latency
-of a reserve/settle pair.
+"""Proxied throughput and added latency with one hot strict block limit, against the same calls without one.
 
-    .venv/bin/python -m benchmarks.bench_limits [--processes 3] [--seconds 10] [--pg postgresql://postgres@127.0.0.1:5432/test]
-    .venv/bin/python -m benchmarks.bench_limits --redis redis://127.0.0.1:6379/0      # checks in Redis
+    .venv/bin/python -m benchmarks.bench_limits [--duration 10] [--connections 50] [--only pg|sqlite]
+        [--pg postgresql://postgres@127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379/0]
 
-A check is what the proxy does before a call that names a block limit: one transaction that locks the limit,
-drops expired reservations, checks the budget and holds the call's estimate (``limits.ledger.reserve``). A settle
-is what the recorder does when the call is recorded: charge the real cost, count the state, release the
-reservation (``Ledger.charge`` + ``release_reservations`` in one transaction). Each process runs a loop of
-check+settle pairs against the same limit, so every pair contends for the same row lock.
+Starts the fake OpenAI upstream (``bench_proxy.fake_upstream``), then, one configuration after the other,
+``payi-server serve`` on a fresh database: PostgreSQL with ``--workers 2``, the same with Redis
+(``PAYI_SERVER_REDIS_URL``; ``--redis ''`` skips it), and SQLite with 1 worker. In each, the application key
+creates one block limit with enforcement ``strict`` and a max of 1e6 USD (``POST /api/v1/limits``; the run
+spends far less, so it never blocks), and the same small JSON chat completion (gpt-4o-mini, max_tokens 16,
+``/api/v1/proxy/openai/v1/chat/completions``) is measured without a limit, then with every call naming that
+limit (``xProxy-Limit-IDs``), so every call contends for it:
+
+- throughput: ``wrk`` (``benchmarks.loadgen`` when wrk is not installed) at ``--connections`` for
+  ``--duration`` seconds (whole seconds with wrk) after a 1 s warm-up: requests per second, p50, p99, and the
+  ratio limit / no limit; the fake upstream called directly the same way gives the ceiling;
+- sequential added latency: one connection, proxied minus calling the fake upstream directly, p50 and p99.
+
+Prints a markdown table for the README and writes it, every figure and the errors each server logged to
+``benchmarks/results/limits-<date>.json``. A configuration whose server does not start (or that fails) is
+reported as failed and the others still run; failed calls, and calls the limit blocked, show in the table.
 """
 
 from __future__ import annotations
@@ -16,143 +26,260 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import statistics
-import time
+import shutil
+import subprocess
+import sys
+import tempfile
 import uuid
-from decimal import Decimal
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
+import httpx2
 
-from payi_server.ids import IdGenerator
-from payi_server.limits.ledger import Ledger, release_reservations, reserve
-from payi_server.limits.shared import SharedLimits
-from payi_server.store.changes import utcnow
-from payi_server.store.engine import Database
-from payi_server.store.migrate import migrate
-from payi_server.store.tables import applications, limits, organizations
+from benchmarks.bench_proxy import BODY, _pair, fake_upstream
+from benchmarks.loadgen import run
+from tests.e2e.servers import run_server
 
-ESTIMATE = Decimal("0.0001")
-COST = Decimal("0.00008")
+LIMIT_ID = "bench-hot"
+# Far above what a run spends (about 1e-5 USD a call). Not higher: SQLite holds money as an integer of
+# 1e-10 USD, so a max above about 9.2e8 USD cannot be stored there.
+LIMIT_MAX = 1_000_000
+PROXY_PATH = "/api/v1/proxy/openai/v1/chat/completions"
+WARMUP = 3.0
+RESULTS = Path(__file__).parent / "results"
+JSON_HEADERS = {"content-type": "application/json"}
 
-
-async def _setup(url: str) -> int:
-    await migrate(url)
-    db = Database(url, pool_size=1)
-    now = utcnow()
-    async with db.write() as conn:
-        org = (await conn.execute(organizations.insert().values(name="b", created_at=now).returning(organizations.c.id))).scalar_one()
-        app = (
-            await conn.execute(
-                applications.insert()
-                .values(org_id=org, name="b", description="", store_prompts=False, created_at=now)
-                .returning(applications.c.id)
-            )
-        ).scalar_one()
-        await conn.execute(
-            limits.insert().values(app_id=app, limit_id="hot", name="hot", limit_type="block", max=Decimal(10**9),
-                                   threshold=None, enforcement="default", created_at=now, updated_at=now)
-        )
-    await db.dispose()
-    return int(app)
+# wrk's report as one JSON line: latencies in microseconds; "failed" counts socket errors, timeouts and
+# answers other than 2xx/3xx (those are in "requests" too).
+WRK_DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "us": %d, "p50_us": %.1f, "p99_us": %.1f, "failed": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
 
 
-async def _pairs(url: str, app_id: int, seconds: float, node: int, redis_url: str = "", prefix: str = "") -> dict[str, Any]:
-    db = Database(url, pool_size=2)
-    ids = IdGenerator(node)
-    shared = SharedLimits(Redis.from_url(redis_url), prefix=prefix) if redis_url else None
-    reserve_ms: list[float] = []
-    settle_ms: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        rid = ids.next()
-        t0 = time.perf_counter()
-        if shared is not None:
-            outcome = await shared.reserve(db, app_id, ["hot"], ESTIMATE, reservation_id=rid, ttl=60)
-        else:
-            outcome = await reserve(db, app_id, ["hot"], ESTIMATE, reservation_id=rid, owner=node, ttl=60, now=utcnow())
-        t1 = time.perf_counter()
-        assert not outcome.blocked and not outcome.missing
-        async with db.write() as conn:
-            ledger = Ledger(conn, db, utcnow())
-            await ledger.load(app_id, ["hot"])
-            released = await release_reservations(conn, rid)
-            ledger.charge(app_id, ["hot"], COST, Decimal(0), failed=False, released=released)
-            await ledger.flush()
-            pk = ledger.get(app_id, "hot").pk  # type: ignore[union-attr]
-        if shared is not None:
-            await shared.settle(rid, {pk: COST})
-        t2 = time.perf_counter()
-        reserve_ms.append((t1 - t0) * 1000)
-        settle_ms.append((t2 - t1) * 1000)
-    await db.dispose()
-    if shared is not None:
-        await shared.close()
-    return {"pairs": len(reserve_ms), "reserve_ms": reserve_ms, "settle_ms": settle_ms}
+@dataclass(frozen=True)
+class Config:
+    label: str
+    backend: str  # "pg" | "sqlite"
+    workers: int
+    redis: bool = False
 
 
-def _worker(url: str, app_id: int, seconds: float, node: int, out: Any, redis_url: str, prefix: str) -> None:
-    out.put(asyncio.run(_pairs(url, app_id, seconds, node, redis_url, prefix)))
+CONFIGS = (
+    Config("PostgreSQL, 2 workers", "pg", 2),
+    Config("PostgreSQL, 2 workers, Redis", "pg", 2, redis=True),
+    Config("SQLite, 1 worker", "sqlite", 1),
+)
 
 
-def _pct(values: list[float], p: float) -> float:
-    data = sorted(values)
-    return round(data[min(len(data) - 1, int(p / 100 * (len(data) - 1)))], 3)
+@dataclass(frozen=True)
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    failed: int  # socket errors, timeouts and answers other than 2xx/3xx
+
+
+def _wrk(url: str, headers: dict[str, str], connections: int, seconds: int) -> Load:
+    lines = ['wrk.method = "POST"', f"wrk.body = [==[{BODY.decode()}]==]"]
+    lines += [f'wrk.headers["{name}"] = [==[{value}]==]' for name, value in headers.items()]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write("\n".join(lines) + WRK_DONE)
+        script.flush()
+        command = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s",
+                   "--timeout", "10s", "-s", script.name, url]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    return Load(
+        rps=round(report["requests"] / (report["us"] / 1e6), 1),
+        p50_ms=round(report["p50_us"] / 1000, 3),
+        p99_ms=round(report["p99_us"] / 1000, 3),
+        requests=report["requests"],
+        failed=report["failed"],
+    )
+
+
+def throughput(url: str, headers: dict[str, str], connections: int, duration: float) -> Load:
+    """Closed-loop load at ``connections`` for ``duration`` seconds after a warm-up that is not measured."""
+    if shutil.which("wrk"):
+        _wrk(url, headers, connections, round(WARMUP))
+        return _wrk(url, headers, connections, max(1, round(duration)))
+    result = asyncio.run(run("throughput", url, method="POST", headers=headers, body=BODY,
+                             concurrency=connections, duration=duration, warmup=WARMUP))
+    failed = result.errors + sum(n for status, n in result.statuses.items() if not 200 <= status < 400)
+    return Load(rps=round(result.rps, 1), p50_ms=round(result.pct(50), 3), p99_ms=round(result.pct(99), 3),
+                requests=len(result.latencies_ms), failed=failed)
+
+
+async def _admin(pg: str, sql: str) -> None:
+    conn = await asyncpg.connect(pg)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def database(backend: str, pg: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; "" (the server's own SQLite file) for ``sqlite``."""
+    if backend == "sqlite":
+        yield ""
+        return
+    name = f"payi_bench_limits_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(pg, f"CREATE DATABASE {name}"))
+    try:
+        yield pg.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(_admin(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def create_limit(url: str, key: str) -> None:
+    body = {"limit_name": LIMIT_ID, "limit_id": LIMIT_ID, "max": LIMIT_MAX, "limit_type": "block",
+            "properties": {"enforcement": "strict"}}
+    response = httpx2.post(url + "/api/v1/limits", headers={"xProxy-Api-Key": key}, json=body, timeout=30)
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"POST /api/v1/limits answered {response.status_code}: {response.text[:300]}")
+    limit = response.json()["limit"]
+    if (limit["limit_type"], limit["enforcement"]) != ("block", "strict"):
+        raise RuntimeError(f"the benchmark's limit is not a strict block limit: {limit}")
+
+
+def logged_errors(output: str) -> dict[str, int]:
+    """The error lines of the server's JSON log, counted by message (and the last line of their traceback)."""
+    counts: Counter[str] = Counter()
+    for line in output.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "critical"):
+            exc = str(entry.get("exc", "")).strip()
+            counts[str(entry.get("msg")) + (": " + exc.splitlines()[-1] if exc else "")] += 1
+    return dict(counts.most_common(5))
+
+
+def measure(
+    config: Config, args: argparse.Namespace, fake_url: str, workdir: Path, result: dict[str, Any]
+) -> None:
+    """Fills ``result`` as it goes, so that a failure keeps what was measured and what the server logged."""
+    result.update(workers=config.workers, database=config.backend, redis=config.redis)
+    with database(config.backend, args.pg) as database_url:
+        env = {
+            "PAYI_SERVER_OPENAI_BASE_URL": fake_url + "/v1",
+            "PAYI_SERVER_ALLOW_PRIVATE_PROVIDER_HOSTS": "true",
+            "PAYI_SERVER_ACCESS_LOG": "false",
+            "PAYI_SERVER_LOG_LEVEL": "warning",
+            "PAYI_SERVER_WORKERS": str(config.workers),
+            "PAYI_SERVER_DATABASE_URL": database_url,
+        }
+        if config.redis:
+            env["PAYI_SERVER_REDIS_URL"] = args.redis
+            env["PAYI_SERVER_REDIS_PREFIX"] = f"payi-bench-{uuid.uuid4().hex[:8]}"
+        with run_server(workdir, env) as server:
+            try:
+                key = server.keys["app1"]
+                create_limit(server.url, key)
+                proxied = server.url + PROXY_PATH
+                plain = {**JSON_HEADERS, "xProxy-Api-Key": key, "authorization": "Bearer sk-bench"}
+                limited = {**plain, "xProxy-Limit-IDs": LIMIT_ID}
+                no_limit = throughput(proxied, plain, args.connections, args.duration)
+                result["no_limit"] = asdict(no_limit)
+                with_limit = throughput(proxied, limited, args.connections, args.duration)
+                result["limit"] = asdict(with_limit)
+                result["ratio"] = round(with_limit.rps / no_limit.rps, 3) if no_limit.rps else None
+                direct = fake_url + "/v1/chat/completions"
+                result["sequential"] = {
+                    name: asyncio.run(_pair("sequential", direct, proxied, headers, BODY, 1, args.duration))
+                    for name, headers in (("no_limit", plain), ("limit", limited))
+                }
+                answer = httpx2.get(f"{server.url}/api/v1/limits/{LIMIT_ID}", headers={"xProxy-Api-Key": key})
+                limit = answer.json()["limit"]
+                result["limit_after"] = {"totals": limit["totals"], "reserved": limit["reserved"]}
+            finally:
+                result["server_errors"] = logged_errors(server.output)
+
+
+def _cells(load: dict[str, Any]) -> list[str]:
+    if not load["requests"]:
+        return ["0 (no call answered)", "-", "-"]
+    failed = f" ({load['failed']} failed)" if load["failed"] else ""
+    return [f"{load['rps']:,.0f}{failed}", f"{load['p50_ms']:.1f}", f"{load['p99_ms']:.1f}"]
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        f"Loader {results['loader']}, {results['connections']} connections, {results['duration_s']:g} s per "
+        "run; added latency: 1 connection, proxied minus direct.",
+        "",
+        "| configuration | limit | req/s | p50 ms | p99 ms | limit / no limit | added p50 ms | added p99 ms"
+        " |",
+        "|---|---|---|---|---|---|---|---|",
+        "| fake upstream, direct | - | " + " | ".join(_cells(results["upstream_direct"])) + " | | | |",
+    ]
+    for label, result in results["configurations"].items():
+        if "error" in result:
+            reason = result["error"].strip().splitlines()[-1][:100].replace("|", "/")
+            lines.append(f"| {label} | failed: {reason} | | | | | | |")
+            continue
+        # far below its max, the limit should block nothing: calls it blocked (in any run, warm-ups too) show
+        blocked = result["limit_after"]["totals"]["requests"]["blocked"]
+        hot = f"hot strict block ({blocked} blocked)" if blocked else "hot strict block"
+        for name, shown in (("no_limit", "none"), ("limit", hot)):
+            ratio = f"{result['ratio']:.2f}x" if name == "limit" and result["ratio"] is not None else ""
+            seq = result["sequential"][name]
+            lines.append(f"| {label} | {shown} | " + " | ".join(_cells(result[name]))
+                         + f" | {ratio} | {seq['added_p50_ms']:.2f} | {seq['added_p99_ms']:.2f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--processes", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--redis", default="", help="e.g. redis://127.0.0.1:6379/0: checks in Redis, charges in PostgreSQL")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test",
+                        help="an existing database; each configuration creates and drops its own next to it")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="'' skips that configuration")
+    parser.add_argument("--only", choices=("pg", "sqlite"), help="only the PostgreSQL or the SQLite ones")
     args = parser.parse_args()
-    prefix = f"payi-bench-{uuid.uuid4().hex[:8]}"
-    name = f"payi_bench_limits_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(args.pg)
-        await conn.execute(sql)
-        await conn.close()
-
-    asyncio.run(admin(f"CREATE DATABASE {name}"))
-    url = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-    try:
-        app_id = asyncio.run(_setup(url))
-        # one process alone: the latency of a pair without contention
-        alone = asyncio.run(_pairs(url, app_id, min(args.seconds, 5), 901, args.redis, prefix))
-        ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(url, app_id, args.seconds, 900 + i, queue, args.redis, prefix)) for i in range(args.processes)]
-        for p in procs:
-            p.start()
-        results = [queue.get() for _ in procs]
-        for p in procs:
-            p.join()
-        pairs = sum(r["pairs"] for r in results)
-        reserve_all = [x for r in results for x in r["reserve_ms"]]
-        settle_all = [x for r in results for x in r["settle_ms"]]
-        summary = {
-            "checks_in": "redis" if args.redis else "postgresql",
-            "processes": args.processes,
-            "seconds": args.seconds,
-            "checks_per_s": round(pairs / args.seconds, 1),
-            "contended": {
-                "reserve_p50_ms": _pct(reserve_all, 50), "reserve_p99_ms": _pct(reserve_all, 99),
-                "settle_p50_ms": _pct(settle_all, 50), "settle_p99_ms": _pct(settle_all, 99),
-            },
-            "uncontended": {
-                "pairs_per_s": round(alone["pairs"] / min(args.seconds, 5), 1),
-                "reserve_p50_ms": _pct(alone["reserve_ms"], 50), "reserve_p99_ms": _pct(alone["reserve_ms"], 99),
-                "settle_p50_ms": _pct(alone["settle_ms"], 50), "settle_p99_ms": _pct(alone["settle_ms"], 99),
-                "pair_mean_ms": round(statistics.fmean(a + b for a, b in zip(alone["reserve_ms"], alone["settle_ms"], strict=True)), 3),
-            },
-        }
-        print(json.dumps(summary, indent=2))
-    finally:
-        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    configs = [c for c in CONFIGS if args.only in (None, c.backend) and (args.redis or not c.redis)]
+    loader = "wrk" if shutil.which("wrk") else "benchmarks.loadgen"
+    revision = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=False).stdout.strip()
+    results: dict[str, Any] = {
+        "date": date.today().isoformat(), "revision": revision, "loader": loader,
+        "connections": args.connections, "duration_s": args.duration, "configurations": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp, fake_upstream() as fake_url:
+        direct = throughput(fake_url + "/v1/chat/completions", JSON_HEADERS, args.connections, args.duration)
+        results["upstream_direct"] = asdict(direct)
+        for i, config in enumerate(configs):
+            print(f"measuring {config.label} ...", file=sys.stderr, flush=True)
+            result: dict[str, Any] = {}
+            try:
+                measure(config, args, fake_url, Path(tmp) / f"server{i}", result)
+            except Exception as exc:  # a server that fails must not hide the other configurations
+                result["error"] = f"{type(exc).__name__}: {exc}"
+                print(f"{config.label} failed: {exc}", file=sys.stderr, flush=True)
+            if result.get("server_errors"):
+                print(f"{config.label}: the server logged errors: {result['server_errors']}", file=sys.stderr)
+            results["configurations"][config.label] = result
+    results["table"] = table(results)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"limits-{results['date']}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(results["table"])
+    print(f"\nwritten to {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

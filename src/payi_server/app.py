@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -22,9 +23,8 @@ from .auth.keys import KeyHasher
 from .auth.manage import Tenancy
 from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
-from .limits.directory import LimitDirectory
+from .limits.leases import LeaseBook
 from .limits.service import make_instance_limit
-from .limits.shared import SharedLimits
 from .metering.meter import Meter
 from .metering.recorder import Observer, Recorder
 from .pricing.book import PriceBook, sync_system_catalog
@@ -71,15 +71,14 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     book = PriceBook(db)
     await book.load()
     book.attach(changes)
-    shared = None
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        shared = SharedLimits(redis, resync=settings.redis_resync_interval, prefix=settings.redis_prefix)
         changes.use_redis(
             Redis.from_url(settings.redis_url, socket_connect_timeout=0.5), f"{settings.redis_prefix}:changes"
         )
     await changes.start()
     metrics = metrics or Metrics()
+    ids = IdGenerator(node_id)
+    leases = LeaseBook(db, ids, node_id, ttl=settings.lease_ttl)
     observers: list[Observer] = []
     if settings.otel_endpoint:
         observers.append(OtelExport(settings.otel_endpoint, settings.otel_service_name))
@@ -90,10 +89,10 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         flush_interval=settings.record_flush_interval,
         metrics=metrics,
         make_limit=make_instance_limit,
-        shared=shared,
+        leases=leases,
     )
     await recorder.start()
-    ids = IdGenerator(node_id)
+    await leases.start()
     return AppState(
         settings=settings,
         db=db,
@@ -102,10 +101,9 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         book=book,
         recorder=recorder,
         meter=Meter(book, ids, recorder),
-        limit_directory=LimitDirectory(),
+        leases=leases,
         metrics=metrics,
         throttle=FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window),
-        shared_limits=shared,
         tenancy=tenancy,
         ids=ids,
         node_id=node_id,
@@ -113,11 +111,10 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
 
 
 async def stop_state(state: AppState) -> None:
-    await state.recorder.stop()  # drains what is queued
+    await state.recorder.stop()  # drains what is queued (settling every hold)
+    await state.leases.stop()  # then gives the leases' budget back
     await state.changes.stop()
     await state.keys.stop()
-    if state.shared_limits is not None:
-        await state.shared_limits.close()
     await state.db.dispose()
 
 
@@ -131,6 +128,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await start_state(settings, metrics)
         app.state.payi = state
+        # What start-up built (the price catalog, tokenizer tables, SQLAlchemy's metadata) lives as long as the
+        # process: keep it out of the cyclic collector's full passes, which otherwise walk it again and again.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

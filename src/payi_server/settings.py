@@ -89,11 +89,12 @@ class Settings(BaseSettings):
     # --- recording ---------------------------------------------------------------------------------
     record_batch_size: int = Field(default=500, ge=1, le=10_000)
     record_flush_interval: float = Field(default=0.0, ge=0, le=5)
-    reservation_ttl: float = Field(default=900.0, gt=0)
+    # Seconds a process's budget lease on a block limit outlives its last renewal (a dead process's leases
+    # return to the limit after this); renewed about every ttl/4 seconds.
+    lease_ttl: float = Field(default=10.0, ge=1, le=3600)
 
-    # --- optional shared counters ------------------------------------------------------------------
+    # --- optional: instant cache invalidation across processes ------------------------------------
     redis_url: str = ""
-    redis_resync_interval: float = Field(default=5.0, gt=0, le=300)
     redis_prefix: str = Field(default="payi", min_length=1, max_length=100)
 
     @field_validator("provider_hosts", mode="before")

@@ -9,9 +9,8 @@ from .auth.cache import KeyCache
 from .auth.manage import Tenancy
 from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
-from .limits.shared import SharedLimits
+from .limits.leases import LeaseBook
 from .metrics import Metrics
-from .limits.directory import LimitDirectory
 from .metering.meter import Meter
 from .metering.recorder import Recorder
 from .pricing.book import PriceBook
@@ -29,11 +28,13 @@ class AppState:
     book: PriceBook
     recorder: Recorder
     meter: Meter
-    limit_directory: LimitDirectory
+    leases: LeaseBook
     metrics: Metrics
     throttle: FailureThrottle
     tenancy: Tenancy
     ids: IdGenerator
     node_id: int
-    shared_limits: SharedLimits | None = None
+    # (app, category, model or deployment the request named) -> the model the provider reported for it: how a
+    # call to an Azure deployment is estimated before it is made.
+    reported_models: dict[tuple[int | None, str, str], str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)

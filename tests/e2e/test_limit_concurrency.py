@@ -91,6 +91,7 @@ async def _ledger(url: str) -> dict[str, Any]:
                 )
             ).one()
             held = (await conn.execute(select(func.count()).select_from(limit_reservations))).scalar_one()
+            print("LEASES", (await conn.execute(select(limit_reservations))).all(), limit)
     finally:
         await db.dispose()
     return {"limit": limit, "recorded_cost": Decimal(recorded[0]), "recorded": recorded[1], "held": held}
@@ -111,8 +112,9 @@ async def _fire(servers: list[ServerProcess], key: str, usage: dict[str, int]) -
         return list(await asyncio.gather(*(one(i) for i in range(CALLS))))
 
 
-def _run(tmp_path: Path, database_url: str, processes: int, enforcement: str, redis_url: str = "") -> float:
-    """Returns how many limit checks fell back from Redis to the database (from the servers' metrics)."""
+def _run(tmp_path: Path, database_url: str, processes: int, enforcement: str, redis_url: str = "") -> None:
+    """Fire the calls, stop the servers cleanly, then check the ledger: spend within the rule, every admitted call
+    recorded and charged, every refusal counted, and no budget left leased."""
     cost, usage = _call_cost()
     maximum = cost * COVERED
     async_url = database_url.replace("postgresql://", "postgresql+asyncpg://").replace("sqlite:///", "sqlite+aiosqlite:///")
@@ -121,11 +123,6 @@ def _run(tmp_path: Path, database_url: str, processes: int, enforcement: str, re
         app_id = int(httpx2.get(servers[0].url + "/api/v1/whoami", headers={"xProxy-api-key": key}).json()["app_id"])
         asyncio.run(_add_limit(async_url, app_id, maximum, enforcement))
         statuses = asyncio.run(_fire(servers, key, usage))
-        fallbacks = 0.0
-        for server in servers:
-            for line in httpx2.get(server.url + "/metrics").text.splitlines():
-                if line.startswith("payi_shared_limit_fallbacks_total"):
-                    fallbacks += float(line.split()[-1])
     ledger = asyncio.run(_ledger(async_url))
     limit = ledger["limit"]
     admitted = statuses.count(200)
@@ -137,9 +134,9 @@ def _run(tmp_path: Path, database_url: str, processes: int, enforcement: str, re
         assert limit.spent_total <= limit.max
         assert admitted == COVERED
     else:
-        assert limit.spent_total <= limit.max + cost  # at most one call's overrun
+        # Pay-i's rule (admit while spend < max) on leases: at most the calls in flight overrun, one per process.
+        assert limit.spent_total <= limit.max + cost * processes
         assert admitted >= COVERED
-    return fallbacks
 
 
 @pytest.mark.postgres
@@ -168,17 +165,8 @@ def _redis_up() -> bool:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("enforcement", ["default", "strict"])
-def test_three_processes_with_redis_counters(tmp_path: Path, make_database: Any, enforcement: str) -> None:
+def test_three_processes_with_redis(tmp_path: Path, make_database: Any, enforcement: str) -> None:
+    """Redis (used for cache invalidation) changes nothing in how limits are kept."""
     if not pg_base_url() or not _redis_up():
         pytest.skip("needs PAYI_TEST_DATABASE_URL and Redis at 127.0.0.1:6379")
-    assert _run(tmp_path, make_database("postgresql"), 3, enforcement, REDIS) == 0  # Redis decided every check
-
-
-@pytest.mark.postgres
-def test_redis_unreachable_falls_back_to_the_database(tmp_path: Path, make_database: Any) -> None:
-    """Enforcement never fails open: with Redis configured but down, the database path decides."""
-    if not pg_base_url():
-        pytest.skip("needs PAYI_TEST_DATABASE_URL")
-    from tests.e2e.servers import free_port
-
-    assert _run(tmp_path, make_database("postgresql"), 3, "strict", f"redis://127.0.0.1:{free_port()}/0") >= CALLS
+    _run(tmp_path, make_database("postgresql"), 3, enforcement, REDIS)

@@ -36,19 +36,6 @@ def state_after(spent_after: Decimal, maximum: Decimal, threshold: Decimal | Non
     return "ok"
 
 
-def admits(limit_type: str, enforcement: str, spent: Decimal, reserved: Decimal, maximum: Decimal, estimate: Decimal) -> bool:
-    """Whether a block limit lets a request through (allow limits always do).
-
-    Pay-i's rule: admit while spent + reserved < max, so spending overruns max by at most one request.
-    Strict: admit only if spent + reserved + this request's estimate <= max, so spending never exceeds max.
-    """
-    if limit_type != "block":
-        return True
-    if enforcement == "strict":
-        return spent + reserved + estimate <= maximum
-    return spent + reserved < maximum
-
-
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")

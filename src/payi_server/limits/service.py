@@ -72,7 +72,7 @@ async def _select(conn: Any, app_id: int, *, limit_id: str | None = None, name: 
     if live:
         query = query.where(limits.c.deleted_at.is_(None))
     if lock and not _is_sqlite(conn):
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: foreign-key checks of other transactions do not wait for it
     found = (await conn.execute(query.limit(1))).first()
     return _row(found) if found is not None else None
 

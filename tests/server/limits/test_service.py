@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from payi_server.errors import ApiError
 from payi_server.limits.config import parse_config
-from payi_server.limits.ledger import Ledger, reserve
+from payi_server.limits.ledger import Ledger
 from payi_server.limits.service import LimitService, create_limit_row, make_instance_limit
-from payi_server.store.tables import limit_history, limits
+from payi_server.store.tables import limit_history, limit_reservations, limits
 
 from ...conftest import Running
 
@@ -132,21 +132,27 @@ async def test_weekly_windows_start_on_monday(running: Running) -> None:
     assert view["window_start"] == datetime(2025, 5, 26, tzinfo=UTC) and view["timezone"] == "UTC"
 
 
-async def test_reset_keeps_reservations_in_flight(running: Running) -> None:
+async def test_reset_keeps_leases_in_flight(running: Running) -> None:
+    """A reset zeroes the spend; the budget leased to processes for calls in flight stays reserved."""
     now = datetime.now(UTC)
     service = LimitService(running.state.db, clock=lambda: now)
     await service.create(_app(running), name="b", max=1, limit_type="block", limit_id="b")
     await _charge(running, "b", "0.3", now)
-    outcome = await reserve(
-        running.state.db, _app(running), ["b"], Decimal("0.2"), reservation_id=7, owner=1, ttl=60, now=now
-    )
-    assert outcome.blocked == [] and outcome.missing == []
+    admission = await running.state.leases.admit(_app(running), ["b"], Decimal("0.2"))
+    assert admission.blocked == [] and admission.missing == [] and len(admission.holds) == 1
+    for lease in running.state.leases.leases():
+        if lease.refill is not None:
+            await lease.refill  # a background top-up may follow the first grant
+    leased = (await _row(running, "b")).reserved
+    assert Decimal("0.2") <= leased <= Decimal("0.7")  # at least the hold, never more than is left
+    async with running.state.db.read() as conn:
+        assert sum(r.amount for r in (await conn.execute(select(limit_reservations))).all()) == leased
     history = await service.reset(_app(running), "b")
     assert history["totals"]["cost"]["total"]["base"] == pytest.approx(0.3)
     row = await _row(running, "b")
-    assert row.spent_total == 0 and row.count_total == 0 and row.reserved == Decimal("0.2")
+    assert row.spent_total == 0 and row.count_total == 0 and row.reserved == leased
     assert row.reset_at == now
-    assert (await service.get(_app(running), "b"))["reserved"] == pytest.approx(0.2)
+    assert (await service.get(_app(running), "b"))["reserved"] == pytest.approx(float(leased))
 
 
 async def test_resets_and_charges_never_lose_money(running: Running) -> None:

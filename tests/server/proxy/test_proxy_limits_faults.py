@@ -1,4 +1,4 @@
-"""Block limits before the upstream call, reservations settled on every outcome, upstream faults, disconnects."""
+"""Block limits before the upstream call, budget-lease holds settled on every outcome, upstream faults, disconnects."""
 
 from __future__ import annotations
 
@@ -49,14 +49,21 @@ def _make_limit(env: ProxyEnv, limit_id: str, maximum: str, limit_type: str = "b
     asyncio.run(go())
 
 
-def _limit_row(env: ProxyEnv, limit_id: str) -> tuple[Any, int]:
-    async def go() -> tuple[Any, int]:
+async def _leased(conn: Any, limit_pk: int) -> Decimal:
+    """What the limit's budget leases hold: its ``reserved`` must always equal it (money is conserved)."""
+    amounts = await conn.execute(select(limit_reservations.c.amount).where(limit_reservations.c.limit_pk == limit_pk))
+    return sum((r.amount for r in amounts.all()), Decimal(0))
+
+
+def _limit_row(env: ProxyEnv, limit_id: str) -> tuple[Any, Decimal]:
+    """The limit's row, and how far its ``reserved`` is from what its leases hold (0 when balanced)."""
+
+    async def go() -> tuple[Any, Decimal]:
         db = _db(env)
         try:
             async with db.read() as conn:
                 row = (await conn.execute(select(limits).where(limits.c.limit_id == limit_id))).one()
-                held = len((await conn.execute(select(limit_reservations))).all())
-                return row, held
+                return row, row.reserved - await _leased(conn, row.id)
         finally:
             await db.dispose()
 
@@ -100,7 +107,7 @@ def test_blocked_call_never_reaches_the_provider(proxy_env: ProxyEnv) -> None:
     row, held = _settled(proxy_env, "tiny", 3)
     assert (row.count_ok, row.count_overrun, row.count_blocked, row.count_total) == (1, 1, 1, 3)
     assert row.spent_total == Decimal(str(round(2 * COST, 10)))
-    assert held == 0 and row.reserved == 0
+    assert held == 0 and row.spent_total + row.reserved <= row.max + Decimal(str(round(COST, 10)))
 
 
 def test_other_limits_of_a_blocked_call_are_blocked_external(proxy_env: ProxyEnv) -> None:
@@ -156,7 +163,7 @@ def test_hanging_upstream_gives_504_and_releases_the_reservation(proxy_env: Prox
     assert response.json()["xproxy_error"]["code"] == "provider_error"
     assert time.monotonic() - started < 5
     row, held = _settled(proxy_env, "b", 1)
-    assert row.count_failed == 1 and held == 0 and row.reserved == 0
+    assert row.count_failed == 1 and held == 0
 
 
 def test_unreachable_upstream_gives_502(proxy_env: ProxyEnv) -> None:
@@ -194,9 +201,9 @@ def test_client_disconnecting_mid_stream_is_still_charged(proxy_env: ProxyEnv) -
 
 
 def _ledger_balances(env: ProxyEnv, limit_id: str) -> None:
-    """The sum of recorded costs of the limit's requests equals its spend, and nothing is left reserved."""
+    """The sum of recorded costs of the limit's requests equals its spend, and its reserve is what its leases hold."""
 
-    async def go() -> tuple[Decimal, Decimal, int]:
+    async def go() -> tuple[Decimal, Decimal, Decimal]:
         from sqlalchemy import func
 
         from payi_server.store.tables import request_limits, requests
@@ -212,8 +219,7 @@ def _ledger_balances(env: ProxyEnv, limit_id: str) -> None:
                         .where(request_limits.c.limit_pk == row.id)
                     )
                 ).scalar_one()
-                held = len((await conn.execute(select(limit_reservations))).all())
-                return row.spent_total, Decimal(total), held
+                return row.spent_total, Decimal(total), row.reserved - await _leased(conn, row.id)
         finally:
             await db.dispose()
 
