@@ -25,7 +25,9 @@ from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
 from .limits.leases import LeaseBook
 from .limits.service import make_instance_limit
+from .metering.journal import Journal
 from .metering.meter import Meter
+from .metering.replay import replay_journal
 from .metering.recorder import Observer, Recorder
 from .pricing.book import PriceBook, sync_system_catalog
 from .proxy.route import METHODS as PROXY_METHODS
@@ -93,6 +95,11 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     )
     await recorder.start()
     await leases.start()
+    meter = Meter(book, ids, recorder)
+    # Calls a process that died had answered but not recorded are recorded before this one takes traffic.
+    journal_dir = settings.data_dir / "journal"
+    await replay_journal(journal_dir, meter, db)
+    recorder.journal = Journal.open(journal_dir, node_id)
     return AppState(
         settings=settings,
         db=db,
@@ -100,7 +107,8 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         keys=keys,
         book=book,
         recorder=recorder,
-        meter=Meter(book, ids, recorder),
+        meter=meter,
+        journal=recorder.journal,
         leases=leases,
         metrics=metrics,
         throttle=FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window),
@@ -113,6 +121,8 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
 async def stop_state(state: AppState) -> None:
     await state.recorder.stop()  # drains what is queued (settling every hold)
     await state.leases.stop()  # then gives the leases' budget back
+    if state.journal is not None:
+        state.journal.close(clean=state.recorder.held == 0)
     await state.changes.stop()
     await state.keys.stop()
     await state.db.dispose()

@@ -10,6 +10,7 @@ from .auth.manage import Tenancy
 from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
 from .limits.leases import LeaseBook
+from .metering.journal import Journal
 from .metrics import Metrics
 from .metering.meter import Meter
 from .metering.recorder import Recorder
@@ -34,6 +35,7 @@ class AppState:
     tenancy: Tenancy
     ids: IdGenerator
     node_id: int
+    journal: Journal | None = None
     # (app, category, model or deployment the request named) -> the model the provider reported for it: how a
     # call to an Azure deployment is estimated before it is made.
     reported_models: dict[tuple[int | None, str, str], str] = field(default_factory=dict)

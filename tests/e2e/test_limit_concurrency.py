@@ -91,7 +91,6 @@ async def _ledger(url: str) -> dict[str, Any]:
                 )
             ).one()
             held = (await conn.execute(select(func.count()).select_from(limit_reservations))).scalar_one()
-            print("LEASES", (await conn.execute(select(limit_reservations))).all(), limit)
     finally:
         await db.dispose()
     return {"limit": limit, "recorded_cost": Decimal(recorded[0]), "recorded": recorded[1], "held": held}

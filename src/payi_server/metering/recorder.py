@@ -40,6 +40,7 @@ from ..store.tables import (
 from ..store.upsert import insert_add, insert_ignore
 from ..usecases.implicit import LimitFactory, UseCaseRef, ensure_use_cases
 from .event import Event, storable
+from .journal import Journal
 from .results import build_result
 
 log = logging.getLogger("payi_server.recorder")
@@ -103,6 +104,7 @@ class Recorder:
         queue_size: int = 20_000,
         metrics: Metrics | None = None,
         leases: LeaseBook | None = None,
+        journal: Journal | None = None,
         observers: list[Observer] | None = None,
     ) -> None:
         self._db = db
@@ -110,6 +112,7 @@ class Recorder:
         self._metrics = metrics
         self._observers = observers or []
         self._leases = leases
+        self.journal = journal
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._make_limit = make_limit
@@ -205,6 +208,7 @@ class Recorder:
                     return
                 log.error("could not record request %s: %s", item.request_id, type(exc).__name__, exc_info=exc)
                 _settle(item, ApiError(503, "request_processing_error", "The request could not be recorded"))
+                self._journaled([item])  # logged above; replaying it at every start would not help
                 return
             log.warning("batch of %s failed (%s); retrying one by one", len(batch), type(exc).__name__)
             for item in batch:
@@ -227,6 +231,7 @@ class Recorder:
                         observer(item, outcome)
                     except Exception:  # noqa: BLE001 - an exporter must never cost a record
                         log.warning("recorded-call observer failed", exc_info=True)
+        self._journaled(batch)
         self.written += len(batch)
         if self._metrics is not None:
             self._metrics.queue_depth.set(self._queue.qsize())
@@ -266,8 +271,14 @@ class Recorder:
             delay = 0.25
             for item, outcome in zip(batch, outcomes, strict=True):
                 _settle(item, outcome)
+            self._journaled(batch)
             self.written += len(batch)
             log.info("wrote %s held records; %s still held", len(batch), len(self._held))
+
+    def _journaled(self, items: list[Pending]) -> None:
+        """Committed (or given up): the journal need not replay these calls after a crash."""
+        if self.journal is not None:
+            self.journal.done(item.request_id for item in items)
 
     @property
     def held(self) -> int:

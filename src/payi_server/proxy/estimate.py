@@ -276,10 +276,18 @@ def estimate_cost(
 async def estimate_cost_async(
     model: str, request: Mapping[str, Any] | None, body_size: int, version: SeedResource | None
 ) -> Decimal:
-    """:func:`estimate_cost` without blocking the event loop: a body above :data:`INLINE_TOKENIZE_MAX_BYTES` (or of
-    unknown size), or the first use of an encoding, is tokenized in a worker thread."""
+    """:func:`estimate_cost` without blocking the event loop."""
+    return (await estimate_async(model, request, body_size, version))[0]
+
+
+async def estimate_async(
+    model: str, request: Mapping[str, Any] | None, body_size: int, version: SeedResource | None
+) -> tuple[Decimal, dict[str, dict[str, int]]]:
+    """The estimate and the text units it counted (what a call cut off by a crash is recorded with), without
+    blocking the event loop: a body above :data:`INLINE_TOKENIZE_MAX_BYTES` (or of unknown size), or the first use
+    of an encoding, is tokenized in a worker thread."""
     if version is None:
-        return Decimal(0)
+        return Decimal(0), {}
     name = encoding_for(model) if request is not None and body_size <= BYTES_ONLY_ABOVE else None
     if name is not None and (
         body_size <= 0 or body_size > INLINE_TOKENIZE_MAX_BYTES or name not in _LOADED_ENCODINGS
@@ -287,4 +295,5 @@ async def estimate_cost_async(
         count = await asyncio.to_thread(estimated_input_tokens, model, request, body_size)
     else:
         count = estimated_input_tokens(model, request, body_size)
-    return price_estimate(version, request, count)
+    units = {"text": {"input": count, "output": output_tokens(request, version, count)}}
+    return price_estimate(version, request, count), units

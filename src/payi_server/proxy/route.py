@@ -36,7 +36,7 @@ from ..state import AppState
 from ..store.changes import utcnow
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
-from .estimate import estimate_cost_async
+from .estimate import estimate_async
 from .upstream import HostCheck, Upstream, make_session, parse_base
 
 log = logging.getLogger("payi_server.proxy")
@@ -137,6 +137,8 @@ class _Call:
         self.t0 = time.perf_counter()
         self.first_byte_ms: int | None = None
         self.holds: list[Hold] | None = None
+        self.request_id: int | None = None  # set when the call is journaled, before the provider is called
+        self.estimate_units: Units = {}
         self.pending: Pending | None = None
         self.recorded = False
         self.disconnected = False
@@ -205,7 +207,9 @@ class _Call:
         resolved = self.state.book.resolve(self.principal.org_id, category, model or "system.unknown_model", self.started_at)
         estimate = None
         if resolved is not None:
-            estimate = await estimate_cost_async(model, self.info.request_json, body_size, resolved.version)
+            estimate, self.estimate_units = await estimate_async(
+                model, self.info.request_json, body_size, resolved.version
+            )
         admission = await self.state.leases.admit(self.principal.app_id, attr.limit_ids, estimate)
         if admission.missing:
             raise ApiError(
@@ -240,7 +244,7 @@ class _Call:
         )
 
     # --- metering ------------------------------------------------------------------------------------
-    def _event(self, units: Units, *, http_status: int, usage: Usage | None = None) -> Event:
+    def _event(self, units: Units, *, http_status: int | None, usage: Usage | None = None) -> Event:
         assert self.info is not None
         attribution = self.attribution
         if usage is not None and usage.resource_scope and not attribution.resource_scope:
@@ -275,7 +279,11 @@ class _Call:
 
     def _price(self, usage: Usage, status: int) -> Pending:
         event = self._event(usage.units, http_status=status, usage=usage)
-        pending = self.state.meter.prepare(self.principal, event, now=self.started_at, holds=self.holds)
+        pending = self.state.meter.prepare(
+            self.principal, event, now=self.started_at, holds=self.holds, request_id=self.request_id
+        )
+        if self.request_id is not None and self.state.journal is not None:
+            self.state.journal.answered(self.request_id, event)
         if self.holds:
             LeaseBook.priced(self.holds, pending.cost_total)
         pending.lenient_limits = True  # the provider was called: record it even if a named limit vanished since
@@ -346,6 +354,15 @@ class _Call:
         self.info = info = self.adapter.inspect(self.scope["method"], self.path, body, headers)
         self.store = self.principal.store_prompts and not self.attribution.logging_disabled
         await self._admit(len(body))
+        journal = self.state.journal
+        if journal is not None:
+            # Before the provider is called: a crash from here on cannot lose the call (see metering.journal).
+            assert self.principal.app_id is not None
+            self.request_id = self.state.ids.next()
+            journal.started(
+                self.request_id, self.principal.app_id, self.principal.org_id, self._event({}, http_status=None),
+                self.estimate_units,
+            )
         try:
             await self._forward(upstream, body, session)
         finally:
