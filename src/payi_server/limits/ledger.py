@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+import copy
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -100,6 +101,8 @@ class Ledger:
         self._now = now
         self._lock_late = lock_late
         self._rows: dict[tuple[int, str], LimitRow] = {}
+        # Finished windows charged by late events: (limit pk, window start) -> history row being updated.
+        self._history: dict[tuple[int, datetime], dict[str, Any]] = {}
 
     async def load(self, app_id: int, limit_ids: Iterable[str]) -> list[str]:
         """Lock the application's named limits; return the ids that do not exist (or are another app's)."""
@@ -163,6 +166,72 @@ class Ledger:
             states[limit_id] = state
         return states
 
+    async def charge_at(
+        self,
+        app_id: int,
+        limit_ids: Iterable[str],
+        cost_input: Decimal,
+        cost_output: Decimal,
+        *,
+        at: datetime,
+        failed: bool,
+        released: dict[int, Decimal] | None = None,
+    ) -> dict[str, str]:
+        """``charge`` by event time: a periodic limit counts an event in the window ``at`` falls in. An event of a
+        finished window (ingested late, or a call admitted before a window boundary and recorded after it) is added
+        to that window's history, never to the current window; reports, which bucket by event time, agree."""
+        current: list[str] = []
+        late: list[tuple[LimitRow, datetime]] = []
+        for limit_id in limit_ids:
+            row = self._rows[(app_id, limit_id)]
+            start = row.raw.get("window_start")
+            if row.raw.get("period") and start is not None:
+                window = window_start(row.raw["period"], row.raw["timezone"], at)
+                if window is not None and window < start:
+                    late.append((row, window))
+                    continue
+            current.append(limit_id)
+        states = self.charge(app_id, current, cost_input, cost_output, failed=failed, released=released)
+        for row, window in late:
+            if released and row.pk in released:
+                row.reserved = max(ZERO, row.reserved - released[row.pk])
+                row.dirty = True
+            states[row.limit_id] = await self._charge_window(row, window, cost_input, cost_output, failed=failed)
+        return states
+
+    async def _charge_window(
+        self, row: LimitRow, window: datetime, cost_input: Decimal, cost_output: Decimal, *, failed: bool
+    ) -> str:
+        entry = self._history.get((row.pk, window))
+        if entry is None:
+            found = (
+                await self._conn.execute(
+                    select(limit_history.c.id, limit_history.c.totals)
+                    .where(limit_history.c.limit_pk == row.pk, limit_history.c.window_start == window)
+                    .order_by(limit_history.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+            if found is not None:
+                entry = {"id": found.id, "totals": copy.deepcopy(found.totals)}
+            else:
+                empty = {"spent_input": ZERO, "spent_output": ZERO, "spent_total": ZERO, "max": row.max,
+                         **{f"count_{s}": 0 for s in (*STATES, "total")}}
+                entry = {"id": None, "totals": totals_view(empty), "row": row}
+            self._history[(row.pk, window)] = entry
+        totals = entry["totals"]
+        cost = totals["cost"]
+        cost["input"]["base"] = float(Decimal(str(cost["input"]["base"])) + cost_input)
+        cost["output"]["base"] = float(Decimal(str(cost["output"]["base"])) + cost_output)
+        spent = Decimal(str(cost["total"]["base"])) + cost_input + cost_output
+        cost["total"]["base"] = float(spent)
+        cost["total"]["overrun_base"] = float(max(ZERO, spent - row.max))
+        state = "failed" if failed else state_after(spent, row.max, row.threshold)
+        totals["requests"][state] = int(totals["requests"].get(state, 0)) + 1
+        totals["requests"]["total"] = int(totals["requests"].get("total", 0)) + 1
+        entry["dirty"] = True
+        return state
+
     def count_blocked(self, app_id: int, limit_ids: Iterable[str], blocking: set[str]) -> dict[str, str]:
         states = {}
         for limit_id in limit_ids:
@@ -187,6 +256,32 @@ class Ledger:
             values.update({f"count_{state}": n for state, n in row.counts.items()})
             await self._conn.execute(update(limits).where(limits.c.id == row.pk).values(**values))
             row.dirty = False
+        for (pk, window), entry in sorted(self._history.items(), key=lambda kv: kv[0]):
+            if not entry.pop("dirty", False):
+                continue
+            if entry["id"] is not None:
+                await self._conn.execute(
+                    update(limit_history).where(limit_history.c.id == entry["id"]).values(totals=entry["totals"])
+                )
+                continue
+            row = entry["row"]
+            entry["id"] = (
+                await self._conn.execute(
+                    insert(limit_history)
+                    .values(
+                        limit_pk=pk, limit_id=row.limit_id, name=row.name, limit_type=row.limit_type, max=row.max,
+                        window_start=window, reset_timestamp=_next_window(row.raw, window),
+                        totals=entry["totals"], limit_tags=row.raw.get("limit_tags"),
+                    )
+                    .returning(limit_history.c.id)
+                )
+            ).scalar_one()
+
+
+def _next_window(raw: dict[str, Any], window: datetime) -> datetime | None:
+    """Start of the window after ``window`` (past any DST change or month length)."""
+    ahead = {"day": timedelta(hours=36), "week": timedelta(days=8), "month": timedelta(days=32)}[raw["period"]]
+    return window_start(raw["period"], raw["timezone"], window + ahead)
 
 
 class _Mapping:

@@ -396,11 +396,12 @@ class Recorder:
                             {x for x, s in states.items() if s == "blocked"},
                         )
                 else:
-                    states = ledger.charge(
+                    states = await ledger.charge_at(
                         item.app_id,
                         charged[i],
                         item.cost_input,
                         item.cost_output,
+                        at=item.event.event_timestamp,
                         failed=item.event.failed,
                         released=released_by_item.get(i),
                     )

@@ -352,3 +352,50 @@ async def test_applications_do_not_see_each_others_limits(running: Running) -> N
     # Organisation keys cannot use application routes.
     response = await _call(running, "GET", "", running.org_key)
     assert response.status_code == 403
+
+
+async def test_periodic_limit_counts_each_event_in_its_own_window(running: Running) -> None:
+    """Measured before: a daily limit in America/Los_Angeles counted an event of the previous local day and one of a
+    year earlier in today's window ($0.60 over 4 requests where the reports said $0.30 over 2). The limit and the
+    reports must agree: late events go to their own window's history."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/Los_Angeles")
+    await _create(running, limit_name="la-daily", limit_id="la", max=1, period="day", timezone="America/Los_Angeles")
+    now = datetime.now(UTC)
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = (today - timedelta(hours=12)).astimezone(UTC)  # the previous local day, whatever the time now
+    a_year_ago = (now - timedelta(days=365)).replace(microsecond=0)
+    for at in (now, now, yesterday, a_year_ago):
+        response = await running.client.post(
+            "/api/v1/ingest",
+            json={**HAIKU, "units": {"text": {"input": 50, "output": 100}}, "event_timestamp": at.isoformat()},
+            headers={**running.headers(), "xProxy-Limit-IDs": "la"},
+        )
+        assert response.status_code == 200, response.text
+    limit = (await _call(running, "GET", "/la")).json()["limit"]
+    assert limit["totals"]["requests"]["total"] == 2
+    assert limit["totals"]["cost"]["total"]["base"] == pytest.approx(2 * COST_50_100)
+    # The reports, which bucket by event time, say the same for the limit's window.
+    report = await running.client.get(
+        "/api/v1/reports/spend",
+        params={"start": today.isoformat(), "end": (now + timedelta(minutes=1)).isoformat(), "bucket": "total",
+                "limit": "la"},
+        headers=running.headers(),
+    )
+    assert report.status_code == 200, report.text
+    rows = report.json()["rows"]
+    assert sum(r["requests"] for r in rows) == 2
+    assert sum(r["cost_total"] for r in rows) == pytest.approx(2 * COST_50_100)
+    # The two late events are in their windows' history, one each.
+    history = (await _call(running, "GET", "/la/history")).json()["items"]
+    late = {h["window_start"]: h["totals"]["requests"]["total"] for h in history}
+    expected = {
+        datetime.fromisoformat(w).astimezone(UTC)
+        for w in (
+            (today - timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=zone).isoformat(),
+            a_year_ago.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0).isoformat(),
+        )
+    }
+    assert {datetime.fromisoformat(w).astimezone(UTC) for w in late} == expected
+    assert sorted(late.values()) == [1, 1]
