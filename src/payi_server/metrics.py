@@ -43,9 +43,6 @@ class Metrics:
         self.limit_states = Counter("payi_limit_states", "Limit states reported for requests", ["state"], registry=r)
         self.auth_failures = Counter("payi_auth_failures", "Requests refused for their API key", registry=r)
         self.throttled = Counter("payi_auth_throttled", "Requests refused by key brute-force throttling", registry=r)
-        self.shared_fallbacks = Counter(
-            "payi_shared_limit_fallbacks", "Limit checks that fell back to the database (Redis unavailable)", registry=r
-        )
         self.queue_depth = Gauge(
             "payi_record_queue_depth", "Request records waiting to be written", registry=r, multiprocess_mode="livesum"
         )

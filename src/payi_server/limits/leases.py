@@ -52,7 +52,8 @@ MIN_HOLDS = 4  # ... and at least this many holds of the recent size
 EXHAUSTED_PAUSE = 0.05  # seconds a limit found without room is not asked again
 REFRESH = 0.5  # seconds between re-reads of the known limits (their rule, their spend) and lease renewals
 MAX_KNOWN = 10_000  # limits a process remembers
-ADMIT_ROUNDS = 8  # seconds a limit's rule (max, type, enforcement) is trusted before it is read again
+ADMIT_ROUNDS = 8
+MIN_ROOM = Decimal("0.000001")  # the room a zero hold asks for (a default limit admits while some is left)  # seconds a limit's rule (max, type, enforcement) is trusted before it is read again
 
 
 @dataclass(slots=True)
@@ -397,8 +398,12 @@ class LeaseBook:
             reclaimed = await _reclaim(conn, lease.pk, now)
             reserved = row["reserved"] - reclaimed
             current = await _lease_amount(conn, lease.lease_id, lease.pk)
-            available = row["max"] - row["spent_total"] - reserved
             free = (current if current is not None else ZERO) - lease.held
+            # What this process's unsettled calls took beyond their lease (a default limit admits while its lease
+            # has any room; a cost above its hold) is spent the database does not know yet: count it.
+            available = row["max"] - row["spent_total"] - reserved - max(ZERO, -free)
+            if need <= ZERO:  # a call held at zero (default limit, no estimate) still needs some room left
+                need = lease.typical or MIN_ROOM
             shortfall = need - free
             wanted = max(lease.waiting, need, lease.target(need)) - free  # every call waiting, and some ahead
             grant = _slice(available, shortfall, wanted, need, strict=(row["enforcement"] == "strict"))

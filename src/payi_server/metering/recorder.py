@@ -120,6 +120,7 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
         self._last_reclaim = 0.0
         self._held: list[Pending] = []
+        self._waiting_puts: set[asyncio.Task[None]] = set()
         self._retry_task: asyncio.Task[None] | None = None
         self.written = 0
 
@@ -134,6 +135,8 @@ class Recorder:
         """Write everything queued (and, for up to ``held_timeout`` seconds, what waits for the database), then stop."""
         if self._task is None:
             return
+        while self._waiting_puts:
+            await asyncio.gather(*self._waiting_puts)
         await self._queue.join()
         if self._retry_task is not None and not self._retry_task.done():
             try:
@@ -157,8 +160,10 @@ class Recorder:
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
-            # Never drop a record: wait for room in the background.
-            asyncio.get_running_loop().create_task(self._queue.put(item))
+            # Never drop a record: wait for room in the background (kept, so that a clean stop waits for it).
+            task = asyncio.get_running_loop().create_task(self._queue.put(item))
+            self._waiting_puts.add(task)
+            task.add_done_callback(self._waiting_puts.discard)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -261,3 +261,44 @@ def test_garbage_from_upstream_passes_through_and_is_recorded(proxy_env: ProxyEn
     _ledger_balances(proxy_env, "g")
     rows = proxy_env.recorded(1)
     assert rows[0]["units"] == {}
+
+
+def _azure(env: ProxyEnv, **headers: str) -> openai.AzureOpenAI:
+    return openai.AzureOpenAI(
+        api_key="azure-key", api_version="2024-08-01-preview", azure_endpoint=env.url("azure.openai"), max_retries=0,
+        default_headers={"xProxy-Api-Key": env.key, "xProxy-Provider-BaseUri": env.fake_url + "/", **headers},
+    )
+
+
+@pytest.mark.parametrize("fake_config", [FakeConfig(azure_deployment_models={"prod-chat": "gpt-4o-mini-2024-07-18"})])
+def test_strict_limit_refuses_a_call_it_cannot_price_until_the_model_is_known(proxy_env: ProxyEnv) -> None:
+    """Measured before: Azure deployment calls (no model in the body) were admitted with a zero estimate, and 200
+    concurrent calls spent 9.6x a strict limit's max. Now a strict limit refuses what it cannot bound, and learns the
+    deployment's model from the provider's answers (or takes it from xProxy-PriceAs-Resource)."""
+    _make_limit(proxy_env, "strict", "10", enforcement="strict")
+    calls = proxy_env.fake.total
+    with _azure(proxy_env, **{"xProxy-Limit-IDs": "strict"}) as limited, pytest.raises(openai.BadRequestError) as info:
+        limited.chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=10)
+    body: Any = info.value.body
+    assert body["xproxy_error"]["code"] == "limit_estimate_unavailable"
+    assert body["xproxy_result"]["limits"] == {"strict": {"state": "blocked"}}
+    assert proxy_env.fake.total == calls  # the provider was never called
+    # With price-as, the same call is bounded and admitted.
+    with _azure(proxy_env, **{"xProxy-Limit-IDs": "strict", "xProxy-PriceAs-Resource": "gpt-4o-mini"}) as priced:
+        assert priced.chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=10).choices
+    # A call without the limit reports the deployment's model; from then on the deployment is estimated with it.
+    with _azure(proxy_env) as plain:
+        plain.chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=10)
+    with _azure(proxy_env, **{"xProxy-Limit-IDs": "strict"}) as limited:
+        answer = limited.chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=10)
+    assert answer.model_extra["xproxy_result"]["limits"]["strict"]["state"] == "ok"
+    row, held = _settled(proxy_env, "strict", 3)
+    assert row.count_blocked == 1 and row.count_ok == 2 and held == 0
+
+
+def test_default_limit_admits_a_call_it_cannot_price(proxy_env: ProxyEnv) -> None:
+    """Default mode keeps Pay-i's rule (admit while spend is under max) with a zero hold for what it cannot price."""
+    _make_limit(proxy_env, "loose", "10")
+    with _azure(proxy_env, **{"xProxy-Limit-IDs": "loose"}) as client:
+        answer = client.chat.completions.create(model="unmapped-deployment", messages=MESSAGES)
+    assert answer.model_extra["xproxy_result"]["limits"]["loose"]["state"] == "ok"
