@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -53,6 +53,7 @@ EXHAUSTED_PAUSE = 0.05  # seconds a limit found without room is not asked again
 REFRESH = 0.5  # seconds between re-reads of the known limits (their rule, their spend) and lease renewals
 MAX_KNOWN = 10_000  # limits a process remembers
 ADMIT_ROUNDS = 8
+QUANTUM = Decimal("1e-10")  # the Money columns' scale
 MIN_ROOM = Decimal("0.000001")  # the room a zero hold asks for (a default limit admits while some is left)  # seconds a limit's rule (max, type, enforcement) is trusted before it is read again
 
 
@@ -457,7 +458,7 @@ class LeaseBook:
                 back = ZERO
                 gone = current is None
             else:
-                back = min(amount, current)
+                back = min(amount, current).quantize(QUANTUM, rounding=ROUND_DOWN)
                 if current - back <= ZERO and lease.held <= ZERO:
                     gone = True
                     await conn.execute(delete(limit_reservations).where(limit_reservations.c.id == lease_id))
@@ -494,7 +495,7 @@ class LeaseBook:
         for hold, cost in charges:
             released = ZERO
             if hold.lease_id is not None and hold.lease_id in amounts:
-                released = min(cost, amounts[hold.lease_id])
+                released = min(cost, amounts[hold.lease_id]).quantize(QUANTUM, rounding=ROUND_DOWN)
                 amounts[hold.lease_id] -= released
                 consumed[hold.lease_id] = consumed.get(hold.lease_id, ZERO) + released
             out.append(Settlement(hold, cost, released))
@@ -562,6 +563,7 @@ def _slice(available: Decimal, shortfall: Decimal, wanted: Decimal, need: Decima
     """How much to grant: ``wanted``, capped by a fair share of what is left, never less than the shortfall if
     that fits (strict); default limits grant while anything is left. Strict grants beyond the shortfall come in
     whole holds of the current size, so that near ``max`` no process keeps a fragment too small for a call."""
+    available = available.quantize(QUANTUM, rounding=ROUND_DOWN)
     if available <= ZERO:
         return ZERO
     if strict and available < shortfall:
@@ -571,7 +573,10 @@ def _slice(available: Decimal, shortfall: Decimal, wanted: Decimal, need: Decima
     if strict and need > ZERO and grant > shortfall:
         base = max(shortfall, ZERO)
         grant = base + ((grant - base) // need) * need
-    return grant
+    # Money is stored to 1e-10: a grant with more digits would be rounded differently in the lease row and in the
+    # limit's ``reserved``. Rounding up stays within ``available`` (itself a multiple of 1e-10) unless it is 0.
+    grant = grant.quantize(QUANTUM, rounding=ROUND_UP)
+    return min(grant, available)
 
 
 async def _lock(conn: Any, db: Database, pk: int) -> dict[str, Any] | None:
