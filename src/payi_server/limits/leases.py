@@ -54,7 +54,7 @@ REFRESH = 0.5  # seconds between re-reads of the known limits (their rule, their
 MAX_KNOWN = 10_000  # limits a process remembers
 ADMIT_ROUNDS = 8
 QUANTUM = Decimal("1e-10")  # the Money columns' scale
-MIN_ROOM = Decimal("0.000001")  # the room a zero hold asks for (a default limit admits while some is left)  # seconds a limit's rule (max, type, enforcement) is trusted before it is read again
+MIN_ROOM = Decimal("0.000001")  # the room a zero hold asks for (a default limit admits while some is left)
 
 
 @dataclass(slots=True)
@@ -105,6 +105,7 @@ class Lease:
     refill: asyncio.Task[None] | None = None  # the background top-up in flight
     waiting: Decimal = ZERO  # the holds of calls waiting for a top-up
     low_water: Decimal = ZERO  # below this much free, a background top-up starts (half a refill, set at each grant)
+    expires: float = 0.0  # monotonic time the lease row may be reclaimed after (renewed with it)
     exhausted_until: float = 0.0  # a grant found no room: until then, calls that do not fit are refused at once
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one grant or return at a time per lease
     deleted: bool = False
@@ -120,6 +121,8 @@ class Lease:
     def fits(self, estimate: Decimal) -> bool:
         if self.limit_type != "block":
             return True
+        if self.lease_id is not None and time.monotonic() >= self.expires:
+            return False  # not renewed in time: another process may have reclaimed it (a grant renews or replaces it)
         return self.free >= estimate if self.strict else self.free > ZERO
 
     def note_hold(self, amount: Decimal, now: float) -> None:
@@ -363,12 +366,12 @@ class LeaseBook:
             if await self._grant_logged(lease, need):
                 if lease.fits(need):
                     return True
-                    # The limit has no room for this call: refuse the next ones without asking again for a moment
-                    # (at a spent budget, every refused call would otherwise cost a transaction), and give back a
-                    # fragment too small for it, which another process may be able to use.
-                    lease.exhausted_until = time.monotonic() + EXHAUSTED_PAUSE
-                    if lease.strict and lease.free > ZERO:
-                        await self._give_back_locked(lease, lease.free)
+                # The limit has no room for this call: refuse the next ones without asking again for a moment
+                # (at a spent budget, every refused call would otherwise cost a transaction), and give back a
+                # fragment too small for it, which another process may be able to use.
+                lease.exhausted_until = time.monotonic() + EXHAUSTED_PAUSE
+                if lease.strict and lease.free > ZERO:
+                    await self._give_back_locked(lease, lease.free)
             return False
 
     async def _refill(self, lease: Lease, need: Decimal) -> None:
@@ -390,6 +393,7 @@ class LeaseBook:
         if self._closing:
             return
         now = utcnow()
+        started = time.monotonic()
         async with self._db.write() as conn:
             row = await _lock(conn, self._db, lease.pk)
             if row is None:
@@ -430,6 +434,7 @@ class LeaseBook:
         # Committed: apply to the view.
         self._update(row, time.monotonic(), spent=row["spent_total"])
         lease.low_water = lease.target(need) / 2
+        lease.expires = started + self._ttl
         if current is None:
             # A new lease (the first, or the old row was reclaimed while this process was away). Holds taken from
             # an old lease stay in ``held``: the new grant covers them, which is conservative.
@@ -533,13 +538,29 @@ class LeaseBook:
         known = list(self._by_pk.values())
         if not known:
             return
-        if any(lease.lease_id is not None for lease in known):
+        leased = {lease: lease.lease_id for lease in known if lease.lease_id is not None}
+        if leased:
+            started = time.monotonic()
             async with self._db.write() as conn:
-                await conn.execute(
-                    update(limit_reservations)
-                    .where(limit_reservations.c.owner == self._owner)
-                    .values(expires_at=utcnow() + timedelta(seconds=self._ttl))
-                )
+                alive = {
+                    r.id
+                    for r in (
+                        await conn.execute(
+                            update(limit_reservations)
+                            .where(limit_reservations.c.owner == self._owner)
+                            .values(expires_at=utcnow() + timedelta(seconds=self._ttl))
+                            .returning(limit_reservations.c.id)
+                        )
+                    ).all()
+                }
+            for lease, lease_id in leased.items():
+                if lease.lease_id != lease_id:
+                    continue  # replaced meanwhile
+                if lease_id in alive:
+                    lease.expires = max(lease.expires, started + self._ttl)
+                else:  # reclaimed while this process was away: its holds stay held, a grant will cover them
+                    lease.lease_id = None
+                    lease.amount = ZERO
         pks = sorted(lease.pk for lease in known)
         async with self._db.read() as conn:
             rows = {r.id: dict(r._mapping) for r in (await conn.execute(select(limits).where(limits.c.id.in_(pks)))).all()}
