@@ -527,12 +527,20 @@ class LeaseBook:
     # --- background -----------------------------------------------------------------------------------
     async def _maintain(self) -> None:
         """Renew this process's leases, re-read the limits it knows, and give back what is idle or over a limit."""
+        swept = time.monotonic()
         while True:
             await asyncio.sleep(REFRESH)
             try:
                 await self._renew()
             except Exception as exc:  # noqa: BLE001 - retried next round; leases expire only after the TTL
                 log.warning("could not renew limit leases: %s", type(exc).__name__)
+            if time.monotonic() - swept >= max(1.0, self._ttl / 2):
+                # Dead processes' leases go back to their limits even when no call names those limits any more.
+                swept = time.monotonic()
+                try:
+                    await reclaim_expired(self._db, utcnow())
+                except Exception as exc:  # noqa: BLE001 - retried next round
+                    log.warning("could not reclaim expired limit leases: %s", type(exc).__name__)
 
     async def _renew(self) -> None:
         known = list(self._by_pk.values())

@@ -23,7 +23,7 @@ from sqlalchemy import String, delete, select, tuple_
 
 from ..errors import ApiError
 from ..metrics import Metrics
-from ..limits.leases import Hold, LeaseBook, Settlement, reclaim_expired
+from ..limits.leases import Hold, LeaseBook, Settlement
 from ..limits.ledger import Ledger
 from ..store.changes import utcnow
 from ..store.engine import Database
@@ -48,7 +48,6 @@ log = logging.getLogger("payi_server.recorder")
 # Called with each newly recorded call and its xproxy_result, after its transaction committed (exporters).
 Observer = Callable[["Pending", dict[str, Any]], None]
 
-_RECLAIM_EVERY = 10.0
 _MAX_ATTEMPTS = 8
 
 
@@ -118,7 +117,6 @@ class Recorder:
         self._make_limit = make_limit
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
-        self._last_reclaim = 0.0
         self._held: list[Pending] = []
         self._waiting_puts: set[asyncio.Task[None]] = set()
         self._retry_task: asyncio.Task[None] | None = None
@@ -190,12 +188,6 @@ class Recorder:
             finally:
                 for _ in batch:
                     self._queue.task_done()
-            if loop.time() - self._last_reclaim > _RECLAIM_EVERY:
-                self._last_reclaim = loop.time()
-                try:
-                    await reclaim_expired(self._db, utcnow())
-                except Exception:  # noqa: BLE001 - retried on the next round
-                    log.warning("could not reclaim expired limit leases")
 
     async def _write_with_retry(self, batch: list[Pending]) -> None:
         try:
