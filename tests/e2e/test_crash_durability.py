@@ -18,7 +18,6 @@ import httpx2
 import pytest
 from sqlalchemy import func, select
 
-from payi_server.store.changes import utcnow
 from payi_server.store.engine import Database
 from payi_server.store.tables import limit_reservations, limits, request_limits, requests
 from tests.conftest import TEST_SECRET, pg_base_url
@@ -27,6 +26,7 @@ from tests.fakes.serve import serve_app
 from tests.fakes.upstream import create_app as create_fake
 
 from .servers import run_server
+from .test_limit_concurrency import add_block_limit
 
 pytestmark = pytest.mark.slow
 
@@ -37,21 +37,6 @@ LEASE_TTL = 2
 
 def _async_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+asyncpg://").replace("sqlite:///", "sqlite+aiosqlite:///")
-
-
-async def _add_limit(url: str, app_id: int) -> None:
-    db = Database(url, pool_size=1)
-    now = utcnow()
-    try:
-        async with db.write() as conn:
-            await conn.execute(
-                limits.insert().values(
-                    app_id=app_id, limit_id="team", name="team", limit_type="block", max=Decimal(1000),
-                    threshold=None, enforcement="strict", created_at=now, updated_at=now,
-                )
-            )
-    finally:
-        await db.dispose()
 
 
 async def _state(url: str) -> dict[str, Any]:
@@ -108,7 +93,7 @@ def test_kill_9_under_load_loses_no_answered_call(tmp_path: Path, make_database:
         with run_server(tmp_path, env) as server:
             key = server.keys["app1"]
             app_id = int(httpx2.get(server.url + "/api/v1/whoami", headers={"xProxy-api-key": key}).json()["app_id"])
-            asyncio.run(_add_limit(async_url, app_id))
+            asyncio.run(add_block_limit(async_url, app_id, Decimal(1000), "strict", "team"))
             stop = threading.Event()
             threads = [
                 threading.Thread(target=_load, args=(server.url, key, stop, answered, i % 2 == 0))

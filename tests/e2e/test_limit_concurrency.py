@@ -63,14 +63,15 @@ def _servers(tmp_path: Path, database_url: str, count: int, redis_url: str = "")
         yield servers
 
 
-async def _add_limit(url: str, app_id: int, maximum: Decimal, enforcement: str) -> None:
+async def add_block_limit(url: str, app_id: int, maximum: Decimal, enforcement: str, limit_id: str = "hot") -> None:
+    """A block limit written straight into the servers' database (async URL)."""
     db = Database(url, pool_size=1)
     now = utcnow()
     try:
         async with db.write() as conn:
             await conn.execute(
                 limits.insert().values(
-                    app_id=app_id, limit_id="hot", name="hot", limit_type="block", max=maximum, threshold=None,
+                    app_id=app_id, limit_id=limit_id, name=limit_id, limit_type="block", max=maximum, threshold=None,
                     enforcement=enforcement, created_at=now, updated_at=now,
                 )
             )
@@ -120,7 +121,7 @@ def _run(tmp_path: Path, database_url: str, processes: int, enforcement: str, re
     with _servers(tmp_path, database_url, processes, redis_url) as servers:
         key = servers[0].keys["app1"]
         app_id = int(httpx2.get(servers[0].url + "/api/v1/whoami", headers={"xProxy-api-key": key}).json()["app_id"])
-        asyncio.run(_add_limit(async_url, app_id, maximum, enforcement))
+        asyncio.run(add_block_limit(async_url, app_id, maximum, enforcement))
         statuses = asyncio.run(_fire(servers, key, usage))
     ledger = asyncio.run(_ledger(async_url))
     limit = ledger["limit"]
