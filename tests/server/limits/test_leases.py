@@ -2,7 +2,7 @@
 
 Each ``LeaseBook`` here stands for one server process (an owner of its own) sharing the test's database.
 Calls are admitted from the books, then priced and settled the way the recorder's group commit does it
-(``record``), and the ledger is checked against the invariants of the design (``shared/design/limits.md``):
+(``record``), and the ledger is checked against the invariants in ``docs/limits.md``:
 
 - strict limits: ``spent + reserved <= max`` at every commit, and the calls admitted are what ``max`` allows;
 - default limits: spend passes ``max`` by at most the calls in flight (one hold per process);
