@@ -17,8 +17,10 @@ import email.utils
 import logging
 import os
 import random
+import sys
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Self, TypeVar, cast
 
@@ -33,10 +35,12 @@ from ._constants import (
     INITIAL_RETRY_DELAY,
     MAX_RETRY_AFTER,
     MAX_RETRY_DELAY,
+    RAW_RESPONSE_HEADER,
 )
 from ._exceptions import APIResponseValidationError, PayiError, from_transport_error, make_status_error
 from ._logs import setup_logging
 from ._models import construct_type, validate_type
+from ._response import APIResponse, AsyncAPIResponse
 from ._types import Headers, NotGiven, Omit, Query, RequestOptions, Timeout, not_given
 from ._utils import encode_json, is_given, parse_custom_headers, query_items, strip_omitted
 from ._version import __version__
@@ -55,7 +59,20 @@ log = logging.getLogger("payi")
 _T = TypeVar("_T")
 _HttpClientT = TypeVar("_HttpClientT", httpx2.Client, httpx2.AsyncClient)
 
-_HTTPX_DEFAULT_TIMEOUT = httpx2.Timeout(5.0)
+def _timeout_tuple(timeout: Any) -> tuple[object, ...]:
+    return tuple(getattr(timeout, part, timeout) for part in ("connect", "read", "write", "pool"))
+
+
+_HTTPX_DEFAULT_TIMEOUT_TUPLE = _timeout_tuple(httpx2.Timeout(5.0))
+"""What an ``httpx2.Client`` (or ``httpx.Client``) gets when made without a timeout: then ours applies."""
+
+
+def _is_http_response_class(cast_to: object) -> bool:
+    """``httpx2.Response``, ``httpx.Response`` or a subclass: return the response itself, unparsed."""
+    return isinstance(cast_to, type) and any(
+        cls.__name__ == "Response" and cls.__module__.split(".")[0] in ("httpx2", "httpx")
+        for cls in cast_to.__mro__
+    )
 
 
 class DefaultHttpxClient(httpx2.Client):
@@ -111,6 +128,8 @@ class FinalRequestOptions:
     params: Mapping[str, object] = field(default_factory=dict)
     headers: Headers = field(default_factory=dict)
     json_data: object = not_given
+    content: object = None
+    """A binary body (``bytes``, a file or an iterable of ``bytes``), sent as is instead of ``json_data``."""
     extra_json: Mapping[str, object] | None = None
     timeout: float | Timeout | None | NotGiven = not_given
     max_retries: int | NotGiven = not_given
@@ -118,15 +137,29 @@ class FinalRequestOptions:
 
     @classmethod
     def build(
-        cls, method: str, url: str, *, body: object = not_given, options: RequestOptions | None = None
+        cls,
+        method: str,
+        url: str,
+        *,
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> FinalRequestOptions:
         opts: RequestOptions = options or {}
+        if isinstance(body, (bytes, bytearray)):
+            warnings.warn(
+                "Passing raw bytes as `body` is deprecated; pass them as `content`", DeprecationWarning, 3
+            )
+            body, content = not_given, body
+        if content is not None and is_given(body) and body is not None:
+            raise TypeError("Passing both `body` and `content` is not supported")
         return cls(
             method=method,
             url=url,
             params=opts.get("params", {}),
             headers=opts.get("headers", {}),
             json_data=body,
+            content=content,
             extra_json=opts.get("extra_json"),
             timeout=opts.get("timeout", not_given),
             max_retries=opts.get("max_retries", not_given),
@@ -136,6 +169,16 @@ class FinalRequestOptions:
     def with_params(self, **params: object) -> FinalRequestOptions:
         """The same request with some query parameters added or replaced (used for the next page)."""
         return replace(self, params={**self.params, **params})
+
+    def split_response_mode(self) -> tuple[str | None, FinalRequestOptions]:
+        """The raw-response mode asked for (``raw``, ``stream`` or ``None``) and the options without it."""
+        key = RAW_RESPONSE_HEADER.lower()
+        modes = [value for name, value in self.headers.items() if name.lower() == key]
+        if not modes:
+            return None, self
+        headers = {name: value for name, value in self.headers.items() if name.lower() != key}
+        mode = modes[-1]
+        return (mode if isinstance(mode, str) else None), replace(self, headers=headers)
 
 
 def make_request_options(
@@ -207,6 +250,7 @@ class BaseClient(Generic[_HttpClientT]):
     max_retries: int
     timeout: float | Timeout | None
     _client: _HttpClientT
+    _api_response_class: type[APIResponse[Any]] | type[AsyncAPIResponse[Any]] = APIResponse
 
     def __init__(
         self,
@@ -232,13 +276,15 @@ class BaseClient(Generic[_HttpClientT]):
             base_url = os.environ.get("PAYI_BASE_URL") or DEFAULT_BASE_URL
         if max_retries is None:  # type: ignore[comparison-overlap]
             raise TypeError("max_retries cannot be None; pass 0 to disable retries")
-        if http_client is not None and not isinstance(http_client, self._http_client_class()):
+        if http_client is not None and not isinstance(http_client, self._http_client_classes()):
             raise TypeError(
                 f"Invalid `http_client` argument; expected an instance of `{self._http_client_class().__name__}` "
-                f"but got {type(http_client)}"
+                f"(from httpx2 or httpx) but got {type(http_client)}"
             )
         if isinstance(timeout, NotGiven):
-            custom = http_client is not None and http_client.timeout != _HTTPX_DEFAULT_TIMEOUT
+            custom = (
+                http_client is not None and _timeout_tuple(http_client.timeout) != _HTTPX_DEFAULT_TIMEOUT_TUPLE
+            )
             timeout = http_client.timeout if http_client is not None and custom else DEFAULT_TIMEOUT
 
         self.api_key = api_key
@@ -258,6 +304,21 @@ class BaseClient(Generic[_HttpClientT]):
     @classmethod
     def _http_client_class(cls) -> type[_HttpClientT]:
         raise NotImplementedError
+
+    @classmethod
+    def _http_client_classes(cls) -> tuple[type, ...]:
+        """httpx2's client class, and httpx's same-named one when httpx is imported (the user made the client)."""
+        classes: list[type] = [cls._http_client_class()]
+        httpx = sys.modules.get("httpx")
+        if httpx is not None:
+            classes.append(getattr(httpx, cls._http_client_class().__name__))
+        return tuple(classes)
+
+    def _transport_errors(self) -> tuple[type[Exception], ...]:
+        """The request errors of the HTTP library in use (httpx2's, or httpx's for an httpx client)."""
+        library = sys.modules.get(type(self._client).__module__.split(".")[0])
+        error = getattr(library, "RequestError", None)
+        return (httpx2.RequestError, error) if isinstance(error, type) else (httpx2.RequestError,)
 
     @classmethod
     def _default_http_client(cls, base_url: httpx2.URL, timeout: float | Timeout | None) -> _HttpClientT:
@@ -363,12 +424,16 @@ class BaseClient(Generic[_HttpClientT]):
 
     def _build_request(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx2.Request:
         headers = _merge_headers(self.default_headers, options.headers)
-        body = _merge_body(options.json_data, options.extra_json)
-        content: bytes | None = None
-        if options.method.lower() == "get":
+        content: Any = options.content
+        if content is not None:
+            if options.extra_json:
+                raise TypeError("Cannot merge `extra_body` into a binary `content` body")
+        elif options.method.lower() == "get":
             headers = {name: value for name, value in headers.items() if name.lower() != "content-type"}
-        elif is_given(body) and body is not None:
-            content = encode_json(strip_omitted(body))
+        else:
+            body = _merge_body(options.json_data, options.extra_json)
+            if is_given(body) and body is not None:
+                content = encode_json(strip_omitted(body))
         timeout = self.timeout if isinstance(options.timeout, NotGiven) else options.timeout
         return self._client.build_request(
             options.method.upper(),
@@ -376,7 +441,18 @@ class BaseClient(Generic[_HttpClientT]):
             headers=headers,
             params=tuple(query_items({**self._custom_query, **options.params})),
             content=content,
-            timeout=timeout,
+            timeout=self._library_timeout(timeout),
+        )
+
+    def _library_timeout(self, timeout: float | Timeout | None) -> Any:
+        """``timeout`` as the HTTP library in use takes it (an httpx client wants httpx's ``Timeout``)."""
+        if not isinstance(timeout, httpx2.Timeout) or isinstance(
+            self._client, (httpx2.Client, httpx2.AsyncClient)
+        ):
+            return timeout
+        library = sys.modules[type(self._client).__module__.split(".")[0]]
+        return library.Timeout(
+            connect=timeout.connect, read=timeout.read, write=timeout.write, pool=timeout.pool
         )
 
     def _follow_redirects(self, options: FinalRequestOptions) -> bool:
@@ -414,7 +490,7 @@ class BaseClient(Generic[_HttpClientT]):
         retries_taken: int,
         *,
         response: httpx2.Response | None = None,
-        error: httpx2.RequestError | None = None,
+        error: BaseException | None = None,
     ) -> float:
         """After a failed attempt: the seconds to wait before retrying, or raise the final error."""
         can_retry = retries_taken < self._max_retries(options)
@@ -466,10 +542,40 @@ class BaseClient(Generic[_HttpClientT]):
         )
         if cast_to is None or cast_to is type(None):
             return None
+        if _is_http_response_class(cast_to):
+            return response
         data = self._read_json(response)
         if isinstance(data, str) and not self._strict_response_validation:
             return data
         return self._validate(cast_to, data, response)
+
+    def _finish(
+        self,
+        response: httpx2.Response,
+        retries_taken: int,
+        mode: str | None,
+        cast_to: Any,
+        parser: Callable[[Any, Any], Any] | None = None,
+    ) -> Any:
+        """The parsed response, or with a raw-response ``mode`` the (sync or async) raw response around it."""
+        parse = parser or self._process_response
+        if mode is None:
+            return parse(response, cast_to)
+        return self._api_response_class(
+            raw=response, cast_to=cast_to, parser=parse, retries_taken=retries_taken
+        )
+
+    def _page_parser(
+        self, page: type[_T], model: Any, options: FinalRequestOptions
+    ) -> Callable[[Any, Any], Any]:
+        """Parses a response as ``page`` (with what it needs to fetch the next one), or as another ``cast_to``."""
+
+        def parse(response: httpx2.Response, cast_to: Any) -> Any:
+            if cast_to is page:
+                return self._make_page(page, model, options, response)
+            return self._process_response(response, cast_to)
+
+        return parse
 
     def _make_page(
         self, page: type[_T], model: Any, options: FinalRequestOptions, response: httpx2.Response

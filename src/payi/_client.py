@@ -29,6 +29,8 @@ from ._base_client import (
     DefaultHttpxClient,
     FinalRequestOptions,
 )
+from ._resource import ResponseForms
+from ._response import AsyncAPIResponse
 from ._types import RequestOptions, Timeout, not_given
 from .pagination import AsyncCursorPage, AsyncPaginator, SyncCursorPage
 from .resources.admin import AdminResource, AsyncAdminResource
@@ -47,7 +49,7 @@ _SyncPageT = TypeVar("_SyncPageT", bound=SyncCursorPage[Any])
 _AsyncPageT = TypeVar("_AsyncPageT", bound=AsyncCursorPage[Any])
 
 
-class SyncAPIClient(BaseClient[httpx2.Client]):
+class SyncAPIClient(BaseClient[httpx2.Client], ResponseForms):
     """The synchronous twin: sends with an ``httpx2.Client`` and sleeps between retries."""
 
     @classmethod
@@ -76,54 +78,95 @@ class SyncAPIClient(BaseClient[httpx2.Client]):
     def _sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
-    def _send(self, options: FinalRequestOptions) -> httpx2.Response:
+    def _send(self, options: FinalRequestOptions, *, stream: bool = False) -> tuple[httpx2.Response, int]:
+        """The first successful response (unread when ``stream``) and how many retries it took."""
         for retries_taken in itertools.count():
             request = self._build_request(options, retries_taken=retries_taken)
             log.debug("Sending HTTP Request: %s %s", request.method, request.url)
             try:
-                response = self._client.send(request, follow_redirects=self._follow_redirects(options))
-            except httpx2.RequestError as exc:
+                response = self._client.send(
+                    request, stream=stream, follow_redirects=self._follow_redirects(options)
+                )
+            except self._transport_errors() as exc:
                 self._sleep(self._retry_delay_or_raise(request, options, retries_taken, error=exc))
                 continue
             if response.is_success:
-                return response
+                return response, retries_taken
+            response.read()  # the error's body; also releases a streamed response's connection
             self._sleep(self._retry_delay_or_raise(request, options, retries_taken, response=response))
         raise AssertionError("unreachable")
 
     def request(self, cast_to: type[_T], options: FinalRequestOptions) -> _T:
-        """Send ``options`` (with retries) and parse the response as ``cast_to``."""
-        return cast(_T, self._process_response(self._send(options), cast_to))
+        """Send ``options`` (with retries); parse the response as ``cast_to`` or hand out the raw response."""
+        mode, options = options.split_response_mode()
+        response, retries_taken = self._send(options, stream=mode == "stream")
+        return cast(_T, self._finish(response, retries_taken, mode, cast_to))
 
     def _request_page(self, page: type[_SyncPageT], model: Any, options: FinalRequestOptions) -> _SyncPageT:
-        return self._make_page(page, model, options, self._send(options))
+        mode, options = options.split_response_mode()
+        response, retries_taken = self._send(options, stream=mode == "stream")
+        parser = self._page_parser(page, model, options)
+        return cast(_SyncPageT, self._finish(response, retries_taken, mode, page, parser))
 
     def get(self, path: str, *, cast_to: type[_T], options: RequestOptions | None = None) -> _T:
         """Low-level GET. Example: ``client.get("/api/v1/limits", cast_to=object)``."""
         return self.request(cast_to, FinalRequestOptions.build("get", path, options=options))
 
     def post(
-        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> _T:
-        """Low-level POST. Example: ``client.post("/api/v1/limits", body={...}, cast_to=LimitResponse)``."""
-        return self.request(cast_to, FinalRequestOptions.build("post", path, body=body, options=options))
+        """Low-level POST (``content``: a binary body). Example: ``client.post("/x", body={}, cast_to=object)``."""
+        return self.request(
+            cast_to, FinalRequestOptions.build("post", path, body=body, content=content, options=options)
+        )
 
     def put(
-        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> _T:
         """Low-level PUT."""
-        return self.request(cast_to, FinalRequestOptions.build("put", path, body=body, options=options))
+        return self.request(
+            cast_to, FinalRequestOptions.build("put", path, body=body, content=content, options=options)
+        )
 
     def patch(
-        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> _T:
         """Low-level PATCH."""
-        return self.request(cast_to, FinalRequestOptions.build("patch", path, body=body, options=options))
+        return self.request(
+            cast_to, FinalRequestOptions.build("patch", path, body=body, content=content, options=options)
+        )
 
     def delete(
-        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> _T:
         """Low-level DELETE."""
-        return self.request(cast_to, FinalRequestOptions.build("delete", path, body=body, options=options))
+        return self.request(
+            cast_to, FinalRequestOptions.build("delete", path, body=body, content=content, options=options)
+        )
 
     def get_api_list(
         self,
@@ -141,8 +184,10 @@ class SyncAPIClient(BaseClient[httpx2.Client]):
         )
 
 
-class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
+class AsyncAPIClient(BaseClient[httpx2.AsyncClient], ResponseForms):
     """The asynchronous twin: sends with an ``httpx2.AsyncClient`` and sleeps between retries."""
+
+    _api_response_class = AsyncAPIResponse
 
     @classmethod
     def _http_client_class(cls) -> type[httpx2.AsyncClient]:
@@ -172,61 +217,98 @@ class AsyncAPIClient(BaseClient[httpx2.AsyncClient]):
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    async def _send(self, options: FinalRequestOptions) -> httpx2.Response:
+    async def _send(
+        self, options: FinalRequestOptions, *, stream: bool = False
+    ) -> tuple[httpx2.Response, int]:
+        """The first successful response (unread when ``stream``) and how many retries it took."""
         for retries_taken in itertools.count():
             request = self._build_request(options, retries_taken=retries_taken)
             log.debug("Sending HTTP Request: %s %s", request.method, request.url)
             try:
-                response = await self._client.send(request, follow_redirects=self._follow_redirects(options))
-            except httpx2.RequestError as exc:
+                response = await self._client.send(
+                    request, stream=stream, follow_redirects=self._follow_redirects(options)
+                )
+            except self._transport_errors() as exc:
                 await self._sleep(self._retry_delay_or_raise(request, options, retries_taken, error=exc))
                 continue
             if response.is_success:
-                return response
+                return response, retries_taken
+            await response.aread()  # the error's body; also releases a streamed response's connection
             await self._sleep(self._retry_delay_or_raise(request, options, retries_taken, response=response))
         raise AssertionError("unreachable")
 
     async def request(self, cast_to: type[_T], options: FinalRequestOptions) -> _T:
-        """Send ``options`` (with retries) and parse the response as ``cast_to``."""
-        return cast(_T, self._process_response(await self._send(options), cast_to))
+        """Send ``options`` (with retries); parse the response as ``cast_to`` or hand out the raw response."""
+        mode, options = options.split_response_mode()
+        response, retries_taken = await self._send(options, stream=mode == "stream")
+        return cast(_T, self._finish(response, retries_taken, mode, cast_to))
 
     async def _request_page(
         self, page: type[_AsyncPageT], model: Any, options: FinalRequestOptions
     ) -> _AsyncPageT:
-        return self._make_page(page, model, options, await self._send(options))
+        mode, options = options.split_response_mode()
+        response, retries_taken = await self._send(options, stream=mode == "stream")
+        parser = self._page_parser(page, model, options)
+        return cast(_AsyncPageT, self._finish(response, retries_taken, mode, page, parser))
 
     async def get(self, path: str, *, cast_to: type[_T], options: RequestOptions | None = None) -> _T:
         """Low-level GET. Example: ``await client.get("/api/v1/limits", cast_to=object)``."""
         return await self.request(cast_to, FinalRequestOptions.build("get", path, options=options))
 
     async def post(
-        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> _T:
-        """Low-level POST."""
+        """Low-level POST (``content``: a binary body)."""
         return await self.request(
-            cast_to, FinalRequestOptions.build("post", path, body=body, options=options)
+            cast_to, FinalRequestOptions.build("post", path, body=body, content=content, options=options)
         )
 
     async def put(
-        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> _T:
         """Low-level PUT."""
-        return await self.request(cast_to, FinalRequestOptions.build("put", path, body=body, options=options))
+        return await self.request(
+            cast_to, FinalRequestOptions.build("put", path, body=body, content=content, options=options)
+        )
 
     async def patch(
-        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> _T:
         """Low-level PATCH."""
         return await self.request(
-            cast_to, FinalRequestOptions.build("patch", path, body=body, options=options)
+            cast_to, FinalRequestOptions.build("patch", path, body=body, content=content, options=options)
         )
 
     async def delete(
-        self, path: str, *, cast_to: type[_T], body: object = not_given, options: RequestOptions | None = None
+        self,
+        path: str,
+        *,
+        cast_to: type[_T],
+        body: object = not_given,
+        content: object = None,
+        options: RequestOptions | None = None,
     ) -> _T:
         """Low-level DELETE."""
         return await self.request(
-            cast_to, FinalRequestOptions.build("delete", path, body=body, options=options)
+            cast_to, FinalRequestOptions.build("delete", path, body=body, content=content, options=options)
         )
 
     def get_api_list(

@@ -23,3 +23,5 @@ INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 DEFAULT_BASE_URL = "https://api.pay-i.com"
+RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+"""The request option that asks for the raw response (``raw``) or a streamed one (``stream``); never sent."""

@@ -248,8 +248,8 @@ def make_status_error(response: httpx2.Response) -> APIStatusError:
     return error_class(message, response=response, body=body)
 
 
-def from_transport_error(exc: httpx2.RequestError, request: httpx2.Request) -> APIConnectionError:
+def from_transport_error(exc: BaseException, request: httpx2.Request) -> APIConnectionError:
     """The one place where httpx2's request errors become ours; the caller raises it ``from exc``."""
-    if isinstance(exc, httpx2.TimeoutException):
+    if any(cls.__name__ == "TimeoutException" for cls in type(exc).__mro__):  # httpx2's or httpx's
         return APITimeoutError(request=request)
     return APIConnectionError(request=request)
