@@ -435,20 +435,23 @@ class BaseClient(Generic[_HttpClientT]):
             if is_given(body) and body is not None:
                 content = encode_json(strip_omitted(body))
         timeout = self.timeout if isinstance(options.timeout, NotGiven) else options.timeout
+        url: Any = self._prepare_url(options.url)
         return self._client.build_request(
             options.method.upper(),
-            self._prepare_url(options.url),
+            url if self._native_client() else str(url),
             headers=headers,
             params=tuple(query_items({**self._custom_query, **options.params})),
             content=content,
             timeout=self._library_timeout(timeout),
         )
 
+    def _native_client(self) -> bool:
+        """Whether the HTTP client is httpx2's (else the user's own ``httpx`` client)."""
+        return isinstance(self._client, (httpx2.Client, httpx2.AsyncClient))
+
     def _library_timeout(self, timeout: float | Timeout | None) -> Any:
         """``timeout`` as the HTTP library in use takes it (an httpx client wants httpx's ``Timeout``)."""
-        if not isinstance(timeout, httpx2.Timeout) or isinstance(
-            self._client, (httpx2.Client, httpx2.AsyncClient)
-        ):
+        if not isinstance(timeout, httpx2.Timeout) or self._native_client():
             return timeout
         library = sys.modules[type(self._client).__module__.split(".")[0]]
         return library.Timeout(

@@ -331,7 +331,7 @@ class Payi(SyncAPIClient):
     """The synchronous Pay-i client.
 
     Arguments (all keyword-only): ``api_key``, ``base_url``, ``timeout`` (default 60 s, 5 s to connect),
-    ``max_retries`` (default 2), ``default_headers``, ``default_query``, ``http_client`` (an ``httpx2.Client``,
+    ``max_retries`` (default 2), ``default_headers``, ``default_query``, ``http_client`` (an ``httpx2.Client`` or ``httpx.Client``,
     e.g. with a ``MockTransport`` in tests) and ``_strict_response_validation`` (raise
     ``APIResponseValidationError`` when a response lacks a required field).
 
