@@ -14,7 +14,7 @@ from starlette.routing import Route
 from sqlalchemy import insert
 
 from . import __version__
-from .api import admin, categories, health, ingest, limits, reports, requests, use_cases, whoami
+from .api import admin, categories, deployments, health, ingest, limits, reports, requests, use_cases, whoami
 from .api.errors import install_error_handlers
 from .api.openapi import install_openapi
 from .auth.cache import KeyCache
@@ -30,6 +30,7 @@ from .metering.meter import Meter
 from .metering.replay import replay_journal
 from .metering.recorder import Observer, Recorder
 from .pricing.book import PriceBook, sync_system_catalog
+from .pricing.deployments import Deployments
 from .proxy.route import METHODS as PROXY_METHODS
 from .proxy.route import PATH as PROXY_PATH
 from .proxy.route import ProxyEndpoint
@@ -73,6 +74,9 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     book = PriceBook(db)
     await book.load()
     book.attach(changes)
+    deployment_map = Deployments(db)
+    await deployment_map.load()
+    deployment_map.attach(changes)
     if settings.redis_url:
         changes.use_redis(
             Redis.from_url(settings.redis_url, socket_connect_timeout=0.5), f"{settings.redis_prefix}:changes"
@@ -106,6 +110,7 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         changes=changes,
         keys=keys,
         book=book,
+        deployments=deployment_map,
         recorder=recorder,
         meter=meter,
         journal=recorder.journal,
@@ -162,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(deployments.router)
     app.include_router(whoami.router)
     app.include_router(ingest.router)
     app.include_router(requests.router)

@@ -24,12 +24,15 @@ from .auth.manage import Bootstrap, Tenancy, key_view
 from .errors import ApiError
 from .jsonio import dumps
 from .logs import configure_logging
+from .pricing.book import PriceBook, sync_system_catalog
+from .pricing.deployments import AZURE_CATEGORY, Deployments
 from .reports.files import estimate_requests, write_report, write_requests
 from .reports.query import build_query
 from .reports.requestlog import make_log_query
 from .reports.scope import load_scope, narrow
 from .serve import serve as run_server
 from .settings import Settings, SettingsError, load_settings, resolve_secret
+from .store.changes import utcnow
 from .store.engine import Database
 from .store.migrate import migrate
 from .web.accounts import ROLES, Accounts, generate_password
@@ -43,6 +46,10 @@ app.add_typer(apps_cli, name="apps")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(users_cli, name="users")
 app.add_typer(export_cli, name="export")
+deployments_cli = typer.Typer(
+    no_args_is_help=True, help="Deployments: the model an application's named (Azure) deployment runs."
+)
+app.add_typer(deployments_cli, name="deployments")
 
 out = Console()
 err = Console(stderr=True)
@@ -453,6 +460,60 @@ def _when_in(value: str | None, tz: str) -> datetime | None:
     except ValueError:
         err.print(f"[red]error:[/red] not an ISO-8601 date-time: {value!r}")
         raise typer.Exit(2) from None
+
+
+# --- deployments ----------------------------------------------------------------------------------------
+AppArg = Annotated[str, typer.Argument(help="Application name or id.")]
+CategoryOpt = Annotated[str, typer.Option(help="The provider category the deployment belongs to.")]
+
+
+@deployments_cli.command("set")
+def deployments_set(
+    app: AppArg,
+    deployment: str,
+    model: str,
+    category: CategoryOpt = AZURE_CATEGORY,
+    as_json: JsonOpt = False,
+) -> None:
+    """Map a deployment to the (priced) model it runs: calls naming it are estimated, and admitted by strict
+    limits, from their first call."""
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        org = await _org(t)
+        found = await t.find_application(org, app)
+        await sync_system_catalog(t.db)  # as a server start does: the managed prices this version ships
+        book = PriceBook(t.db)
+        await book.load()
+        if book.resolve(org, category, model, utcnow()) is None:
+            raise ApiError(400, "resource_not_found", f"'{model}' has no price in category '{category}'")
+        return await Deployments(t.db).set(org, int(found["app_id"]), category, deployment, model)
+
+    _emit(_run(_settings(), work), as_json, ["deployment", "model", "category"])
+
+
+@deployments_cli.command("list")
+def deployments_list(app: AppArg, as_json: JsonOpt = False) -> None:
+    """List an application's deployments and their models."""
+
+    async def work(t: Tenancy) -> list[dict[str, Any]]:
+        org = await _org(t)
+        found = await t.find_application(org, app)
+        return await Deployments(t.db).list(org, int(found["app_id"]))
+
+    _emit(_run(_settings(), work), as_json, ["deployment", "model", "category"])
+
+
+@deployments_cli.command("remove")
+def deployments_remove(app: AppArg, deployment: str, category: CategoryOpt = AZURE_CATEGORY) -> None:
+    """Remove a deployment's mapping (its calls are estimated from what the provider reports again)."""
+
+    async def work(t: Tenancy) -> dict[str, Any]:
+        org = await _org(t)
+        found = await t.find_application(org, app)
+        return await Deployments(t.db).remove(org, int(found["app_id"]), category, deployment)
+
+    _run(_settings(), work)
+    err.print(f"removed the mapping of {deployment}")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from .metrics import Metrics
 from .metering.meter import Meter
 from .metering.recorder import Recorder
 from .pricing.book import PriceBook
+from .pricing.deployments import Deployments
 from .settings import Settings
 from .store.changes import ChangeFeed
 from .store.engine import Database
@@ -35,6 +36,7 @@ class AppState:
     tenancy: Tenancy
     ids: IdGenerator
     node_id: int
+    deployments: Deployments
     journal: Journal | None = None
     # (app, category, model or deployment the request named) -> the model the provider reported for it: how a
     # call to an Azure deployment is estimated before it is made.

@@ -52,6 +52,27 @@ def test_apps_and_keys_commands(database_url: str, tmp_path: Path) -> None:
     assert {a["name"] for a in _run(runner, env, "apps", "list", "--json")} == {"default"}
 
 
+def test_deployments_commands(database_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = cli_env(database_url, tmp_path)
+    _run(runner, env, "apps", "create", "azure-prod", "--json")
+    refused = runner.invoke(app, ["deployments", "set", "azure-prod", "prod-chat", "no-such-model"], env=env)
+    assert refused.exit_code == 1 and "resource_not_found" in refused.output
+    mapped = _run(runner, env, "deployments", "set", "azure-prod", "prod-chat", "gpt-4o", "--json")
+    assert (mapped["deployment"], mapped["model"], mapped["category"]) == ("prod-chat", "gpt-4o", "system.azureopenai")
+    remapped = _run(runner, env, "deployments", "set", "azure-prod", "prod-chat", "gpt-4o-mini", "--json")
+    assert remapped["model"] == "gpt-4o-mini"
+    listed = _run(runner, env, "deployments", "list", "azure-prod", "--json")
+    assert [(d["deployment"], d["model"]) for d in listed] == [("prod-chat", "gpt-4o-mini")]
+    table = runner.invoke(app, ["deployments", "list", "azure-prod"], env={**env, "COLUMNS": "80"})
+    assert table.exit_code == 0 and "prod-chat" in table.output and "gpt-4o-mini" in table.output
+    removed = runner.invoke(app, ["deployments", "remove", "azure-prod", "prod-chat"], env=env)
+    assert removed.exit_code == 0, removed.output
+    assert _run(runner, env, "deployments", "list", "azure-prod", "--json") == []
+    again = runner.invoke(app, ["deployments", "remove", "azure-prod", "prod-chat"], env=env)
+    assert again.exit_code == 1 and "deployment_not_found" in again.output
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -110,6 +110,24 @@ class ApplicationCreated(_Closed):
     message: str
 
 
+class Deployment(_Closed):
+    application_id: str
+    category: str
+    deployment: str
+    model: str
+    updated_at: datetime
+
+
+class DeploymentAnswer(_Closed):
+    deployment: Deployment
+    request_id: str
+
+
+class DeploymentPage(_Closed):
+    items: list[Deployment]
+    cursor: str | None
+
+
 class ApplicationAnswer(_Closed):
     application: Application
     request_id: str

@@ -184,17 +184,27 @@ class _Call:
         return out
 
     def _resource(self, usage_model: str | None = None) -> str:
+        """What the call is priced as: price-as, the model the provider reported, the model the application mapped
+        the named deployment to, the name the request gave."""
         assert self.info is not None
-        return self.attribution.price_as_resource or usage_model or self.info.model or "system.unknown_model"
+        if self.attribution.price_as_resource or usage_model:
+            return self.attribution.price_as_resource or usage_model or ""
+        named = self.info.model
+        if not named:
+            return "system.unknown_model"
+        return self.state.deployments.model_for(self.principal.app_id, self.info.category, named) or named
 
     def _model_for_estimate(self) -> str:
-        """The resource an estimate prices: price-as, the request's model, or what the provider reported the last
-        time this application called the same deployment (Azure names deployments, not models)."""
+        """The resource an estimate prices: price-as, the model the application mapped the named deployment to
+        (``pricing.deployments``), what the provider reported the last time this application called the same
+        deployment (Azure names deployments, not models), or the request's model."""
         assert self.info is not None
         if self.attribution.price_as_resource:
             return self.attribution.price_as_resource
         named = self.info.model or ""
-        return self.state.reported_models.get((self.principal.app_id, self.info.category, named), named)
+        key = (self.principal.app_id, self.info.category, named)
+        mapped = self.state.deployments.model_for(self.principal.app_id, self.info.category, named)
+        return mapped or self.state.reported_models.get(key, named)
 
     async def _admit(self, body_size: int) -> None:
         """Hold the call's estimate on every named block limit, in memory, from this process's budget leases."""

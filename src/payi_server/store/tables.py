@@ -272,6 +272,19 @@ limit_history = Table(
     Column("limit_tags", JSON, nullable=True),
 )
 
+# What model an application's named deployment runs (Azure OpenAI names deployments, not models): how a call to it
+# is estimated before it is made (``pricing.deployments``).
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("app_id", BigId, ForeignKey("applications.id"), primary_key=True),
+    Column("category", String(200), primary_key=True),
+    Column("deployment", String(200), primary_key=True),
+    Column("model", String(300), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Estimated cost held against a limit while a proxied call is in flight. Each has an owner (the server process's
 # node id) and an expiry, so a crashed process cannot hold budget forever.
 limit_reservations = Table(

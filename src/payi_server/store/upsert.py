@@ -27,3 +27,11 @@ def insert_add(db: Database, table: Table, index_elements: Sequence[str], add: S
         index_elements=list(index_elements),
         set_={name: table.c[name] + stmt.excluded[name] for name in add},
     )
+
+
+def insert_replace(db: Database, table: Table, index_elements: Sequence[str], replace: Sequence[str]) -> Any:
+    """INSERT that, for an existing key, replaces the ``replace`` columns with the new row's values."""
+    stmt = _insert(db, table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(index_elements), set_={name: stmt.excluded[name] for name in replace}
+    )

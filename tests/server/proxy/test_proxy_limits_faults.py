@@ -296,6 +296,43 @@ def test_strict_limit_refuses_a_call_it_cannot_price_until_the_model_is_known(pr
     assert row.count_blocked == 1 and row.count_ok == 2 and held == 0
 
 
+@pytest.mark.parametrize("fake_config", [FakeConfig(azure_deployment_models={"prod-chat": "gpt-4o-2024-08-06"})])
+def test_a_deployment_mapped_by_an_admin_is_estimated_and_admitted_from_its_first_call(proxy_env: ProxyEnv) -> None:
+    """An admin maps the application's Azure deployment to its model (admin API): a strict limit admits the very
+    first call to it, estimated as that model; without the mapping the same first call is refused."""
+    _make_limit(proxy_env, "strict", "10", enforcement="strict")
+    app_id = proxy_env.live.boot.app["app_id"]
+    admin = httpx2.Client(base_url=proxy_env.live.url, headers={"xProxy-Api-Key": proxy_env.live.org_key})
+    base = f"/api/v1/admin/applications/{app_id}/deployments"
+    with _azure(proxy_env, **{"xProxy-Limit-IDs": "strict"}) as limited, pytest.raises(openai.BadRequestError):
+        limited.chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=10)
+    with admin:
+        unpriced = admin.put(base + "/prod-chat", json={"model": "no-such-model-anywhere"})
+        assert unpriced.status_code == 400 and unpriced.json()["xproxy_error"]["code"] == "resource_not_found"
+        assert admin.put("/api/v1/admin/applications/999999/deployments/prod-chat", json={"model": "gpt-4o"}).json()[
+            "xproxy_error"]["code"] == "application_not_found"
+        # Application keys cannot manage deployments.
+        assert admin.put(base + "/prod-chat", json={"model": "gpt-4o"},
+                         headers={"xProxy-Api-Key": proxy_env.key}).status_code in (401, 403)
+        mapped = admin.put(base + "/prod-chat", json={"model": "gpt-4o"})
+        assert mapped.status_code == 200, mapped.text
+        assert mapped.json()["deployment"] | {"updated_at": None} == {
+            "application_id": str(app_id), "category": "system.azureopenai", "deployment": "prod-chat",
+            "model": "gpt-4o", "updated_at": None,
+        }
+        assert [d["deployment"] for d in admin.get(base).json()["items"]] == ["prod-chat"]
+        with _azure(proxy_env, **{"xProxy-Limit-IDs": "strict"}) as limited:
+            answer = limited.chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=10)
+        assert answer.model_extra["xproxy_result"]["limits"]["strict"]["state"] == "ok"
+        assert admin.delete(base + "/prod-chat").status_code == 200
+        assert admin.delete(base + "/prod-chat").json()["xproxy_error"]["code"] == "deployment_not_found"
+        assert admin.get(base).json()["items"] == []
+    row, held = _settled(proxy_env, "strict", 2)
+    assert row.count_blocked == 1 and row.count_ok == 1 and held == 0
+    recorded = proxy_env.recorded(2)
+    assert recorded[-1]["resource"] == "gpt-4o-2024-08-06"  # what the provider reported is what is recorded
+
+
 def test_default_limit_admits_a_call_it_cannot_price(proxy_env: ProxyEnv) -> None:
     """Default mode keeps Pay-i's rule (admit while spend is under max) with a zero hold for what it cannot price."""
     _make_limit(proxy_env, "loose", "10")
