@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import types
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar, Union, cast, get_args, get_origin
 
 import pydantic
 from pydantic import ConfigDict
@@ -38,6 +38,27 @@ class BaseModel(pydantic.BaseModel):
     model_config = ConfigDict(
         extra="allow", populate_by_name=True, protected_namespaces=(), arbitrary_types_allowed=True
     )
+
+    def __str__(self) -> str:
+        """``Name(field=value, ...)``, as the official SDK prints a model."""
+        return f"{self.__repr_name__()}({self.__repr_str__(', ')})"  # type: ignore[misc]
+
+    @classmethod
+    def construct(cls, _fields_set: set[str] | None = None, **values: object) -> Self:  # type: ignore[override]
+        """Build without validating, coercing what can be: nested dicts become models, ISO strings datetimes, a
+        union takes the member the value's shape fits; values that fit nothing are kept as given. Keys may be
+        field names or the API's names. Also available as ``model_construct``.
+
+        Example:
+            >>> from payi.types import LimitResponse
+            >>> r = LimitResponse.construct(limit={"limit_id": "1", "limit_creation_timestamp": "2025-05-01T00:00:00Z"})
+            >>> r.limit.limit_id, r.limit.limit_creation_timestamp.year
+            ('1', 2025)
+        """
+        return cast(Self, _construct_model(cls, values, _fields_set))
+
+    if not TYPE_CHECKING:
+        model_construct = construct
 
     def to_dict(
         self,
@@ -125,11 +146,12 @@ def _construct(type_: Any, value: object) -> Any:
         return {key: _construct(item_type, item) for key, item in value.items()}
     if inspect.isclass(type_) and issubclass(type_, pydantic.BaseModel) and isinstance(value, dict):
         return _construct_model(type_, cast("dict[str, object]", value))
-    if type_ is datetime and isinstance(value, str):
+    if type_ in (datetime, date) and isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
+        return parsed if type_ is datetime else parsed.date()
     if type_ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -150,7 +172,12 @@ def _best_union_member(members: tuple[Any, ...], value: object) -> Any:
     return candidates[0] if candidates else Any
 
 
-def _construct_model(model: type[pydantic.BaseModel], data: dict[str, object]) -> pydantic.BaseModel:
+_pydantic_construct = pydantic.BaseModel.model_construct.__func__  # type: ignore[attr-defined]
+
+
+def _construct_model(
+    model: type[pydantic.BaseModel], data: dict[str, object], fields_set: set[str] | None = None
+) -> pydantic.BaseModel:
     values: dict[str, object] = {}
     used: set[str] = set()
     for name, field in model.model_fields.items():
@@ -159,4 +186,5 @@ def _construct_model(model: type[pydantic.BaseModel], data: dict[str, object]) -
             values[name] = _construct(field.annotation, data[key])
             used.add(key)
     extras = {key: item for key, item in data.items() if key not in used and key not in values}
-    return model.model_construct(_fields_set=set(values), **values, **extras)
+    given = set(values) | set(extras) if fields_set is None else fields_set
+    return cast(pydantic.BaseModel, _pydantic_construct(model, given, **values, **extras))

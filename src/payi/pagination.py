@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+import pydantic
+
 from ._models import BaseModel
 
 if TYPE_CHECKING:
@@ -48,16 +50,14 @@ class _Envelope(BaseModel):
     cursor: str | None = None
 
 
-class _CursorPage(Generic[_T]):
+class _CursorPage(BaseModel, Generic[_T]):
+    """A page is a model (``items`` and ``cursor``) that also knows the request that fetched it."""
+
     items: list[_T]
-    cursor: str | None
+    cursor: str | None = None
 
-    def __init__(self, *, items: list[_T], cursor: str | None) -> None:
-        self.items = items
-        self.cursor = cursor
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(items={self.items!r}, cursor={self.cursor!r})"
+    _options: FinalRequestOptions = pydantic.PrivateAttr()
+    _model: Any = pydantic.PrivateAttr()
 
     def next_page_info(self) -> PageInfo | None:
         """The parameters of the next request, or ``None`` on the last page."""
@@ -83,8 +83,12 @@ class _CursorPage(Generic[_T]):
             )
         return self._options.with_params(**info.params)
 
-    _options: FinalRequestOptions
-    _model: Any
+    @classmethod
+    def _start(cls, data: object, parse: Parser, model: Any, options: FinalRequestOptions) -> Self:
+        items, cursor = cls._parse(data, parse, model)
+        page = cls.model_construct(items=items, cursor=cursor)
+        page._model, page._options = model, options
+        return page
 
 
 class SyncCursorPage(_CursorPage[_T]):
@@ -96,15 +100,14 @@ class SyncCursorPage(_CursorPage[_T]):
         >>> # all_limits = list(page)
     """
 
-    _client: SyncAPIClient
+    _client: SyncAPIClient = pydantic.PrivateAttr()
 
     @classmethod
     def _build(
         cls, data: object, *, parse: Parser, model: Any, client: SyncAPIClient, options: FinalRequestOptions
     ) -> Self:
-        items, cursor = cls._parse(data, parse, model)
-        page = cls(items=items, cursor=cursor)
-        page._client, page._model, page._options = client, model, options
+        page = cls._start(data, parse, model, options)
+        page._client = client
         return page
 
     def get_next_page(self) -> Self:
@@ -120,7 +123,7 @@ class SyncCursorPage(_CursorPage[_T]):
                 return
             page = page.get_next_page()
 
-    def __iter__(self) -> Iterator[_T]:
+    def __iter__(self) -> Iterator[_T]:  # type: ignore[override]  # a page iterates its items, not its fields
         for page in self.iter_pages():
             yield from page.items
 
@@ -133,15 +136,14 @@ class AsyncCursorPage(_CursorPage[_T]):
         >>> # async for limit in page: ...
     """
 
-    _client: AsyncAPIClient
+    _client: AsyncAPIClient = pydantic.PrivateAttr()
 
     @classmethod
     def _build(
         cls, data: object, *, parse: Parser, model: Any, client: AsyncAPIClient, options: FinalRequestOptions
     ) -> Self:
-        items, cursor = cls._parse(data, parse, model)
-        page = cls(items=items, cursor=cursor)
-        page._client, page._model, page._options = client, model, options
+        page = cls._start(data, parse, model, options)
+        page._client = client
         return page
 
     async def get_next_page(self) -> Self:

@@ -100,3 +100,39 @@ def test_base_model_is_public() -> None:
         name: str
 
     assert Custom.model_validate({"name": "a", "other": 1}).other == 1  # type: ignore[attr-defined]
+
+
+def test_construct_coerces_nested_values_without_warnings() -> None:
+    import warnings
+
+    from payi.types.limit import LimitHistoryResponse
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pydantic deprecation warning
+        made = LimitResponse.construct(limit=LIMIT, request_id="r1", surprise={"kept": True})
+        history = LimitHistoryResponse.model_construct(
+            limit_history={"limit_id": "1", "reset_date": TS, "totals": LIMIT["totals"]}
+        )
+    assert isinstance(made.limit, payi.types.Limit)
+    assert made.limit.limit_creation_timestamp == datetime.fromisoformat(TS)
+    assert made.limit.totals.cost.total.base == 0.0 and isinstance(made.limit.totals.cost.total.base, float)
+    assert made.surprise == {"kept": True}  # type: ignore[attr-defined]
+    assert made.model_fields_set == {"limit", "request_id", "surprise"}
+    assert isinstance(history.limit_history.reset_date, str)  # `str | datetime`: the str member fits first
+    assert LimitResponse.construct(limit="not a dict").limit == "not a dict"  # kept as given, never raises
+
+
+def test_str_of_a_model_names_its_class() -> None:
+    response = payi.types.DefaultResponse.construct(request_id="7")
+    assert str(response) == "DefaultResponse(request_id='7', message=None)"
+    assert repr(response) == str(response)
+
+
+def test_a_page_is_a_model(api: Api) -> None:
+    from payi.pagination import AsyncCursorPage, SyncCursorPage
+
+    api.recorder.json({"items": [LIMIT], "cursor": None})
+    page = api.call(lambda c: c.limits.list())
+    assert isinstance(page, (SyncCursorPage, AsyncCursorPage)) and isinstance(page, payi.BaseModel)
+    assert page.to_dict()["items"][0]["limit_id"] == LIMIT["limit_id"]
+    assert page.model_dump()["cursor"] is None

@@ -54,7 +54,7 @@ def test_first_page_and_manual_paging(client: Any, recorder: Recorder) -> None:
     with pytest.raises(RuntimeError, match="has_next_page"):
         second.get_next_page()
     assert dict(recorder.requests[1].url.params) == {"limit": "1", "cursor": "c1"}
-    assert "SyncCursorPage(items=" in repr(second)
+    assert "SyncCursorPage[" in repr(second) and "items=" in repr(second)
 
 
 def test_iteration_walks_all_pages(client: Any, recorder: Recorder) -> None:
