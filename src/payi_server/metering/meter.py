@@ -17,7 +17,7 @@ from ..errors import ApiError
 from ..ids import IdGenerator
 from ..limits.leases import Hold
 from ..pricing.book import PriceBook
-from ..pricing.cost import price_units
+from ..pricing.cost import price_call
 from ..store.changes import utcnow
 from .event import Event, Units
 from .event import storable as _storable
@@ -106,7 +106,8 @@ class Meter:
             )
         else:
             try:
-                cost = price_units(event.units, resolved.version.units)
+                # the resource's large-context rule names the units, whoever produced them; they are recorded so
+                event.units, cost = price_call(event.units, resolved.version)
             except ValueError as exc:
                 raise ApiError(400, "invalid_units", str(exc)) from None
             cost_in, cost_out, unknown = cost.input, cost.output, cost.unknown_units

@@ -5,15 +5,21 @@ precision (1e-10 USD, half-even), and ``total = input + output``. A nonzero coun
 priced 0: it is listed in ``unknown_units`` and adds nothing, so callers can flag, alert or block on it. A price
 explicitly set to 0 is a price: those units cost nothing and are not unknown.
 
-The server prices exactly the unit names it receives: whether a request counts as "large context" is decided by
-whoever produced the units (the Pay-i SDK, or one of our proxy adapters through :func:`to_large_context`).
+Large-context tiers follow the catalog, whoever produced the units (:func:`apply_tier_rule`): a resource version with
+a ``large_context_threshold`` prices a call whose input tokens are *above* it at its ``<unit>_large_context``
+prices, and a call at or below it at the plain prices, whatever the units were named when they arrived (the Pay-i
+SDK names Anthropic units ``_large_context`` from 200k input tokens for every model, the official SDK too; our proxy
+adapters and raw ingest may name them either way). The threshold counts every input-side token: uncached, cache
+reads and cache writes, as the providers and genai-prices (``Usage.input_tokens``) do. :func:`price_call` applies the
+rule and prices the result; the recorded units are the renamed ones, so a request shows what was priced.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from typing import Protocol
 
 from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX, UnitPrice
 
@@ -23,15 +29,18 @@ __all__ = (
     "Cost",
     "UnitCounts",
     "cost_to_wire",
-    "input_total",
+    "apply_tier_rule",
+    "price_call",
     "price_units",
-    "to_large_context",
 )
 
 LEDGER_QUANTUM = Decimal("1e-10")
 """The ledger's precision: every event's input and output cost is rounded to this (USD)."""
 
 _ZERO = Decimal(0)
+# Room for any count times any price without rounding: the default 28 digits made quantize() raise
+# InvalidOperation (a 500) on a large count or price. Callers bound the result (``store.types.MAX_AMOUNT``).
+_EXACT = Context(prec=80)
 
 UnitCounts = Mapping[str, Mapping[str, int | None] | int]
 """``{unit: {"input": n, "output": n}}`` as ingested; a bare int (a known SDK bug) counts as input."""
@@ -62,6 +71,11 @@ def price_units(units: UnitCounts, prices: Mapping[str, UnitPrice]) -> Cost:
     >>> price_units({"text": {"input": 50, "output": 100}}, haiku).total
     Decimal('0.0001375000')
     """
+    with localcontext(_EXACT):
+        return _price_units(units, prices)
+
+
+def _price_units(units: UnitCounts, prices: Mapping[str, UnitPrice]) -> Cost:
     input_cost = _ZERO
     output_cost = _ZERO
     unknown: dict[str, dict[str, int]] = {}
@@ -119,33 +133,69 @@ LARGE_CONTEXT_UNITS = frozenset(
 """Token units whose price can change with the prompt size (requests and guardrail units cannot)."""
 
 
-def input_total(units: UnitCounts) -> int:
-    """All input-side counts of a request (prompt + cache reads + cache writes + ...)."""
-    total = 0
-    for counts in units.values():
-        value = counts if isinstance(counts, int) else counts.get("input")
-        total += value or 0
-    return total
+def _countable(base: str, prices: Mapping[str, UnitPrice]) -> bool:
+    """A unit whose input counts towards the threshold: a token unit, or one the version has a tier price for."""
+    return base in LARGE_CONTEXT_UNITS or base + LARGE_CONTEXT_SUFFIX in prices
 
 
-def to_large_context(units: UnitCounts, threshold: int | None) -> dict[str, dict[str, int]]:
-    """For adapters that build units themselves (proxy mode): the units as the Pay-i SDK would name them.
+def apply_tier_rule(
+    units: Mapping[str, Mapping[str, int]], prices: Mapping[str, UnitPrice], threshold: int | None
+) -> dict[str, dict[str, int]]:
+    """The units named as the resource version's large-context rule prices them.
 
-    When the request's input-side total reaches ``threshold`` (``>=``, as the Pay-i SDK does), each unit of
-    :data:`LARGE_CONTEXT_UNITS` gets the ``_large_context`` suffix; otherwise, or without a threshold, the units
-    come back unchanged. Never apply this to ingested events: their senders already chose the names.
+    With a ``threshold``: when the input-side tokens of the call (every token unit's input, tagged or not) are above
+    it, each unit the version has a ``<unit>_large_context`` price for is renamed to it; at or below it, each
+    ``<unit>_large_context`` the version has a plain price for is renamed to the plain unit. Without a threshold the
+    version has no tier: a ``_large_context`` unit it has no price for is priced as the plain unit; one it prices
+    (a custom resource's own tier, applied by the sender) keeps its name. Other units keep their names; counts of
+    two names that become one are added.
+
+    >>> from decimal import Decimal
+    >>> p = {"text": UnitPrice(Decimal(1), Decimal(2)), "text_large_context": UnitPrice(Decimal(2), Decimal(4))}
+    >>> apply_tier_rule({"text": {"input": 250_001}}, p, 250_000)
+    {'text_large_context': {'input': 250001}}
+    >>> apply_tier_rule({"text_large_context": {"input": 250_000}}, p, 250_000)
+    {'text': {'input': 250000}}
     """
-    plain = {
-        unit: (
-            {"input": counts}
-            if isinstance(counts, int)
-            else {k: v for k, v in counts.items() if v is not None}
-        )
-        for unit, counts in units.items()
-    }
-    if threshold is None or input_total(units) < threshold:
-        return plain
-    return {
-        (unit + LARGE_CONTEXT_SUFFIX if unit in LARGE_CONTEXT_UNITS else unit): counts
-        for unit, counts in plain.items()
-    }
+    total = 0
+    for unit, counts in units.items():
+        for side, value in counts.items():
+            if value is not None:
+                _count(unit, side, value)
+        if _countable(unit.removesuffix(LARGE_CONTEXT_SUFFIX), prices):
+            total += counts.get("input") or 0
+    large = threshold is not None and total > threshold
+    out: dict[str, dict[str, int]] = {}
+    for unit, counts in units.items():
+        base = unit.removesuffix(LARGE_CONTEXT_SUFFIX)
+        tagged = base + LARGE_CONTEXT_SUFFIX
+        name = unit
+        if large and tagged in prices and _countable(base, prices):
+            name = tagged
+        elif unit != base and base in prices and (threshold is not None or tagged not in prices):
+            name = base
+        if name not in out:
+            out[name] = dict(counts)
+            continue
+        merged = out[name]
+        for side, count in counts.items():
+            merged[side] = (merged.get(side) or 0) + (count or 0)
+    return out
+
+
+class PricedVersion(Protocol):
+    """What pricing needs of a resource version."""
+
+    @property
+    def units(self) -> Mapping[str, UnitPrice]: ...
+
+    @property
+    def large_context_threshold(self) -> int | None: ...
+
+
+def price_call(
+    units: Mapping[str, Mapping[str, int]], version: PricedVersion
+) -> tuple[dict[str, dict[str, int]], Cost]:
+    """Apply ``version``'s tier rule to ``units`` and price them: ``(the units as priced, their cost)``."""
+    named = apply_tier_rule(units, version.units, version.large_context_threshold)
+    return named, price_units(named, version.units)

@@ -228,12 +228,14 @@ def output_tokens(
 
 
 def large_context_threshold(version: SeedResource) -> int | None:
-    """Input tokens from which the ``_large_context`` prices may price the call: the version's threshold, or the
-    Pay-i SDK's fixed 200k rule for Anthropic usage when the version has such prices and that is lower."""
-    thresholds = [] if version.large_context_threshold is None else [version.large_context_threshold]
+    """Input tokens from which the ``_large_context`` prices may price the call: the version's threshold (the
+    server applies it to the usage, however the units are named: ``pricing.cost.apply_tier_rule``); without one,
+    the Pay-i SDK's fixed 200k rule when the version has such prices (they then price the units as named)."""
+    if version.large_context_threshold is not None:
+        return version.large_context_threshold
     if any(unit.endswith(LARGE_CONTEXT_SUFFIX) for unit in version.units):
-        thresholds.append(SDK_LARGE_CONTEXT_TOKENS)
-    return min(thresholds, default=None)
+        return SDK_LARGE_CONTEXT_TOKENS
+    return None
 
 
 _HIGHEST: dict[tuple[int, bool], tuple[SeedResource, UnitPrice]] = {}

@@ -19,9 +19,9 @@ from payi_server.pricing.cost import (
     Cost,
     UnitCounts,
     cost_to_wire,
-    input_total,
+    apply_tier_rule,
+    price_call,
     price_units,
-    to_large_context,
 )
 from payi_server.pricing.seed import Catalog, UnitPrice
 
@@ -331,44 +331,55 @@ def test_cost_to_wire_gives_json_numbers() -> None:
     assert all(isinstance(wire[side]["base"], float) for side in ("input", "output", "total"))  # type: ignore[index]
 
 
-# --- large context helper --------------------------------------------------------------------------------------
+# --- large-context tier rule ------------------------------------------------------------------------------------
 
 
-def test_input_total_counts_every_input_side() -> None:
-    units: UnitCounts = {
-        "text": {"input": 100, "output": 50},
-        "text_cache_read": {"input": 30},
-        "text_cache_write": 7,
+def test_tier_rule_renames_token_units_above_the_threshold_only() -> None:
+    p = UnitPrice(Decimal(1), Decimal(1))
+    prices = {
+        name: p
+        for name in ("text", "text_large_context", "text_cache_read", "text_cache_read_large_context", "web_search_request")
     }
-    assert input_total(units) == 137
-
-
-def test_to_large_context_renames_token_units_at_the_threshold() -> None:
-    units: UnitCounts = {
+    units = {
         "text": {"input": 150_000, "output": 10},
-        "text_cache_read": {"input": 50_000},
+        "text_cache_read": {"input": 50_001},
         "web_search_request": {"output": 1},
         "guardrail_topic": {"input": 2},
     }
-    assert to_large_context(units, 200_000) == {
+    # 200,001 input tokens (cache reads count) > 200,000: token units move to the tier, the rest keep their names
+    assert apply_tier_rule(units, prices, 200_000) == {
         "text_large_context": {"input": 150_000, "output": 10},
-        "text_cache_read_large_context": {"input": 50_000},
+        "text_cache_read_large_context": {"input": 50_001},
         "web_search_request": {"output": 1},
         "guardrail_topic": {"input": 2},
     }
-    below: UnitCounts = {"text": {"input": 199_000}, "text_cache_read": 999}
-    assert to_large_context(below, 200_000) == {"text": {"input": 199_000}, "text_cache_read": {"input": 999}}
-    assert to_large_context(units, None) == {
-        unit: dict(c) for unit, c in units.items() if not isinstance(c, int)
-    }
+    # exactly at the threshold is not above it: tagged units come back to the base prices
+    tagged = {"text_large_context": {"input": 199_000}, "text_cache_read_large_context": {"input": 1_000}}
+    assert apply_tier_rule(tagged, prices, 200_000) == {"text": {"input": 199_000}, "text_cache_read": {"input": 1_000}}
+    # a mix of tagged and untagged names for one unit is added up under the name the rule picks
+    mixed = {"text": {"input": 100}, "text_large_context": {"input": 300_000, "output": 5}}
+    assert apply_tier_rule(mixed, prices, 200_000) == {"text_large_context": {"input": 300_100, "output": 5}}
+    assert apply_tier_rule(mixed, prices, 400_000) == {"text": {"input": 300_100, "output": 5}}
+    # no threshold: no tier; a tagged unit the version prices keeps its name (a custom resource's own tier)
+    assert apply_tier_rule(mixed, prices, None) == mixed
+    assert apply_tier_rule(mixed, {"text": p}, None) == {"text": {"input": 300_100, "output": 5}}
     assert "web_search_request" not in LARGE_CONTEXT_UNITS
 
 
-def test_the_server_prices_the_unit_names_it_is_sent(catalog: Catalog) -> None:
-    # 220k input tokens sent as plain "text" are priced at the base rate: the sender decides the unit names
-    plain = _cost(catalog, "system.anthropic", "claude-sonnet-4-5", {"text": {"input": 220_000}})
-    assert plain.input == Decimal("0.66")  # 220000 x 0.000003
-    renamed = to_large_context({"text": {"input": 220_000}}, 200_000)
-    assert _cost(catalog, "system.anthropic", "claude-sonnet-4-5", renamed).input == Decimal(
-        "1.32"
-    )  # x 0.000006
+def test_tier_rule_rejects_bad_counts_as_pricing_does() -> None:
+    with pytest.raises(ValueError):
+        apply_tier_rule({"text": {"input": -1}}, {}, 10)
+    with pytest.raises(ValueError):
+        apply_tier_rule({"text": {"input": True}}, {}, 10)  # type: ignore[dict-item]
+
+
+def test_the_resource_tier_rule_prices_whatever_names_arrive(catalog: Catalog) -> None:
+    # 220k input tokens sent as plain "text" are priced at the tier: the catalog's rule decides, not the sender
+    version = catalog.resolve("system.anthropic", "claude-sonnet-4-5", T)
+    assert version is not None
+    named, cost = price_call({"text": {"input": 220_000}}, version)
+    assert named == {"text_large_context": {"input": 220_000}}
+    assert cost.input == Decimal("1.32")  # x 0.000006
+    named, cost = price_call({"text_large_context": {"input": 200_000}}, version)
+    assert named == {"text": {"input": 200_000}}
+    assert cost.input == Decimal("0.6")  # x 0.000003

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from payi_server.pricing.cost import LARGE_CONTEXT_UNITS, price_units, to_large_context
-from payi_server.pricing.seed import Catalog, SeedResource, load_seed
+from payi_server.pricing.cost import LARGE_CONTEXT_UNITS, price_call, price_units
+from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX, Catalog, SeedResource, load_seed
 from payi_server.proxy import estimate as E
 
 NOW = datetime.now(UTC)
@@ -165,16 +165,19 @@ def test_tiktoken_counted_prompt_above_the_threshold_uses_the_tier() -> None:
     assert E.estimate_cost("gpt-5.4", request, size, version) >= at_tier
 
 
-def test_the_sdk_200k_rule_is_covered_when_the_version_threshold_is_higher() -> None:
-    """Anthropic usage is named ``_large_context`` from 200k input tokens whatever the version's threshold."""
+def test_the_version_threshold_decides_and_the_sdk_200k_rule_only_without_one() -> None:
+    """The server applies a version's threshold however the units are named; a version without one prices
+    ``_large_context`` units as named, which the Pay-i SDK sends from 200k input tokens."""
     version = _version("system.openai", "gpt-5.4")
     threshold = version.large_context_threshold
     assert threshold is not None and threshold > 200_000
-    assert E.large_context_threshold(version) == 200_000
-    assert E.large_context_threshold(dataclasses.replace(version, units={})) == threshold
+    assert E.large_context_threshold(version) == threshold
     haiku = _version("system.anthropic", "claude-haiku-5-5")  # its own, lower threshold stands
     assert haiku.large_context_threshold is not None and haiku.large_context_threshold < 200_000
     assert E.large_context_threshold(haiku) == haiku.large_context_threshold
+    untiered = dataclasses.replace(version, large_context_threshold=None)
+    assert E.large_context_threshold(untiered) == 200_000
+    assert E.large_context_threshold(dataclasses.replace(untiered, units={})) is None
 
 
 def test_highest_token_prices_are_held() -> None:
@@ -231,9 +234,12 @@ def test_every_catalog_version_holds_at_least_any_usage_within_the_counts() -> N
                     units.setdefault(unit, {})["input"] = n
                 for unit, n in _split(rng, rng.randint(0, output), outputs).items():
                     units.setdefault(unit, {})["output"] = n
-                for threshold in (None, version.large_context_threshold, 200_000):
-                    cost = price_units(to_large_context(units, threshold), version.units).total
-                    assert cost <= estimate, (version.category, version.resource, size, units, threshold)
+                # as sent (plain), and as the Pay-i SDK names Anthropic usage (tagged from 200k): the server then
+                # applies the version's own rule
+                tagged = {unit + LARGE_CONTEXT_SUFFIX: sides for unit, sides in units.items()}
+                for sent in (units, tagged if sum(s.get("input", 0) for s in units.values()) >= 200_000 else units):
+                    cost = price_call(sent, version)[1].total
+                    assert cost <= estimate, (version.category, version.resource, size, sent)
                     checked += 1
     assert checked > 10_000
 

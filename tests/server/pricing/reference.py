@@ -1,0 +1,72 @@
+"""Reference usages for the pricing tests, priced by genai-prices' own ``calc_price`` (the catalog's source).
+
+genai-prices prices a tier when the call's total input tokens (``Usage.input_tokens``: uncached + cache reads +
+cache writes) are *above* the tier's start; Pay-i units split that input into ``text`` (uncached),
+``text_cache_read`` and ``text_cache_write``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from genai_prices import Usage, calc_price
+
+from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class Call:
+    category: str
+    resource: str
+    provider: str  # genai-prices provider id
+    uncached: int
+    output: int
+    cache_read: int = 0
+    cache_write: int = 0
+    issue_figure: str | None = None  # the genai-prices figure quoted in issue 12's table
+
+    @property
+    def total_input(self) -> int:
+        return self.uncached + self.cache_read + self.cache_write
+
+    def units(self, *, tagged: bool = False) -> dict[str, dict[str, int]]:
+        suffix = LARGE_CONTEXT_SUFFIX if tagged else ""
+        units = {"text" + suffix: {"input": self.uncached, "output": self.output}}
+        if self.cache_read:
+            units["text_cache_read" + suffix] = {"input": self.cache_read}
+        if self.cache_write:
+            units["text_cache_write" + suffix] = {"input": self.cache_write}
+        return units
+
+    def reference(self, at: datetime = NOW) -> Decimal:
+        usage = Usage(
+            input_tokens=self.total_input,
+            cache_read_tokens=self.cache_read,
+            cache_write_tokens=self.cache_write,
+            output_tokens=self.output,
+        )
+        return calc_price(usage, self.resource, provider_id=self.provider, genai_request_timestamp=at).total_price
+
+
+CALLS = [
+    Call("system.anthropic", "claude-sonnet-4-5", "anthropic", 250_000, 500, issue_figure="1.51125"),
+    Call("system.anthropic", "claude-haiku-5-5", "anthropic", 150_000, 500, issue_figure="0.07625"),
+    Call("system.openai", "gpt-5.4", "openai", 322_000, 500, issue_figure="1.62125"),
+    Call("system.google.vertex", "gemini-1.5-pro", "google", 178_000, 500),
+    Call("system.google.vertex", "gemini-1.5-flash", "google", 178_000, 500),
+    # exactly 200,000 input tokens is not above the 200k tier: the base prices
+    Call("system.anthropic", "claude-sonnet-4-5", "anthropic", 199_000, 500, cache_read=1_000, issue_figure="0.6048"),
+    # one more cached token crosses it: every token at the tier
+    Call("system.anthropic", "claude-sonnet-4-5", "anthropic", 199_000, 500, cache_read=1_001),
+    Call("system.anthropic", "claude-sonnet-4-5", "anthropic", 150_000, 10, cache_read=40_000, cache_write=10_001),
+    Call("system.anthropic", "claude-haiku-5-5", "anthropic", 100_000, 10),  # at haiku's 100k: base
+    Call("system.anthropic", "claude-haiku-5-5", "anthropic", 99_000, 10, cache_write=1_001),
+    Call("system.openai", "gpt-5.4", "openai", 272_000, 10),
+    Call("system.openai", "gpt-5.4", "openai", 200_000, 10, cache_read=72_001),
+    Call("system.aws.bedrock", "global.anthropic.claude-haiku-5-5", "aws", 150_000, 500),
+]
+IDS = [f"{c.resource}-{c.total_input}-{c.cache_read}-{c.cache_write}" for c in CALLS]
