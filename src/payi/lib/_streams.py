@@ -9,6 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import inspect
+import json
 import weakref
 from typing import Any
 
@@ -16,7 +18,7 @@ import wrapt
 
 from ._invoke import Call
 
-__all__ = ["AsyncStreamProxy", "StreamProxy"]
+__all__ = ["AsyncStreamProxy", "StreamProxy", "is_raw_response", "observe_raw"]
 
 
 def _abandon(call: Call) -> None:
@@ -113,3 +115,50 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):  # type: ignore[misc]
     async def close(self) -> Any:
         self._self_call.finish()
         return await self.__wrapped__.close()
+
+
+# ------------------------------------------------------------------------------------------- raw responses
+
+
+def is_raw_response(result: Any) -> bool:
+    """What a provider's ``with_raw_response`` / ``with_streaming_response`` method returns (not the parsed result)."""
+    return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
+
+
+def observe_raw(call: Call, result: Any, stream_types: tuple[type, type]) -> Any:
+    """Meter a raw provider response without changing what the caller sees.
+
+    A read body (``with_raw_response`` without streaming) is metered at once from its JSON. Otherwise the body is
+    metered when the caller parses it: ``parse()`` of this response object is replaced so that a stream comes back
+    observed (every event passes through the call) and a parsed message completes the call.
+    """
+    call.response_headers = getattr(result, "headers", call.response_headers)
+    if not call.stream:
+        try:
+            body = result.http_response.content  # raises while the body is unread (with_streaming_response)
+        except Exception:  # noqa: BLE001
+            body = None
+        if isinstance(body, bytes) and body:
+            call.complete(json.loads(body))
+            return result
+    original = result.parse
+    sync_stream, async_stream = stream_types
+
+    def observed(parsed: Any) -> Any:
+        if isinstance(parsed, sync_stream):
+            return StreamProxy(parsed, call)
+        if isinstance(parsed, async_stream):
+            return AsyncStreamProxy(parsed, call)
+        if hasattr(parsed, "model_dump"):
+            call.complete(parsed)
+        return parsed
+
+    if inspect.iscoroutinefunction(original):
+
+        async def parse_async(*args: Any, **kwargs: Any) -> Any:
+            return observed(await original(*args, **kwargs))
+
+        result.parse = parse_async
+    else:
+        result.parse = lambda *args, **kwargs: observed(original(*args, **kwargs))
+    return result

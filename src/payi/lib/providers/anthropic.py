@@ -31,7 +31,7 @@ from .._invoke import (
     http_error_details,
     to_jsonable,
 )
-from .._streams import AsyncStreamProxy, StreamProxy
+from .._streams import AsyncStreamProxy, StreamProxy, is_raw_response, observe_raw
 from ..helpers import PayiCategories
 from ..units._common import mapping
 from ..units.anthropic import AnthropicStreamUsage, anthropic_resource_scope, anthropic_response_units
@@ -171,8 +171,10 @@ class AnthropicAdapter:
             return _StreamManagerProxy(result, call)
         if isinstance(result, _ASYNC_MANAGERS):
             return _AsyncStreamManagerProxy(result, call)
+        if is_raw_response(result):  # with_raw_response / with_streaming_response (LangChain's ChatAnthropic)
+            return observe_raw(call, result, (anthropic.Stream, anthropic.AsyncStream))
         if call.stream or not hasattr(result, "model_dump"):
-            call.inst.logger.debug("Pay-i: raw Anthropic responses are not instrumented")
+            call.inst.logger.debug("Pay-i: an unknown Anthropic response type is not instrumented")
             return result
         call.complete(result)
         return result

@@ -30,7 +30,7 @@ from .._invoke import (
     http_error_details,
     to_jsonable,
 )
-from .._streams import AsyncStreamProxy, StreamProxy
+from .._streams import AsyncStreamProxy, StreamProxy, is_raw_response, observe_raw
 from ..helpers import PayiCategories
 from ..units._common import mapping
 from ..units.openai import OpenAIChatStreamUsage, OpenAIResponsesStreamUsage, openai_response_units
@@ -156,8 +156,10 @@ class OpenAIAdapter:
             return StreamProxy(result, call)
         if isinstance(result, openai.AsyncStream):
             return AsyncStreamProxy(result, call)
-        if call.stream or not (hasattr(result, "model_dump") or type(result).__name__ == "LegacyAPIResponse"):
-            call.inst.logger.debug("Pay-i: raw streaming responses are not instrumented")
+        if is_raw_response(result):  # with_raw_response / with_streaming_response (LangChain's ChatOpenAI)
+            return observe_raw(call, result, (openai.Stream, openai.AsyncStream))
+        if call.stream or not hasattr(result, "model_dump"):
+            call.inst.logger.debug("Pay-i: an unknown OpenAI response type is not instrumented")
             return result
         call.complete(result)
         return result
@@ -172,11 +174,7 @@ class OpenAIAdapter:
         if call.stream:
             self._extract_stream(call)
             return
-        response = call.response
-        if not hasattr(response, "model_dump") and callable(getattr(response, "parse", None)):
-            call.response_headers = getattr(response, "headers", call.response_headers)
-            response = response.parse()  # with_raw_response: the body is already read
-        data = to_jsonable(response)
+        data = to_jsonable(call.response)
         if not isinstance(data, dict):
             return
         call.units = openai_response_units(data)
