@@ -29,7 +29,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import cache, lru_cache
 
@@ -58,6 +58,7 @@ __all__ = (
     "LARGE_CONTEXT_SUFFIX",
     "SeedResource",
     "UnitPrice",
+    "dashed_dates",
     "load_seed",
     "seed_version",
 )
@@ -108,6 +109,9 @@ class SeedResource:
     deprecated: bool = False
     source: str = ""
     """Where the row came from, e.g. ``genai-prices:aws/regional.anthropic.claude-3-haiku-20240307-v1:0``."""
+    rank: int = 0
+    """Name lookup order: 0 for the category's own models; ``n`` for its n-th fallback provider's (Claude on Vertex),
+    whose names are tried only when no lower-ranked model answers to a name."""
 
 
 # --- units -----------------------------------------------------------------------------------------------------
@@ -264,17 +268,13 @@ def _is_openai_model(openai: Provider, model: ModelInfo) -> bool:
 
 def _with_fallbacks(
     own: Sequence[tuple[str, ModelInfo]], fallbacks: Iterable[Provider | None]
-) -> Iterator[tuple[str, ModelInfo]]:
-    """``own`` models, then each fallback provider's models that no model already listed answers to."""
-    listed = list(own)
-    yield from listed
-    for provider in fallbacks:
-        if provider is None:
-            continue
-        for model in provider.models:
-            if not any(known.is_match(model.id) for _, known in listed):
-                listed.append((provider.id, model))
-                yield provider.id, model
+) -> Iterator[tuple[str, ModelInfo, int]]:
+    """``(provider id, model, rank)``: ``own`` models at rank 0, then each fallback provider's models at ranks 1, 2
+    ...; a name is looked up rank by rank, as genai-prices tries a provider's fallbacks only when its own models do
+    not answer to the name."""
+    yield from ((pid, model, 0) for pid, model in own)
+    for rank, provider in enumerate((p for p in fallbacks if p is not None), start=1):
+        yield from ((provider.id, model, rank) for model in provider.models)
 
 
 # Fallback providers whose prices do not describe Azure's: OpenAI models are system.azureopenai's; DeepSeek's
@@ -282,8 +282,8 @@ def _with_fallbacks(
 _NOT_AZURE_FALLBACKS = frozenset({"openai", "deepseek"})
 
 
-def _category_models(by_id: Mapping[str, Provider]) -> Iterator[tuple[str, str, ModelInfo]]:
-    """``(category, genai-prices provider id, model)`` for every managed category."""
+def _category_models(by_id: Mapping[str, Provider]) -> Iterator[tuple[str, str, ModelInfo, int]]:
+    """``(category, genai-prices provider id, model, rank)`` for every managed category."""
 
     def models(provider_id: str) -> list[tuple[str, ModelInfo]]:
         provider = by_id.get(provider_id)
@@ -297,23 +297,23 @@ def _category_models(by_id: Mapping[str, Provider]) -> Iterator[tuple[str, str, 
         **{f"system.databricks.{cloud}": "databricks" for cloud in ("aws", "azure", "google", "databricks")},
     }
     for category, provider_id in simple.items():
-        yield from ((category, pid, m) for pid, m in models(provider_id))
+        yield from ((category, pid, m, 0) for pid, m in models(provider_id))
     vertex = _with_fallbacks(models("google"), [by_id.get("anthropic")])
-    yield from (("system.google.vertex", pid, m) for pid, m in vertex)
+    yield from (("system.google.vertex", pid, m, rank) for pid, m, rank in vertex)
     azure_models = models("azure")
     is_openai = [openai is not None and _is_openai_model(openai, m) for _, m in azure_models]
     azure_openai = [pair for pair, flag in zip(azure_models, is_openai, strict=True) if flag]
     azure_foundry = [pair for pair, flag in zip(azure_models, is_openai, strict=True) if not flag]
-    yield from (("system.azureopenai", p, m) for p, m in _with_fallbacks(azure_openai, [openai]))
+    yield from (("system.azureopenai", p, m, r) for p, m, r in _with_fallbacks(azure_openai, [openai]))
     foundry_fallbacks = (
         [by_id.get(p) for p in (azure.fallback_model_providers or []) if p not in _NOT_AZURE_FALLBACKS]
         if azure
         else []
     )
-    yield from (("system.azure", p, m) for p, m in _with_fallbacks(azure_foundry, foundry_fallbacks))
+    yield from (("system.azure", p, m, r) for p, m, r in _with_fallbacks(azure_foundry, foundry_fallbacks))
 
 
-def _rows(category: str, provider_id: str, model: ModelInfo) -> Iterator[SeedResource]:
+def _rows(category: str, provider_id: str, model: ModelInfo, rank: int) -> Iterator[SeedResource]:
     resource = model.id
     if provider_id == "aws":
         # genai-prices marks in-region (non-global) Bedrock prices with a made-up "regional." prefix
@@ -340,6 +340,7 @@ def _rows(category: str, provider_id: str, model: ModelInfo) -> Iterator[SeedRes
             description=model.description or model.name,
             deprecated=bool(model.deprecated),
             source=f"genai-prices:{provider_id}/{model.id}",
+            rank=rank,
         )
 
 
@@ -348,8 +349,8 @@ def _seed() -> tuple[SeedResource, ...]:
     by_id = {provider.id: provider for provider in genai_data.providers}
     rows: list[SeedResource] = []
     taken: set[tuple[str, str]] = set()
-    for category, provider_id, model in _category_models(by_id):
-        model_rows = list(_rows(category, provider_id, model))
+    for category, provider_id, model, rank in _category_models(by_id):
+        model_rows = list(_rows(category, provider_id, model, rank))
         key = (category, model_rows[0].resource.lower()) if model_rows else None
         if key is None or key in taken:
             continue  # a model without prices, or a second model with the same name in one category
@@ -384,6 +385,7 @@ def seed_version() -> str:
             "suffixes": row.match_suffixes,
             "contains": row.match_contains,
             "patterns": row.match_patterns,
+            "rank": row.rank,
             "max_input_units": row.max_input_units,
             "large_context_threshold": row.large_context_threshold,
             "description": row.description,
@@ -463,7 +465,9 @@ class Catalog:
 
     Names are tried as: exact resource name, alias, longest prefix, suffix, substring, regular expression; in
     Bedrock, an ARN's last path segment and a name without its cross-region prefix (``us.``, ``eu.`` ...) are tried
-    next. Name lookups are cached (bounded LRU), so a warm lookup is a couple of dict hits.
+    next; all of that among the category's own models first, then among each fallback provider's (``rank``); then
+    the same again with compact dates written with dashes (:func:`dashed_dates`), as genai-prices does. Name
+    lookups are cached (bounded LRU), so a warm lookup is a couple of dict hits.
 
     >>> catalog = Catalog(load_seed())
     >>> catalog.resolve("system.openai", "gpt-4o-2024-08-06", datetime.now(UTC)).resource
@@ -476,10 +480,13 @@ class Catalog:
         for row in rows:
             by_category.setdefault(row.category, []).append(row)
             versions.setdefault((row.category, row.resource), []).append(row)
-        self._indexes = {
-            category: _index(category_rows, category in _REGION_PREFIX_CATEGORIES)
-            for category, category_rows in by_category.items()
-        }
+        self._indexes: dict[str, tuple[_CategoryIndex, ...]] = {}
+        for category, category_rows in by_category.items():
+            by_rank: dict[int, list[SeedResource]] = {}
+            for row in category_rows:
+                by_rank.setdefault(row.rank, []).append(row)
+            strip = category in _REGION_PREFIX_CATEGORIES
+            self._indexes[category] = tuple(_index(by_rank[rank], strip) for rank in sorted(by_rank))
         self._versions: dict[tuple[str, str], tuple[tuple[datetime, ...], tuple[SeedResource, ...]]] = {}
         for key, resource_rows in versions.items():
             ordered = tuple(sorted(resource_rows, key=lambda r: r.start_timestamp))
@@ -511,14 +518,46 @@ class Catalog:
         return rows[index] if index >= 0 else None
 
     def _lookup_uncached(self, category: str, resource: str) -> tuple[str, str] | None:
-        index = self._indexes.get(category)
-        if index is None:
+        indexes = self._indexes.get(category)
+        if indexes is None:
             return None
         key = resource.strip().lower()
-        name = index.match(key)
-        if name is None and index.strip_regions:
-            name = _match_bedrock_variant(index, key)
+        name = self._match(indexes, key)
+        if name is None and (dashed := dashed_dates(key)) != key:
+            name = self._match(indexes, dashed)
         return (category, name) if name is not None else None
+
+    @staticmethod
+    def _match(indexes: tuple[_CategoryIndex, ...], key: str) -> str | None:
+        for index in indexes:  # rank by rank: a fallback provider's models only when no own model answers
+            name = index.match(key)
+            if name is None and index.strip_regions:
+                name = _match_bedrock_variant(index, key)
+            if name is not None:
+                return name
+        return None
+
+
+# ``-20251211`` followed by the end of the name, ``-`` or ``:`` (a Bedrock version): a compact date that is a real day
+_COMPACT_DATE = re.compile(r"-(20\d\d)(\d\d)(\d\d)(?=$|[-:])")
+
+
+def dashed_dates(name: str) -> str:
+    """``name`` with every compact date suffix written with dashes (``gpt-5.2-20251211`` -> ``gpt-5.2-2025-12-11``).
+
+    LiteLLM and OpenRouter send such names; genai-prices tries the dashed form when a name matches no model as sent,
+    and so does :class:`Catalog`. Digits that are not a calendar day stay as they are.
+    """
+
+    def dashed(match: re.Match[str]) -> str:
+        year, month, day = match.groups()
+        try:
+            date(int(year), int(month), int(day))
+        except ValueError:
+            return match.group(0)
+        return f"-{year}-{month}-{day}"
+
+    return _COMPACT_DATE.sub(dashed, name)
 
 
 def _match_bedrock_variant(index: _CategoryIndex, key: str) -> str | None:

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from genai_prices import Usage, calc_price
+from genai_prices import data as genai_data
+from genai_prices.types import ClauseEquals, ClauseOr, ClauseStartsWith, MatchLogic
 
 from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX
 
@@ -70,3 +72,48 @@ CALLS = [
     Call("system.aws.bedrock", "global.anthropic.claude-haiku-5-5", "aws", 150_000, 500),
 ]
 IDS = [f"{c.resource}-{c.total_input}-{c.cache_read}-{c.cache_write}" for c in CALLS]
+
+
+# --- names -----------------------------------------------------------------------------------------------------
+
+# Which genai-prices provider answers for a managed category (its fallback providers included, as genai-prices does).
+PROVIDER_OF = {
+    "system.openai": "openai",
+    "system.anthropic": "anthropic",
+    "system.aws.bedrock": "aws",
+    "system.google.vertex": "google",
+    "system.azureopenai": "azure",
+    "system.azure": "azure",
+    "system.databricks.aws": "databricks",
+}
+
+
+def genai_model(category: str, name: str) -> tuple[str, str] | None:
+    """``(provider id, model id)`` genai-prices prices ``name`` with in ``category``'s provider, or ``None``.
+
+    Deliberate differences (documented in docs/pricing.md): genai-prices' ``azure`` provider answers for both Azure
+    categories; Pay-i prices OpenAI models in ``system.azureopenai`` only and every other Azure model in
+    ``system.azure`` only, and does not borrow DeepSeek's time-of-day platform prices into ``system.azure``.
+    """
+    providers = {p.id: p for p in genai_data.providers}
+    provider = providers[PROVIDER_OF[category]]
+    model = provider.find_model(name, all_providers=genai_data.providers)
+    if model is None:
+        return None
+    owner = next((p.id for p in genai_data.providers if any(m is model for m in p.models)), provider.id)
+    if category.startswith("system.azure"):
+        openai_model = owner == "openai" or any(m.is_match(model.id) for m in providers["openai"].models)
+        if (category == "system.azureopenai") != openai_model or owner == "deepseek":
+            return None
+    return owner, model.id
+
+
+def equals_names(clause: MatchLogic) -> set[str]:
+    """The names a match clause lists outright (``equals`` and ``starts_with`` values)."""
+    if isinstance(clause, ClauseOr):
+        return set().union(*(equals_names(part) for part in clause.or_))
+    if isinstance(clause, ClauseEquals):
+        return {clause.equals}
+    if isinstance(clause, ClauseStartsWith):
+        return {clause.starts_with}
+    return set()

@@ -86,11 +86,12 @@ def test_rows_are_well_formed(seed_rows: list[SeedResource]) -> None:
 
 
 def test_no_alias_is_claimed_by_two_resources(seed_rows: list[SeedResource]) -> None:
-    claims: dict[tuple[str, str], set[str]] = {}
-    names = {(row.category, row.resource.lower()) for row in seed_rows}
+    """Within one lookup rank (a fallback provider's names are tried after the category's own)."""
+    claims: dict[tuple[str, int, str], set[str]] = {}
+    names = {(row.category, row.rank, row.resource.lower()) for row in seed_rows}
     for row in seed_rows:
         for alias in row.aliases:
-            claims.setdefault((row.category, alias), set()).add(row.resource)
+            claims.setdefault((row.category, row.rank, alias), set()).add(row.resource)
     assert {key: owners for key, owners in claims.items() if len(owners) > 1} == {}
     assert {key for key in claims if key in names} == set()
 
