@@ -28,6 +28,7 @@ from .limits.service import make_instance_limit
 from .metering.journal import Journal
 from .metering.meter import Meter
 from .metering.replay import replay_journal
+from .metering.gate import Gate
 from .metering.recorder import Observer, Recorder
 from .pricing.book import PriceBook, sync_system_catalog
 from .pricing.deployments import Deployments
@@ -111,6 +112,7 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         keys=keys,
         book=book,
         deployments=deployment_map,
+        gate=Gate(meter, leases, deployment_map, recorder.journal),
         recorder=recorder,
         meter=meter,
         journal=recorder.journal,

@@ -10,6 +10,7 @@ from .auth.manage import Tenancy
 from .auth.throttle import FailureThrottle
 from .ids import IdGenerator
 from .limits.leases import LeaseBook
+from .metering.gate import Gate
 from .metering.journal import Journal
 from .metrics import Metrics
 from .metering.meter import Meter
@@ -37,8 +38,6 @@ class AppState:
     ids: IdGenerator
     node_id: int
     deployments: Deployments
+    gate: Gate  # the proxy's one way into metering
     journal: Journal | None = None
-    # (app, category, model or deployment the request named) -> the model the provider reported for it: how a
-    # call to an Azure deployment is estimated before it is made.
-    reported_models: dict[tuple[int | None, str, str], str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -15,7 +15,7 @@ from ..auth.cache import Principal
 from ..auth.dependency import AppKey
 from ..errors import ApiError
 from ..metering.attribution import check_properties
-from ..metering.recorder import load_limit_states, move_property_rollups
+from ..metering.batch import load_limit_states, move_property_rollups
 from ..metering.results import build_result
 from ..store.tables import requests
 from . import schemas as doc

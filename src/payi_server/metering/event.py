@@ -21,6 +21,17 @@ def storable(text: str | None, limit: int | None = None) -> str | None:
 
 
 @dataclass(slots=True)
+class Usage:
+    """What a provider's answer said it used (a proxy adapter reads it from the response or the stream)."""
+
+    units: Units
+    response_id: str | None = None
+    model: str | None = None
+    resource_scope: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Attribution:
     """Who and what a request is for: from ``xProxy-*`` headers (ingest, proxy) or bulk item fields."""
 

@@ -1,47 +1,30 @@
-"""Group commit: request records are written in batches, each batch one transaction.
+"""Group commit: request records are queued and written in batches, each batch one transaction.
 
 ``submit`` queues a priced event and waits until the transaction holding it has committed (ingest answers only
 then); ``submit_nowait`` queues it and returns at once (the proxy records after answering). One task per process
-takes whatever is queued (up to ``record_batch_size``) and writes it: use cases created on the fly, limits locked
-and charged (reservations released), the request rows (a duplicate ``provider_response_id`` is recorded once),
-their limit states, hourly rollups and, where allowed, the prompt and response. If a batch fails, its items are
-retried one by one, so one bad item cannot sink the others. ``stop`` drains the queue.
+takes whatever is queued (up to ``record_batch_size``) and hands it to ``metering.batch.BatchWriter`` (the batch's
+steps). If a batch fails, its items are retried one by one, so one bad item cannot sink the others; while the
+database is away, records nobody waits for are held and written when it is back. ``stop`` drains everything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
-
-from sqlalchemy import String, delete, select, tuple_
 
 from ..errors import ApiError
 from ..metrics import Metrics
-from ..limits.leases import Hold, LeaseBook, Settlement
-from ..limits.ledger import Ledger
-from ..store.changes import utcnow
+from ..limits.leases import LeaseBook
 from ..store.engine import Database
 from ..store.errors import is_unavailable
-from ..store.tables import (
-    limits,
-    request_limits,
-    request_payloads,
-    requests,
-    rollup_hourly,
-    rollup_limit_hourly,
-    rollup_property_hourly,
-)
-from ..store.upsert import insert_add, insert_ignore
-from ..usecases.implicit import LimitFactory, UseCaseRef, ensure_use_cases
-from .event import Event, storable
+from ..usecases.implicit import LimitFactory
+from .batch import BatchWriter
 from .journal import Journal
-from .results import build_result
+from .pending import Pending
+
+__all__ = ["Observer", "Pending", "Recorder"]
 
 log = logging.getLogger("payi_server.recorder")
 
@@ -49,47 +32,6 @@ log = logging.getLogger("payi_server.recorder")
 Observer = Callable[["Pending", dict[str, Any]], None]
 
 _MAX_ATTEMPTS = 8
-
-
-@dataclass(slots=True)
-class Pending:
-    """One priced event waiting to be written."""
-
-    app_id: int
-    request_id: int
-    event: Event
-    category: str
-    resource: str
-    resource_id: int | None
-    cost_input: Decimal
-    cost_output: Decimal
-    unknown_units: dict[str, dict[str, int]]
-    ingest_timestamp: datetime
-    warnings: list[str] = field(default_factory=list)
-    store_payload: bool = False
-    holds: list[Hold] | None = None  # proxied calls: what admission took from this process's budget leases
-    blocked_states: dict[str, str] | None = None
-    want_result: bool = True  # bulk ingest answers with counts only: skip building each xproxy_result
-    lenient_limits: bool = False  # proxied calls: a limit deleted meanwhile is skipped, the call still recorded
-    count_blocked: bool = False  # a refusal (decided in memory, from the leases) is counted when it is recorded
-    attempts: int = 0
-    future: asyncio.Future[dict[str, Any]] | None = None
-
-    @property
-    def cost_total(self) -> Decimal:
-        return self.cost_input + self.cost_output
-
-
-def _hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
-
-
-def _unit_totals(units: dict[str, dict[str, int]]) -> tuple[int, int]:
-    tin = tout = 0
-    for sides in units.values():
-        tin += sides.get("input", 0) or 0
-        tout += sides.get("output", 0) or 0
-    return tin, tout
 
 
 class Recorder:
@@ -107,14 +49,12 @@ class Recorder:
         observers: list[Observer] | None = None,
     ) -> None:
         self._db = db
-        self._statements = _Statements(db)
+        self._writer = BatchWriter(db, leases=leases, make_limit=make_limit)
         self._metrics = metrics
         self._observers = observers or []
-        self._leases = leases
         self.journal = journal
         self._batch_size = batch_size
         self._flush_interval = flush_interval
-        self._make_limit = make_limit
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._held: list[Pending] = []
@@ -282,168 +222,7 @@ class Recorder:
         return len(self._held)
 
     async def _write(self, batch: list[Pending]) -> list[dict[str, Any] | ApiError]:
-        now = utcnow()
-        outcomes: list[dict[str, Any] | ApiError | None] = [None] * len(batch)
-        async with self._db.write() as conn:
-            ledger = Ledger(conn, self._db, now, lock_late=True)
-
-            # 1. limits named by each request (read now, locked in step 5); unknown ids reject that request only
-            by_app: dict[int, set[str]] = defaultdict(set)
-            for item in batch:
-                by_app[item.app_id].update(item.event.attribution.limit_ids)
-            missing: dict[int, set[str]] = {}
-            for app_id in sorted(by_app):
-                missing[app_id] = set(await ledger.load(app_id, sorted(by_app[app_id])))
-            valid: list[int] = []
-            for i, item in enumerate(batch):
-                bad = [x for x in item.event.attribution.limit_ids if x in missing[item.app_id]]
-                if bad and item.lenient_limits:
-                    item.event.attribution.limit_ids = [
-                        x for x in item.event.attribution.limit_ids if x not in missing[item.app_id]
-                    ]
-                    bad = []
-                if bad:
-                    outcomes[i] = ApiError(
-                        400,
-                        "invalid_limit_ids",
-                        "Some or all of passed limit-ids either do not exist or they are not related to the "
-                        f"Application: {', '.join(bad[:10])}",
-                    )
-                else:
-                    valid.append(i)
-
-            # 2. use cases created on the fly; an instance's own limit joins the request's limits
-            refs = [
-                UseCaseRef(
-                    app_id=batch[i].app_id,
-                    name=batch[i].event.attribution.use_case_name or "",
-                    use_case_id=batch[i].event.attribution.use_case_id or "",
-                    version=batch[i].event.attribution.use_case_version,
-                    properties=batch[i].event.attribution.use_case_properties,
-                )
-                for i in valid
-                if batch[i].event.attribution.use_case_id and batch[i].event.attribution.use_case_name
-            ]
-            instance_limits = await ensure_use_cases(conn, self._db, refs, now, self._make_limit)
-            charged: dict[int, list[str]] = {}
-            for i in valid:
-                item = batch[i]
-                ids = list(item.event.attribution.limit_ids)
-                own = instance_limits.get((item.app_id, item.event.attribution.use_case_id or ""))
-                if own and own not in ids:
-                    await ledger.load(item.app_id, [own])
-                    if ledger.get(item.app_id, own) is not None:
-                        ids.append(own)
-                charged[i] = ids
-
-            # 3. the request rows; a duplicate (app, category, provider_response_id) is not inserted
-            rows = {i: request_values(batch[i], charged[i]) for i in valid}
-            inserted: set[int] = set()
-            if rows:
-                stmt = self._statements.insert_requests
-                for chunk in power_of_two_chunks([rows[i] for i in valid]):
-                    result = await conn.execute(stmt, chunk)
-                    inserted.update(r[0] for r in result.all())
-
-            # 4. rollups and stored prompts (the limits' pks are known: their rows are not locked yet)
-            rollups: dict[tuple[Any, ...], list[Any]] = {}
-            limit_rollups: dict[tuple[Any, ...], list[Any]] = {}
-            property_rollups: dict[tuple[Any, ...], list[Any]] = {}
-            duplicates = [i for i in valid if batch[i].request_id not in inserted]
-            recorded = [i for i in valid if batch[i].request_id in inserted]
-            for i in recorded:
-                item = batch[i]
-                named = item.blocked_states if item.blocked_states is not None else charged[i]
-                for limit_id in named:
-                    row = ledger.get(item.app_id, limit_id)
-                    if row is not None:
-                        _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, row.pk), [1, item.cost_total])
-                _rollup(rollups, property_rollups, item)
-            await _write_rollups(conn, self._statements, rollups, limit_rollups, property_rollups)
-            payloads = [
-                p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
-            ]
-            if payloads:
-                await conn.execute(request_payloads.insert(), payloads)
-
-            # 5. last, so that their row locks are held briefly: lock the limits, settle budget leases (one
-            # statement per lease), charge the limits and count states
-            await ledger.lock()
-            settlements: list[Settlement] = []
-            released_by_item: dict[int, dict[int, Decimal]] = {}
-            if self._leases is not None:
-                charges = [
-                    (hold, batch[i].cost_total if batch[i].request_id in inserted else Decimal(0), i)
-                    for i in valid
-                    for hold in batch[i].holds or ()
-                ]
-                settlements = await self._leases.settle(conn, [(h, c) for h, c, _ in charges])
-                for (_h, _c, i), done in zip(charges, settlements, strict=True):
-                    per = released_by_item.setdefault(i, {})
-                    per[done.hold.lease.pk] = per.get(done.hold.lease.pk, Decimal(0)) + done.released
-            link_rows = []
-            for i in recorded:
-                item = batch[i]
-                if item.blocked_states is not None:
-                    states = dict(item.blocked_states)
-                    if item.count_blocked:
-                        ledger.count_blocked(
-                            item.app_id,
-                            [x for x in states if ledger.get(item.app_id, x) is not None],
-                            {x for x, s in states.items() if s == "blocked"},
-                        )
-                else:
-                    states = await ledger.charge_at(
-                        item.app_id,
-                        charged[i],
-                        item.cost_input,
-                        item.cost_output,
-                        at=item.event.event_timestamp,
-                        failed=item.event.failed,
-                        released=released_by_item.get(i),
-                    )
-                for limit_id, state in states.items():
-                    row = ledger.get(item.app_id, limit_id)
-                    if row is not None:
-                        link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
-                outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
-            await ledger.flush()
-            if link_rows:
-                await conn.execute(request_limits.insert(), link_rows)
-
-            # 6. duplicates answer with the original request's result
-            if duplicates:
-                originals = await _originals(conn, [batch[i] for i in duplicates])
-                for i in duplicates:
-                    item = batch[i]
-                    key = (item.app_id, item.category, item.event.provider_response_id)
-                    original = originals.get(key)
-                    outcomes[i] = (
-                        build_result(original[0], original[1], duplicate=True)
-                        if original is not None
-                        else ApiError(409, "duplicate_request", "The request was already recorded")
-                    )
-        # Committed: the leases' holds and amounts follow in memory.
-        LeaseBook.applied(settlements)
-        return [o if o is not None else ApiError(500, "unexpected_error", "not recorded") for o in outcomes]
-
-
-def power_of_two_chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Split rows into chunks whose sizes are powers of two (37 -> 32 + 4 + 1).
-
-    A multi-row INSERT ... RETURNING has one SQL text per row count, and the PostgreSQL driver prepares and caches
-    each text per connection: with batch sizes from 1 to 500 that cache kept growing (the 10-minute soak found it).
-    Powers of two bound the distinct texts to ten, at the price of a few more round trips for odd sizes.
-    """
-    chunks = []
-    start = 0
-    remaining = len(rows)
-    while remaining:
-        size = 1 << (remaining.bit_length() - 1)
-        chunks.append(rows[start : start + size])
-        start += size
-        remaining -= size
-    return chunks
+        return await self._writer.write(batch)
 
 
 def _settle(item: Pending, outcome: dict[str, Any] | ApiError) -> None:
@@ -457,251 +236,3 @@ def _settle(item: Pending, outcome: dict[str, Any] | ApiError) -> None:
             item.future.set_result(outcome)
     elif isinstance(outcome, ApiError) and item.future is None:
         log.warning("request %s not recorded: %s", item.request_id, outcome.code)
-
-
-def _text_limits(table: Any) -> dict[str, int | None]:
-    return {c.name: c.type.length for c in table.columns if isinstance(c.type, String)}
-
-
-_REQUEST_TEXT = _text_limits(requests)
-_PAYLOAD_TEXT = _text_limits(request_payloads)
-
-
-def _storable(values: dict[str, Any], limits: dict[str, int | None]) -> dict[str, Any]:
-    """Text as every database can store it: a NUL (PostgreSQL refuses it) becomes U+FFFD and over-long text is
-    cut to its column. A record of a call the provider already answered must never be refused for its text (it
-    would be lost, and its cost never charged)."""
-    for name, limit in limits.items():
-        value = values.get(name)
-        if isinstance(value, str):
-            values[name] = storable(value, limit)
-    return values
-
-
-def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
-    event, attr = item.event, item.event.attribution
-    return _storable({
-        "id": item.request_id,
-        "app_id": item.app_id,
-        "source": event.source,
-        "category": item.category,
-        "resource": item.resource,
-        "resource_id": item.resource_id,
-        "event_timestamp": event.event_timestamp,
-        "ingest_timestamp": item.ingest_timestamp,
-        "units": event.units,
-        "cost_input": item.cost_input,
-        "cost_output": item.cost_output,
-        "cost_total": item.cost_total,
-        "unpriced": bool(item.unknown_units) or item.resource_id is None,
-        "unknown_units": item.unknown_units or None,
-        "use_case_id": attr.use_case_id,
-        "use_case_name": attr.use_case_name,
-        "use_case_version": attr.use_case_version,
-        "use_case_step": attr.use_case_step,
-        "user_id": attr.user_id,
-        "account_name": attr.account_name,
-        "limit_ids": limit_ids or None,
-        "properties": {k: v for k, v in attr.properties.items() if v is not None} if attr.properties else None,
-        "request_tags": attr.request_tags,
-        "http_status_code": event.http_status_code,
-        "failed": event.failed,
-        "blocked": event.blocked,
-        "end_to_end_latency_ms": event.end_to_end_latency_ms,
-        "time_to_first_token_ms": event.time_to_first_token_ms,
-        "time_to_first_completion_token_ms": event.time_to_first_completion_token_ms,
-        "provider_response_id": event.provider_response_id,
-        "provider_uri": event.provider_uri,
-        "resource_scope": attr.resource_scope,
-        "price_as_category": attr.price_as_category,
-        "price_as_resource": attr.price_as_resource,
-        "result": {"warnings": item.warnings} if item.warnings else None,
-    }, _REQUEST_TEXT)
-
-
-def _payload_values(item: Pending) -> dict[str, Any] | None:
-    payload = item.event.payload
-    if payload is None or payload.is_empty():
-        return None
-    return _storable({
-        "request_id": item.request_id,
-        "provider_request_json": payload.provider_request_json,
-        "provider_request_reasoning_json": payload.provider_request_reasoning_json,
-        "provider_response_json": payload.provider_response_json,
-        "provider_request_headers": payload.provider_request_headers,
-        "provider_response_headers": payload.provider_response_headers,
-        "provider_response_function_calls": payload.provider_response_function_calls,
-    }, _PAYLOAD_TEXT)
-
-
-def _add(table: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], values: list[Any]) -> None:
-    current = table.get(key)
-    if current is None:
-        table[key] = list(values)
-    else:
-        for n, value in enumerate(values):
-            current[n] += value
-
-
-def _rollup(
-    rollups: dict[tuple[Any, ...], list[Any]], properties: dict[tuple[Any, ...], list[Any]], item: Pending
-) -> None:
-    event, attr = item.event, item.event.attribution
-    bucket = _hour(event.event_timestamp)
-    key = (
-        bucket,
-        item.app_id,
-        item.category,
-        item.resource,
-        attr.use_case_name or "",
-        attr.use_case_version or 0,
-        attr.use_case_step or "",
-        attr.user_id or "",
-        attr.account_name or "",
-    )
-    tin, tout = _unit_totals(event.units)
-    unpriced = 1 if (item.unknown_units or item.resource_id is None) else 0
-    _add(
-        rollups,
-        key,
-        [1, int(event.failed), int(event.blocked), unpriced, item.cost_input, item.cost_output, item.cost_total, tin, tout],
-    )
-    for name, value in (attr.properties or {}).items():
-        if value is not None:
-            _add(properties, (bucket, item.app_id, name[:200], value[:500]), [1, item.cost_total])
-
-
-_ROLLUP_COLUMNS = (
-    "requests",
-    "failed",
-    "blocked",
-    "unpriced",
-    "cost_input",
-    "cost_output",
-    "cost_total",
-    "units_input",
-    "units_output",
-)
-_ROLLUP_KEYS = (
-    "bucket",
-    "app_id",
-    "category",
-    "resource",
-    "use_case_name",
-    "use_case_version",
-    "use_case_step",
-    "user_id",
-    "account_name",
-)
-
-
-async def move_property_rollups(
-    conn: Any, db: Database, row: dict[str, Any], old: dict[str, str], new: dict[str, str]
-) -> None:
-    """A request's properties changed after it was recorded: move its count and cost between the property rollups,
-    so reports by property agree with the request log."""
-    bucket = _hour(row["event_timestamp"])
-    deltas: dict[tuple[Any, ...], list[Any]] = {}
-    for name in set(old) | set(new):
-        if old.get(name) == new.get(name):
-            continue
-        if name in old:
-            _add(deltas, (bucket, row["app_id"], name[:200], old[name][:500]), [-1, -row["cost_total"]])
-        if name in new:
-            _add(deltas, (bucket, row["app_id"], name[:200], new[name][:500]), [1, row["cost_total"]])
-    if deltas:
-        await conn.execute(
-            insert_add(db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")),
-            [
-                {"bucket": k[0], "app_id": k[1], "name": k[2], "value": k[3], "requests": v[0], "cost_total": v[1]}
-                for k, v in sorted(deltas.items(), key=lambda kv: kv[0])
-            ],
-        )
-        # A value no request has any more is no group in a report.
-        await conn.execute(
-            delete(rollup_property_hourly).where(
-                rollup_property_hourly.c.bucket == bucket,
-                rollup_property_hourly.c.app_id == row["app_id"],
-                rollup_property_hourly.c.requests <= 0,
-            )
-        )
-
-
-class _Statements:
-    """The recorder's statements, built once per process (not per batch)."""
-
-    def __init__(self, db: Database) -> None:
-        self.insert_requests = insert_ignore(
-            db,
-            requests,
-            ["app_id", "category", "provider_response_id"],
-            index_where=requests.c.provider_response_id.is_not(None),
-        ).returning(requests.c.id)
-        self.rollup_hourly = insert_add(db, rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS)
-        self.rollup_limits = insert_add(
-            db, rollup_limit_hourly, ("bucket", "app_id", "limit_pk"), ("requests", "cost_total")
-        )
-        self.rollup_properties = insert_add(
-            db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")
-        )
-
-
-async def _write_rollups(
-    conn: Any,
-    statements: _Statements,
-    rollups: dict[tuple[Any, ...], list[Any]],
-    limit_rollups: dict[tuple[Any, ...], list[Any]],
-    property_rollups: dict[tuple[Any, ...], list[Any]],
-) -> None:
-    # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock).
-    if rollups:
-        await conn.execute(
-            statements.rollup_hourly,
-            [
-                {**dict(zip(_ROLLUP_KEYS, key, strict=True)), **dict(zip(_ROLLUP_COLUMNS, values, strict=True))}
-                for key, values in sorted(rollups.items(), key=lambda kv: kv[0])
-            ],
-        )
-    if limit_rollups:
-        await conn.execute(
-            statements.rollup_limits,
-            [
-                {"bucket": k[0], "app_id": k[1], "limit_pk": k[2], "requests": v[0], "cost_total": v[1]}
-                for k, v in sorted(limit_rollups.items(), key=lambda kv: kv[0])
-            ],
-        )
-    if property_rollups:
-        await conn.execute(
-            statements.rollup_properties,
-            [
-                {"bucket": k[0], "app_id": k[1], "name": k[2], "value": k[3], "requests": v[0], "cost_total": v[1]}
-                for k, v in sorted(property_rollups.items(), key=lambda kv: kv[0])
-            ],
-        )
-
-
-async def load_limit_states(conn: Any, request_ids: list[int]) -> dict[int, dict[str, str]]:
-    """``{request id: {limit_id: state}}`` as recorded."""
-    if not request_ids:
-        return {}
-    query = (
-        select(request_limits.c.request_id, request_limits.c.state, limits.c.limit_id)
-        .join(limits, limits.c.id == request_limits.c.limit_pk)
-        .where(request_limits.c.request_id.in_(request_ids))
-    )
-    out: dict[int, dict[str, str]] = defaultdict(dict)
-    for row in (await conn.execute(query)).all():
-        out[row.request_id][row.limit_id] = row.state
-    return out
-
-
-async def _originals(
-    conn: Any, items: list[Pending]
-) -> dict[tuple[int, str, str | None], tuple[dict[str, Any], dict[str, str]]]:
-    keys = sorted({(i.app_id, i.category, i.event.provider_response_id or "") for i in items})
-    query = select(requests).where(
-        tuple_(requests.c.app_id, requests.c.category, requests.c.provider_response_id).in_(keys)
-    )
-    rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
-    states = await load_limit_states(conn, [r["id"] for r in rows])
-    return {(r["app_id"], r["category"], r["provider_response_id"]): (r, states.get(r["id"], {})) for r in rows}

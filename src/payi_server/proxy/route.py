@@ -1,10 +1,11 @@
 """The proxy route: ``/api/v1/proxy/<provider>/<path>``, any method, query string kept.
 
 One request: authenticate (application keys) -> read attribution -> check the upstream -> let the adapter read
-the request -> reserve the estimated cost on the named limits (a blocked call never reaches the provider) ->
-forward -> answer with the provider's response plus ``xproxy_result`` (streams chunk by chunk, never buffered)
--> record through the one metering path after the response (the reservation is settled there, whatever happened:
-success, provider error, timeout, client disconnect).
+the request -> admit it through ``metering.gate`` (its estimate held on the named limits; a blocked call never
+reaches the provider) -> forward -> answer with the provider's response plus ``xproxy_result`` (streams chunk by
+chunk, never buffered) -> record through the one metering path after the response (the holds settle there,
+whatever happened: success, provider error, timeout, client disconnect). The route knows HTTP and the providers'
+formats; everything about money is the gate's.
 
 A plain ASGI endpoint, not a FastAPI route: the hot path skips dependency injection and response models.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -26,14 +28,11 @@ from ..auth.cache import Principal
 from ..auth.dependency import authenticate_request
 from ..auth.keys import KeyKind
 from ..errors import ApiError
-from ..limits.leases import Hold, LeaseBook
-from ..limits.model import state_after
 from ..metering.attribution import from_headers
-from ..metering.event import Attribution, Event, Payload, Units
-from ..metering.recorder import Pending, request_values
-from ..metering.results import build_result
+from ..metering.event import Payload, Units
+from ..metering.gate import MeteredCall
+from ..pricing.seed import SeedResource
 from ..state import AppState
-from ..store.changes import utcnow
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
 from .estimate import estimate_async
@@ -43,7 +42,6 @@ log = logging.getLogger("payi_server.proxy")
 
 PATH = "/api/v1/proxy/{provider}/{rest:path}"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-LIMIT_REACHED = "Insufficient limit for the requested operation"
 
 _HOP = {
     b"connection",
@@ -133,19 +131,12 @@ class _Call:
         self.receive = receive
         self.send = send
         self.path = path
-        self.started_at = utcnow()
         self.t0 = time.perf_counter()
         self.first_byte_ms: int | None = None
-        self.holds: list[Hold] | None = None
-        self.request_id: int | None = None  # set when the call is journaled, before the provider is called
-        self.estimate_units: Units = {}
-        self.pending: Pending | None = None
-        self.recorded = False
         self.disconnected = False
         self.response_started = False
-        self.attribution: Attribution = Attribution()
         self.info: CallInfo | None = None
-        self.store = False
+        self.metered: MeteredCall | None = None  # the call's metering, once the adapter has read the request
 
     # --- request side ------------------------------------------------------------------------------
     def _upstream(self, headers: Any) -> Upstream:
@@ -183,151 +174,15 @@ class _Call:
             out.append(("Accept-Encoding", "identity"))
         return out
 
-    def _resource(self, usage_model: str | None = None) -> str:
-        """What the call is priced as: price-as, the model the provider reported, the model the application mapped
-        the named deployment to, the name the request gave."""
-        assert self.info is not None
-        if self.attribution.price_as_resource or usage_model:
-            return self.attribution.price_as_resource or usage_model or ""
-        named = self.info.model
-        if not named:
-            return "system.unknown_model"
-        return self.state.deployments.model_for(self.principal.app_id, self.info.category, named) or named
-
-    def _model_for_estimate(self) -> str:
-        """The resource an estimate prices: price-as, the model the application mapped the named deployment to
-        (``pricing.deployments``), what the provider reported the last time this application called the same
-        deployment (Azure names deployments, not models), or the request's model."""
-        assert self.info is not None
-        if self.attribution.price_as_resource:
-            return self.attribution.price_as_resource
-        named = self.info.model or ""
-        key = (self.principal.app_id, self.info.category, named)
-        mapped = self.state.deployments.model_for(self.principal.app_id, self.info.category, named)
-        return mapped or self.state.reported_models.get(key, named)
-
-    async def _admit(self, body_size: int) -> None:
-        """Hold the call's estimate on every named block limit, in memory, from this process's budget leases."""
-        attr = self.attribution
-        if not attr.limit_ids:
-            return
-        assert self.info is not None and self.principal.app_id is not None
-        category = attr.price_as_category or self.info.category
-        model = self._model_for_estimate()
-        resolved = self.state.book.resolve(self.principal.org_id, category, model or "system.unknown_model", self.started_at)
-        estimate = None
-        if resolved is not None:
-            estimate, self.estimate_units = await estimate_async(
-                model, self.info.request_json, body_size, resolved.version
-            )
-        admission = await self.state.leases.admit(self.principal.app_id, attr.limit_ids, estimate)
-        if admission.missing:
-            raise ApiError(
-                400,
-                "invalid_limit_ids",
-                "Some or all of passed limit-ids either do not exist or they are not related to the Application",
-            )
-        if admission.unpriceable:
-            self._refuse(
-                {i: ("blocked" if i in admission.unpriceable else "blocked_external") for i in attr.limit_ids},
-                "limit_estimate_unavailable",
-                f"The cost of a call to '{(model or 'an unnamed model')[:200]}' cannot be bounded before it is made, "
-                f"so the strict limit(s) {', '.join(admission.unpriceable[:10])} cannot admit it: name a priced "
-                "model, or send xProxy-PriceAs-Resource",
-            )
-        if admission.blocked:
-            self._refuse(admission.states, "limit_reached", LIMIT_REACHED)
-        self.holds = admission.holds
-
-    def _refuse(self, states: dict[str, str], code: str, message: str) -> None:
-        """Record a refused call (its limits count it as blocked) and answer 400 with its states."""
-        attr = self.attribution
-        event = self._event({}, http_status=400)
-        event.blocked = True
-        pending = self.state.meter.prepare(self.principal, event, now=self.started_at, blocked_states=states)
-        pending.count_blocked = True
-        self.state.meter.record_later(pending)
-        result = build_result(request_values(pending, attr.limit_ids), states)
-        raise ApiError(
-            400, code, message, xproxy_result=result,
-            top_message=message if self.adapter.name == "aws.bedrock" else None,
-        )
-
-    # --- metering ------------------------------------------------------------------------------------
-    def _event(self, units: Units, *, http_status: int | None, usage: Usage | None = None) -> Event:
-        assert self.info is not None
-        attribution = self.attribution
-        if usage is not None and usage.resource_scope and not attribution.resource_scope:
-            attribution.resource_scope = usage.resource_scope
-        return Event(
-            source="proxy",
-            category=self.info.category,
-            resource=self._resource(usage.model if usage else None),
-            units=units,
-            event_timestamp=self.started_at,
-            attribution=attribution,
-            http_status_code=http_status,
-            provider_response_id=usage.response_id if usage else None,
-            provider_uri=None,
-        )
-
-    async def _result(self, usage: Usage, status: int) -> dict[str, Any]:
-        """Price the call and build the ``xproxy_result`` the client sees, from memory: the call is recorded (its
-        limits charged, its holds settled) after the response. Limit states are this process's view: the spend it
-        last read plus what it settled since, plus this call."""
-        pending = self._price(usage, status)
-        if usage.model and self.info is not None and self.info.model != usage.model:
-            self._learn_model(usage.model)
-        return self._provisional(pending)
-
-    def _learn_model(self, reported: str) -> None:
-        assert self.info is not None
-        known = self.state.reported_models
-        if len(known) >= 10_000:
-            known.clear()
-        known[(self.principal.app_id, self.info.category, self.info.model or "")] = reported
-
-    def _price(self, usage: Usage, status: int) -> Pending:
-        event = self._event(usage.units, http_status=status, usage=usage)
-        pending = self.state.meter.prepare(
-            self.principal, event, now=self.started_at, holds=self.holds, request_id=self.request_id
-        )
-        if self.request_id is not None and self.state.journal is not None:
-            self.state.journal.answered(self.request_id, event)
-        if self.holds:
-            LeaseBook.priced(self.holds, pending.cost_total)
-        pending.lenient_limits = True  # the provider was called: record it even if a named limit vanished since
-        self.pending = pending
-        return pending
-
-    def _provisional(self, pending: Pending) -> dict[str, Any]:
-        event = pending.event
-        states = {}
-        assert self.principal.app_id is not None
-        for limit_id in self.attribution.limit_ids:
-            view = self.state.leases.view(self.principal.app_id, limit_id)
-            if event.failed or view is None:
-                states[limit_id] = "failed" if event.failed else "ok"
-            else:
-                spent, maximum, threshold = view  # this call's cost is in it already (``LeaseBook.priced``)
-                states[limit_id] = state_after(spent, maximum, threshold)
-        return build_result(request_values(pending, self.attribution.limit_ids), states)
-
+    # --- metering (``metering.gate``) ------------------------------------------------------------------------
     def _finish(self, status: int, usage: Usage | None, payload: Payload | None) -> None:
-        """Record the call after the response (settling its reservation), unless that happened already."""
-        if self.recorded:
-            return
-        if self.pending is None or (usage is not None and usage.units and not self.pending.event.units):
-            self._price(usage or Usage(units={}), status)
-        pending = self.pending
-        assert pending is not None
-        pending.event.end_to_end_latency_ms = int((time.perf_counter() - self.t0) * 1000)
-        pending.event.time_to_first_token_ms = self.first_byte_ms
-        if payload is not None and self.store:
-            pending.event.payload = payload
-            pending.store_payload = True
-        self.recorded = True
-        self.state.meter.record_later(pending)
+        """Record the call after the response (settling its holds), unless that happened already."""
+        if self.metered is not None:
+            self.metered.finish(status, usage, payload, first_byte_ms=self.first_byte_ms)
+
+    def _result(self, usage: Usage, status: int) -> dict[str, Any]:
+        assert self.metered is not None
+        return self.metered.price(usage, status)
 
     # --- sending ------------------------------------------------------------------------------------
     async def _send(self, message: Message) -> None:
@@ -352,31 +207,29 @@ class _Call:
     # --- the call -----------------------------------------------------------------------------------
     async def run(self, request: Request, session: aiohttp.ClientSession, hosts: HostCheck) -> None:
         headers = request.headers
-        self.attribution = from_headers(headers)
-        if self.attribution.price_as_category:
-            # Checked now, not when the answer is priced: by then the provider has been called (and a stream
-            # has started), and the call could not be recorded.
-            self.state.meter.check_category(self.principal, self.attribution.price_as_category)
+        attribution = from_headers(headers)
+        gate = self.state.gate
+        gate.check(self.principal, attribution)
         upstream = self._upstream(headers)
         if not upstream.trusted and not self.state.settings.allow_private_provider_hosts:
-            await hosts.check(upstream.host)  # before anything is reserved or sent
+            await hosts.check(upstream.host)  # before anything is held or sent
         body = await request.body()
         self.info = info = self.adapter.inspect(self.scope["method"], self.path, body, headers)
-        self.store = self.principal.store_prompts and not self.attribution.logging_disabled
-        await self._admit(len(body))
-        journal = self.state.journal
-        if journal is not None:
-            # Before the provider is called: a crash from here on cannot lose the call (see metering.journal).
-            assert self.principal.app_id is not None
-            self.request_id = self.state.ids.next()
-            journal.started(
-                self.request_id, self.principal.app_id, self.principal.org_id, self._event({}, http_status=None),
-                self.estimate_units,
-            )
+        self.metered = metered = gate.call(
+            self.principal, attribution, category=info.category, named_model=info.model,
+            store=self.principal.store_prompts, message_on_top=self.adapter.name == "aws.bedrock",
+        )
+        size = len(body)
+
+        async def estimate(model: str, version: SeedResource) -> tuple[Decimal, Units]:
+            return await estimate_async(model, info.request_json, size, version)
+
+        await metered.admit(estimate)
+        metered.started()  # journaled: a crash from here on cannot lose the call (see metering.journal)
         try:
             await self._forward(upstream, body, session)
         finally:
-            if not self.recorded:
+            if not metered.recorded:
                 # An unexpected error or a cancellation after admission: the provider may have been called, so the
                 # call is recorded (and its holds settled) all the same.
                 self._finish(502, None, None)
@@ -430,7 +283,7 @@ class _Call:
         return out
 
     def _payload(self, body: bytes, response: Any) -> Payload | None:
-        if not self.store:
+        if self.metered is None or not self.metered.store:
             return None
         return Payload(
             provider_request_json=body.decode("utf-8", "replace") if body else None,
@@ -458,7 +311,7 @@ class _Call:
         usage = self.adapter.response_usage(self.info, parsed, response.headers) if status < 400 else Usage(units={})
         if usage.response_id is None:
             usage.response_id = response.headers.get("x-request-id") or response.headers.get("x-amzn-requestid")
-        result = await self._result(usage, status)
+        result = self._result(usage, status)
         out = data
         if isinstance(parsed, dict):
             parsed["xproxy_result"] = result
@@ -472,9 +325,10 @@ class _Call:
         status = response.status
 
         async def make_result(units: Units, response_id: str | None, model: str | None) -> dict[str, Any]:
-            return await self._result(Usage(units=units, response_id=response_id, model=model), status)
+            return self._result(Usage(units=units, response_id=response_id, model=model), status)
 
-        processor: StreamProcessor = self.adapter.stream(self.info, make_result, self.store)
+        assert self.metered is not None
+        processor: StreamProcessor = self.adapter.stream(self.info, make_result, self.metered.store)
         await self._start(status, self._response_headers(response, None))
         drain_deadline: float | None = None
         loop = asyncio.get_running_loop()

@@ -323,7 +323,7 @@ async def test_instances_created_by_ingest_get_their_definitions_limit(running: 
 
 
 def test_batches_insert_in_power_of_two_chunks() -> None:
-    from payi_server.metering.recorder import power_of_two_chunks
+    from payi_server.metering.batch import power_of_two_chunks
 
     rows = [{"n": i} for i in range(37)]
     chunks = power_of_two_chunks(rows)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import orjson
 
 from ...metering.event import Units
+from ...metering.event import Usage as Usage
 from ...settings import Settings
 
 # Called once, when a stream's final usage is known: (units, response id, upstream model) -> xproxy_result.
@@ -32,15 +33,6 @@ class CallInfo:
     request_json: dict[str, Any] | None = None
     kind: str = "other"
     added_usage: bool = False  # the proxy asked upstream for usage the client did not ask for
-
-
-@dataclass(slots=True)
-class Usage:
-    units: Units
-    response_id: str | None = None
-    model: str | None = None
-    resource_scope: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class StreamProcessor(Protocol):

@@ -1,0 +1,41 @@
+"""One priced event on its way to the request log: what the meter prepares and the recorder writes."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..limits.leases import Hold
+from .event import Event
+
+
+@dataclass(slots=True)
+class Pending:
+    """One priced event waiting to be written."""
+
+    app_id: int
+    request_id: int
+    event: Event
+    category: str
+    resource: str
+    resource_id: int | None
+    cost_input: Decimal
+    cost_output: Decimal
+    unknown_units: dict[str, dict[str, int]]
+    ingest_timestamp: datetime
+    warnings: list[str] = field(default_factory=list)
+    store_payload: bool = False
+    holds: list[Hold] | None = None  # proxied calls: what admission took from this process's budget leases
+    blocked_states: dict[str, str] | None = None
+    want_result: bool = True  # bulk ingest answers with counts only: skip building each xproxy_result
+    lenient_limits: bool = False  # proxied calls: a limit deleted meanwhile is skipped, the call still recorded
+    count_blocked: bool = False  # a refusal (decided in memory, from the leases) is counted when it is recorded
+    attempts: int = 0
+    future: asyncio.Future[dict[str, Any]] | None = None
+
+    @property
+    def cost_total(self) -> Decimal:
+        return self.cost_input + self.cost_output

@@ -1,0 +1,105 @@
+"""The recorder on its own (queue, group commit, one-by-one retry, drain on stop) and the batch's steps
+(``metering.batch``), against a real database (SQLite and PostgreSQL), without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from payi_server.auth.cache import Principal
+from payi_server.auth.keys import KeyKind
+from payi_server.errors import ApiError
+from payi_server.metering.batch import power_of_two_chunks
+from payi_server.metering.event import Attribution, Event
+from payi_server.metering.pending import Pending
+from payi_server.metering.recorder import Recorder
+from payi_server.store.changes import utcnow
+from payi_server.store.tables import requests, rollup_hourly
+
+from tests.conftest import Running
+
+HAIKU_UNITS = {"text": {"input": 1000, "output": 100}}
+
+
+def _principal(running: Running) -> Principal:
+    return Principal(
+        key_id=0, kind=KeyKind.APPLICATION, org_id=running.boot.org_id, app_id=int(running.boot.app["app_id"])
+    )
+
+
+def _pending(running: Running, *, limit_ids: list[str] | None = None, response_id: str | None = None) -> Pending:
+    event = Event(
+        source="ingest",
+        category="system.anthropic",
+        resource="claude-3-haiku-20240307",
+        units={k: dict(v) for k, v in HAIKU_UNITS.items()},
+        event_timestamp=utcnow(),
+        attribution=Attribution(limit_ids=list(limit_ids or [])),
+        provider_response_id=response_id,
+    )
+    return running.state.meter.prepare(_principal(running), event)
+
+
+async def _stored(running: Running, ids: list[int]) -> int:
+    async with running.state.db.read() as conn:
+        query = select(func.count()).select_from(requests).where(requests.c.id.in_(ids))
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_a_full_queue_never_drops_a_record_and_stop_drains_everything(running: Running) -> None:
+    recorder = Recorder(running.state.db, batch_size=4, flush_interval=0, queue_size=2)
+    await recorder.start()
+    items = [_pending(running) for _ in range(50)]
+    for item in items:  # no await in between: the queue holds 2, the other 48 wait for room in the background
+        recorder.submit_nowait(item)
+    assert recorder.depth == 2
+    await recorder.stop()
+    assert recorder.written == 50
+    assert await _stored(running, [i.request_id for i in items]) == 50
+
+
+async def test_one_bad_item_does_not_sink_its_batch(running: Running) -> None:
+    recorder = Recorder(running.state.db, batch_size=16, flush_interval=0.05)
+    await recorder.start()
+    try:
+        good = [_pending(running) for _ in range(3)]
+        bad = _pending(running, limit_ids=["no-such-limit"])
+        answers = await asyncio.gather(*(recorder.submit(i) for i in [*good, bad]), return_exceptions=True)
+    finally:
+        await recorder.stop()
+    assert [isinstance(a, dict) for a in answers] == [True, True, True, False]
+    refused = answers[3]
+    assert isinstance(refused, ApiError) and refused.code == "invalid_limit_ids"
+    assert await _stored(running, [i.request_id for i in good]) == 3
+    assert await _stored(running, [bad.request_id]) == 0  # never half-written
+
+
+async def test_a_duplicate_answers_with_the_original_and_counts_once(running: Running) -> None:
+    recorder = Recorder(running.state.db, batch_size=16, flush_interval=0)
+    await recorder.start()
+    try:
+        first = await recorder.submit(_pending(running, response_id="resp-dup-1"))
+        again: dict[str, Any] = await recorder.submit(_pending(running, response_id="resp-dup-1"))
+    finally:
+        await recorder.stop()
+    assert again["request_id"] == first["request_id"]
+    assert again.get("duplicate_request") is True
+    async with running.state.db.read() as conn:
+        total = (await conn.execute(select(func.sum(rollup_hourly.c.requests)))).scalar_one()
+        cost = (await conn.execute(select(func.sum(rollup_hourly.c.cost_total)))).scalar_one()
+    assert total == 1
+    assert Decimal(str(cost)) == Decimal("0.000375")  # 1000 x 0.25e-6 + 100 x 1.25e-6, once
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 37, 500])
+def test_batches_insert_in_power_of_two_chunks(n: int) -> None:
+    rows = [{"n": i} for i in range(n)]
+    chunks = power_of_two_chunks(rows)
+    assert [r["n"] for c in chunks for r in c] == list(range(n))
+    assert all(len(c) & (len(c) - 1) == 0 for c in chunks)
+    assert [len(c) for c in chunks] == sorted((len(c) for c in chunks), reverse=True)
+    assert len(chunks) == bin(n).count("1")
