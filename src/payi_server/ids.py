@@ -13,6 +13,16 @@ EPOCH_MS = 1_704_067_200_000
 NODE_BITS = 10
 SEQ_BITS = 12
 _MAX_SEQ = (1 << SEQ_BITS) - 1
+MAX_ID = 2**63 - 1  # every numeric id column is a 64-bit BIGINT (an INTEGER on SQLite)
+
+
+def numeric_id(value: str) -> int | None:
+    """An id from a path or form as the databases store it: ASCII digits only ("³".isdigit() is true, "١" is
+    int 1), at most ``MAX_ID``; anything else is None (not found), never an OverflowError at the database."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 class IdGenerator:

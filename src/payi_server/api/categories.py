@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..auth.dependency import AnyKey, OrgKey
 from ..errors import ApiError
 from ..pricing.admin import CatalogAdmin
+from ..store.types import MAX_AMOUNT
 from . import schemas as doc
-from .common import Flag, IsoDateTime, JsonRoute, Number, paginate, raw_segments, state
+from .common import Flag, Int64, IsoDateTime, JsonRoute, Number, paginate, raw_segments, state
 from .openapi import answers
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"], route_class=JsonRoute)
@@ -24,18 +25,18 @@ LimitQuery = Annotated[int | None, Query(ge=1, le=1000)]
 
 class UnitPriceIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    input_price: Number | None = Field(default=None, ge=0)
+    input_price: Number | None = Field(default=None, ge=0)  # at most MAX_UNIT_PRICE: pricing.admin.parse_units
     output_price: Number | None = Field(default=None, ge=0)
 
 
 class ResourceCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
     units: dict[str, UnitPriceIn]
-    max_input_units: int | None = Field(default=None, ge=0)
-    max_output_units: int | None = Field(default=None, ge=0)
-    max_total_units: int | None = Field(default=None, ge=0)
+    max_input_units: Int64 | None = None
+    max_output_units: Int64 | None = None
+    max_total_units: Int64 | None = None
     start_timestamp: IsoDateTime | None = None
-    large_context_threshold: int | None = Field(default=None, ge=0)
+    large_context_threshold: Int64 | None = None
     character_billing: Flag = False
     proxy_allowed: Flag = True
     description: str | None = Field(default=None, max_length=2000)
@@ -43,7 +44,7 @@ class ResourceCreate(BaseModel):
     azure_resource: dict[str, Any] | None = None
     aws_bedrock_resource: dict[str, Any] | None = None
     google_vertex_resource: dict[str, Any] | None = None
-    cost_per_hour: Number | None = Field(default=None, ge=0)
+    cost_per_hour: Number | None = Field(default=None, ge=0, le=float(MAX_AMOUNT))
     reservation_id: str | None = None
 
 

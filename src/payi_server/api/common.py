@@ -12,10 +12,13 @@ from urllib.parse import unquote
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BeforeValidator, Strict
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
+from .. import jsonio
 from ..errors import ApiError
+from ..ids import numeric_id
 from ..state import AppState
+from ..store.types import MAX_INT32, MAX_INT64
 
 
 def _iso_text(value: Any) -> Any:
@@ -44,6 +47,10 @@ def _not_bool(value: Any) -> Any:
 
 # An amount in a request body (a limit's max, a price, a goal): a number, never a boolean.
 Number = Annotated[float, BeforeValidator(_not_bool)]
+# Whole numbers in a request body, bounded to the column that stores them (a 32-bit INTEGER on PostgreSQL, or a
+# 64-bit BIGINT): a larger one is the caller's 400, never the database's 500.
+Int32 = Annotated[int, Field(ge=0, le=MAX_INT32)]
+Int64 = Annotated[int, Field(ge=0, le=MAX_INT64)]
 # A flag in a request body: true or false, not 0/1 or "yes"/"off" (which pydantic would read as booleans).
 Flag = Annotated[bool, Strict()]
 
@@ -55,7 +62,7 @@ class _StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             # orjson.JSONDecodeError is a json.JSONDecodeError: FastAPI answers it as invalid JSON.
-            self._json = orjson.loads(await self.body())
+            self._json = jsonio.loads(await self.body())
         return self._json
 
 
@@ -81,10 +88,11 @@ def request_id(request: Request) -> str:
 
 def parse_id(value: str, code: str, what: str) -> int:
     """Path ids are numeric strings; anything else is simply not found (never a 422 or a 500)."""
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "³".isdigit(), "١" is int 1
+    number = numeric_id(value)
+    if number is None:
         # Not echoed: a caller may paste anything here, a key included.
         raise ApiError(404, code, f"{what} not found")
-    return int(value)
+    return number
 
 
 def page(items: list[Any], cursor: str | None = None) -> dict[str, Any]:

@@ -15,13 +15,14 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .. import jsonio
 from ..auth.dependency import AppKey
 from ..errors import ApiError, error_body
 from ..metering import attribution as attr_check
 from ..metering.event import Attribution, Event, Payload, Units
 from ..store.changes import utcnow
 from . import schemas as doc
-from .common import IsoDateTime, request_id, state
+from .common import Int32, IsoDateTime, request_id, state
 from .errors import describe_validation
 from .openapi import answers
 
@@ -58,9 +59,9 @@ class IngestEvent(BaseModel):
     resource: str | None = Field(default=None, max_length=300)
     units: dict[str, UnitSides | NonNegative]
     event_timestamp: IsoDateTime | None = None
-    end_to_end_latency_ms: int | None = Field(default=None, ge=0)
-    time_to_first_token_ms: int | None = Field(default=None, ge=0)
-    time_to_first_completion_token_ms: int | None = Field(default=None, ge=0)
+    end_to_end_latency_ms: Int32 | None = None
+    time_to_first_token_ms: Int32 | None = None
+    time_to_first_completion_token_ms: Int32 | None = None
     http_status_code: int | None = Field(default=None, ge=100, le=599)
     properties: dict[str, str | None] | None = None
     use_case_properties: dict[str, str | None] | None = None
@@ -82,7 +83,7 @@ class BulkIngestItem(IngestEvent):
     use_case_id: str | None = None
     use_case_name: str | None = None
     use_case_step: str | None = None
-    use_case_version: int | None = None
+    use_case_version: Annotated[int, Field(ge=0, le=attr_check.MAX_VERSION)] | None = None
     user_id: str | None = None
     account_name: str | None = None
     scope: str | None = None
@@ -201,9 +202,9 @@ async def _json_body(request: Request, empty: Any = None) -> Any:
     if not raw:
         return empty
     try:
-        return orjson.loads(raw)
+        return jsonio.loads(raw)
     except orjson.JSONDecodeError:
-        raise ApiError(400, "invalid_json", "Body JSON is invalid") from None
+        raise ApiError(400, "invalid_json", "Body JSON is invalid (or nested too deeply)") from None
 
 
 _INGEST_DOC: dict[str, Any] = {

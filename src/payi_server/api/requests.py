@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from ..auth.cache import Principal
 from ..auth.dependency import AppKey
 from ..errors import ApiError
+from ..ids import numeric_id
 from ..metering.attribution import check_properties
 from ..metering.batch import load_limit_states, move_property_rollups
 from ..metering.results import build_result
@@ -42,9 +43,10 @@ async def _find(request: Request, principal: Principal, *, by_provider: bool) ->
             raise _not_found()
         query = query.where(requests.c.category == parts[5], requests.c.provider_response_id == parts[6])
     else:
-        if len(parts) != 6 or not (parts[4].isascii() and parts[4].isdigit()) or len(parts[4]) > 19:
+        number = numeric_id(parts[4]) if len(parts) == 6 else None
+        if number is None:
             raise _not_found()
-        query = query.where(requests.c.id == int(parts[4]))
+        query = query.where(requests.c.id == number)
     async with state(request).db.read() as conn:
         row = (await conn.execute(query)).first()
     if row is None:

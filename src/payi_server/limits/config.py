@@ -2,7 +2,7 @@
 
 - ``limit_type`` is ``block`` or ``allow`` (case-insensitive: old clients send ``"Allow"``), default ``allow``;
 - ``threshold`` is 0.75 to 0.99 (1.0 is accepted and means the default, no threshold);
-- ``max`` is above 0 and at most 1e12 USD, on the ledger's 1e-10 grid (``invalid_max_limit``);
+- ``max`` is above 0 and at most ``MAX_AMOUNT`` (1e8 USD, what ``Money`` stores with room for sums), on the ledger's 1e-10 grid (``invalid_max_limit``);
 - beyond Pay-i: ``enforcement`` (``default`` | ``strict``; a body field or the property ``enforcement``) and
   ``period`` (``day`` | ``week`` | ``month``, also ``daily``/``weekly``/``monthly``) with an IANA ``timezone``.
 
@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import ApiError
-from ..store.types import MONEY_QUANTUM
+from ..store.types import MAX_AMOUNT, MONEY_QUANTUM
 from .model import ENFORCEMENTS, LIMIT_TYPES, zone
 
 CREATE_FAILED = "create_limit_validation_failed"
@@ -26,7 +26,7 @@ UPDATE_FAILED = "update_limit_validation_failed"
 LIMIT_ID = re.compile(r"^[A-Za-z0-9._:@~+=-]{1,100}$")
 TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_MAX = Decimal("1e12")
+MAX_MAX = MAX_AMOUNT
 THRESHOLD_MIN, THRESHOLD_MAX = Decimal("0.75"), Decimal("0.99")
 MAX_PROPERTIES = 100
 MAX_TAGS = 50
@@ -85,7 +85,7 @@ def _decimal(value: float | int | str | Decimal, code: str, field: str) -> Decim
 
 
 def check_max(value: float | int | str | Decimal) -> Decimal:
-    """A limit's ``max`` in USD, on the ledger's 1e-10 grid: above 0 and at most 1e12 (``invalid_max_limit``)."""
+    """A limit's ``max`` in USD, on the ledger's 1e-10 grid: above 0 and at most ``MAX_MAX`` (``invalid_max_limit``)."""
     amount = _decimal(value, "invalid_max_limit", "max")
     if amount > MAX_MAX:
         raise ApiError(400, "invalid_max_limit", f"Max limit must be at most {MAX_MAX:f}")

@@ -6,7 +6,7 @@ instance creation, the metering path) calls ``create_limit_row`` / ``make_instan
 Rules (spec §2.2, §5):
 
 - ``limit_type`` is ``block`` or ``allow`` (case-insensitive: old clients send ``"Allow"``), default ``allow``;
-  ``threshold`` is 0.75 to 0.99 (1.0 is accepted and means the default); ``max`` is above 0 and at most 1e12 USD.
+  ``threshold`` is 0.75 to 0.99 (1.0 is accepted and means the default); ``max`` is above 0 and at most 1e8 USD.
 - Beyond Pay-i: ``enforcement`` (``default`` | ``strict``, a body field or the property ``enforcement``) and
   ``period`` (``day`` | ``week`` | ``month``) with an IANA ``timezone`` for budgets that restart at calendar
   boundaries.

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from .. import jsonio
 from ..errors import ApiError
 from ..usecases.service import USE_CASE_NAME
 from .event import Attribution
@@ -16,6 +17,7 @@ from .event import Attribution
 TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_LIMIT_IDS = 50
 MAX_TEXT = 200
+MAX_VERSION = 1_000_000
 
 
 def parse_limit_ids(value: str | None) -> list[str]:
@@ -45,9 +47,9 @@ def parse_properties(value: str | None, header: str) -> dict[str, str | None] | 
         except (ValueError, UnicodeDecodeError):  # binascii.Error, and ValueError for non-ASCII text
             raise ApiError(400, "invalid_json", f"Header '{header}' is neither JSON nor base64 JSON") from None
     try:
-        data = orjson.loads(text)
+        data = jsonio.loads(text)
     except orjson.JSONDecodeError:
-        raise ApiError(400, "invalid_json", f"Header '{header}' is not valid JSON") from None
+        raise ApiError(400, "invalid_json", f"Header '{header}' is not valid JSON (or nested too deeply)") from None
     return check_properties(data, header)
 
 
@@ -102,7 +104,7 @@ def parse_version(value: str | None) -> int | None:
         version = int(value)
     except ValueError:
         raise ApiError(400, "invalid_use_case_version", "xProxy-UseCase-Version must be an integer") from None
-    if not 0 <= version <= 1_000_000:
+    if not 0 <= version <= MAX_VERSION:
         raise ApiError(400, "invalid_use_case_version", "xProxy-UseCase-Version is out of range")
     return version
 

@@ -19,6 +19,7 @@ from ..errors import ApiError
 from ..store.changes import record_change, utcnow
 from ..store.engine import Database
 from ..store.tables import resources
+from ..store.types import MAX_UNIT_PRICE
 from .book import KNOWN_SYSTEM_CATEGORIES, SYSTEM_PREFIX, PriceBook, units_to_json
 from .seed import UnitPrice
 
@@ -41,6 +42,8 @@ def _price(value: Any, where: str) -> Decimal | None:
         raise ApiError(400, "invalid_unit_price", f"{where} must be a number") from None
     if not price.is_finite() or price < 0:
         raise ApiError(400, "invalid_unit_price", f"{where} must be a non-negative number")
+    if price > MAX_UNIT_PRICE:  # 1e308 was stored, then every cost computed from it overflowed (a 500)
+        raise ApiError(400, "invalid_unit_price", f"{where} must be at most {MAX_UNIT_PRICE} USD per unit")
     return price
 
 

@@ -20,6 +20,19 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 MONEY_QUANTUM = Decimal("1e-10")
 _MONEY_SCALE = 10**10
 
+# What both databases store, so that a value from a request is refused (400) before it reaches a column.
+MAX_INT32 = 2**31 - 1
+"""``INTEGER`` columns (32-bit on PostgreSQL): latencies, status codes, versions."""
+MAX_INT64 = 2**63 - 1
+"""``BIGINT`` columns and every numeric id (SQLite's INTEGER, PostgreSQL's BIGINT)."""
+MONEY_MAX = Decimal(MAX_INT64) / _MONEY_SCALE
+"""The largest amount a ``Money`` column holds (SQLite: an int64 count of 1e-10 USD), about 9.2e8 USD."""
+MAX_AMOUNT = Decimal(10**8)
+"""The largest single amount accepted (a limit's ``max``, one request's cost): 100 million USD, with room under
+``MONEY_MAX`` for the sums of spend, rollups and overruns built from such amounts."""
+MAX_UNIT_PRICE = Decimal(10**4)
+"""The largest unit price accepted (USD per unit; a token costs about 1e-6)."""
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)

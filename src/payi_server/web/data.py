@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..ids import numeric_id
 from ..limits.model import limit_view
 from ..reports.requestlog import safe_uri
 from ..reports.scope import Scope
@@ -174,7 +175,8 @@ def parse_cursor(value: str | None) -> tuple[datetime, int] | None:
     if not value or "|" not in value:
         return None
     stamp, _, rid = value.partition("|")
+    number = numeric_id(rid)
     try:
-        return datetime.fromisoformat(stamp), int(rid)
+        return (datetime.fromisoformat(stamp), number) if number is not None else None
     except ValueError:
         return None

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from ..ids import numeric_id
 from ..reports.requestlog import read_page, safe_uri
 from ..reports.scope import Scope
 from .accounts import WebUser
@@ -78,11 +79,12 @@ async def requests_page(request: Request, user: Viewer) -> Response:
 
 @router.get("/requests/{request_id}")
 async def request_page(request: Request, request_id: str, user: Viewer) -> Response:
-    if not request_id.isdigit() or len(request_id) > 19:
+    number = numeric_id(request_id)
+    if number is None:
         raise PageNotFound("There is no such request.")
     filters = PageFilters.from_request(request)
     org_scope, _scope = await page_scope(request, user.org_id)
-    found = await request_detail(db_of(request), org_scope, int(request_id))
+    found = await request_detail(db_of(request), org_scope, number)
     if found is None:
         raise PageNotFound("There is no such request.")
     return render(request, "request.html", {"filters": filters, "r": found})

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..auth.manage import IssuedKey
 from ..errors import ApiError
+from ..ids import numeric_id
 from ..limits.service import LimitService
 from ..reports.scope import load_scope
 from .errors import web_error
@@ -24,9 +25,10 @@ router = APIRouter(include_in_schema=False)
 
 
 def _int(value: str, what: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    number = numeric_id(value)
+    if number is None:
         raise PageNotFound(f"There is no such {what}.")
-    return int(value)
+    return number
 
 
 async def _seen_here(request: Request) -> None:
