@@ -7,13 +7,25 @@ cache writes) are *above* the tier's start; Pay-i units split that input into ``
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from genai_prices import Usage, calc_price
 from genai_prices import data as genai_data
-from genai_prices.types import ClauseEquals, ClauseOr, ClauseStartsWith, MatchLogic
+from genai_prices.types import (
+    ClauseEquals,
+    ClauseOr,
+    ClauseStartsWith,
+    MatchLogic,
+    ModelInfo,
+    ModelPrice,
+    Provider,
+    TieredPrices,
+    TimeOfDateConstraint,
+)
 
 from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX
 
@@ -84,7 +96,7 @@ PROVIDER_OF = {
     "system.google.vertex": "google",
     "system.azureopenai": "azure",
     "system.azure": "azure",
-    "system.databricks.aws": "databricks",
+    **{f"system.databricks.{cloud}": "databricks" for cloud in ("aws", "azure", "google", "databricks")},
 }
 
 
@@ -117,3 +129,97 @@ def equals_names(clause: MatchLogic) -> set[str]:
     if isinstance(clause, ClauseStartsWith):
         return {clause.starts_with}
     return set()
+
+
+# --- the catalog walk ------------------------------------------------------------------------------------------
+
+UNMODELLED_PRICE_KEYS = frozenset({"audio_hours", "input_audio_hours", "input_mchars", "input_text_messages_kcount"})
+"""genai-prices price keys with no Pay-i unit (per hour of audio, per character, per message): unpriced here."""
+
+
+@dataclass(frozen=True)
+class WalkCase:
+    """One usage of one managed name, and what genai-prices makes of it."""
+
+    category: str
+    name: str
+    uncached: int
+    cache_read: int
+    cache_write: int
+    output: int
+    tiered: bool
+    listed: str | None  # why the costs are not compared (a listed difference), or None
+
+    def units(self) -> dict[str, dict[str, int]]:
+        units: dict[str, dict[str, int]] = {"text": {"input": self.uncached}}
+        if self.output:
+            units["text"]["output"] = self.output
+        if self.cache_read:
+            units["text_cache_read"] = {"input": self.cache_read}
+        if self.cache_write:
+            units["text_cache_write"] = {"input": self.cache_write}
+        return units
+
+    def reference(self) -> tuple[Decimal, Decimal]:
+        """genai-prices' ``(input, output)`` cost, at the ledger's precision."""
+        found = genai_model_info(self.category, self.name)
+        assert found is not None, self
+        provider, model = found
+        usage = Usage(
+            input_tokens=self.uncached + self.cache_read + self.cache_write,
+            cache_read_tokens=self.cache_read,
+            cache_write_tokens=self.cache_write,
+            output_tokens=self.output,
+        )
+        price = model.calc_price(usage, provider, genai_request_timestamp=NOW)
+        quantum = Decimal("1e-10")
+        return price.input_price.quantize(quantum), price.output_price.quantize(quantum)
+
+
+def genai_model_info(category: str, name: str) -> tuple[Provider, ModelInfo] | None:
+    found = genai_model(category, name)
+    if found is None:
+        return None
+    providers = {p.id: p for p in genai_data.providers}
+    provider = providers[found[0]]
+    return provider, next(m for m in provider.models if m.id == found[1])
+
+
+def _listed(model: ModelInfo, keys: set[str]) -> str | None:
+    if not isinstance(model.prices, ModelPrice) and any(
+        isinstance(c.constraint, TimeOfDateConstraint) for c in model.prices
+    ):
+        return "time-of-day prices are not borrowed: the unconstrained price applies all day"
+    if not keys:
+        return "genai-prices lists no price: Pay-i records the call unpriced, never as $0"
+    if keys & UNMODELLED_PRICE_KEYS:
+        return "priced per hour, character or message, which no Pay-i unit carries: unpriced"
+    if not keys & {"input_mtok", "output_mtok"}:
+        return "no text price"
+    return None
+
+
+def walk_cases(names: Iterable[tuple[str, str]], sample: int, seed: int = 12) -> list[WalkCase]:
+    """Every tiered name (below, at and above its tier) and ``sample`` of the others, in a fixed order."""
+    tiered: list[WalkCase] = []
+    others: list[WalkCase] = []
+    for category, name in sorted(set(names)):
+        found = genai_model_info(category, name)
+        if found is None:
+            continue
+        _, model = found
+        price = model.get_prices(NOW)
+        keys = {k for k, v in vars(price).items() if v is not None and not k.startswith("_")}
+        starts = [t.start for v in vars(price).values() if isinstance(v, TieredPrices) for t in v.tiers]
+        read = 2_000 if "cache_read_mtok" in keys else 0
+        write = 1_000 if "cache_write_mtok" in keys else 0
+        output = 500 if "output_mtok" in keys else 0
+        listed = _listed(model, keys)
+        if starts:
+            threshold = min(starts)
+            for total in (threshold - 1_000, threshold, threshold + 1):
+                uncached = total - read - write
+                tiered.append(WalkCase(category, name, uncached, read, write, output, True, listed))
+        else:
+            others.append(WalkCase(category, name, 10_000, read, write, output, False, listed))
+    return tiered + random.Random(seed).sample(others, min(sample, len(others)))
