@@ -1,5 +1,6 @@
 """Ingest throughput: events/s through ``POST /api/v1/ingest/bulk`` (batches of 1,000) and ingests/s through
-single ``POST /api/v1/ingest`` at 50 concurrent clients, on SQLite and on PostgreSQL.
+single ``POST /api/v1/ingest`` at 50 concurrent clients, on SQLite and on PostgreSQL. Load: ``wrk`` where it is
+installed (``benchmarks.wrk``), else the Python load generator.
 
     .venv/bin/python -m benchmarks.bench_ingest [--duration 10] [--workers 1] [--pg postgresql://postgres@127.0.0.1:5432/test]
 
@@ -14,13 +15,17 @@ import asyncio
 import json
 import tempfile
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from benchmarks.loadgen import run
+from benchmarks.wrk import load, loader
 from tests.e2e.servers import run_server
+
+BULK_CONNECTIONS = 2  # two bulk posts of 1,000 events in flight
+SINGLE_CONNECTIONS = 50
 
 EVENT = {
     "category": "system.aws.bedrock",
@@ -46,25 +51,23 @@ async def _drop_pg(base: str, name: str) -> None:
     await conn.close()
 
 
-async def _measure(url: str, key: str, duration: float) -> dict[str, Any]:
+def _measure(url: str, key: str, duration: float) -> dict[str, Any]:
     headers = {"xProxy-api-key": key, "content-type": "application/json"}
     bulk_body = json.dumps([dict(EVENT, provider_response_id=None) for _ in range(1000)]).encode()
-    bulk = await run("bulk-1000", url + "/api/v1/ingest/bulk", method="POST", headers=headers, body=bulk_body,
-                     concurrency=2, duration=duration)
+    bulk = load(url + "/api/v1/ingest/bulk", headers, bulk_body, BULK_CONNECTIONS, duration)
     single_body = json.dumps({k: v for k, v in EVENT.items() if k in ("category", "resource", "units")}).encode()
-    single = await run("single", url + "/api/v1/ingest", method="POST",
-                       headers={
-                           **headers,
-                           "xProxy-User-ID": "bench-user",
-                           "xProxy-UseCase-Name": "bench",
-                           "xProxy-UseCase-ID": EVENT["use_case_id"],
-                       },
-                       body=single_body, concurrency=50, duration=duration)
+    single_headers = {
+        **headers,
+        "xProxy-User-ID": "bench-user",
+        "xProxy-UseCase-Name": "bench",
+        "xProxy-UseCase-ID": EVENT["use_case_id"],
+    }
+    single = load(url + "/api/v1/ingest", single_headers, single_body, SINGLE_CONNECTIONS, duration)
     return {
         "bulk_events_per_s": round(bulk.rps * 1000),
-        "bulk": bulk.summary(),
+        "bulk": asdict(bulk),
         "single_ingests_per_s": round(single.rps),
-        "single": single.summary(),
+        "single": asdict(single),
     }
 
 
@@ -75,18 +78,19 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     args = parser.parse_args()
-    results: dict[str, Any] = {"workers": args.workers, "duration_s": args.duration}
+    results: dict[str, Any] = {"workers": args.workers, "duration_s": args.duration, "loader": loader(),
+                               "bulk_connections": BULK_CONNECTIONS, "single_connections": SINGLE_CONNECTIONS}
     env_common = {"PAYI_SERVER_ACCESS_LOG": "false", "PAYI_SERVER_LOG_LEVEL": "warning", "PAYI_SERVER_WORKERS": str(args.workers)}
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "sqlite"):
             with run_server(Path(tmp) / "sqlite", env_common) as server:
-                results["sqlite"] = asyncio.run(_measure(server.url, server.keys["app1"], args.duration))
+                results["sqlite"] = _measure(server.url, server.keys["app1"], args.duration)
         if args.only in (None, "postgresql"):
             url, name = asyncio.run(_fresh_pg(args.pg))
             try:
                 env = {**env_common, "PAYI_SERVER_DATABASE_URL": url, "PAYI_SERVER_DATABASE_POOL_SIZE": "20"}
                 with run_server(Path(tmp) / "pg", env) as server:
-                    results["postgresql"] = asyncio.run(_measure(server.url, server.keys["app1"], args.duration))
+                    results["postgresql"] = _measure(server.url, server.keys["app1"], args.duration)
             finally:
                 asyncio.run(_drop_pg(args.pg, name))
     print(json.dumps(results, indent=2))

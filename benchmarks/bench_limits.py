@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ import asyncpg
 import httpx2
 
 from benchmarks.bench_proxy import BODY, _pair, fake_upstream
-from benchmarks.loadgen import run
+from benchmarks.wrk import Load, load, loader
 from tests.e2e.servers import run_server
 
 LIMIT_ID = "bench-hot"
@@ -54,18 +53,6 @@ PROXY_PATH = "/api/v1/proxy/openai/v1/chat/completions"
 WARMUP = 3.0
 RESULTS = Path(__file__).parent / "results"
 JSON_HEADERS = {"content-type": "application/json"}
-
-# wrk's report as one JSON line: latencies in microseconds; "failed" counts socket errors, timeouts and
-# answers other than 2xx/3xx (those are in "requests" too).
-WRK_DONE = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('{"requests": %d, "us": %d, "p50_us": %.1f, "p99_us": %.1f, "failed": %d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
 
 @dataclass(frozen=True)
 class Config:
@@ -82,44 +69,9 @@ CONFIGS = (
 )
 
 
-@dataclass(frozen=True)
-class Load:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    failed: int  # socket errors, timeouts and answers other than 2xx/3xx
-
-
-def _wrk(url: str, headers: dict[str, str], connections: int, seconds: int) -> Load:
-    lines = ['wrk.method = "POST"', f"wrk.body = [==[{BODY.decode()}]==]"]
-    lines += [f'wrk.headers["{name}"] = [==[{value}]==]' for name, value in headers.items()]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        script.write("\n".join(lines) + WRK_DONE)
-        script.flush()
-        command = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s",
-                   "--timeout", "10s", "-s", script.name, url]
-        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    report = json.loads(out.strip().splitlines()[-1])
-    return Load(
-        rps=round(report["requests"] / (report["us"] / 1e6), 1),
-        p50_ms=round(report["p50_us"] / 1000, 3),
-        p99_ms=round(report["p99_us"] / 1000, 3),
-        requests=report["requests"],
-        failed=report["failed"],
-    )
-
-
 def throughput(url: str, headers: dict[str, str], connections: int, duration: float) -> Load:
     """Closed-loop load at ``connections`` for ``duration`` seconds after a warm-up that is not measured."""
-    if shutil.which("wrk"):
-        _wrk(url, headers, connections, round(WARMUP))
-        return _wrk(url, headers, connections, max(1, round(duration)))
-    result = asyncio.run(run("throughput", url, method="POST", headers=headers, body=BODY,
-                             concurrency=connections, duration=duration, warmup=WARMUP))
-    failed = result.errors + sum(n for status, n in result.statuses.items() if not 200 <= status < 400)
-    return Load(rps=round(result.rps, 1), p50_ms=round(result.pct(50), 3), p99_ms=round(result.pct(99), 3),
-                requests=len(result.latencies_ms), failed=failed)
+    return load(url, headers, BODY, connections, duration, warmup=WARMUP)
 
 
 async def _admin(pg: str, sql: str) -> None:
@@ -253,11 +205,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("pg", "sqlite"), help="only the PostgreSQL or the SQLite ones")
     args = parser.parse_args()
     configs = [c for c in CONFIGS if args.only in (None, c.backend) and (args.redis or not c.redis)]
-    loader = "wrk" if shutil.which("wrk") else "benchmarks.loadgen"
     revision = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                               cwd=Path(__file__).parent, check=False).stdout.strip()
     results: dict[str, Any] = {
-        "date": date.today().isoformat(), "revision": revision, "loader": loader,
+        "date": date.today().isoformat(), "revision": revision, "loader": loader(),
         "connections": args.connections, "duration_s": args.duration, "configurations": {},
     }
     with tempfile.TemporaryDirectory() as tmp, fake_upstream() as fake_url:
