@@ -234,7 +234,7 @@ class CatalogAdmin:
             }
             new_id = (await conn.execute(resources.insert().values(**values).returning(resources.c.id))).scalar_one()
             await record_change(conn, self.db, "catalog", str(org_id))
-        await self.book.load()
+        await self.book.reload(org_id)
         return await self.version(org_id, category, resource, str(new_id))
 
     async def delete(
@@ -258,5 +258,5 @@ class CatalogAdmin:
             await conn.execute(update(resources).where(resources.c.id.in_(ids)).values(deleted_at=now))
             await record_change(conn, self.db, "catalog", str(org_id))
             deleted = (await conn.execute(select(resources).where(resources.c.id.in_(ids)))).all()
-        await self.book.load()
+        await self.book.reload(org_id)
         return _views(deleted)

@@ -2,9 +2,11 @@
 
 Two kinds of rows share that table: the managed ``system.*`` catalog (``org_id`` NULL, seeded from genai-prices
 by :func:`sync_system_catalog`, refreshed by ``payi-server prices sync``) and each organisation's custom
-categories (negotiated prices, created through ``/api/v1/categories``). ``PriceBook`` keeps an immutable snapshot
-of both in memory and swaps in a new one whenever any process changes the catalog (the ``"catalog"`` entity of
-the change feed), so pricing an event never touches the database.
+categories (negotiated prices, created through ``/api/v1/categories``). ``PriceBook`` keeps both in memory as
+immutable parts (the managed catalog, each organisation's custom one) and reloads the part a change names whenever
+any process changes it (the ``"catalog"`` entity of the change feed: ``"system"`` or the organisation id), so
+pricing an event never touches the database. A reload installs its part only if no reload that started later
+has installed it already (see :class:`PriceBook`).
 
 Managed names resolve through aliases and prefixes (``gpt-4o-2024-08-06`` -> ``gpt-4o``); custom resources
 resolve by exact name. Either way the version in force at the event's timestamp prices it.
@@ -13,8 +15,9 @@ resolve by exact name. Either way the version in force at the event's timestamp 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -99,71 +102,118 @@ def row_to_version(row: Any) -> SeedResource:
     )
 
 
-@dataclass
-class _Snapshot:
-    system: Catalog
-    custom: dict[int, Catalog]
-    custom_categories: dict[int, frozenset[str]]
-    ids: dict[tuple[int | None, str, str, datetime], int] = field(default_factory=dict)
+_SYSTEM = "system"
+"""The change-feed id of the managed catalog; a custom catalog's is its organisation id."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One catalog as loaded: the managed one, or one organisation's custom one."""
+
+    catalog: Catalog
+    ids: dict[tuple[str, str, datetime], int]
+    categories: frozenset[str]
+
+
+_EMPTY = _Part(Catalog([]), {}, frozenset())
 
 
 class PriceBook:
+    """The catalog in memory, as parts (the managed catalog, each organisation's custom one) reloaded one by one.
+
+    A reload reads one part (the one a change names) and installs it only if it started after the reload that
+    installed the part in place: a reload that started earlier read the same or older rows, so a slow reload
+    finishing late never puts older prices back over newer ones (the synchronous reload after an API change and the
+    change feed's reload of the same change can finish in either order).
+    """
+
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._snapshot = _Snapshot(Catalog([]), {}, {})
+        self._system = _EMPTY
+        self._custom: dict[int, _Part] = {}
+        self._tickets = itertools.count(1)
+        self._installed: dict[int | None, int] = {}  # part (None: managed) -> ticket of the reload in place
+        self._dirty: set[int | None] = set()
         self._reload_task: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
-        query = select(resources).where(resources.c.deleted_at.is_(None))
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        system_rows: list[SeedResource] = []
-        custom_rows: dict[int, list[SeedResource]] = {}
-        ids: dict[tuple[int | None, str, str, datetime], int] = {}
+        """(Re)load every part (at start)."""
+        ticket = next(self._tickets)
+        rows = await self._read(select(resources).where(resources.c.deleted_at.is_(None)))
+        by_part: dict[int | None, list[Any]] = {None: []}
         for row in rows:
-            version = row_to_version(row)
-            if row.org_id is None:
-                system_rows.append(version)
-            else:
-                custom_rows.setdefault(row.org_id, []).append(version)
-            ids[(row.org_id, row.category, row.resource, row.start_timestamp)] = row.id
-        self._snapshot = _Snapshot(
-            system=Catalog(system_rows),
-            custom={org: Catalog(versions) for org, versions in custom_rows.items()},
-            custom_categories={org: frozenset(v.category for v in versions) for org, versions in custom_rows.items()},
-            ids=ids,
+            by_part.setdefault(row.org_id, []).append(row)
+        for org in self._custom:
+            by_part.setdefault(org, [])
+        for part, part_rows in by_part.items():
+            self._install(part, ticket, part_rows)
+
+    async def reload(self, org_id: int | None) -> None:
+        """Reload one part: an organisation's custom catalog, or (``None``) the managed one."""
+        ticket = next(self._tickets)
+        owner = resources.c.org_id.is_(None) if org_id is None else resources.c.org_id == org_id
+        rows = await self._read(select(resources).where(owner, resources.c.deleted_at.is_(None)))
+        self._install(org_id, ticket, rows)
+
+    async def _read(self, query: Any) -> list[Any]:
+        async with self._db.read() as conn:
+            return list((await conn.execute(query)).all())
+
+    def _install(self, part: int | None, ticket: int, rows: list[Any]) -> bool:
+        if ticket <= self._installed.get(part, 0):
+            return False  # a reload that started later is in place already
+        versions = [row_to_version(row) for row in rows]
+        loaded = _Part(
+            catalog=Catalog(versions),
+            ids={(r.category, r.resource, r.start_timestamp): r.id for r in rows},
+            categories=frozenset(v.category for v in versions),
         )
+        if part is None:
+            self._system = loaded
+        elif versions:
+            self._custom[part] = loaded
+        else:
+            self._custom.pop(part, None)
+        self._installed[part] = ticket
+        return True
 
     def attach(self, feed: ChangeFeed) -> None:
         feed.subscribe("catalog", self._changed)
 
-    def _changed(self, _entity_id: str) -> None:
-        # Several changes in one poll lead to one reload.
+    def _changed(self, entity_id: str) -> None:
+        # Changes arriving while a reload runs are reloaded after it, each part once.
+        if entity_id == _SYSTEM:
+            self._dirty.add(None)
+        elif entity_id.isascii() and entity_id.isdigit():
+            self._dirty.add(int(entity_id))
+        else:
+            self._dirty.update([None, *self._custom])
         if self._reload_task is None or self._reload_task.done():
-            self._reload_task = asyncio.create_task(self.load())
+            self._reload_task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._dirty:
+            part = self._dirty.pop()
+            try:
+                await self.reload(part)
+            except Exception:  # noqa: BLE001 - the database may be away: the next change of the part retries
+                log.warning("price catalog reload failed", exc_info=True)
 
     def category_exists(self, org_id: int, category: str) -> bool:
         if category.startswith(SYSTEM_PREFIX):
-            return category in KNOWN_SYSTEM_CATEGORIES or category in self._snapshot.system.categories()
-        return category in self._snapshot.custom_categories.get(org_id, frozenset())
+            return category in KNOWN_SYSTEM_CATEGORIES or category in self._system.categories
+        return category in self._custom.get(org_id, _EMPTY).categories
 
     def managed_name(self, category: str, resource: str) -> str | None:
         """The managed resource a client-visible name (alias, dated version ...) stands for."""
-        return self._snapshot.system.resource_name(category, resource)
+        return self._system.catalog.resource_name(category, resource)
 
     def resolve(self, org_id: int, category: str, resource: str, at: datetime) -> Resolved | None:
-        snapshot = self._snapshot
-        if category.startswith(SYSTEM_PREFIX):
-            version = snapshot.system.resolve(category, resource, at)
-            key_org: int | None = None
-        else:
-            catalog = snapshot.custom.get(org_id)
-            version = catalog.resolve(category, resource, at) if catalog is not None else None
-            key_org = org_id
+        part = self._system if category.startswith(SYSTEM_PREFIX) else self._custom.get(org_id, _EMPTY)
+        version = part.catalog.resolve(category, resource, at)
         if version is None:
             return None
-        resource_id = snapshot.ids[(key_org, version.category, version.resource, version.start_timestamp)]
-        return Resolved(resource_id=resource_id, version=version)
+        return Resolved(resource_id=part.ids[(version.category, version.resource, version.start_timestamp)], version=version)
 
 
 async def sync_system_catalog(db: Database, *, force: bool = False) -> dict[str, int] | None:
