@@ -85,8 +85,22 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     PayiCategories.azure: ("openai", "anthropic"),
     PayiCategories.anthropic: ("anthropic",),
     PayiCategories.aws_bedrock: ("bedrock",),
+    PayiCategories.google_vertex: ("google_genai",),
 }
-_PACKAGES = {"openai": "openai", "anthropic": "anthropic", "bedrock": "botocore"}
+# provider module -> the packages it needs (all of them must be installed, else it is skipped quietly)
+_PACKAGES: dict[str, tuple[str, ...]] = {
+    "openai": ("openai",),
+    "anthropic": ("anthropic",),
+    "bedrock": ("botocore", "boto3"),
+    "google_genai": ("google.genai",),
+}
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ImportError:  # a dotted name whose parent package is missing
+        return False
 
 
 def _caller_use_case_name(filename: str) -> str | None:
@@ -121,7 +135,7 @@ def _sync_twin(client: AsyncPayi) -> Payi:
 def _install(instruments: set[str] | None, logger: logging.Logger) -> None:
     wanted: list[str] = []
     if instruments is None or "*" in instruments:
-        wanted = ["openai", "anthropic", "bedrock"]
+        wanted = list(_PACKAGES)
     else:
         for category in instruments:
             providers = _PROVIDERS.get(category)
@@ -129,10 +143,14 @@ def _install(instruments: set[str] | None, logger: logging.Logger) -> None:
                 logger.debug("Pay-i: instrumenting %s is not supported; ignored", category)
             wanted.extend(p for p in providers or () if p not in wanted)
     for provider in wanted:
-        if importlib.util.find_spec(_PACKAGES[provider]) is None:
+        missing = [package for package in _PACKAGES[provider] if not _installed(package)]
+        if missing:
+            logger.debug("Pay-i: not instrumenting %s: %s not installed", provider, ", ".join(missing))
             continue
         try:
             importlib.import_module(f"payi.lib.providers.{provider}").install(logger)
+        except ImportError as exc:  # a dependency of the provider SDK is missing: skipped, like the SDK itself
+            logger.debug("Pay-i: not instrumenting %s: %s", provider, exc)
         except Exception:  # noqa: BLE001 - a provider we cannot patch is skipped, the others still work
             logger.warning("Pay-i: could not instrument %s", provider, exc_info=True)
 
@@ -144,7 +162,7 @@ def payi_instrument(
     config: PayiInstrumentConfig | None = None,
     logger: logging.Logger | None = None,
 ) -> None:
-    """Instrument the installed provider SDKs (OpenAI, Anthropic, boto3 Bedrock) for Pay-i; only the first call acts.
+    """Instrument the installed provider SDKs (OpenAI, Anthropic, boto3 Bedrock, Google GenAI) for Pay-i; only the first call acts.
 
     ``payi``: a ``Payi`` and/or ``AsyncPayi`` client (positionally or by keyword, alone or in a list); without one,
     a ``Payi()`` is built from ``PAYI_API_KEY`` / ``PAYI_BASE_URL`` (not needed in offline mode).
