@@ -15,6 +15,7 @@ from sqlalchemy import insert
 
 from . import __version__
 from .api import admin, categories, deployments, health, ingest, limits, reports, requests, use_cases, whoami
+from .api import retention as retention_api
 from .api.errors import install_error_handlers
 from .api.openapi import install_openapi
 from .auth.cache import KeyCache
@@ -46,6 +47,7 @@ from . import web
 from .store.changes import ChangeFeed, utcnow
 from .store.engine import Database
 from .store.migrate import migrate
+from .store.retention import Defaults, Retention, RetentionSweeper
 from .store.tables import nodes
 from .telemetry import OtelExport
 
@@ -105,6 +107,13 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     journal_dir = settings.data_dir / "journal"
     await replay_journal(journal_dir, meter, db)
     recorder.journal = Journal.open(journal_dir, node_id)
+    retention = Retention(
+        db,
+        Defaults(settings.request_retention_days, settings.payload_retention_days),
+        batch_size=settings.retention_batch_size,
+    )
+    sweeper = RetentionSweeper(retention, node_id, settings.retention_interval)
+    await sweeper.start()
     return AppState(
         settings=settings,
         db=db,
@@ -118,14 +127,18 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         journal=recorder.journal,
         leases=leases,
         metrics=metrics,
-        throttle=FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window),
+        throttle=FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window, db),
         tenancy=tenancy,
         ids=ids,
         node_id=node_id,
+        retention=retention,
+        sweeper=sweeper,
     )
 
 
 async def stop_state(state: AppState) -> None:
+    if state.sweeper is not None:
+        await state.sweeper.stop()
     await state.recorder.stop()  # drains what is queued (settling every hold)
     await state.leases.stop()  # then gives the leases' budget back
     if state.journal is not None:
@@ -170,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(deployments.router)
+    app.include_router(retention_api.router)
     app.include_router(whoami.router)
     app.include_router(ingest.router)
     app.include_router(requests.router)

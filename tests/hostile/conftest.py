@@ -18,8 +18,8 @@ from payi_server.store.tables import metadata, organizations
 from tests.conftest import bootstrap_database
 
 # Tables whose rows a refused request must never touch (everything except the bookkeeping ones that every
-# request, or the key cache, may write).
-_VOLATILE = {"nodes", "change_log", "api_keys", "server_meta", "alembic_version"}
+# request, the key cache, or the brute-force throttle's failure counts may write).
+_VOLATILE = {"nodes", "change_log", "api_keys", "server_meta", "alembic_version", "auth_failures"}
 
 
 @dataclass(frozen=True)

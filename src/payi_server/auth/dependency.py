@@ -21,6 +21,7 @@ from fastapi.security import APIKeyHeader
 from ..errors import ApiError
 from .cache import Principal
 from .keys import KeyKind
+from .throttle import key_source
 
 API_KEY_HEADER = "xProxy-api-key"
 PUBLIC_PATHS = frozenset(
@@ -45,20 +46,21 @@ _KIND_NAMES = {KeyKind.APPLICATION: "an application key", KeyKind.ORGANIZATION: 
 
 
 async def authenticate_request(request: Request | Any, kinds: frozenset[KeyKind]) -> Principal:
-    """Authenticate the ``xProxy-api-key`` header of an ASGI request; raise 401, 403, or 429 for an address
-    that keeps presenting bad keys."""
+    """Authenticate the ``xProxy-api-key`` header of an ASGI request; raise 401, 403, or 429 for a bad key from
+    an address that keeps presenting bad keys."""
     state = request.app.state.payi
-    client = request.client.host if request.client else "unknown"
-    try:
-        state.throttle.check(client)
-    except ApiError:
-        state.metrics.throttled.inc()
-        raise
     try:
         principal: Principal = await state.keys.authenticate(request.headers.get(API_KEY_HEADER))
     except ApiError:
-        state.throttle.failed(client)
+        # Only a bad or missing key counts, and only it is refused once its address ran out of failures: a
+        # valid key is never throttled by anyone's failures (auth/throttle.py).
         state.metrics.auth_failures.inc()
+        client = request.client.host if request.client else "unknown"
+        try:
+            await state.throttle.failed(key_source(client))
+        except ApiError:
+            state.metrics.throttled.inc()
+            raise
         raise
     if principal.kind not in kinds:
         wanted = " or ".join(_KIND_NAMES[k] for k in sorted(kinds))

@@ -192,16 +192,21 @@ Index(
 )
 
 # Prompts and responses, only for applications that store them and requests that did not disable logging.
+# ``app_id`` and ``event_timestamp`` repeat the request's, so that retention finds expired payloads on their own
+# index (they are usually kept for less time than the request rows).
 request_payloads = Table(
     "request_payloads",
     metadata,
     Column("request_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("app_id", BigInteger, nullable=False),
+    Column("event_timestamp", UTCDateTime, nullable=False),
     Column("provider_request_json", Text, nullable=True),
     Column("provider_request_reasoning_json", Text, nullable=True),
     Column("provider_response_json", JSON, nullable=True),  # a string or a list of strings
     Column("provider_request_headers", JSON, nullable=True),
     Column("provider_response_headers", JSON, nullable=True),
     Column("provider_response_function_calls", JSON, nullable=True),
+    Index("ix_request_payloads_app_id_event_timestamp", "app_id", "event_timestamp"),
 )
 
 # Which limits a request counted against, and the state it left each one in.
@@ -399,6 +404,29 @@ rollup_property_hourly = Table(
     Column("cost_total", Money, nullable=False),
 )
 
+# --- retention (store/retention.py) -------------------------------------------------------------------------
+# An application's own retention, in days (NULL: the server's default; 0: kept forever).
+app_retention = Table(
+    "app_retention",
+    metadata,
+    Column("app_id", BigId, ForeignKey("applications.id"), primary_key=True, autoincrement=False),
+    Column("request_days", Integer, nullable=True),
+    Column("payload_days", Integer, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Background work that one server process at a time does (the retention sweep): who holds it until when, and
+# what its last run did.
+maintenance_leases = Table(
+    "maintenance_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", BigInteger, nullable=False),  # the holder's node id
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("result", JSON, nullable=True),
+)
+
 # --- dashboard (web/) -------------------------------------------------------------------------------------
 # People who sign in to the dashboard at ``/``: an email, an argon2 password hash and a role. Created with
 # ``payi-server users create`` (the first admin at first start). They belong to one organisation.
@@ -428,4 +456,27 @@ dashboard_sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False, index=True),
     Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+# One-time messages of a session across a POST-redirect-GET (web/flash.py): shown by the next page that reads
+# them, then deleted. A new key travels here sealed with the session's cookie token, which the server does not
+# keep: a copy of the table reveals no key.
+dashboard_flashes = Table(
+    "dashboard_flashes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("session_id", BigId, ForeignKey("dashboard_sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sealed", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# --- brute-force throttle (auth/throttle.py) -------------------------------------------------------------------
+# Failed attempts per source (a client address for API keys; an account and an address for dashboard sign-in)
+# in a fixed window, shared by every server process. Rows are deleted once their window has ended.
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("source", String(400), primary_key=True),
+    Column("window_start", Float, nullable=False),  # seconds since 1970
+    Column("failures", Integer, nullable=False),
 )

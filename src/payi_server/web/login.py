@@ -2,7 +2,7 @@
 
 The sign-in form is protected against login CSRF with a double-submit token (a random value in a short-lived
 HttpOnly cookie and in the form); once signed in, forms use the session's synchronizer token. Failed attempts
-count against the same per-address throttle as bad API keys.
+are throttled per account and client address (``auth/throttle.py``), checked before the password is.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import secrets
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from ..auth.throttle import sign_in_source
 from ..errors import ApiError
 from .context import zone_of
 from .render import SECURITY_HEADERS, render
@@ -67,14 +68,18 @@ async def login(request: Request) -> Response:
         raise CsrfFailed("The sign-in form expired; please try again.")
     state = request.app.state.payi
     client = request.client.host if request.client else "unknown"
+    email = str(form.get("email") or "")[:254]
+    source = sign_in_source(email, client)  # per account and address: neighbours are not locked out
     try:
-        state.throttle.check(client)
+        await state.throttle.check(source)  # before the password is looked at: passwords can be guessed
     except ApiError:
         return _login_page(request, "Too many failed attempts; wait a minute and try again.", 429)
-    email = str(form.get("email") or "")[:254]
     user_id = await accounts(request).authenticate(email, str(form.get("password") or ""))
     if user_id is None:
-        state.throttle.failed(client)
+        try:
+            await state.throttle.failed(source)
+        except ApiError:
+            return _login_page(request, "Too many failed attempts; wait a minute and try again.", 429)
         return _login_page(request, "Wrong email or password.", 401, email=email)
     token, _expires = await accounts(request).open_session(user_id)
     response = RedirectResponse(_next(str(form.get("next") or "")), status_code=303, headers=SECURITY_HEADERS)
