@@ -11,7 +11,8 @@ import time
 from datetime import UTC, datetime
 
 from payi_server.pricing.cost import UnitCounts, price_units
-from payi_server.pricing.seed import Catalog, load_seed
+from payi_server.pricing.catalog import Catalog
+from payi_server.pricing.seed import load_seed
 
 AT = datetime(2025, 9, 1, 12, tzinfo=UTC)
 

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import func, select
 
 from payi_server.pricing.cost import price_units
-from payi_server.pricing.seed import Catalog, load_seed
+from payi_server.pricing.catalog import Catalog
+from payi_server.pricing.seed import load_seed
 from payi_server.proxy.estimate import input_tokens
 from payi_server.store.changes import utcnow
 from payi_server.store.engine import Database

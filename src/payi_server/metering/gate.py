@@ -30,7 +30,7 @@ from ..limits.leases import Hold, LeaseBook
 from ..limits.model import state_after
 from ..pricing.book import PriceBook
 from ..pricing.deployments import Deployments
-from ..pricing.seed import SeedResource
+from ..pricing.catalog import PriceVersion
 from ..store.changes import utcnow
 from .batch import request_values
 from .event import Attribution, Event, Payload, Units, Usage
@@ -44,7 +44,7 @@ UNKNOWN_MODEL = "system.unknown_model"
 REPORTED_MODELS_MAX = 10_000
 
 # (model, the version that prices it) -> (the estimate, the units it counted); the route's, as it reads requests.
-Estimator = Callable[[str, SeedResource], Awaitable[tuple[Decimal, Units]]]
+Estimator = Callable[[str, PriceVersion], Awaitable[tuple[Decimal, Units]]]
 
 
 class Gate:

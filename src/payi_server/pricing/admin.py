@@ -21,7 +21,7 @@ from ..store.engine import Database
 from ..store.tables import resources
 from ..store.types import MAX_UNIT_PRICE
 from .book import KNOWN_SYSTEM_CATEGORIES, SYSTEM_PREFIX, PriceBook, units_to_json
-from .seed import UnitPrice
+from .catalog import UnitPrice
 
 _EXTRA_FIELDS = (
     "mapped_resource",

@@ -27,7 +27,8 @@ from sqlalchemy import insert, select, text, update
 from ..store.changes import ChangeFeed, record_change, utcnow
 from ..store.engine import Database
 from ..store.tables import resources, server_meta
-from .seed import Catalog, SeedResource, UnitPrice, load_seed, seed_version
+from .catalog import Catalog, PriceVersion, UnitPrice
+from .seed import load_seed, seed_version
 
 log = logging.getLogger("payi_server.pricing")
 
@@ -59,7 +60,7 @@ class Resolved:
     """The resource version that prices an event."""
 
     resource_id: int
-    version: SeedResource
+    version: PriceVersion
 
 
 def units_to_json(units: dict[str, UnitPrice] | Any) -> dict[str, dict[str, str | None]]:
@@ -83,9 +84,9 @@ def units_from_json(data: dict[str, Any]) -> dict[str, UnitPrice]:
     return out
 
 
-def row_to_version(row: Any) -> SeedResource:
+def row_to_version(row: Any) -> PriceVersion:
     match = row.match or {}
-    return SeedResource(
+    return PriceVersion(
         category=row.category,
         resource=row.resource,
         start_timestamp=row.start_timestamp,
@@ -262,7 +263,7 @@ async def sync_system_catalog(db: Database, *, force: bool = False) -> dict[str,
     return counts
 
 
-def _seed_values(version: SeedResource) -> dict[str, Any]:
+def _seed_values(version: PriceVersion) -> dict[str, Any]:
     return {
         "category": version.category,
         "resource": version.resource,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Protocol
 
-from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX, UnitPrice
+from .catalog import LARGE_CONTEXT_SUFFIX, UnitPrice
 
 __all__ = (
     "LARGE_CONTEXT_UNITS",

@@ -3,8 +3,9 @@
 Pay-i prices an event by ``(category, resource, event timestamp)``: the category says who serves the model
 (``system.openai``, ``system.aws.bedrock`` ...), the resource is the model name, and each resource has versions
 with a ``start_timestamp``; every version has a ``units`` map of ``{unit: {input_price, output_price}}`` in USD per
-single unit. This module builds those rows from the data genai-prices ships (read once, no network) and offers a
-pure resolver, :class:`Catalog`, that finds the version to price an event with.
+single unit. This module only builds those rows (:class:`~payi_server.pricing.catalog.PriceVersion`) from the data
+genai-prices ships (read once, no network); ``catalog`` resolves names and times to them, ``book`` loads them from
+the database, ``sync`` brings a newer catalog into the database.
 
 How genai-prices maps onto Pay-i:
 
@@ -26,12 +27,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache
 
 from genai_prices import data as genai_data
 from genai_prices.types import (
@@ -51,67 +51,18 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-__all__ = (
-    "BASE_START",
-    "BEDROCK_REGION_PREFIXES",
-    "Catalog",
-    "LARGE_CONTEXT_SUFFIX",
-    "SeedResource",
-    "UnitPrice",
-    "dashed_dates",
-    "load_seed",
-    "seed_version",
-)
+from .catalog import LARGE_CONTEXT_SUFFIX, PriceVersion, UnitPrice
+
+__all__ = ("BASE_START", "load_seed", "seed_version")
 
 BASE_START = datetime(2020, 1, 1, tzinfo=UTC)
 """Start of every resource's first version (genai-prices' unconstrained base price)."""
 
-LARGE_CONTEXT_SUFFIX = "_large_context"
-
-BEDROCK_REGION_PREFIXES = frozenset({"us", "eu", "apac", "global", "us-gov", "au", "jp", "ca", "in"})
-"""Cross-region inference profile prefixes: ``us.anthropic.claude-...`` falls back to ``anthropic.claude-...``."""
-
-_REGION_PREFIX_CATEGORIES = frozenset({"system.aws.bedrock"})
 
 # A model whose context window exceeds this can receive requests the Pay-i SDK tags ``_large_context`` (it does so
 # from 200k input tokens on for Anthropic and Gemini 2.5 Pro). When its price is flat, those units get the flat
 # price; otherwise a flat-priced 1M-context model would turn every long request into an unpriced one.
 _FLAT_LARGE_CONTEXT_MIN_WINDOW = 200_000
-
-
-@dataclass(frozen=True, slots=True)
-class UnitPrice:
-    """USD per single unit on each side; ``None`` means "no price" (the units are reported as unknown)."""
-
-    input_price: Decimal | None
-    output_price: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class SeedResource:
-    """One version of one managed resource."""
-
-    category: str
-    resource: str
-    start_timestamp: datetime
-    units: Mapping[str, UnitPrice]
-    aliases: tuple[str, ...] = ()
-    match_prefixes: tuple[str, ...] = ()
-    match_suffixes: tuple[str, ...] = ()
-    match_contains: tuple[str, ...] = ()
-    match_patterns: tuple[str, ...] = ()
-    """Regular expressions, searched in the lower-cased name (``re.search``)."""
-    max_input_units: int | None = None
-    """genai-prices' context window (input and output share it)."""
-    large_context_threshold: int | None = None
-    """Input tokens above which the ``_large_context`` prices apply (``None``: no price change)."""
-    description: str | None = None
-    deprecated: bool = False
-    source: str = ""
-    """Where the row came from, e.g. ``genai-prices:aws/regional.anthropic.claude-3-haiku-20240307-v1:0``."""
-    rank: int = 0
-    """Name lookup order: 0 for the category's own models; ``n`` for its n-th fallback provider's (Claude on Vertex),
-    whose names are tried only when no lower-ranked model answers to a name."""
 
 
 # --- units -----------------------------------------------------------------------------------------------------
@@ -313,7 +264,7 @@ def _category_models(by_id: Mapping[str, Provider]) -> Iterator[tuple[str, str, 
     yield from (("system.azure", p, m, r) for p, m, r in _with_fallbacks(azure_foundry, foundry_fallbacks))
 
 
-def _rows(category: str, provider_id: str, model: ModelInfo, rank: int) -> Iterator[SeedResource]:
+def _rows(category: str, provider_id: str, model: ModelInfo, rank: int) -> Iterator[PriceVersion]:
     resource = model.id
     if provider_id == "aws":
         # genai-prices marks in-region (non-global) Bedrock prices with a made-up "regional." prefix
@@ -325,7 +276,7 @@ def _rows(category: str, provider_id: str, model: ModelInfo, rank: int) -> Itera
     name = resource.lower()
     for start, price in _versions(model):
         units, threshold = _version_units(provider_id, model, price)
-        yield SeedResource(
+        yield PriceVersion(
             category=category,
             resource=resource,
             start_timestamp=start,
@@ -345,9 +296,9 @@ def _rows(category: str, provider_id: str, model: ModelInfo, rank: int) -> Itera
 
 
 @cache
-def _seed() -> tuple[SeedResource, ...]:
+def _seed() -> tuple[PriceVersion, ...]:
     by_id = {provider.id: provider for provider in genai_data.providers}
-    rows: list[SeedResource] = []
+    rows: list[PriceVersion] = []
     taken: set[tuple[str, str]] = set()
     for category, provider_id, model, rank in _category_models(by_id):
         model_rows = list(_rows(category, provider_id, model, rank))
@@ -359,7 +310,7 @@ def _seed() -> tuple[SeedResource, ...]:
     return tuple(rows)
 
 
-def load_seed() -> list[SeedResource]:
+def load_seed() -> list[PriceVersion]:
     """Every managed resource version, built from genai-prices' bundled data (cached; returns a fresh list)."""
     return list(_seed())
 
@@ -396,176 +347,3 @@ def seed_version() -> str:
     canonical.sort(key=lambda item: (str(item["category"]), str(item["resource"]), str(item["start"])))
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-# --- resolution ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _CategoryIndex:
-    names: Mapping[str, str]
-    aliases: Mapping[str, str]
-    prefixes: tuple[tuple[str, str], ...]  # longest first
-    suffixes: tuple[tuple[str, str], ...]
-    contains: tuple[tuple[str, str], ...]
-    patterns: tuple[tuple[re.Pattern[str], str], ...]
-    strip_regions: bool
-
-    def match(self, key: str) -> str | None:
-        hit = self.names.get(key) or self.aliases.get(key)
-        if hit is not None:
-            return hit
-        for prefix, name in self.prefixes:
-            if key.startswith(prefix):
-                return name
-        for suffix, name in self.suffixes:
-            if key.endswith(suffix):
-                return name
-        for part, name in self.contains:
-            if part in key:
-                return name
-        for pattern, name in self.patterns:
-            if pattern.search(key):
-                return name
-        return None
-
-
-def _longest_first(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    unique = dict.fromkeys(pairs)
-    return tuple(sorted(unique, key=lambda pair: -len(pair[0])))
-
-
-def _index(rows: Sequence[SeedResource], strip_regions: bool) -> _CategoryIndex:
-    names = {row.resource.lower(): row.resource for row in rows}
-    aliases: dict[str, str] = {}
-    for row in rows:
-        for alias in row.aliases:
-            if alias not in names:
-                aliases.setdefault(alias, row.resource)  # the first resource to claim an alias keeps it
-    patterns: dict[tuple[str, str], re.Pattern[str]] = {}
-    for row in rows:
-        for pattern in row.match_patterns:
-            try:
-                patterns.setdefault((pattern, row.resource), re.compile(pattern))
-            except re.error:
-                continue  # an expression Python cannot compile: the model stays reachable by its other names
-    return _CategoryIndex(
-        names=names,
-        aliases=aliases,
-        prefixes=_longest_first((p, row.resource) for row in rows for p in row.match_prefixes),
-        suffixes=_longest_first((s, row.resource) for row in rows for s in row.match_suffixes),
-        contains=_longest_first((c, row.resource) for row in rows for c in row.match_contains),
-        patterns=tuple((compiled, name) for (_, name), compiled in patterns.items()),
-        strip_regions=strip_regions,
-    )
-
-
-class Catalog:
-    """Resolve ``(category, resource name, event time)`` to the resource version that prices the event.
-
-    Names are tried as: exact resource name, alias, longest prefix, suffix, substring, regular expression; in
-    Bedrock, an ARN's last path segment and a name without its cross-region prefix (``us.``, ``eu.`` ...) are tried
-    next; all of that among the category's own models first, then among each fallback provider's (``rank``); then
-    the same again with compact dates written with dashes (:func:`dashed_dates`), as genai-prices does. Name
-    lookups are cached (bounded LRU), so a warm lookup is a couple of dict hits.
-
-    >>> catalog = Catalog(load_seed())
-    >>> catalog.resolve("system.openai", "gpt-4o-2024-08-06", datetime.now(UTC)).resource
-    'gpt-4o'
-    """
-
-    def __init__(self, rows: Iterable[SeedResource], *, cache_size: int = 8192) -> None:
-        by_category: dict[str, list[SeedResource]] = {}
-        versions: dict[tuple[str, str], list[SeedResource]] = {}
-        for row in rows:
-            by_category.setdefault(row.category, []).append(row)
-            versions.setdefault((row.category, row.resource), []).append(row)
-        self._indexes: dict[str, tuple[_CategoryIndex, ...]] = {}
-        for category, category_rows in by_category.items():
-            by_rank: dict[int, list[SeedResource]] = {}
-            for row in category_rows:
-                by_rank.setdefault(row.rank, []).append(row)
-            strip = category in _REGION_PREFIX_CATEGORIES
-            self._indexes[category] = tuple(_index(by_rank[rank], strip) for rank in sorted(by_rank))
-        self._versions: dict[tuple[str, str], tuple[tuple[datetime, ...], tuple[SeedResource, ...]]] = {}
-        for key, resource_rows in versions.items():
-            ordered = tuple(sorted(resource_rows, key=lambda r: r.start_timestamp))
-            self._versions[key] = (tuple(r.start_timestamp for r in ordered), ordered)
-        self._lookup = lru_cache(maxsize=cache_size)(self._lookup_uncached)
-
-    def categories(self) -> tuple[str, ...]:
-        return tuple(sorted(self._indexes))
-
-    def resource_name(self, category: str, resource: str) -> str | None:
-        """The managed resource a client-visible name stands for, or ``None``."""
-        key = self._lookup(category, resource)
-        return key[1] if key else None
-
-    def versions(self, category: str, resource: str) -> tuple[SeedResource, ...]:
-        """Every version of the resource a name resolves to, oldest first."""
-        key = self._lookup(category, resource)
-        return self._versions[key][1] if key else ()
-
-    def resolve(self, category: str, resource: str, at: datetime) -> SeedResource | None:
-        """The version with the latest ``start_timestamp <= at`` (naive times are UTC), or ``None``."""
-        key = self._lookup(category, resource)
-        if key is None:
-            return None
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        starts, rows = self._versions[key]
-        index = bisect_right(starts, at) - 1
-        return rows[index] if index >= 0 else None
-
-    def _lookup_uncached(self, category: str, resource: str) -> tuple[str, str] | None:
-        indexes = self._indexes.get(category)
-        if indexes is None:
-            return None
-        key = resource.strip().lower()
-        name = self._match(indexes, key)
-        if name is None and (dashed := dashed_dates(key)) != key:
-            name = self._match(indexes, dashed)
-        return (category, name) if name is not None else None
-
-    @staticmethod
-    def _match(indexes: tuple[_CategoryIndex, ...], key: str) -> str | None:
-        for index in indexes:  # rank by rank: a fallback provider's models only when no own model answers
-            name = index.match(key)
-            if name is None and index.strip_regions:
-                name = _match_bedrock_variant(index, key)
-            if name is not None:
-                return name
-        return None
-
-
-# ``-20251211`` followed by the end of the name, ``-`` or ``:`` (a Bedrock version): a compact date that is a real day
-_COMPACT_DATE = re.compile(r"-(20\d\d)(\d\d)(\d\d)(?=$|[-:])")
-
-
-def dashed_dates(name: str) -> str:
-    """``name`` with every compact date suffix written with dashes (``gpt-5.2-20251211`` -> ``gpt-5.2-2025-12-11``).
-
-    LiteLLM and OpenRouter send such names; genai-prices tries the dashed form when a name matches no model as sent,
-    and so does :class:`Catalog`. Digits that are not a calendar day stay as they are.
-    """
-
-    def dashed(match: re.Match[str]) -> str:
-        year, month, day = match.groups()
-        try:
-            date(int(year), int(month), int(day))
-        except ValueError:
-            return match.group(0)
-        return f"-{year}-{month}-{day}"
-
-    return _COMPACT_DATE.sub(dashed, name)
-
-
-def _match_bedrock_variant(index: _CategoryIndex, key: str) -> str | None:
-    if "/" in key:  # an inference-profile or foundation-model ARN
-        key = key.rsplit("/", 1)[1]
-        if (name := index.match(key)) is not None:
-            return name
-    region, dot, rest = key.partition(".")
-    if dot and region in BEDROCK_REGION_PREFIXES:
-        return index.match(rest)
-    return None

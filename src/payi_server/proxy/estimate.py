@@ -39,7 +39,7 @@ import tiktoken
 from payi.lib.units.anthropic import LARGE_CONTEXT_THRESHOLD as SDK_LARGE_CONTEXT_TOKENS
 
 from ..pricing.cost import LARGE_CONTEXT_UNITS, price_units
-from ..pricing.seed import LARGE_CONTEXT_SUFFIX, SeedResource, UnitPrice
+from ..pricing.catalog import LARGE_CONTEXT_SUFFIX, PriceVersion, UnitPrice
 
 __all__ = (
     "BYTES_ONLY_ABOVE",
@@ -208,7 +208,7 @@ def completions(request: Mapping[str, Any] | None) -> int:
     return max((c for c in counts if c is not None), default=1)
 
 
-def output_bound(version: SeedResource | None, input_count: int) -> int:
+def output_bound(version: PriceVersion | None, input_count: int) -> int:
     """Output tokens one completion can reach when the request sets no limit (see the module docstring)."""
     window = version.max_input_units if version is not None else None
     if window is None or window <= 0:
@@ -217,7 +217,7 @@ def output_bound(version: SeedResource | None, input_count: int) -> int:
 
 
 def output_tokens(
-    request: Mapping[str, Any] | None, version: SeedResource | None, input_count: int = 0
+    request: Mapping[str, Any] | None, version: PriceVersion | None, input_count: int = 0
 ) -> int:
     """Output tokens the call can be billed for: the requested limit, else :func:`output_bound`, times
     :func:`completions`."""
@@ -227,7 +227,7 @@ def output_tokens(
     return per_completion * completions(request)
 
 
-def large_context_threshold(version: SeedResource) -> int | None:
+def large_context_threshold(version: PriceVersion) -> int | None:
     """Input tokens from which the ``_large_context`` prices may price the call: the version's threshold (the
     server applies it to the usage, however the units are named: ``pricing.cost.apply_tier_rule``); without one,
     the Pay-i SDK's fixed 200k rule when the version has such prices (they then price the units as named)."""
@@ -238,10 +238,10 @@ def large_context_threshold(version: SeedResource) -> int | None:
     return None
 
 
-_HIGHEST: dict[tuple[int, bool], tuple[SeedResource, UnitPrice]] = {}
+_HIGHEST: dict[tuple[int, bool], tuple[PriceVersion, UnitPrice]] = {}
 
 
-def highest_prices(version: SeedResource, *, large_context: bool) -> UnitPrice:
+def highest_prices(version: PriceVersion, *, large_context: bool) -> UnitPrice:
     """The highest input and output price among the version's token units (with their ``_large_context`` prices
     when ``large_context``); ``None`` on a side no token unit prices. Remembered per version (the hot path)."""
     key = (id(version), large_context)
@@ -255,7 +255,7 @@ def highest_prices(version: SeedResource, *, large_context: bool) -> UnitPrice:
     return price
 
 
-def _highest_prices(version: SeedResource, *, large_context: bool) -> UnitPrice:
+def _highest_prices(version: PriceVersion, *, large_context: bool) -> UnitPrice:
     inputs: list[Decimal] = []
     outputs: list[Decimal] = []
     for unit, price in version.units.items():
@@ -269,7 +269,7 @@ def _highest_prices(version: SeedResource, *, large_context: bool) -> UnitPrice:
     return UnitPrice(max(inputs, default=None), max(outputs, default=None))
 
 
-def price_estimate(version: SeedResource, request: Mapping[str, Any] | None, input_count: int) -> Decimal:
+def price_estimate(version: PriceVersion, request: Mapping[str, Any] | None, input_count: int) -> Decimal:
     """The estimate for ``input_count`` input tokens (see the module docstring)."""
     threshold = large_context_threshold(version)
     price = highest_prices(version, large_context=threshold is not None and input_count >= threshold)
@@ -278,7 +278,7 @@ def price_estimate(version: SeedResource, request: Mapping[str, Any] | None, inp
 
 
 def estimate_cost(
-    model: str, request: Mapping[str, Any] | None, body_size: int, version: SeedResource | None
+    model: str, request: Mapping[str, Any] | None, body_size: int, version: PriceVersion | None
 ) -> Decimal:
     """The most this call can cost; ``Decimal(0)`` when ``version`` is ``None`` (no price: the call cannot be priced
     before it is made, so it is not held). Tokenizes on the calling thread: on the event loop, use
@@ -289,14 +289,14 @@ def estimate_cost(
 
 
 async def estimate_cost_async(
-    model: str, request: Mapping[str, Any] | None, body_size: int, version: SeedResource | None
+    model: str, request: Mapping[str, Any] | None, body_size: int, version: PriceVersion | None
 ) -> Decimal:
     """:func:`estimate_cost` without blocking the event loop."""
     return (await estimate_async(model, request, body_size, version))[0]
 
 
 async def estimate_async(
-    model: str, request: Mapping[str, Any] | None, body_size: int, version: SeedResource | None
+    model: str, request: Mapping[str, Any] | None, body_size: int, version: PriceVersion | None
 ) -> tuple[Decimal, dict[str, dict[str, int]]]:
     """The estimate and the text units it counted (what a call cut off by a crash is recorded with), without
     blocking the event loop: a body above :data:`INLINE_TOKENIZE_MAX_BYTES` (or of unknown size), or the first use

@@ -31,7 +31,7 @@ from ..errors import ApiError
 from ..metering.attribution import from_headers
 from ..metering.event import Payload, Units
 from ..metering.gate import MeteredCall
-from ..pricing.seed import SeedResource
+from ..pricing.catalog import PriceVersion
 from ..state import AppState
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
@@ -221,7 +221,7 @@ class _Call:
         )
         size = len(body)
 
-        async def estimate(model: str, version: SeedResource) -> tuple[Decimal, Units]:
+        async def estimate(model: str, version: PriceVersion) -> tuple[Decimal, Units]:
             return await estimate_async(model, info.request_json, size, version)
 
         await metered.admit(estimate)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from payi_server.pricing.seed import Catalog, SeedResource, load_seed
+from payi_server.pricing.catalog import Catalog, PriceVersion
+from payi_server.pricing.seed import load_seed
 
 
 @pytest.fixture(scope="session")
-def seed_rows() -> list[SeedResource]:
+def seed_rows() -> list[PriceVersion]:
     return load_seed()
 
 
 @pytest.fixture(scope="session")
-def catalog(seed_rows: list[SeedResource]) -> Catalog:
+def catalog(seed_rows: list[PriceVersion]) -> Catalog:
     return Catalog(seed_rows)

@@ -27,7 +27,7 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX
+from payi_server.pricing.catalog import LARGE_CONTEXT_SUFFIX
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

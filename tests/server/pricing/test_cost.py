@@ -23,7 +23,7 @@ from payi_server.pricing.cost import (
     price_call,
     price_units,
 )
-from payi_server.pricing.seed import Catalog, UnitPrice
+from payi_server.pricing.catalog import Catalog, UnitPrice
 
 T = datetime(2025, 9, 1, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from genai_prices import data as genai_data
 
-from payi_server.pricing.seed import Catalog, dashed_dates
+from payi_server.pricing.catalog import Catalog, dashed_dates
 
 from ...conftest import Running
 from .reference import PROVIDER_OF, equals_names, genai_model

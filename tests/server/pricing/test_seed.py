@@ -12,15 +12,8 @@ from genai_prices import data as genai_data
 from genai_prices.types import ModelPrice, TimeOfDateConstraint
 
 from payi_server.pricing.cost import price_units
-from payi_server.pricing.seed import (
-    BASE_START,
-    LARGE_CONTEXT_SUFFIX,
-    Catalog,
-    SeedResource,
-    UnitPrice,
-    load_seed,
-    seed_version,
-)
+from payi_server.pricing.catalog import LARGE_CONTEXT_SUFFIX, Catalog, PriceVersion, UnitPrice
+from payi_server.pricing.seed import BASE_START, load_seed, seed_version
 
 T = datetime(2025, 9, 1, tzinfo=UTC)
 
@@ -54,7 +47,7 @@ BASE_UNITS = {
 }
 
 
-def _prices(row: SeedResource | None, unit: str) -> tuple[Decimal | None, Decimal | None]:
+def _prices(row: PriceVersion | None, unit: str) -> tuple[Decimal | None, Decimal | None]:
     assert row is not None
     price = row.units[unit]
     return price.input_price, price.output_price
@@ -67,7 +60,7 @@ def test_every_managed_category_is_seeded(catalog: Catalog) -> None:
     assert set(catalog.categories()) == MANAGED_CATEGORIES
 
 
-def test_rows_are_well_formed(seed_rows: list[SeedResource]) -> None:
+def test_rows_are_well_formed(seed_rows: list[PriceVersion]) -> None:
     seen: set[tuple[str, str, datetime]] = set()
     for row in seed_rows:
         key = (row.category, row.resource.lower(), row.start_timestamp)
@@ -85,7 +78,7 @@ def test_rows_are_well_formed(seed_rows: list[SeedResource]) -> None:
                 assert value is None or int(value.as_tuple().exponent) >= -18
 
 
-def test_no_alias_is_claimed_by_two_resources(seed_rows: list[SeedResource]) -> None:
+def test_no_alias_is_claimed_by_two_resources(seed_rows: list[PriceVersion]) -> None:
     """Within one lookup rank (a fallback provider's names are tried after the category's own)."""
     claims: dict[tuple[str, int, str], set[str]] = {}
     names = {(row.category, row.rank, row.resource.lower()) for row in seed_rows}
@@ -228,7 +221,7 @@ def test_deepseek_time_of_day_prices_are_not_borrowed_into_azure(catalog: Catalo
         assert catalog.resolve("system.azure", "deepseek-chat", datetime(2025, 9, 1, hour, tzinfo=UTC)) is None
 
 
-def test_unit_prices_agree_with_genai_prices(seed_rows: list[SeedResource]) -> None:
+def test_unit_prices_agree_with_genai_prices(seed_rows: list[PriceVersion]) -> None:
     """Every row prices a plain request exactly as genai-prices does (time-of-day models aside)."""
     providers = {provider.id: provider for provider in genai_data.providers}
     checked = 0
@@ -390,8 +383,8 @@ def test_nothing_resolves_before_the_first_version(catalog: Catalog) -> None:
 def test_a_catalog_built_from_custom_rows_resolves_them() -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     rows = [
-        SeedResource("custom.negotiated", "my-model", start, {"text": UnitPrice(Decimal("1e-6"), None)}),
-        SeedResource(
+        PriceVersion("custom.negotiated", "my-model", start, {"text": UnitPrice(Decimal("1e-6"), None)}),
+        PriceVersion(
             "custom.negotiated",
             "my-model",
             start + timedelta(days=30),

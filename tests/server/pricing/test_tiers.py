@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from payi_server.pricing.cost import price_call
-from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX, Catalog
+from payi_server.pricing.catalog import LARGE_CONTEXT_SUFFIX, Catalog
 from payi_server.store.tables import requests
 
 from ...conftest import Running

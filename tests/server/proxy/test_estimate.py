@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from payi_server.pricing.cost import LARGE_CONTEXT_UNITS, price_call, price_units
-from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX, Catalog, SeedResource, load_seed
+from payi_server.pricing.catalog import LARGE_CONTEXT_SUFFIX, Catalog, PriceVersion
+from payi_server.pricing.seed import load_seed
 from payi_server.proxy import estimate as E
 
 NOW = datetime.now(UTC)
@@ -29,7 +30,7 @@ def _catalog() -> Catalog:
     return Catalog(load_seed())
 
 
-def _version(category: str, model: str) -> SeedResource:
+def _version(category: str, model: str) -> PriceVersion:
     version = _catalog().resolve(category, model, NOW)
     assert version is not None, (category, model)
     return version
@@ -194,7 +195,7 @@ def test_highest_token_prices_are_held() -> None:
     assert price.output_price is not None and search is not None and price.output_price < search
 
 
-def _token_units(version: SeedResource, side: str) -> list[str]:
+def _token_units(version: PriceVersion, side: str) -> list[str]:
     return [
         unit
         for unit, price in version.units.items()

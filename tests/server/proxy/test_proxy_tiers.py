@@ -12,7 +12,7 @@ import anthropic
 import openai
 import pytest
 
-from payi_server.pricing.seed import LARGE_CONTEXT_SUFFIX
+from payi_server.pricing.catalog import LARGE_CONTEXT_SUFFIX
 from tests.server.pricing.reference import CALLS, Call
 
 from .conftest import ProxyEnv
