@@ -44,6 +44,9 @@ def test_proxy_urls(build: Any, suffix: str, clean_env: pytest.MonkeyPatch) -> N
     assert build() == "http://env.test" + suffix
     assert build("http://arg.test") == "http://arg.test" + suffix
     assert build(payi_base_url="http://kw.test") == "http://kw.test" + suffix
+    clean_env.setenv("PAYI_BASE_URL", "http://env.test/payi//")  # a trailing slash never doubles
+    assert build() == "http://env.test/payi" + suffix
+    assert build("http://arg.test/") == "http://arg.test" + suffix
 
 
 def test_create_headers_all_fields() -> None:

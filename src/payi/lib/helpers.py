@@ -190,8 +190,13 @@ def create_headers(
 
 
 def _resolve_payi_base_url(payi_base_url: str | None) -> str:
-    """The argument, else ``PAYI_BASE_URL``, else the default (empty values count as unset)."""
-    return payi_base_url or os.environ.get("PAYI_BASE_URL") or PAYI_BASE_URL
+    """The argument, else ``PAYI_BASE_URL``, else the default (empty values count as unset), without trailing ``/``.
+
+    Example:
+        >>> _resolve_payi_base_url("https://payi.example.com/")   # the official SDK would build ".../"+"/api/..."
+        'https://payi.example.com'
+    """
+    return (payi_base_url or os.environ.get("PAYI_BASE_URL") or PAYI_BASE_URL).rstrip("/")
 
 
 def payi_openai_url(payi_base_url: str | None = None) -> str:

@@ -1,5 +1,6 @@
 """Reject request bodies over the configured size with 413 before they are read into memory, and requests
-carrying bytes no valid HTTP request has, with 400, before any route sees them.
+carrying bytes no valid HTTP request has, with 400, before any route sees them. A path starting with ``//`` is
+read as starting with ``/`` (see ``collapse_leading_slashes``).
 
 HTTP servers in front (uvicorn's parsers) refuse most of these already; the app must not rely on that (it may be
 served by other servers or called in-process), and the proxy would otherwise hand them to the HTTP client that
@@ -45,6 +46,16 @@ def _bad_header(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value) for name, value in headers)
 
 
+def collapse_leading_slashes(scope: Scope) -> Scope:
+    """``//api/v1/...`` as ``/api/v1/...``: a client that joins a base URL ending in ``/`` with ``/api/...`` (the
+    official SDK's proxy URL helpers do, for ``PAYI_BASE_URL=https://host/``) reaches the same routes."""
+    path: str = scope["path"]
+    if not path.startswith("//"):
+        return scope
+    raw: bytes | None = scope.get("raw_path")
+    return {**scope, "path": "/" + path.lstrip("/"), "raw_path": b"/" + raw.lstrip(b"/") if raw else raw}
+
+
 def _bad_query(scope: Scope) -> bool:
     query: bytes = scope.get("query_string", b"")
     return b"%00" in query or b"\x00" in query
@@ -69,6 +80,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope = collapse_leading_slashes(scope)
         limit = self.proxy_max_bytes if scope["path"].startswith(self.proxy_prefix) else self.max_bytes
         headers = scope["headers"]
         if len(headers) > MAX_HEADERS or sum(len(n) + len(v) for n, v in headers) > MAX_HEADER_BYTES:
