@@ -13,6 +13,7 @@ from ..reports.scope import Scope
 from .accounts import WebUser
 from .context import PageFilters
 from .data import cursor_of, limits_in, parse_cursor, request_detail, use_cases_in
+from .flash import take_flash
 from .pages import _query, _use_case_choices, db_of, live_apps, page_scope, run
 from .render import render
 from .session import PageNotFound, Viewer
@@ -29,7 +30,8 @@ async def limits_page(request: Request, user: Viewer) -> Response:
     return render(
         request,
         "limits.html",
-        {"filters": filters, "apps": live_apps(org_scope), "limits": await limits_in(db_of(request), scope)},
+        {"filters": filters, "apps": live_apps(org_scope), "limits": await limits_in(db_of(request), scope),
+         **await take_flash(request, user)},
     )
 
 
@@ -105,7 +107,8 @@ async def applications_context(request: Request, user: WebUser) -> dict[str, Any
 
 @router.get("/applications")
 async def applications_page(request: Request, user: Viewer) -> Response:
-    return render(request, "applications.html", await applications_context(request, user))
+    context = await applications_context(request, user)
+    return render(request, "applications.html", {**context, **await take_flash(request, user)})
 
 
 def _scope_names(scope: Scope) -> dict[str, str]:

@@ -1,24 +1,23 @@
 """The dashboard's changes, admins only: applications, key slots, key revocation, limit resets.
 
 Every route here takes ``Admin`` (a viewer gets 403 whatever the page shows) and, through it, a valid CSRF
-token. A new key is shown once, in the answer to the POST that created it (never in a URL, a redirect, a
-cookie or a log), with ``Cache-Control: no-store``.
+token. Every change answers 303 to the page that shows it (POST-redirect-GET, ``web.flash``): a reload re-posts
+nothing. A new key is shown once, by the first view of that page (kept sealed server-side until then, never in a
+URL, a redirect, a cookie or a log), with ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from ..auth.manage import IssuedKey
 from ..errors import ApiError
 from ..ids import numeric_id
 from ..limits.service import LimitService
 from ..reports.scope import load_scope
 from .errors import web_error
-from .lists import applications_context
+from .flash import redirect_with
 from .pages import db_of
-from .render import SECURITY_HEADERS, render
 from .session import Admin, PageNotFound
 
 router = APIRouter(include_in_schema=False)
@@ -36,13 +35,6 @@ async def _seen_here(request: Request) -> None:
     await request.app.state.payi.changes.poll_once()
 
 
-async def _with_new_keys(request: Request, user: Admin, issued: list[tuple[str, IssuedKey]], notice: str) -> Response:
-    context = await applications_context(request, user)
-    context["new_keys"] = [{"label": label, "key": key.plaintext} for label, key in issued]
-    context["notice"] = notice
-    return render(request, "applications.html", context)
-
-
 @router.post("/applications")
 async def create_application(request: Request, user: Admin) -> Response:
     form = await request.form()
@@ -56,8 +48,9 @@ async def create_application(request: Request, user: Admin) -> Response:
     except ApiError as exc:
         raise web_error(exc) from None
     await _seen_here(request)
-    issued = [(f"{app['name']}, slot {k.row['slot']}", k) for k in keys]
-    return await _with_new_keys(request, user, issued, f"Application '{app['name']}' created.")
+    new_keys = [{"label": f"{app['name']}, slot {k.row['slot']}", "key": k.plaintext} for k in keys]
+    return await redirect_with(request, user, "/applications", notice=f"Application '{app['name']}' created.",
+                               new_keys=new_keys)
 
 
 @router.post("/applications/{app_id}/keys/{slot}/regenerate")
@@ -70,7 +63,8 @@ async def regenerate_key(request: Request, app_id: str, slot: str, user: Admin) 
         raise web_error(exc) from None
     await _seen_here(request)
     notice = f"Slot {issued.row['slot']} of '{app['name']}' has a new key; the key it replaced no longer works."
-    return await _with_new_keys(request, user, [(f"{app['name']}, slot {issued.row['slot']}", issued)], notice)
+    new_keys = [{"label": f"{app['name']}, slot {issued.row['slot']}", "key": issued.plaintext}]
+    return await redirect_with(request, user, "/applications", notice=notice, new_keys=new_keys)
 
 
 @router.post("/keys/{key_id}/revoke")
@@ -80,9 +74,7 @@ async def revoke_key(request: Request, key_id: str, user: Admin) -> Response:
     except ApiError as exc:
         raise web_error(exc) from None
     await _seen_here(request)
-    context = await applications_context(request, user)
-    context["notice"] = "The key is revoked: it no longer works."
-    return render(request, "applications.html", context)
+    return await redirect_with(request, user, "/applications", notice="The key is revoked: it no longer works.")
 
 
 @router.post("/limits/reset")
@@ -94,9 +86,9 @@ async def reset_limit(request: Request, user: Admin) -> Response:
     if app_id not in scope.app_ids or app_id in scope.deleted:
         raise PageNotFound("There is no such limit.")
     try:
-        await LimitService(db_of(request)).reset(app_id, limit_id)
+        history = await LimitService(db_of(request)).reset(app_id, limit_id)
     except ApiError as exc:
         raise web_error(exc) from None
     back = str(form.get("back") or "/limits")
     target = back if back.startswith("/limits") and "//" not in back else "/limits"
-    return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+    return await redirect_with(request, user, target, notice=f"Limit '{history['limit_name']}' was reset to zero.")

@@ -102,7 +102,7 @@ async def test_forms_without_the_sessions_csrf_token_are_refused(running: Runnin
     other_token = await page_token(other)
     response = await client.post("/applications", data={"name": "sneaky", "csrf_token": other_token})
     assert response.status_code == 403
-    ok = await client.post("/applications", data={"name": "legit", "csrf_token": token})
+    ok = await client.post("/applications", data={"name": "legit", "csrf_token": token}, follow_redirects=True)
     assert ok.status_code == 200 and "legit" in ok.text
 
 

@@ -216,9 +216,11 @@ async def test_applications_keys_shown_once_and_the_old_key_refused(running: Run
     assert running.boot.app_keys[0].row["lookup_id"] in page.text  # the prefix identifies the key
     app_id = running.boot.app["app_id"]
     response = await admin.post(f"/applications/{app_id}/keys/1/regenerate", data={"csrf_token": hidden(page.text)})
-    assert response.status_code == 200
-    assert response.headers["cache-control"] == "no-store"
-    new_key = re.search(r'<code class="key" data-new-key>([^<]+)</code>', response.text).group(1)
+    assert response.status_code == 303 and response.headers["location"] == "/applications"  # POST-redirect-GET
+    assert "payi_app_" not in response.text + response.headers["location"]
+    shown = await admin.get("/applications")
+    assert shown.headers["cache-control"] == "no-store"
+    new_key = re.search(r'<code class="key" data-new-key>([^<]+)</code>', shown.text).group(1)
     assert new_key.startswith("payi_app_") and new_key != old_key
     assert new_key not in (await admin.get("/applications")).text  # shown once
     refused = await running.client.get("/api/v1/whoami", headers=running.headers(old_key))
@@ -228,14 +230,15 @@ async def test_applications_keys_shown_once_and_the_old_key_refused(running: Run
     assert (await running.client.get("/api/v1/whoami", headers=running.headers(running.boot.app_keys[1].plaintext))).status_code == 200
 
     created = await admin.post(
-        "/applications", data={"csrf_token": hidden(page.text), "name": "billing-prod", "store_prompts": "on"}
+        "/applications", data={"csrf_token": hidden(page.text), "name": "billing-prod", "store_prompts": "on"},
+        follow_redirects=True,
     )
     keys = re.findall(r'<code class="key" data-new-key>([^<]+)</code>', created.text)
     assert len(keys) == 2 and "billing-prod" in created.text
     duplicate = await admin.post("/applications", data={"csrf_token": hidden(page.text), "name": "billing-prod"})
     assert duplicate.status_code == 409
     key_id = running.boot.app_keys[1].row["id"]
-    revoked = await admin.post(f"/keys/{key_id}/revoke", data={"csrf_token": hidden(page.text)})
+    revoked = await admin.post(f"/keys/{key_id}/revoke", data={"csrf_token": hidden(page.text)}, follow_redirects=True)
     assert revoked.status_code == 200 and "revoked" in revoked.text
     assert (await running.client.get("/api/v1/whoami", headers=running.headers(running.boot.app_keys[1].plaintext))).status_code == 401
 
