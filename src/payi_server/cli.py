@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from . import cli_data
 from .auth.keys import KeyHasher
 from .auth.manage import Bootstrap, Tenancy, key_view
 from .errors import ApiError
@@ -50,6 +51,7 @@ deployments_cli = typer.Typer(
     no_args_is_help=True, help="Deployments: the model an application's named (Azure) deployment runs."
 )
 app.add_typer(deployments_cli, name="deployments")
+cli_data.register(app, sys.modules[__name__])  # retention ..., erase
 
 out = Console()
 err = Console(stderr=True)

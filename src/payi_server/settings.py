@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     # return to the limit after this); renewed about every ttl/4 seconds.
     lease_ttl: float = Field(default=10.0, ge=1, le=3600)
 
+    # --- retention (store/retention.py) --------------------------------------------------------------
+    # Days request rows, and separately stored prompts and responses, are kept (0: forever); an application can
+    # override either. One process at a time deletes what expired, every retention_interval seconds, in
+    # transactions of at most retention_batch_size requests.
+    request_retention_days: int = Field(default=0, ge=0, le=36_500)
+    payload_retention_days: int = Field(default=0, ge=0, le=36_500)
+    retention_interval: float = Field(default=3600.0, ge=1, le=7 * 86_400)
+    retention_batch_size: int = Field(default=2000, ge=1, le=10_000)
+
     # --- optional: instant cache invalidation across processes ------------------------------------
     redis_url: str = ""
     redis_prefix: str = Field(default="payi", min_length=1, max_length=100)

@@ -20,6 +20,7 @@ from .pricing.deployments import Deployments
 from .settings import Settings
 from .store.changes import ChangeFeed
 from .store.engine import Database
+from .store.retention import Retention, RetentionSweeper
 
 
 @dataclass
@@ -40,4 +41,6 @@ class AppState:
     deployments: Deployments
     gate: Gate  # the proxy's one way into metering
     journal: Journal | None = None
+    retention: Retention | None = None
+    sweeper: RetentionSweeper | None = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -296,6 +296,8 @@ def _payload_values(item: Pending) -> dict[str, Any] | None:
         return None
     return _storable({
         "request_id": item.request_id,
+        "app_id": item.app_id,
+        "event_timestamp": item.event.event_timestamp,
         "provider_request_json": payload.provider_request_json,
         "provider_request_reasoning_json": payload.provider_request_reasoning_json,
         "provider_response_json": payload.provider_response_json,
