@@ -73,7 +73,7 @@ class Templates:
 
 async def _prepare_template(url: str) -> None:
     """Migrated, with the managed price catalog loaded: what every server start would otherwise redo."""
-    from payi_server.pricing.book import sync_system_catalog
+    from payi_server.pricing.sync import sync_system_catalog
     from payi_server.store.engine import Database
 
     await migrate(url)

@@ -31,7 +31,8 @@ from .metering.meter import Meter
 from .metering.replay import replay_journal
 from .metering.gate import Gate
 from .metering.recorder import Observer, Recorder
-from .pricing.book import PriceBook, sync_system_catalog
+from .pricing.book import PriceBook
+from .pricing.sync import sync_system_catalog
 from .pricing.deployments import Deployments
 from .proxy.route import METHODS as PROXY_METHODS
 from .proxy.route import PATH as PROXY_PATH

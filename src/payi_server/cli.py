@@ -19,13 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import cli_data
+from . import cli_data, cli_prices
 from .auth.keys import KeyHasher
 from .auth.manage import Bootstrap, Tenancy, key_view
 from .errors import ApiError
 from .jsonio import dumps
 from .logs import configure_logging
-from .pricing.book import PriceBook, sync_system_catalog
+from .pricing.book import PriceBook
+from .pricing.sync import sync_system_catalog
 from .pricing.deployments import AZURE_CATEGORY, Deployments
 from .reports.files import estimate_requests, write_report, write_requests
 from .reports.query import build_query
@@ -52,6 +53,7 @@ deployments_cli = typer.Typer(
 )
 app.add_typer(deployments_cli, name="deployments")
 cli_data.register(app, sys.modules[__name__])  # retention ..., erase
+cli_prices.register(app, sys.modules[__name__])  # prices sync
 
 out = Console()
 err = Console(stderr=True)

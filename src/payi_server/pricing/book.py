@@ -1,7 +1,7 @@
 """The price catalog a server process prices events with, loaded from the ``resources`` table.
 
 Two kinds of rows share that table: the managed ``system.*`` catalog (``org_id`` NULL, seeded from genai-prices
-by :func:`sync_system_catalog`, refreshed by ``payi-server prices sync``) and each organisation's custom
+and refreshed by ``sync``: at every start, and by ``payi-server prices sync``) and each organisation's custom
 categories (negotiated prices, created through ``/api/v1/categories``). ``PriceBook`` keeps both in memory as
 immutable parts (the managed catalog, each organisation's custom one) and reloads the part a change names whenever
 any process changes it (the ``"catalog"`` entity of the change feed: ``"system"`` or the organisation id), so
@@ -22,19 +22,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select
 
-from ..store.changes import ChangeFeed, record_change, utcnow
+from ..store.changes import ChangeFeed
 from ..store.engine import Database
-from ..store.tables import resources, server_meta
+from ..store.tables import resources
 from .catalog import Catalog, PriceVersion, UnitPrice
-from .seed import load_seed, seed_version
 
 log = logging.getLogger("payi_server.pricing")
 
 SYSTEM_PREFIX = "system."
-_SYNC_LOCK = 7_270_002
-_META_SEED_VERSION = "catalog_seed_version"
 
 # Every managed category the Pay-i SDK can name, whether or not the seed has prices for it: events in them are
 # accepted (and unpriced where no price is known) rather than rejected as an unknown category.
@@ -215,74 +212,3 @@ class PriceBook:
         if version is None:
             return None
         return Resolved(resource_id=part.ids[(version.category, version.resource, version.start_timestamp)], version=version)
-
-
-async def sync_system_catalog(db: Database, *, force: bool = False) -> dict[str, int] | None:
-    """Bring the managed catalog in the database up to the bundled genai-prices data.
-
-    New versions are inserted and changed ones updated in place; versions the data no longer has are kept (price
-    history must stay resolvable for old events). Returns counts, or ``None`` when already current.
-    """
-    wanted = seed_version()
-    async with db.write() as conn:
-        if not db.is_sqlite:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SYNC_LOCK})
-        current = (
-            await conn.execute(select(server_meta.c.value).where(server_meta.c.name == _META_SEED_VERSION))
-        ).scalar()
-        if current == wanted and not force:
-            return None
-        existing = {
-            (r.category, r.resource, r.start_timestamp): r
-            for r in (await conn.execute(select(resources).where(resources.c.org_id.is_(None)))).all()
-        }
-        counts = {"inserted": 0, "updated": 0, "unchanged": 0}
-        now = utcnow()
-        new_rows = []
-        for version in load_seed():
-            values = _seed_values(version)
-            old = existing.get((version.category, version.resource, version.start_timestamp))
-            if old is None:
-                new_rows.append({**values, "org_id": None, "created_at": now, "deleted_at": None})
-                counts["inserted"] += 1
-            elif any(getattr(old, k) != v for k, v in values.items()) or old.deleted_at is not None:
-                await conn.execute(update(resources).where(resources.c.id == old.id).values(**values, deleted_at=None))
-                counts["updated"] += 1
-            else:
-                counts["unchanged"] += 1
-        if new_rows:
-            await conn.execute(insert(resources), new_rows)
-        if current is None:
-            await conn.execute(insert(server_meta).values(name=_META_SEED_VERSION, value=wanted))
-        else:
-            await conn.execute(
-                update(server_meta).where(server_meta.c.name == _META_SEED_VERSION).values(value=wanted)
-            )
-        await record_change(conn, db, "catalog", "system")
-    log.info("managed price catalog synced", extra={"fields": counts})
-    return counts
-
-
-def _seed_values(version: PriceVersion) -> dict[str, Any]:
-    return {
-        "category": version.category,
-        "resource": version.resource,
-        "start_timestamp": version.start_timestamp,
-        "units": units_to_json(dict(version.units)),
-        "match": {
-            "aliases": list(version.aliases),
-            "prefixes": list(version.match_prefixes),
-            "suffixes": list(version.match_suffixes),
-            "contains": list(version.match_contains),
-            "patterns": list(version.match_patterns),
-            "rank": version.rank,
-        },
-        "max_input_units": version.max_input_units,
-        "max_output_units": None,
-        "max_total_units": None,
-        "large_context_threshold": version.large_context_threshold,
-        "character_billing": False,
-        "proxy_allowed": True,
-        "description": version.description,
-        "extra": {"source": version.source, "deprecated": version.deprecated},
-    }

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ from genai_prices.types import (
 from .catalog import LARGE_CONTEXT_SUFFIX, PriceVersion, UnitPrice
 
 __all__ = ("BASE_START", "load_seed", "seed_version")
+
+log = logging.getLogger("payi_server.pricing")
 
 BASE_START = datetime(2020, 1, 1, tzinfo=UTC)
 """Start of every resource's first version (genai-prices' unconstrained base price)."""
@@ -186,8 +189,14 @@ def _search_regex(clause: MatchLogic) -> str:
         return clause.regex
     if isinstance(clause, ClauseOr):
         return "|".join(f"(?:{_search_regex(c)})" for c in clause.or_)
-    # and: one look-ahead per part; ``.*?`` may match nothing, so a part's ``^`` still anchors at the start
-    return "^" + "".join(f"(?=.*?(?:{_search_regex(c)}))" for c in clause.and_)
+    if isinstance(clause, ClauseAnd):
+        # one look-ahead per part; ``.*?`` may match nothing, so a part's ``^`` still anchors at the start
+        return "^" + "".join(f"(?=.*?(?:{_search_regex(c)}))" for c in clause.and_)
+    raise _UnknownData(f"match clause {type(clause).__name__}")
+
+
+class _UnknownData(ValueError):
+    """A shape of genai-prices data this version does not know (a newer genai-prices): the model is skipped."""
 
 
 def _collect(clause: MatchLogic, out: _Matchers) -> None:
@@ -301,7 +310,13 @@ def _seed() -> tuple[PriceVersion, ...]:
     rows: list[PriceVersion] = []
     taken: set[tuple[str, str]] = set()
     for category, provider_id, model, rank in _category_models(by_id):
-        model_rows = list(_rows(category, provider_id, model, rank))
+        try:
+            model_rows = list(_rows(category, provider_id, model, rank))
+        except (_UnknownData, AttributeError, TypeError, ValueError) as exc:
+            # A newer genai-prices may describe a model in a way this server does not know: that model stays
+            # unpriced (reported as such) and the rest of the catalog works.
+            log.warning("genai-prices model %s/%s skipped: %s", provider_id, model.id, exc)
+            continue
         key = (category, model_rows[0].resource.lower()) if model_rows else None
         if key is None or key in taken:
             continue  # a model without prices, or a second model with the same name in one category
