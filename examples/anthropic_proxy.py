@@ -13,7 +13,7 @@ from payi.lib.instrument import payi_instrument, track_context
 
 payi_key = os.environ["PAYI_API_KEY"]
 payi = Payi()  # PAYI_API_KEY and PAYI_BASE_URL from the environment
-payi_instrument(payi)  # a client aimed at Pay-i's proxy only gets the xProxy-* headers of the context
+payi_instrument(payi=payi, config={"proxy": True})  # proxy mode: calls get the context's xProxy-* headers
 
 client = Anthropic(
     api_key=os.environ["ANTHROPIC_API_KEY"],

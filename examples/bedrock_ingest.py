@@ -11,9 +11,15 @@ import os
 import boto3
 
 from payi import Payi
-from payi.lib.instrument import get_context, payi_flush, payi_instrument, track_context
+from payi.lib.instrument import get_context, payi_instrument, track_context
 
-payi_instrument(Payi())  # before creating the boto3 client: clients created earlier are not instrumented
+try:  # this SDK's addition: ingest runs in the background, payi_flush() waits for it
+    from payi.lib.instrument import payi_flush
+except ImportError:  # the official SDK ingests before each call returns: nothing to wait for
+    def payi_flush(timeout: float | None = None) -> bool:
+        return True
+
+payi_instrument(payi=Payi())  # before creating the boto3 client: clients created earlier are not instrumented
 
 bedrock = boto3.client("bedrock-runtime", region_name=os.environ.get("AWS_REGION", "us-east-1"))
 model_id = os.environ.get("BEDROCK_MODEL_ID", "anthropic.claude-3-haiku-20240307-v1:0")

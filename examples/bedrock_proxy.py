@@ -12,7 +12,7 @@ import boto3
 from payi import Payi
 from payi.lib.instrument import payi_instrument, track_context
 
-payi_instrument(Payi(), config={"proxy": True})  # must come before boto3.client(...)
+payi_instrument(payi=Payi(), config={"proxy": True})  # must come before boto3.client(...)
 
 bedrock = boto3.client("bedrock-runtime", region_name=os.environ.get("AWS_REGION", "us-east-1"))
 model_id = os.environ.get("BEDROCK_MODEL_ID", "anthropic.claude-3-haiku-20240307-v1:0")

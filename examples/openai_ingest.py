@@ -8,9 +8,15 @@ import os
 from openai import OpenAI
 
 from payi import Payi
-from payi.lib.instrument import get_context, payi_flush, payi_instrument, track_context
+from payi.lib.instrument import get_context, payi_instrument, track_context
 
-payi_instrument(Payi())  # PAYI_API_KEY and PAYI_BASE_URL from the environment
+try:  # this SDK's addition: ingest runs in the background, payi_flush() waits for it
+    from payi.lib.instrument import payi_flush
+except ImportError:  # the official SDK ingests before each call returns: nothing to wait for
+    def payi_flush(timeout: float | None = None) -> bool:
+        return True
+
+payi_instrument(payi=Payi())  # PAYI_API_KEY and PAYI_BASE_URL from the environment
 
 client = OpenAI()  # OPENAI_API_KEY (and OPENAI_BASE_URL, if set) from the environment
 model = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
