@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .. import jsonio
+from ..jsonio import ORJSONResponse
 from ..auth.dependency import AppKey
 from ..errors import ApiError, error_body
 from ..metering import attribution as attr_check
@@ -242,7 +243,7 @@ _BULK_DOC: dict[str, Any] = {
 
 
 @router.post("/ingest", openapi_extra=_INGEST_DOC, **answers(doc.IngestAnswer, errors=(409,)))
-async def ingest(request: Request, principal: AppKey, id: str | None = None) -> dict[str, Any]:
+async def ingest(request: Request, principal: AppKey, id: str | None = None) -> ORJSONResponse:
     data = await _json_body(request)
     if data is None:
         raise ApiError(400, "required_field_missing", "A JSON body with 'category' and 'units' is required")
@@ -256,12 +257,14 @@ async def ingest(request: Request, principal: AppKey, id: str | None = None) -> 
     if event.provider_response_id is None and id:
         event.provider_response_id = id[:300]
     pending, result = await state(request).meter.record(principal, event)
-    return {
-        "event_timestamp": event.event_timestamp,
-        "ingest_timestamp": pending.ingest_timestamp,
+    # A response, not a dict: FastAPI would walk the dict (``jsonable_encoder``) before encoding it, 5% of a
+    # worker's time in single ingests. Timestamps as that walk wrote them (``isoformat``).
+    return ORJSONResponse({
+        "event_timestamp": event.event_timestamp.isoformat(),
+        "ingest_timestamp": pending.ingest_timestamp.isoformat(),
         "request_id": result["request_id"],
         "xproxy_result": result,
-    }
+    })
 
 
 @router.post(
@@ -269,7 +272,7 @@ async def ingest(request: Request, principal: AppKey, id: str | None = None) -> 
     openapi_extra=_BULK_DOC,
     **answers(doc.BulkIngestAnswer),
 )
-async def ingest_bulk(request: Request, principal: AppKey) -> dict[str, Any]:
+async def ingest_bulk(request: Request, principal: AppKey) -> ORJSONResponse:
     data = await _json_body(request, empty=[])  # no body: no events (a JSON null is not an array)
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         data = data["events"]  # tolerated: an older wrapped form
@@ -305,12 +308,12 @@ async def ingest_bulk(request: Request, principal: AppKey) -> dict[str, Any]:
         else:
             ingested += 1
     errors.sort(key=lambda e: e["item_index"])
-    return {
+    return ORJSONResponse({
         "ingest_count": ingested,
         "error_count": len(errors),
         "item_error_count": len(errors),
         "total_count": len(data),
-        "ingest_timestamp": now,
+        "ingest_timestamp": now.isoformat(),
         "request_id": request_id(request),
         "errors": errors,
-    }
+    })

@@ -35,6 +35,7 @@ from ..store.tables import (
     rollup_limit_hourly,
     rollup_property_hourly,
 )
+from ..store.bulk import UnnestInsert
 from ..store.upsert import insert_add, insert_ignore
 from ..usecases.implicit import LimitFactory, UseCaseRef, ensure_use_cases
 from .event import storable
@@ -123,7 +124,9 @@ class BatchWriter:
             # 3. the request rows; a duplicate (app, category, provider_response_id) is not inserted
             rows = {i: request_values(batch[i], charged[i]) for i in valid}
             inserted: set[int] = set()
-            if rows:
+            if rows and self.statements.unnest_requests is not None:
+                inserted.update(await self.statements.unnest_requests.run(conn, [rows[i] for i in valid]))
+            elif rows:
                 stmt = self.statements.insert_requests
                 for chunk in power_of_two_chunks([rows[i] for i in valid]):
                     result = await conn.execute(stmt, chunk)
@@ -192,7 +195,9 @@ class BatchWriter:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
             await ledger.flush()
-            if link_rows:
+            if link_rows and self.statements.unnest_links is not None:
+                await self.statements.unnest_links.run(conn, link_rows)
+            elif link_rows:
                 await conn.execute(request_limits.insert(), link_rows)
 
             # 6. duplicates answer with the original request's result
@@ -417,6 +422,14 @@ class _Statements:
         self.rollup_properties = insert_add(
             db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")
         )
+        # PostgreSQL: request rows and their limit links in one statement each, whatever the batch size.
+        self.unnest_requests = None if db.is_sqlite else UnnestInsert(
+            requests,
+            conflict=("app_id", "category", "provider_response_id"),
+            conflict_where="provider_response_id IS NOT NULL",
+            returning="id",
+        )
+        self.unnest_links = None if db.is_sqlite else UnnestInsert(request_limits)
 
 
 async def _write_rollups(

@@ -11,14 +11,15 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    # The driver's own error may sit a few links down the chain (SQLAlchemy wraps asyncpg's).
-    seen: BaseException | None = getattr(exc, "orig", None) or exc.__cause__
-    for _ in range(5):
+    # The driver's own error, raised as it is (``store.bulk`` talks to asyncpg directly) or a few links down the
+    # chain (SQLAlchemy wraps asyncpg's).
+    seen: BaseException | None = exc
+    for _ in range(6):
         if seen is None:
             return False
         if isinstance(seen, (OSError, ConnectionError)) or type(seen).__name__ in _CONNECTION_ERRORS:
             return True
-        seen = seen.__cause__ or seen.__context__
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
     return False
 
 

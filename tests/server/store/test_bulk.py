@@ -1,0 +1,163 @@
+"""``store.bulk.UnnestInsert`` (PostgreSQL's one-statement insert of a batch) stores exactly what SQLAlchemy's
+insert stores, value for value, for any request row; a duplicate response id is skipped and not returned."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from sqlalchemy import select
+
+from payi_server.metering.batch import BatchWriter
+from payi_server.settings import Settings
+from payi_server.store.bulk import UnnestInsert
+from payi_server.store.engine import Database
+from payi_server.store.tables import requests
+from payi_server.store.upsert import insert_ignore
+from tests.conftest import make_settings
+
+_ids = itertools.count(1)
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**31), 2**31) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+_money = st.decimals(min_value=0, max_value=Decimal("1e6"), places=12, allow_nan=False, allow_infinity=False)
+_time = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(
+    lambda d: d.replace(tzinfo=UTC)
+)
+
+
+@st.composite
+def request_rows(draw: Any) -> dict[str, Any]:
+    return {
+        "id": 0,
+        "app_id": 1,
+        "source": draw(st.sampled_from(["ingest", "proxy"])),
+        "category": draw(_text.filter(bool)),
+        "resource": draw(_text),
+        "resource_id": draw(st.none() | st.integers(1, 2**62)),
+        "event_timestamp": draw(_time),
+        "ingest_timestamp": draw(_time),
+        "units": draw(st.dictionaries(_text, st.dictionaries(st.sampled_from(["input", "output"]), st.integers(0, 10**9)))),
+        "cost_input": draw(_money),
+        "cost_output": draw(_money),
+        "cost_total": draw(_money),
+        "unpriced": draw(st.booleans()),
+        "unknown_units": draw(st.none() | _json),
+        "use_case_id": draw(st.none() | _text),
+        "use_case_name": draw(st.none() | _text),
+        "use_case_version": draw(st.none() | st.integers(0, 2**31 - 1)),
+        "use_case_step": draw(st.none() | _text),
+        "user_id": draw(st.none() | _text),
+        "account_name": draw(st.none() | _text),
+        "limit_ids": draw(st.none() | st.lists(_text, max_size=3)),
+        "properties": draw(st.none() | st.dictionaries(_text, _text, max_size=3)),
+        "request_tags": draw(st.none() | st.lists(_text, max_size=3)),
+        "http_status_code": draw(st.none() | st.integers(100, 599)),
+        "failed": draw(st.booleans()),
+        "blocked": draw(st.booleans()),
+        "end_to_end_latency_ms": draw(st.none() | st.integers(0, 2**31 - 1)),
+        "time_to_first_token_ms": draw(st.none() | st.integers(0, 2**31 - 1)),
+        "time_to_first_completion_token_ms": draw(st.none() | st.integers(0, 2**31 - 1)),
+        "provider_response_id": None,
+        "provider_uri": draw(st.none() | _text),
+        "resource_scope": draw(st.none() | _text),
+        "price_as_category": draw(st.none() | _text),
+        "price_as_resource": draw(st.none() | _text),
+        "result": draw(st.none() | st.fixed_dictionaries({"warnings": st.lists(_text, max_size=2)})),
+    }
+
+
+def _row(**changes: Any) -> dict[str, Any]:
+    row = {c.name: None for c in requests.columns}
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    row.update(
+        id=0, app_id=1, source="ingest", category="system.openai", resource="gpt-4o", event_timestamp=now,
+        ingest_timestamp=now, units={"text": {"input": 1, "output": 2}}, cost_input=Decimal("0.1"),
+        cost_output=Decimal("0.2"), cost_total=Decimal("0.3"), unpriced=False, failed=False, blocked=False,
+    )
+    row.update(changes)
+    return row
+
+
+def test_the_batch_writer_uses_the_unnest_insert_on_postgresql_only(settings: Settings) -> None:
+    db = Database(settings.sqlalchemy_url, pool_size=1)
+    try:
+        writer = BatchWriter(db)
+        assert (writer.statements.unnest_requests is None) == db.is_sqlite
+        assert (writer.statements.unnest_links is None) == db.is_sqlite
+    finally:
+        asyncio.run(db.dispose())
+
+
+def test_every_column_of_the_request_log_is_covered() -> None:
+    """A column added to ``requests`` gets an array type (or this fails), and the statement names every column."""
+    insert = UnnestInsert(requests, returning="id")
+    assert [name for name, _ in insert.columns] == [c.name for c in requests.columns]
+    assert insert.sql.count("$") == len(requests.columns)
+
+
+def test_unnest_insert_stores_what_sqlalchemy_stores(make_database: Any, tmp_path: Path) -> None:
+    url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
+    unnest = UnnestInsert(
+        requests,
+        conflict=("app_id", "category", "provider_response_id"),
+        conflict_where="provider_response_id IS NOT NULL",
+        returning="id",
+    )
+    plain = insert_ignore(
+        Database(url, pool_size=1), requests, ["app_id", "category", "provider_response_id"],
+        index_where=requests.c.provider_response_id.is_not(None),
+    ).returning(requests.c.id)
+
+    async def both(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        a, b = dict(row, id=next(_ids) + 10**12), dict(row, id=next(_ids) + 10**12)
+        db = Database(url, pool_size=1)  # one per event loop
+        try:
+            async with db.write() as conn:
+                assert [r[0] for r in (await conn.execute(plain, [a])).all()] == [a["id"]]
+                assert await unnest.run(conn, [b]) == [b["id"]]
+                query = select(requests).where(requests.c.id.in_([a["id"], b["id"]]))
+                got = {r.id: dict(r._mapping) for r in (await conn.execute(query)).all()}
+        finally:
+            await db.dispose()
+        return got[a["id"]], got[b["id"]]
+
+    @hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(request_rows())
+    def check(row: dict[str, Any]) -> None:
+        via_sqlalchemy, via_unnest = asyncio.run(both(row))
+        via_sqlalchemy.pop("id")
+        via_unnest.pop("id")
+        assert via_unnest == via_sqlalchemy
+
+    async def duplicates() -> None:
+        db = Database(url, pool_size=1)
+        row = _row(provider_response_id="resp-bulk-dup")
+        first, second = dict(row, id=next(_ids) + 10**12), dict(row, id=next(_ids) + 10**12)
+        third = dict(row, id=next(_ids) + 10**12, provider_response_id="resp-bulk-other")
+        async with db.write() as conn:
+            assert await unnest.run(conn, [first]) == [first["id"]]
+            assert await unnest.run(conn, [second, third]) == [third["id"]]
+        await db.dispose()
+
+    check()
+    asyncio.run(duplicates())
+
+
+def test_naive_times_are_refused_like_the_column_type_refuses_them() -> None:
+    insert = UnnestInsert(requests)
+    row = _row(event_timestamp=datetime(2026, 1, 1) + timedelta(hours=1))
+    try:
+        insert.arrays([row])
+    except ValueError as exc:
+        assert "naive" in str(exc)
+    else:
+        raise AssertionError("a naive datetime was accepted")
