@@ -48,28 +48,27 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+# Checked in order (a subclass before its base: SmallInteger and BigInteger are Integers).
+_KINDS: tuple[tuple[type[Any], str, str, Convert], ...] = (
+    (JSON, "text", "::json", _json),
+    (Money, "numeric", "", _money),
+    (Price, "numeric", "", _price),
+    (UTCDateTime, "timestamptz", "", _utc),
+    (SmallInteger, "int2", "", _same),
+    (BigInteger, "int8", "", _same),
+    (Integer, "int4", "", _same),
+    (Boolean, "bool", "", _same),
+    (Float, "float8", "", _same),
+    (String, "text", "", _same),
+    (Text, "text", "", _same),
+)
+
+
 def _column_kind(column_type: Any) -> tuple[str, str, Convert]:
     """(array element type, cast applied in the SELECT, value conversion) for a column's type."""
-    if isinstance(column_type, JSON):
-        return "text", "::json", _json
-    if isinstance(column_type, Money):
-        return "numeric", "", _money
-    if isinstance(column_type, Price):
-        return "numeric", "", _price
-    if isinstance(column_type, UTCDateTime):
-        return "timestamptz", "", _utc
-    if isinstance(column_type, SmallInteger):
-        return "int2", "", _same
-    if isinstance(column_type, BigInteger):
-        return "int8", "", _same
-    if isinstance(column_type, Integer):
-        return "int4", "", _same
-    if isinstance(column_type, Boolean):
-        return "bool", "", _same
-    if isinstance(column_type, Float):
-        return "float8", "", _same
-    if isinstance(column_type, (String, Text)):
-        return "text", "", _same
+    for kind, element, cast, convert in _KINDS:
+        if isinstance(column_type, kind):
+            return element, cast, convert
     raise TypeError(f"no array type for {column_type!r}")
 
 
