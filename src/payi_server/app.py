@@ -62,7 +62,11 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     db = Database(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
     hasher = KeyHasher(resolve_secret(settings))
     tenancy = Tenancy(db, hasher)
-    await tenancy.check_secret()
+    try:
+        await tenancy.check_secret()
+    except BaseException:  # refusing to start: close the database first
+        await db.dispose()
+        raise
     async with db.write() as conn:
         node_id = (
             await conn.execute(

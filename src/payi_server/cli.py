@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import cli_data, cli_prices
+from . import cli_backup, cli_data, cli_prices
 from .auth.keys import KeyHasher
 from .auth.manage import Bootstrap, Tenancy, key_view
 from .errors import ApiError
@@ -53,6 +53,7 @@ deployments_cli = typer.Typer(
 )
 app.add_typer(deployments_cli, name="deployments")
 cli_data.register(app, sys.modules[__name__])  # retention ..., erase
+cli_backup.register(app, sys.modules[__name__])  # backup, restore
 cli_prices.register(app, sys.modules[__name__])  # prices sync
 
 out = Console()
