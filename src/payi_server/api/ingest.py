@@ -7,7 +7,6 @@ valid ones and reports the others per item. Both answer only after their events 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -294,9 +293,7 @@ async def ingest_bulk(request: Request, principal: AppKey) -> ORJSONResponse:
             errors.append({"item_index": index, "xproxy_result": _validation_error(exc).body()})
         except ApiError as exc:
             errors.append({"item_index": index, "xproxy_result": exc.body()})
-    outcomes = await asyncio.gather(
-        *(meter.recorder.submit(pending) for _, pending in prepared), return_exceptions=True
-    )
+    outcomes = await meter.recorder.submit_many([pending for _, pending in prepared])
     ingested = 0
     for (index, _pending), outcome in zip(prepared, outcomes, strict=True):
         if isinstance(outcome, ApiError):

@@ -94,6 +94,17 @@ class Recorder:
         await self._queue.put(item)
         return await item.future
 
+    async def submit_many(self, items: list[Pending]) -> list[dict[str, Any] | BaseException]:
+        """``submit`` for many items at once (bulk ingest): one future each, no task per item."""
+        loop = asyncio.get_running_loop()
+        for item in items:
+            item.future = loop.create_future()
+            if self._queue.full():
+                await self._queue.put(item)
+            else:
+                self._queue.put_nowait(item)
+        return await asyncio.gather(*(item.future for item in items if item.future is not None), return_exceptions=True)
+
     def submit_nowait(self, item: Pending) -> None:
         try:
             self._queue.put_nowait(item)
@@ -151,17 +162,18 @@ class Recorder:
             for item in batch:
                 await self._write_with_retry([item])
             return
+        counted = []
         for item, outcome in zip(batch, outcomes, strict=True):
             _settle(item, outcome)
             if self._metrics is not None and not isinstance(outcome, ApiError) and not outcome.get("duplicate_request"):
                 limits_ = outcome.get("limits") or {}
-                self._metrics.recorded(
+                counted.append((
                     item.event.source,
                     item.category,
                     item.cost_total,
                     bool(item.unknown_units) or item.resource_id is None,
                     [v["state"] for v in limits_.values()] if isinstance(limits_, dict) else [],
-                )
+                ))
             if self._observers and not isinstance(outcome, ApiError) and not outcome.get("duplicate_request"):
                 for observer in self._observers:
                     try:
@@ -171,6 +183,7 @@ class Recorder:
         self._journaled(batch)
         self.written += len(batch)
         if self._metrics is not None:
+            self._metrics.recorded(counted)
             self._metrics.queue_depth.set(self._queue.qsize())
 
     def _database_down(self, batch: list[Pending], exc: BaseException) -> None:
