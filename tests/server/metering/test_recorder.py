@@ -103,3 +103,19 @@ def test_batches_insert_in_power_of_two_chunks(n: int) -> None:
     assert all(len(c) & (len(c) - 1) == 0 for c in chunks)
     assert [len(c) for c in chunks] == sorted((len(c) for c in chunks), reverse=True)
     assert len(chunks) == bin(n).count("1")
+
+
+async def test_submit_many_answers_each_item_in_order(running: Running) -> None:
+    recorder = Recorder(running.state.db, batch_size=8, flush_interval=0, queue_size=5)
+    await recorder.start()
+    try:
+        items = [_pending(running) for _ in range(20)]
+        items[7] = _pending(running, limit_ids=["no-such-limit"])
+        outcomes = await recorder.submit_many(items)  # more than the queue holds: waits for room
+    finally:
+        await recorder.stop()
+    assert [isinstance(o, dict) for o in outcomes] == [i != 7 for i in range(20)]
+    assert [o["request_id"] for o in outcomes if isinstance(o, dict)] == [
+        str(item.request_id) for n, item in enumerate(items) if n != 7
+    ]
+    assert await _stored(running, [i.request_id for i in items]) == 19
