@@ -31,3 +31,76 @@ async def test_reloading_after_a_regenerated_key_keeps_that_key(page: Any, live:
         assert (await http.get("/api/v1/whoami", headers={"xProxy-api-key": new_key})).status_code == 200
     await page.go_back()
     assert new_key not in await page.content()
+
+
+async def test_an_admin_runs_a_limit_from_the_dashboard(page: Any, live: Live) -> None:
+    await add_user(live, "admin@example.com")
+    await sign_in(page, live, "admin@example.com")
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.goto(live.url + "/limits")
+    assert "Create the first one with the form below" in await page.inner_text("#empty-state")
+    await page.fill("#new-limit input[name=limit_name]", "support budget")
+    await page.fill("#new-limit input[name=max]", "25")
+    await page.select_option("#new-limit select[name=limit_type]", "block")
+    await page.fill("#new-limit input[name=threshold]", "90")
+    await page.select_option("#new-limit select[name=period]", "week")
+    assert await page.input_value("#new-limit input[name=timezone]") == "Europe/Paris"  # the browser's zone
+    await page.click("#create-limit")
+    await page.wait_for_selector("#notice")
+    assert "created" in await page.inner_text("#notice")
+    facts = await page.inner_text("#limit-facts")
+    assert "each week at midnight in Europe/Paris" in facts and "90% ($22.50)" in facts
+    await page.reload()
+    assert await page.query_selector("#notice") is None  # one view
+
+    await page.fill("#edit input[name=max]", "30")
+    await page.check("#edit input[name=strict]")
+    await page.click("#save-limit")
+    await page.wait_for_selector("#notice")
+    assert "$30.00" in await page.inner_text("#limit-facts") and "strict" in await page.inner_text("#limit-facts")
+    await page.goto(live.url + "/limits")
+    row = page.locator("tr[data-limit-id]")
+    assert "90%" in await row.locator(".threshold").inner_text()
+    assert "each week" in await row.locator(".period").inner_text()
+    await row.locator("a", has_text="support budget").click()
+    await page.click("#delete-limit")
+    await page.wait_for_url(live.url + "/limits")
+    assert "deleted" in await page.inner_text("#notice")
+    assert await page.query_selector("tr[data-limit-id]") is None
+
+
+async def test_a_viewer_sees_limits_and_users_but_no_forms(page: Any, live: Live) -> None:
+    async with httpx2.AsyncClient(base_url=live.url, timeout=30) as http:
+        response = await http.post("/api/v1/limits", json={"limit_name": "cap", "max": 5, "threshold": 0.8},
+                                   headers={"xProxy-api-key": live.app_key})
+        assert response.status_code == 201, response.text
+    await add_user(live, "viewer@example.com", role="viewer")
+    await sign_in(page, live, "viewer@example.com")
+    await page.goto(live.url + "/limits")
+    assert await page.query_selector("tr[data-limit-id]") is not None
+    assert await page.query_selector("form[method=post][action^='/limits']") is None
+    await page.click("tr[data-limit-id] a")
+    assert "cap" in await page.inner_text("h1")
+    assert await page.query_selector("#edit") is None and await page.query_selector("#delete-limit") is None
+    await page.click("nav >> text=Users")
+    assert "viewer@example.com" in await page.inner_text("table.users")
+    assert await page.query_selector("form[action^='/users']") is None
+
+
+async def test_an_admin_adds_a_user_who_signs_in_with_the_generated_password(page: Any, live: Live) -> None:
+    await add_user(live, "admin@example.com")
+    await sign_in(page, live, "admin@example.com")
+    await page.goto(live.url + "/users")
+    await page.fill("#new-user input[name=email]", "cfo@example.com")
+    await page.select_option("#new-user select[name=role]", "viewer")
+    await page.click("#create-user")
+    password = (await page.inner_text("[data-new-password]")).strip()
+    await page.reload()
+    assert await page.query_selector("[data-new-password]") is None
+    await page.click("header button.link")  # sign out
+    await page.wait_for_url("**/login")
+    await page.fill("input[name=email]", "cfo@example.com")
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(live.url + "/")
+    assert "viewer" in await page.inner_text("header")

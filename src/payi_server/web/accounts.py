@@ -126,11 +126,47 @@ class Accounts:
             )
             await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user_id))
 
-    async def delete_user(self, org_id: int, email: str) -> None:
+    async def delete_user(self, org_id: int, email: str, *, keep_an_admin: bool = False) -> None:
+        """Delete a user and their sessions; ``keep_an_admin`` refuses to delete the organisation's last admin."""
         async with self._db.write() as conn:
             user_id = await self._user_id(conn, org_id, email)
+            if keep_an_admin:
+                await self._not_the_last_admin(conn, org_id, user_id)
             await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user_id))
             await conn.execute(delete(dashboard_users).where(dashboard_users.c.id == user_id))
+
+    async def set_role(self, org_id: int, email: str, role: str) -> None:
+        """Change a user's role (their sessions follow at once); the organisation keeps at least one admin."""
+        if role not in ROLES:
+            raise ApiError(400, "invalid_role", "The role is admin or viewer")
+        async with self._db.write() as conn:
+            user_id = await self._user_id(conn, org_id, email)
+            if role != "admin":
+                await self._not_the_last_admin(conn, org_id, user_id)
+            await conn.execute(
+                update(dashboard_users).where(dashboard_users.c.id == user_id).values(role=role, updated_at=utcnow())
+            )
+
+    async def _not_the_last_admin(self, conn: Any, org_id: int, user_id: int) -> None:
+        # Lock the organisation's admins (PostgreSQL; SQLite has one writer): two admins demoting each other at
+        # once must not both succeed.
+        query = select(dashboard_users.c.id).where(
+            dashboard_users.c.org_id == org_id, dashboard_users.c.role == "admin", dashboard_users.c.disabled_at.is_(None)
+        )
+        if conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        admins = set((await conn.execute(query)).scalars().all())
+        if admins <= {user_id}:
+            raise ApiError(409, "last_admin", "This is the organisation's last admin: make another user admin first")
+
+    async def user_email(self, org_id: int, user_id: int) -> str:
+        """The email of a user of the organisation (``user_not_found`` otherwise)."""
+        query = select(dashboard_users.c.email).where(dashboard_users.c.org_id == org_id, dashboard_users.c.id == user_id)
+        async with self._db.read() as conn:
+            found = (await conn.execute(query)).scalar()
+        if found is None:
+            raise ApiError(404, "user_not_found", "No such user")
+        return str(found)
 
     async def _user_id(self, conn: Any, org_id: int, email: str) -> int:
         found = (

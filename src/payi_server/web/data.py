@@ -6,12 +6,13 @@ Each takes a ``Scope`` (the organisation's applications) and never reads outside
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 
 from ..ids import numeric_id
-from ..limits.model import limit_view
+from ..limits.model import limit_view, state_after
 from ..reports.requestlog import safe_uri
 from ..reports.scope import Scope
 from ..store.changes import utcnow
@@ -40,26 +41,28 @@ async def limits_in(db: Database, scope: Scope) -> list[dict[str, Any]]:
     async with db.read() as conn:
         rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
     now = utcnow()
+    return limit_rows([(row["app_id"], limit_view(row, now)) for row in rows], scope)
+
+
+def limit_rows(views: list[tuple[int, dict[str, Any]]], scope: Scope) -> list[dict[str, Any]]:
+    """Limit views (``limit_view``) with what the pages show: application, spend, the true percentage of max
+    (143 when overrun; bars cap at 100 themselves), threshold, and the state ``state_after`` gives."""
     out = []
-    for row in rows:
-        view = limit_view(row, now)
+    for app_id, view in views:
         spent = view["totals"]["cost"]["total"]["base"]
         maximum = view["max"] or 0.0
         threshold = view["threshold"] if view["threshold"] is not None else 1.0
-        if spent > maximum:
-            state = "overrun"
-        elif spent >= maximum * threshold:
-            state = "exceeded"
-        else:
-            state = "ok"
+        state = state_after(Decimal(str(spent)), Decimal(str(maximum)),
+                            Decimal(str(view["threshold"])) if view["threshold"] is not None else None)
         out.append(
             {
                 **view,
-                "app_id": str(row["app_id"]),
-                "application": scope.name(row["app_id"]),
+                "app_id": str(app_id),
+                "application": scope.name(app_id),
                 "spent": spent,
-                "percent": min(100.0, 100.0 * spent / maximum) if maximum else 0.0,
+                "percent": 100.0 * spent / maximum if maximum else 0.0,
                 "threshold_percent": min(100.0, threshold * 100.0),
+                "has_threshold": view["threshold"] is not None and view["threshold"] < 1,
                 "state": state,
                 "requests_total": view["totals"]["requests"]["total"],
             }

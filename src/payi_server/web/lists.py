@@ -14,6 +14,7 @@ from .accounts import WebUser
 from .context import PageFilters
 from .data import cursor_of, limits_in, parse_cursor, request_detail, use_cases_in
 from .flash import take_flash
+from .limit_pages import PERIODS
 from .pages import _query, _use_case_choices, db_of, live_apps, page_scope, run
 from .render import render
 from .session import PageNotFound, Viewer
@@ -31,7 +32,7 @@ async def limits_page(request: Request, user: Viewer) -> Response:
         request,
         "limits.html",
         {"filters": filters, "apps": live_apps(org_scope), "limits": await limits_in(db_of(request), scope),
-         **await take_flash(request, user)},
+         "periods": PERIODS, **await take_flash(request, user)},
     )
 
 

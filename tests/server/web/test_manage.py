@@ -12,7 +12,8 @@ from payi_server.web.flash import seal, unseal
 
 from ...conftest import Running
 from .conftest import Login
-from .helpers import hidden
+from ..reports.data import other_organization
+from .helpers import hidden, new_client
 
 NEW_KEY = re.compile(r'<code class="key" data-new-key>([^<]+)</code>')
 
@@ -48,3 +49,124 @@ async def test_a_regenerated_key_is_shown_once_and_a_reload_regenerates_nothing(
     assert (await running.client.get("/api/v1/whoami", headers=running.headers(keys[0]))).status_code == 200
     async with running.state.db.read() as conn:
         assert (await conn.execute(select(dashboard_flashes.c.id))).first() is None
+
+
+async def _token(client: object, path: str = "/limits") -> str:
+    response = await client.get(path)  # type: ignore[attr-defined]
+    assert response.status_code == 200, response.text
+    return hidden(response.text)
+
+
+async def test_admins_create_edit_reset_and_delete_limits(running: Running, login: Login) -> None:
+    admin = await login("admin@example.com")
+    empty = await admin.get("/limits")
+    assert "No limits yet. Create the first one with the form below." in empty.text and "/api/v1" not in empty.text
+    token = hidden(empty.text)
+    app_id = str(running.boot.app["app_id"])
+    form = {"csrf_token": token, "app_id": app_id, "limit_name": "team budget", "max": "40", "limit_type": "block",
+            "threshold": "80", "period": "month", "timezone": "Europe/Paris", "strict": "on"}
+    created = await admin.post("/limits", data=form)
+    assert created.status_code == 303
+    link = created.headers["location"]
+    assert link.startswith(f"/limits/{app_id}/")
+    limit_id = link.rsplit("/", 1)[1]
+    # the service made it, with its rules: read it back through the API
+    api = (await running.client.get(f"/api/v1/limits/{limit_id}", headers=running.headers())).json()["limit"]
+    assert (api["limit_type"], api["max"], api["threshold"], api["enforcement"], api["period"], api["timezone"]) == (
+        "block", 40.0, 0.8, "strict", "month", "Europe/Paris")
+    page = await admin.get(link)
+    assert "Limit &#39;team budget&#39; created." in page.text
+    assert "each month at midnight in Europe/Paris" in page.text and "80% ($32.00)" in page.text
+    listing = await admin.get("/limits")
+    assert ">80%<" in listing.text and "each month" in listing.text
+
+    # refused by the service: back to the form with its message and what was typed
+    bad = await admin.post("/limits", data={**form, "limit_name": "other", "threshold": "50"}, follow_redirects=True)
+    assert "between 0.75 and 0.99" in bad.text and 'value="other"' in bad.text
+    duplicate = await admin.post("/limits", data={**form, "max": "41"}, follow_redirects=True)
+    assert "already exists" in duplicate.text
+
+    saved = await admin.post(link, data={"csrf_token": token, "limit_name": "team cap", "max": "50"})
+    assert saved.status_code == 303
+    api = (await running.client.get(f"/api/v1/limits/{limit_id}", headers=running.headers())).json()["limit"]
+    assert (api["limit_name"], api["max"], api["enforcement"]) == ("team cap", 50.0, "default")
+
+    reset = await admin.post("/limits/reset", data={"csrf_token": token, "app_id": app_id, "limit_id": limit_id,
+                                                    "back": link})
+    assert reset.headers["location"] == link
+    assert "History" in (await admin.get(link)).text
+
+    deleted = await admin.post(f"{link}/delete", data={"csrf_token": token})
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/limits"
+    assert "deleted" in (await admin.get("/limits")).text
+    assert (await running.client.get(f"/api/v1/limits/{limit_id}", headers=running.headers())).status_code == 404
+    assert (await admin.get(link)).status_code == 404
+    for path in (f"/limits/999/{limit_id}", f"/limits/{app_id}/no-such", f"/limits/{app_id}/bad%20id", "/limits/x/y"):
+        assert (await admin.get(path)).status_code == 404, path
+
+
+async def test_a_limit_of_another_organisation_is_not_found(running: Running, login: Login) -> None:
+    response = await running.client.post("/api/v1/limits", json={"limit_name": "theirs", "max": 5}, headers=running.headers())
+    limit_id = response.json()["limit"]["limit_id"]
+    other_org, _org_key, _app, _app_key = await other_organization(running)
+    stranger = await login("stranger@example.com", org_id=other_org)
+    app_id = running.boot.app["app_id"]
+    token = await _token(stranger)
+    assert (await stranger.get(f"/limits/{app_id}/{limit_id}")).status_code == 404
+    deleted = await stranger.post(f"/limits/{app_id}/{limit_id}/delete", data={"csrf_token": token})
+    assert deleted.status_code == 404
+    assert (await running.client.get(f"/api/v1/limits/{limit_id}", headers=running.headers())).status_code == 200
+
+
+async def test_viewers_see_limits_and_users_and_change_nothing(running: Running, login: Login) -> None:
+    response = await running.client.post("/api/v1/limits", json={"limit_name": "cap", "max": 5}, headers=running.headers())
+    limit_id = response.json()["limit"]["limit_id"]
+    viewer = await login("viewer@example.com", role="viewer")
+    app_id = running.boot.app["app_id"]
+    for path in ("/limits", f"/limits/{app_id}/{limit_id}", "/users"):
+        page = await viewer.get(path)
+        assert page.status_code == 200, path
+        assert 'method="post" action="/limits' not in page.text and 'action="/users' not in page.text, path
+    token = await _token(viewer)
+    for path in ("/limits", f"/limits/{app_id}/{limit_id}", f"/limits/{app_id}/{limit_id}/delete", "/users",
+                 "/users/1/role", "/users/1/delete", "/users/1/password"):
+        assert (await viewer.post(path, data={"csrf_token": token, "app_id": app_id, "limit_name": "x", "max": "1",
+                                              "email": "x@example.com", "role": "admin"})).status_code == 403, path
+    assert (await running.client.get(f"/api/v1/limits/{limit_id}", headers=running.headers())).status_code == 200
+
+
+async def test_admins_manage_users_and_roles(running: Running, login: Login) -> None:
+    admin = await login("admin@example.com")
+    token = await _token(admin, "/users")
+    created = await admin.post("/users", data={"csrf_token": token, "email": "Ops@Example.com", "role": "viewer"},
+                               follow_redirects=True)
+    password = re.search(r"<code class=\"key\" data-new-password>([^<]+)</code>", created.text).group(1)
+    assert "ops@example.com" in created.text
+    assert "data-new-password" not in (await admin.get("/users")).text  # shown once
+    ops = await new_client(running)
+    signed = await ops.post("/login", data={"email": "ops@example.com", "password": password,
+                                            "csrf_token": hidden((await ops.get("/login")).text), "next": "/"})
+    assert signed.status_code == 303
+    assert "viewer" in (await ops.get("/")).text
+    ids = dict(re.findall(r'<tr data-user="([^"]+)">.*?action="/users/(\d+)/role"', created.text, re.S))
+    ops_id = ids["ops@example.com"]
+    promoted = await admin.post(f"/users/{ops_id}/role", data={"csrf_token": token, "role": "admin"})
+    assert promoted.status_code == 303
+    assert 'class="role role-admin">admin<' in (await ops.get("/")).text  # the next page of their session
+    again = await admin.post(f"/users/{ops_id}/password", data={"csrf_token": token}, follow_redirects=True)
+    assert "data-new-password" in again.text
+    assert (await ops.get("/")).status_code == 303  # their session ended with the new password
+    # the organisation keeps an admin
+    admin_id = ids["admin@example.com"]
+    await admin.post(f"/users/{ops_id}/role", data={"csrf_token": token, "role": "viewer"})
+    last = await admin.post(f"/users/{admin_id}/role", data={"csrf_token": token, "role": "viewer"}, follow_redirects=True)
+    assert "last admin" in last.text
+    refused = await admin.post(f"/users/{admin_id}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "last admin" in refused.text
+    bad = await admin.post("/users", data={"csrf_token": token, "email": "not an email", "role": "viewer"},
+                           follow_redirects=True)
+    assert "Give an email address" in bad.text
+    removed = await admin.post(f"/users/{ops_id}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "ops@example.com was removed" in removed.text
+    assert (await admin.post("/users/999999/delete", data={"csrf_token": token})).status_code == 404
+    await ops.aclose()
