@@ -57,7 +57,7 @@ cli_backup.register(app, sys.modules[__name__])  # backup, restore
 cli_prices.register(app, sys.modules[__name__])  # prices sync
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, whatever the terminal's width
 T = TypeVar("T")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

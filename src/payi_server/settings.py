@@ -6,15 +6,18 @@ names the variable (``PAYI_SERVER_PORT: Input should be a valid integer ...``).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import stat
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "PAYI_SERVER_"
 
@@ -32,6 +35,26 @@ DEFAULT_PROVIDER_HOSTS = (
     "*.azuredatabricks.net",
     "*.gcp.databricks.com",
 )
+
+
+_HOST_PATTERN = re.compile(r"(\*|[a-z0-9_-]+|\*\.[a-z0-9_.*-]+|[a-z0-9_-]+(\.[a-z0-9_*-]+)+\.?)(:[0-9]{1,5})?")
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    """An absolute URL of one of ``schemes`` with a host (unix sockets: a path), else ValueError."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("is not a URL") from None
+    if parts.scheme not in schemes:
+        raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("a unix:// URL needs a socket path")
+    elif not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError(f"must be a {parts.scheme}:// URL with a host")
+    return value
 
 
 class SettingsError(Exception):
@@ -80,7 +103,8 @@ class Settings(BaseSettings):
     azure_openai_base_url: str = ""
     azure_anthropic_base_url: str = ""
     aws_bedrock_base_url: str = ""
-    provider_hosts: tuple[str, ...] = DEFAULT_PROVIDER_HOSTS
+    # NoDecode: the raw text reaches ``_split_hosts`` (pydantic-settings would read it as JSON only).
+    provider_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PROVIDER_HOSTS
     allow_private_provider_hosts: bool = False
     upstream_connect_timeout: float = Field(default=10.0, gt=0)
     upstream_timeout: float = Field(default=600.0, gt=0)
@@ -109,16 +133,64 @@ class Settings(BaseSettings):
     @field_validator("provider_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
+        """A comma-separated list (as the README documents) or a JSON array of host patterns."""
         if isinstance(value, str):
-            return tuple(h.strip() for h in value.split(",") if h.strip())
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValueError("must be a comma-separated list or a JSON array of host patterns") from None
+                if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+                    raise ValueError("a JSON array of host patterns holds strings only")
+            else:
+                value = text.split(",")
+        if isinstance(value, (list, tuple)):
+            hosts = tuple(h.strip().lower() for h in value if isinstance(h, str) and h.strip())
+            if not hosts:
+                raise ValueError("names no host pattern")
+            bad = [h for h in hosts if not _HOST_PATTERN.fullmatch(h)]
+            if bad:
+                raise ValueError(f"not a host pattern: {bad[0][:100]!r}")
+            return hosts
         return value
 
     @field_validator("database_url")
     @classmethod
-    def _check_url(cls, value: str) -> str:
-        if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgresql+", "postgres:")):
             raise ValueError("must start with sqlite:// or postgresql://")
+        if value and not value.startswith("sqlite"):
+            _check_url(value, ("postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgres"))
+        elif value and not value.startswith(("sqlite:///", "sqlite+aiosqlite:///")):
+            raise ValueError("must be sqlite:///path/to/file.db")
         return value
+
+    @field_validator(
+        "openai_base_url", "anthropic_base_url", "azure_openai_base_url", "azure_anthropic_base_url",
+        "aws_bedrock_base_url",
+    )
+    @classmethod
+    def _check_http_url(cls, value: str) -> str:
+        return _check_url(value, ("http", "https")) if value else value
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _check_otel(cls, value: str) -> str:
+        if not value:
+            return value
+        _check_url(value, ("http", "https"))
+        try:  # the exporter the service would start: a missing extra is said at start, not at the first call
+            import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
+            import opentelemetry.sdk.trace  # noqa: F401
+        except ImportError:
+            raise ValueError("needs the otel extra: pip install 'payi-selfhosted[server,otel]'") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str) -> str:
+        return _check_url(value, ("redis", "rediss", "unix")) if value else value
 
     # --- derived -----------------------------------------------------------------------------------
     @property
