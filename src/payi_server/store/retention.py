@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from .changes import utcnow
 from .engine import Database
@@ -133,6 +133,9 @@ class Retention:
         """Delete every expired request row (with its payload and limit links) and every expired payload."""
         now = now or utcnow()
         removed = {"applications": 0, "requests": 0, "payloads": 0}
+        filled = await self._fill_payloads(renew)
+        if filled:
+            log.info("retention: gave %s payloads written by an older server their request's time", filled)
         for policy in await self.policies():
             if not policy.request_days and not policy.payload_days:
                 continue
@@ -187,6 +190,35 @@ class Retention:
                 ids = [r[0] for r in (await conn.execute(ids_query)).all()]
                 if ids:
                     await conn.execute(delete(t).where(t.c.request_id.in_(ids)))
+            total += len(ids)
+            if len(ids) < self.batch_size or not await self._next(renew):
+                return total
+
+    async def _fill_payloads(self, renew: Renew | None) -> int:
+        """Payloads a server older than migration 0006 wrote (a rolling upgrade) get their request's application and
+        time; those whose request is gone are deleted."""
+        t = request_payloads
+        ids_query = select(t.c.request_id).where(t.c.app_id.is_(None)).limit(self.batch_size)
+        fill = (
+            update(t)
+            .where(t.c.request_id == bindparam("rid"))
+            .values(app_id=bindparam("aid"), event_timestamp=bindparam("ts"))
+        )
+        total = 0
+        while True:
+            async with self.db.write() as conn:
+                ids = [r[0] for r in (await conn.execute(ids_query)).all()]
+                if ids:
+                    found = (
+                        await conn.execute(
+                            select(requests.c.id, requests.c.app_id, requests.c.event_timestamp).where(requests.c.id.in_(ids))
+                        )
+                    ).all()
+                    if found:
+                        await conn.execute(fill, [{"rid": r.id, "aid": r.app_id, "ts": r.event_timestamp} for r in found])
+                    gone = set(ids) - {r.id for r in found}
+                    if gone:
+                        await conn.execute(delete(t).where(t.c.request_id.in_(sorted(gone))))
             total += len(ids)
             if len(ids) < self.batch_size or not await self._next(renew):
                 return total

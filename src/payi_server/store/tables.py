@@ -193,13 +193,14 @@ Index(
 
 # Prompts and responses, only for applications that store them and requests that did not disable logging.
 # ``app_id`` and ``event_timestamp`` repeat the request's, so that retention finds expired payloads on their own
-# index (they are usually kept for less time than the request rows).
+# index (they are usually kept for less time than the request rows). NULL only in rows a server older than
+# migration 0006 wrote during a rolling upgrade: the retention sweep fills them in.
 request_payloads = Table(
     "request_payloads",
     metadata,
     Column("request_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("app_id", BigInteger, nullable=False),
-    Column("event_timestamp", UTCDateTime, nullable=False),
+    Column("app_id", BigInteger, nullable=True),
+    Column("event_timestamp", UTCDateTime, nullable=True),
     Column("provider_request_json", Text, nullable=True),
     Column("provider_request_reasoning_json", Text, nullable=True),
     Column("provider_response_json", JSON, nullable=True),  # a string or a list of strings

@@ -247,3 +247,46 @@ async def test_migration_gives_existing_payloads_their_requests_app_and_time(run
         rows = (await conn.execute(select(request_payloads))).all()
         recorded = (await conn.execute(select(requests.c.id, requests.c.event_timestamp))).one()
     assert [(r.request_id, r.app_id, r.event_timestamp) for r in rows] == [(recorded.id, int(keeper_id), recorded.event_timestamp)]
+
+
+async def test_payloads_an_older_server_wrote_get_their_requests_time(running: Running) -> None:
+    """During a rolling upgrade a server of the previous version writes payloads without app_id/event_timestamp."""
+    db = running.state.db
+    await price(running)
+    await ingest(running, [event(_ago(20), 1000), event(_ago(1), 1000)])
+    async with db.read() as conn:
+        rows = (await conn.execute(select(requests.c.id, requests.c.event_timestamp).order_by(requests.c.event_timestamp))).all()
+    async with db.write() as conn:
+        await conn.execute(
+            request_payloads.insert(),
+            [{"request_id": r.id, "provider_request_json": "{}"} for r in rows] + [{"request_id": 7, "provider_request_json": "orphan"}],
+        )
+    retention = Retention(db, Defaults(payload_days=7), batch_size=2, pause=0)
+    assert await retention.sweep() == {"applications": 1, "requests": 0, "payloads": 1}
+    async with db.read() as conn:
+        left = (await conn.execute(select(request_payloads))).all()
+    app_id = int(running.boot.app["app_id"])
+    assert [(r.request_id, r.app_id, r.event_timestamp) for r in left] == [(rows[1].id, app_id, rows[1].event_timestamp)]
+
+
+async def test_ingest_goes_on_while_the_sweep_deletes(running: Running) -> None:
+    """The sweep's batches interleave with the recorder's commits: every ingest is answered and recorded."""
+    import asyncio
+
+    db = running.state.db
+    await price(running)
+    await ingest(running, [event(_ago(50), 1000, user_id=f"u{i % 7}") for i in range(600)])
+    retention = Retention(db, Defaults(request_days=30), batch_size=50, pause=0)
+
+    async def keep_ingesting() -> int:
+        done = 0
+        for i in range(20):
+            await ingest(running, [event(_ago(0.01), 1000, user_id=f"n{i}")])
+            done += 1
+        return done
+
+    removed, ingested = await asyncio.gather(retention.sweep(), keep_ingesting())
+    assert removed["requests"] == 600 and ingested == 20
+    assert await _count(db, requests) == 20
+    totals = await report(running, running.org_key, start=_ago(60), end=(NOW + timedelta(hours=2)).isoformat(), bucket="total")
+    assert totals["totals"]["requests"] == 620

@@ -5,7 +5,9 @@ Revises: 0005
 Create Date: 2026-12-03 11:30:00
 
 Existing stored prompts get their request's ``app_id`` and ``event_timestamp`` (one UPDATE; a payload whose request
-is gone is deleted), so that retention finds expired payloads on their own index.
+is gone is deleted), so that retention finds expired payloads on their own index. The columns stay nullable: a
+server of the previous version, still running during a rolling upgrade, writes payloads without them (the
+retention sweep fills those in), and adding nullable columns takes no table rewrite on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -47,17 +49,19 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("event_timestamp", payi_server.store.types.UTCDateTime(timezone=True), nullable=True)
         )
-    op.execute(
-        "UPDATE request_payloads SET "
-        "app_id = (SELECT r.app_id FROM requests r WHERE r.id = request_payloads.request_id), "
-        "event_timestamp = (SELECT r.event_timestamp FROM requests r WHERE r.id = request_payloads.request_id)"
-    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "UPDATE request_payloads p SET app_id = r.app_id, event_timestamp = r.event_timestamp "
+            "FROM requests r WHERE r.id = p.request_id"
+        )
+    else:
+        op.execute(
+            "UPDATE request_payloads SET "
+            "app_id = (SELECT r.app_id FROM requests r WHERE r.id = request_payloads.request_id), "
+            "event_timestamp = (SELECT r.event_timestamp FROM requests r WHERE r.id = request_payloads.request_id)"
+        )
     op.execute("DELETE FROM request_payloads WHERE app_id IS NULL")
     with op.batch_alter_table("request_payloads") as batch:
-        batch.alter_column("app_id", existing_type=sa.BigInteger(), nullable=False)
-        batch.alter_column(
-            "event_timestamp", existing_type=payi_server.store.types.UTCDateTime(timezone=True), nullable=False
-        )
         batch.create_index(
             batch.f("ix_request_payloads_app_id_event_timestamp"), ["app_id", "event_timestamp"], unique=False
         )
