@@ -45,16 +45,16 @@ def test_anthropic_tiers_plain_and_streamed(proxy_env: ProxyEnv) -> None:
             "cache_read_input_tokens": call.cache_read,
             "cache_creation_input_tokens": call.cache_write,
         }
-        client = anthropic.Anthropic(
+        with anthropic.Anthropic(
             api_key="sk-ant",
             base_url=proxy_env.url("anthropic"),
             default_headers={"xProxy-Api-Key": proxy_env.key, "x-fake-usage": json.dumps(usage)},
-        )
-        message = client.messages.create(model=call.resource, max_tokens=call.output, messages=MESSAGES)
-        assert _wire(message.model_extra["xproxy_result"]) == call.reference(), call
-        with client.messages.stream(model=call.resource, max_tokens=call.output, messages=MESSAGES) as stream:
-            deltas = [e for e in stream if e.type == "message_delta"]
-        assert _wire(deltas[0].model_extra["xproxy_result"]) == call.reference(), call
+        ) as client:
+            message = client.messages.create(model=call.resource, max_tokens=call.output, messages=MESSAGES)
+            assert _wire(message.model_extra["xproxy_result"]) == call.reference(), call
+            with client.messages.stream(model=call.resource, max_tokens=call.output, messages=MESSAGES) as stream:
+                deltas = [e for e in stream if e.type == "message_delta"]
+            assert _wire(deltas[0].model_extra["xproxy_result"]) == call.reference(), call
     _check_rows(proxy_env.recorded(2 * len(calls)), [c for c in calls for _ in range(2)])
 
 
@@ -71,29 +71,29 @@ def test_openai_tiers_chat_and_responses_plain_and_streamed(proxy_env: ProxyEnv)
             "output_tokens": call.output,
             "input_tokens_details": {"cached_tokens": call.cache_read},
         }
-        client = openai.OpenAI(
+        with openai.OpenAI(
             api_key="sk-fake", base_url=proxy_env.url("openai") + "/v1", default_headers={"xProxy-Api-Key": proxy_env.key}
-        )
-        chat_headers = {"x-fake-usage": json.dumps(chat_usage)}
-        completion = client.chat.completions.create(
-            model=call.resource, messages=MESSAGES, extra_headers=chat_headers  # type: ignore[arg-type]
-        )
-        assert _wire(completion.model_extra["xproxy_result"]) == call.reference(), call
-        chunks = list(
-            client.chat.completions.create(
-                model=call.resource, messages=MESSAGES, stream=True, extra_headers=chat_headers  # type: ignore[arg-type]
+        ) as client:
+            chat_headers = {"x-fake-usage": json.dumps(chat_usage)}
+            completion = client.chat.completions.create(
+                model=call.resource, messages=MESSAGES, extra_headers=chat_headers  # type: ignore[arg-type]
             )
-        )
-        streamed = [c.model_extra["xproxy_result"] for c in chunks if c.model_extra and "xproxy_result" in c.model_extra]
-        assert [_wire(r) for r in streamed] == [call.reference()], call
-        responses_headers = {"x-fake-usage": json.dumps(responses_usage)}
-        response = client.responses.create(model=call.resource, input="alpha beta", extra_headers=responses_headers)
-        assert _wire(response.model_extra["xproxy_result"]) == call.reference(), call
-        events = list(
-            client.responses.create(model=call.resource, input="alpha beta", stream=True, extra_headers=responses_headers)
-        )
-        done = [e for e in events if e.type == "response.completed"]
-        assert _wire(done[0].model_extra["xproxy_result"]) == call.reference(), call
+            assert _wire(completion.model_extra["xproxy_result"]) == call.reference(), call
+            chunks = list(
+                client.chat.completions.create(
+                    model=call.resource, messages=MESSAGES, stream=True, extra_headers=chat_headers  # type: ignore[arg-type]
+                )
+            )
+            streamed = [c.model_extra["xproxy_result"] for c in chunks if c.model_extra and "xproxy_result" in c.model_extra]
+            assert [_wire(r) for r in streamed] == [call.reference()], call
+            responses_headers = {"x-fake-usage": json.dumps(responses_usage)}
+            response = client.responses.create(model=call.resource, input="alpha beta", extra_headers=responses_headers)
+            assert _wire(response.model_extra["xproxy_result"]) == call.reference(), call
+            events = list(
+                client.responses.create(model=call.resource, input="alpha beta", stream=True, extra_headers=responses_headers)
+            )
+            done = [e for e in events if e.type == "response.completed"]
+            assert _wire(done[0].model_extra["xproxy_result"]) == call.reference(), call
     _check_rows(proxy_env.recorded(4 * len(calls)), [c for c in calls for _ in range(4)])
 
 
@@ -106,4 +106,5 @@ def test_bedrock_converse_tier_plain_and_streamed(proxy_env: ProxyEnv) -> None:
         messages = [{"role": "user", "content": [{"text": "alpha beta"}]}]
         client.converse(modelId=call.resource, messages=messages)
         list(client.converse_stream(modelId=call.resource, messages=messages)["stream"])
+        client.close()
     _check_rows(proxy_env.recorded(2 * len(calls)), [c for c in calls for _ in range(2)])
