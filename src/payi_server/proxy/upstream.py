@@ -5,7 +5,8 @@ canonical IP literal matching an allow-list pattern (settings, provider hosts by
 link-local and other non-public addresses are refused unless the operator allows private hosts, so the proxy
 cannot become an SSRF tool:
 
-- IP literals are checked as written; other numeric spellings of an address (``2130706433``, ``0x7f000001``,
+- IP literals are checked as written, and an IPv6 address by every IPv4 address it embeds (NAT64, 6to4,
+  IPv4-compatible, IPv4-mapped, SIIT, ISATAP, Teredo); other numeric spellings of an address (``2130706433``, ``0x7f000001``,
   ``0177.0.0.1``, ``127.1``), which resolvers read as IPv4, are refused outright;
 - a host name is resolved before anything is reserved or sent (``HostCheck``, cached for a minute): if it does
   not resolve, or resolves to any non-public address, the call is refused with ``400 invalid_provider_host``;
@@ -42,10 +43,41 @@ class Upstream:
     host: str = ""
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix (64:ff9b:1::/48 is not global)
+_6TO4 = ipaddress.IPv6Network("2002::/16")  # RFC 3056: the IPv4 address in bits 16-48
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291's deprecated IPv4-compatible ::a.b.c.d
+_SIIT = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 IPv4-translated ::ffff:0:a.b.c.d
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address carries, in any of the ways a network may route it there."""
+    n = int(ip)
+    low32 = ipaddress.IPv4Address(n & 0xFFFFFFFF)
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _NAT64 or ip in _COMPATIBLE or ip in _SIIT:
+        found.append(low32)
+    if ip in _6TO4:
+        found.append(ipaddress.IPv4Address((n >> 80) & 0xFFFFFFFF))
+    if ip.teredo is not None:
+        found.extend(ip.teredo)  # (server, client)
+    if (n >> 32) & 0xFDFFFFFF == 0x00005EFE:  # ISATAP interface id (0000:5efe or 0200:5efe), any prefix
+        found.append(low32)
+    return found
+
+
 def _is_public(address: str) -> bool:
+    """A global unicast address, and (IPv6) every IPv4 address it embeds global too: ``64:ff9b::7f00:1``,
+    ``2002:7f00:1::`` or ``::127.0.0.1`` reach loopback through NAT64, 6to4 or an old stack."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded:
+            # A translation prefix (not "global" itself) stands for its IPv4 address; Teredo and ISATAP addresses
+            # must be global as well.
+            translated = ip.ipv4_mapped is not None or any(ip in net for net in (_NAT64, _6TO4, _COMPATIBLE, _SIIT))
+            return all(v4.is_global and not v4.is_multicast for v4 in embedded) and (translated or ip.is_global)
     return bool(ip.is_global) and not ip.is_multicast
 
 
