@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -104,13 +104,29 @@ class PageFilters:
     def report_query(self, group_by: tuple[str, ...] = (), bucket: str | None = None, top: int | None = None,
                      extra: Mapping[str, tuple[str, ...]] | None = None) -> ReportQuery:
         start, end = self.window()
-        filters: dict[str, list[str]] = {DIMENSION_FILTERS[k]: [v] for k, v in self.dims.items()}
-        if self.app:
-            filters["application"] = [self.app]
+        filters = self._filters()
         for name, values in (extra or {}).items():
             filters[name] = list(values)
         return build_query(start=start, end=end, bucket=bucket or self.effective_bucket(), tz=self.tz,
                            group_by=group_by, filters=filters, top=top, now=self.now)
+
+    def _filters(self) -> dict[str, list[str]]:
+        filters: dict[str, list[str]] = {DIMENSION_FILTERS[k]: [v] for k, v in self.dims.items()}
+        if self.app:
+            filters["application"] = [self.app]
+        return filters
+
+    def previous_query(self) -> ReportQuery:
+        """Totals of the period before this one, as long as the part of this one that has happened: a range that
+        ends tomorrow at midnight is compared with the same hours before it, not with a whole day more."""
+        start, end = self.window()
+        elapsed_end = min(end, hour_ceil(self.now))
+        span = elapsed_end - start
+        return build_query(start=start - span, end=elapsed_end - span, bucket="total", tz=self.tz,
+                           filters=self._filters(), now=self.now)
+
+    def period_label(self) -> str:
+        return "the previous period" if self.range == "custom" else f"the previous {RANGES[self.range][5:].lower()}"
 
     def log_query(self, failed: bool | None = None) -> LogQuery:
         start, end = self.window()
@@ -166,15 +182,18 @@ def _label(row: Mapping[str, Any], dim: str) -> str:
 
 
 def money(value: Any) -> str:
-    """``$1,234.56``; small amounts keep their significant digits (``$0.000125``)."""
+    """The one money format of the dashboard (cards, cells, charts: ``static/app.js`` has its twin): whole cents
+    from one cent up (``$1,234.56``, ``$0.49``); below a cent two significant digits (``$0.0049``,
+    ``$0.00013``) so that small per-request costs do not read as zero."""
     amount = Decimal(str(value or 0))
     if amount == 0:
         return "$0.00"
-    if abs(amount) >= 1:
-        return f"${amount:,.2f}"
-    text = f"{amount:.10f}".rstrip("0")
-    digits = len(text.split(".")[1]) if "." in text else 0
-    return f"${amount:.{max(2, min(digits, 8))}f}"
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if amount >= Decimal("0.00995"):  # rounds to at least $0.01
+        return f"{sign}${amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,.2f}"
+    places = max(2, -amount.adjusted() + 1)  # two significant digits
+    return f"{sign}${amount.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP):.{places}f}"
 
 
 def number(value: Any) -> str:

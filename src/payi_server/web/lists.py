@@ -54,7 +54,7 @@ async def use_cases_page(request: Request, user: Viewer) -> Response:
 
 @router.get("/requests")
 async def requests_page(request: Request, user: Viewer) -> Response:
-    filters = PageFilters.from_request(request, default_range="24h")
+    filters = PageFilters.from_request(request)  # the overview's default range: a link between them keeps the view
     org_scope, scope = await page_scope(request, user.org_id, filters)
     failed_param = request.query_params.get("failed", "")
     failed = {"yes": True, "no": False}.get(failed_param)

@@ -18,6 +18,7 @@ from ..reports.requestlog import iter_requests
 from ..reports.scope import Scope, load_scope, narrow
 from ..reports.service import Report, ReportService
 from .context import PageFilters, chart_data
+from .data import limits_in
 from .errors import web_error
 from .render import SECURITY_HEADERS, render
 from .session import PageNotFound, Viewer
@@ -87,6 +88,12 @@ async def overview(request: Request, user: Viewer) -> Response:
         dim: (await run(request, scope, _query(filters, group_by=(dim,), bucket="total", top=10))).rows
         for dim in ("resource", "use_case", "user")
     }
+    try:
+        before = (await run(request, scope, filters.previous_query())).totals
+    except ApiError:
+        before = {}  # a custom range that starts near 1970 has no period before it
+    near = sorted((lim for lim in await limits_in(db_of(request), scope) if near_max(lim)),
+                  key=lambda lim: -lim["percent"])
     return render(
         request,
         "overview.html",
@@ -98,8 +105,29 @@ async def overview(request: Request, user: Viewer) -> Response:
             "totals": over_time.totals,
             "chart": chart_data(over_time),
             "tops": tops,
+            "trends": {m: trend(over_time.totals.get(m), before.get(m)) for m in ("cost_total", "requests")},
+            "near_limits": near[:NEAR_SHOWN],
+            "near_more": max(0, len(near) - NEAR_SHOWN),
         },
     )
+
+
+NEAR_SHOWN = 6
+NEAR_PERCENT = 80.0
+
+
+def near_max(limit: dict[str, Any]) -> bool:
+    """A limit past its threshold or at 80% of its max or more."""
+    return bool(limit["state"] != "ok" or limit["percent"] >= NEAR_PERCENT)
+
+
+def trend(now: Any, before: Any) -> dict[str, Any] | None:
+    """This period against the previous one: ``{"percent": 12.5, "up": True}``; None when there is nothing to
+    compare with (nothing before)."""
+    if not before:
+        return None
+    change = 100.0 * (float(now or 0) - float(before)) / float(before)
+    return {"percent": abs(change), "up": change > 0, "flat": abs(change) < 0.05}
 
 
 @router.get("/breakdown/{dimension}")

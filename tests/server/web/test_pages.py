@@ -184,7 +184,7 @@ async def test_request_log_detail_and_stored_prompts(running: Running, login: Lo
     assert page.status_code == 200 and "ann" in page.text and "bob" in page.text
     failed = await client.get("/requests", params={"failed": "yes"})
     assert "bob" in failed.text and ">ann<" not in failed.text
-    request_id = re.search(r'href="/requests/(\d+)">', page.text).group(1)  # newest first: ann's
+    request_id = re.search(r'href="/requests/(\d+)\?', page.text).group(1)  # newest first: ann's
     detail = await client.get(f"/requests/{request_id}")
     assert detail.status_code == 200
     assert "hello &lt;b&gt;world&lt;/b&gt;" in detail.text  # escaped, never markup

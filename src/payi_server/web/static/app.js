@@ -20,11 +20,16 @@
   var palette = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#dc2626", "#64748b"];
   window.payiCharts = [];
 
+  // The twin of the server's money(): whole cents from a cent up, two significant digits below.
   function money(v) {
-    if (v == null) return "";
-    if (Math.abs(v) >= 1) return "$" + v.toLocaleString(undefined, {minimumFractionDigits: 2, maximumFractionDigits: 2});
-    return "$" + v.toPrecision(3);
+    if (v == null || isNaN(v)) return "";
+    var sign = v < 0 ? "-" : "", a = Math.abs(v);
+    if (a === 0) return "$0.00";
+    if (a >= 0.00995) return sign + "$" + a.toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+    var places = Math.min(20, Math.max(2, 1 - Math.floor(Math.log10(a))));
+    return sign + "$" + a.toFixed(places);
   }
+  window.payiMoney = money;
 
   function draw(el) {
     var source = document.getElementById(el.getAttribute("data-chart"));

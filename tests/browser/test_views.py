@@ -1,0 +1,77 @@
+"""What the dashboard shows, in a real browser: one money format in every card, cell and chart label; filters kept
+while navigating; limits near their max (a 143% limit: a full bar, a true label) and the trend on the overview."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx2
+import pytest
+
+from ..conftest import Live
+from .conftest import add_user, sign_in
+
+pytestmark = pytest.mark.browser
+
+MONEY = re.compile(r"^-?\$(\d{1,3}(,\d{3})*\.\d{2}|0\.0\d*[1-9]\d?)$")
+
+
+async def _setup(live: Live) -> str:
+    """$0.4901648, $1.44 and $1.42 of spend now, $1 eight days ago, and a limit of $2 with $2.86 spent (143%)."""
+    async with httpx2.AsyncClient(base_url=live.url, timeout=30) as http:
+        response = await http.post(
+            "/api/v1/categories/acme/resources/m1",
+            json={"units": {"text": {"input_price": 0.0000001, "output_price": 0.0000002}},
+                  "start_timestamp": "2020-01-01T00:00:00Z"},
+            headers={"xProxy-api-key": live.org_key},
+        )
+        assert response.status_code == 200, response.text
+        response = await http.post("/api/v1/limits", json={"limit_name": "team cap", "max": 2},
+                                   headers={"xProxy-api-key": live.app_key})
+        limit_id = response.json()["limit"]["limit_id"]
+        now = datetime.now(UTC)
+        items = [
+            {"category": "acme", "resource": "m1", "units": {"text": {"input": 4901648}}, "user_id": "ann",
+             "event_timestamp": (now - timedelta(minutes=5)).isoformat()},
+            {"category": "acme", "resource": "m1", "units": {"text": {"input": 14400000}}, "user_id": "bob",
+             "event_timestamp": (now - timedelta(minutes=4)).isoformat(), "limit_ids": [limit_id]},
+            {"category": "acme", "resource": "m1", "units": {"text": {"input": 14200000}}, "user_id": "bob",
+             "event_timestamp": (now - timedelta(minutes=3)).isoformat(), "limit_ids": [limit_id]},
+            {"category": "acme", "resource": "m1", "units": {"text": {"input": 10000000}}, "user_id": "ann",
+             "event_timestamp": (now - timedelta(days=8)).isoformat()},
+        ]
+        response = await http.post("/api/v1/ingest/bulk", json=items, headers={"xProxy-api-key": live.app_key})
+        assert response.status_code == 200 and response.json()["error_count"] == 0, response.text
+    return str(limit_id)
+
+
+async def test_money_limits_near_max_trend_and_filters_across_pages(page: Any, live: Live) -> None:
+    limit_id = await _setup(live)
+    await add_user(live, "ops@example.com", role="viewer")
+    await sign_in(page, live, "ops@example.com")
+    await page.goto(live.url + "/?range=7d")
+    cells = await page.locator(".card .value#total-spend, table.data td.num").all_inner_texts()
+    money_cells = [c.split(" ")[0] for c in cells if "$" in c]
+    assert money_cells and all(MONEY.match(c) for c in money_cells), money_cells
+    assert "$0.49" in money_cells  # ann's $0.4901648
+    assert await page.inner_text("#total-spend") == "$3.35"
+    # the trend: $3.35 in the last 7 days against $1 in the 7 days before
+    assert "▲" in await page.inner_text("#spend-trend") and "previous 7 days" in await page.inner_text("#spend-trend")
+    row = page.locator(f"#near-limits tr[data-limit-id='{limit_id}']")
+    assert await row.locator(".pct").inner_text() == "143.0%"
+    meter = row.locator("meter")
+    assert await meter.evaluate("m => m.value === m.max")  # a full bar, never past it
+    # filters follow the navigation
+    await page.select_option("#f-range", "30d")
+    await page.fill("input[name=user]", "bob")
+    await page.click("#f-apply")
+    await page.wait_for_url("**user=bob**")
+    assert await page.inner_text("#total-spend") == "$2.86"
+    await page.click("header nav >> text=Requests")
+    await page.wait_for_url("**/requests?**")
+    assert await page.input_value("#f-range") == "30d" and await page.input_value("input[name=user]") == "bob"
+    assert await page.locator("table.requests tbody tr").count() == 2
+    await page.click("header nav >> text=Overview")
+    assert await page.input_value("input[name=user]") == "bob"

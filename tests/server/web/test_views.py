@@ -1,0 +1,79 @@
+"""What the dashboard shows, on SQLite and PostgreSQL: one money format, filters kept by the navigation, the same
+default range on the overview and the request log, limits near their max and the trend against the period before."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from payi_server.store.changes import utcnow
+from payi_server.web.context import money
+
+from ...conftest import Running
+from ..reports.data import event, ingest, price
+from .conftest import Login
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0, "$0.00"), (1.44, "$1.44"), (0.4901648, "$0.49"), (0.5429728, "$0.54"), (Decimal("0.005"), "$0.0050"),
+        (0.000125, "$0.00013"), (0.00995, "$0.01"), (1234.565, "$1,234.57"), (-0.5, "-$0.50"),
+        (Decimal("0.00000000012"), "$0.00000000012"), (100_000_000, "$100,000,000.00"),
+    ],
+)
+def test_one_money_format(value: object, shown: str) -> None:
+    assert money(value) == shown
+
+
+async def _limit(running: Running, name: str, maximum: float, spend_units: int, threshold: float | None = None) -> str:
+    body: dict[str, object] = {"limit_name": name, "max": maximum}
+    if threshold is not None:
+        body["threshold"] = threshold
+    response = await running.client.post("/api/v1/limits", json=body, headers=running.headers())
+    assert response.status_code == 201, response.text
+    limit_id = str(response.json()["limit"]["limit_id"])
+    if spend_units:
+        await ingest(running, [event(utcnow(), spend_units, limit_ids=[limit_id])])
+    return limit_id
+
+
+async def test_overview_lists_limits_near_their_max_with_the_true_percentage(running: Running, login: Login) -> None:
+    await price(running)
+    over = await _limit(running, "over", 2, 2860)  # $2.86 of $2: 143%
+    near = await _limit(running, "near", 10, 8500)  # 85%
+    calm = await _limit(running, "calm", 100, 1000)  # 1%
+    client = await login("ops@example.com")
+    page = (await client.get("/")).text
+    panel = page[page.index('id="near-limits"'):]
+    assert panel.index(over) < panel.index(near) and calm not in panel
+    row = re.search(rf'data-limit-id="{over}">(.*?)</tr>', panel, re.S).group(1)
+    assert 'value="2.0"' in row  # the bar stops at max
+    assert '<span class="pct">143.0%</span>' in row and 'badge-overrun">overrun<' in row
+    limits = (await client.get("/limits")).text
+    assert '<span class="pct">143.0%</span>' in limits and '<span class="pct">85.0%</span>' in limits
+
+
+async def test_trend_against_the_same_hours_before(running: Running, login: Login) -> None:
+    await price(running)
+    now = utcnow()
+    await ingest(running, [event(now - timedelta(hours=1), 3000), event(now - timedelta(hours=25), 2000),
+                           event(now - timedelta(hours=26), 2000)])
+    client = await login("ops@example.com")
+    page = (await client.get("/", params={"range": "24h"})).text
+    assert re.search(r'id="spend-trend"[^>]*>▼ 25% vs the previous 24 hours<', page)  # $3 against $4
+    assert re.search(r'id="requests-trend"[^>]*>▼ 50% vs the previous 24 hours<', page)  # 1 request against 2
+    first = (await client.get("/", params={"range": "custom", "start_date": "2020-01-01", "end_date": "2020-01-02"})).text
+    assert 'id="spend-trend"' not in first  # nothing before: no trend
+
+
+async def test_navigation_keeps_the_filters_and_both_pages_default_to_seven_days(running: Running, login: Login) -> None:
+    client = await login("ops@example.com")
+    page = (await client.get("/", params={"range": "30d", "user": "ann"})).text
+    for href in ("/requests", "/breakdown/resource", "/use-cases", "/limits", "/applications", "/users"):
+        assert f'href="{href}?range=30d&amp;user=ann"' in page, href
+    assert '<option value="7d" selected>' in (await client.get("/requests")).text
+    assert '<option value="7d" selected>' in (await client.get("/")).text
