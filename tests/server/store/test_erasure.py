@@ -132,3 +132,21 @@ async def test_admin_api_and_validation(running: Running) -> None:
     assert (await running.client.post(url, json={"user_id": "a"}, headers=running.headers())).status_code == 403
     gone = await running.client.post("/api/v1/admin/applications/123456/erasure", json={"user_id": "a"}, headers=org)
     assert gone.status_code == 404
+
+
+async def test_another_organisations_application_is_not_found(running: Running) -> None:
+    from ..reports.data import other_organization
+
+    app_id, _, _ = await _setup(running)
+    _, other_org_key, other_app, _ = await other_organization(running)
+    theirs = running.headers(other_org_key)
+    for method, path, body in (
+        ("POST", f"/api/v1/admin/applications/{app_id}/erasure", {"user_id": "ann"}),
+        ("GET", f"/api/v1/admin/applications/{app_id}/retention", None),
+        ("PUT", f"/api/v1/admin/applications/{app_id}/retention", {"request_days": 1}),
+    ):
+        response = await running.client.request(method, path, json=body, headers=theirs)
+        assert response.status_code == 404, (path, response.text)
+    assert await _count(running, requests, requests.c.user_id == "ann") == 5
+    own = await running.client.get(f"/api/v1/admin/applications/{other_app}/retention", headers=theirs)
+    assert own.status_code == 200
