@@ -17,7 +17,6 @@ import asyncio
 import itertools
 import logging
 import time
-from functools import cached_property
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
@@ -29,7 +28,7 @@ from ._base_client import (
     DefaultHttpxClient,
     FinalRequestOptions,
 )
-from ._resource import ResponseForms
+from ._resource import ResponseForms, subresource
 from ._response import AsyncAPIResponse
 from ._types import RequestOptions, Timeout, not_given
 from .pagination import AsyncCursorPage, AsyncPaginator, SyncCursorPage
@@ -327,7 +326,47 @@ class AsyncAPIClient(BaseClient[httpx2.AsyncClient], ResponseForms):
         )
 
 
-class Payi(SyncAPIClient):
+class _Resources:
+    """The REST resources of both clients, defined once (sync on ``Payi``, async on ``AsyncPayi``)."""
+
+    limits = subresource(
+        LimitsResource,
+        AsyncLimitsResource,
+        "Spending limits. Example: ``client.limits.list()``.",
+    )
+
+    ingest = subresource(
+        IngestResource,
+        AsyncIngestResource,
+        "Usage ingestion. Example: ``client.ingest.units(category=..., units=...)``.",
+    )
+
+    categories = subresource(
+        CategoriesResource,
+        AsyncCategoriesResource,
+        "The price catalog. Example: ``client.categories.list()``.",
+    )
+
+    use_cases = subresource(
+        UseCasesResource,
+        AsyncUseCasesResource,
+        'Use cases, their definitions and KPIs. Example: ``client.use_cases.create("bot")``.',
+    )
+
+    requests = subresource(
+        RequestsResource,
+        AsyncRequestsResource,
+        'Earlier requests. Example: ``client.requests.request_id.result.retrieve("42")``.',
+    )
+
+    admin = subresource(
+        AdminResource,
+        AsyncAdminResource,
+        "Administration with an organisation key. Example: ``client.admin.applications.list()``.",
+    )
+
+
+class Payi(_Resources, SyncAPIClient):
     """The synchronous Pay-i client.
 
     Arguments (all keyword-only): ``api_key``, ``base_url``, ``timeout`` (default 60 s, 5 s to connect),
@@ -341,38 +380,8 @@ class Payi(SyncAPIClient):
         ...     pass  # client.ingest.units(category="system.openai", resource="gpt-4o", units={...})
     """
 
-    @cached_property
-    def limits(self) -> LimitsResource:
-        """Spending limits. Example: ``client.limits.list()``."""
-        return LimitsResource(self)
 
-    @cached_property
-    def ingest(self) -> IngestResource:
-        """Usage ingestion. Example: ``client.ingest.units(category=..., units=...)``."""
-        return IngestResource(self)
-
-    @cached_property
-    def categories(self) -> CategoriesResource:
-        """The price catalog. Example: ``client.categories.list()``."""
-        return CategoriesResource(self)
-
-    @cached_property
-    def use_cases(self) -> UseCasesResource:
-        """Use cases, their definitions and KPIs. Example: ``client.use_cases.create("bot")``."""
-        return UseCasesResource(self)
-
-    @cached_property
-    def requests(self) -> RequestsResource:
-        """Earlier requests. Example: ``client.requests.request_id.result.retrieve("42")``."""
-        return RequestsResource(self)
-
-    @cached_property
-    def admin(self) -> AdminResource:
-        """Administration with an organisation key. Example: ``client.admin.applications.list()``."""
-        return AdminResource(self)
-
-
-class AsyncPayi(AsyncAPIClient):
+class AsyncPayi(_Resources, AsyncAPIClient):
     """The asynchronous Pay-i client; the same arguments as :class:`Payi` with an ``httpx2.AsyncClient``.
 
     Example:
@@ -381,36 +390,6 @@ class AsyncPayi(AsyncAPIClient):
         ...     async with AsyncPayi(api_key="my-key") as client:
         ...         pass  # await client.ingest.units(category="system.openai", units={...})
     """
-
-    @cached_property
-    def limits(self) -> AsyncLimitsResource:
-        """Spending limits. Example: ``await client.limits.retrieve("lim_1")``."""
-        return AsyncLimitsResource(self)
-
-    @cached_property
-    def ingest(self) -> AsyncIngestResource:
-        """Usage ingestion. Example: ``await client.ingest.units(category=..., units=...)``."""
-        return AsyncIngestResource(self)
-
-    @cached_property
-    def categories(self) -> AsyncCategoriesResource:
-        """The price catalog. Example: ``async for c in client.categories.list(): ...``."""
-        return AsyncCategoriesResource(self)
-
-    @cached_property
-    def use_cases(self) -> AsyncUseCasesResource:
-        """Use cases, their definitions and KPIs. Example: ``await client.use_cases.create("bot")``."""
-        return AsyncUseCasesResource(self)
-
-    @cached_property
-    def requests(self) -> AsyncRequestsResource:
-        """Earlier requests. Example: ``await client.requests.request_id.result.retrieve("42")``."""
-        return AsyncRequestsResource(self)
-
-    @cached_property
-    def admin(self) -> AsyncAdminResource:
-        """Administration with an organisation key. Example: ``async for app in client.admin.applications.list()``."""
-        return AsyncAdminResource(self)
 
 
 Client = Payi

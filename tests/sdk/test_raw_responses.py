@@ -32,7 +32,7 @@ def resource_methods(resource: object, prefix: str = "") -> list[tuple[str, str]
         value = getattr(resource, name)
         if isinstance(value, (SyncAPIResource, AsyncAPIResource)):
             found += resource_methods(value, f"{prefix}{name}.")
-        elif isinstance(resource, (SyncAPIResource, AsyncAPIResource)) and inspect.ismethod(value):
+        elif isinstance(resource, (SyncAPIResource, AsyncAPIResource)) and callable(value):
             found.append((prefix.rstrip("."), name))
     return found
 
@@ -147,3 +147,22 @@ def test_a_streamed_error_is_read_and_raised(recorder: Recorder, clean_env: pyte
     with pytest.raises(payi.PermissionDeniedError) as caught, client.limits.with_streaming_response.list():
         pass
     assert caught.value.body == {"message": "no"}
+
+
+def test_one_definition_serves_both_clients() -> None:
+    """Each endpoint is defined once: the sync and async resource classes share it and add no methods."""
+    from payi._resource import endpoint, paged
+
+    sync_client, async_client = payi.Payi(api_key="k"), payi.AsyncPayi(api_key="k")
+    methods = resource_methods(sync_client)
+    assert resource_methods(async_client) == methods
+    for path, name in methods:
+        sync_resource, async_resource = walk(sync_client, path), walk(async_client, path)
+        shared = inspect.getattr_static(type(sync_resource), name)
+        assert shared is inspect.getattr_static(type(async_resource), name)
+        assert isinstance(shared, (endpoint, paged)), (path, name)
+        assert inspect.iscoroutinefunction(getattr(async_resource, name)) is not isinstance(shared, paged)
+        assert not inspect.iscoroutinefunction(getattr(sync_resource, name))
+        assert "self" not in inspect.signature(getattr(sync_resource, name)).parameters
+        for resource in (sync_resource, async_resource):
+            assert not [k for k, v in vars(type(resource)).items() if inspect.isfunction(v)], type(resource)

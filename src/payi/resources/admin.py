@@ -16,16 +16,15 @@ Example:
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cached_property
 from typing import Literal
 
 import httpx2
 
 from .._base_client import make_request_options
-from .._resource import AsyncAPIResource, SyncAPIResource
+from .._resource import AsyncAPIResource, Endpoints, SyncAPIResource, endpoint, paged, subresource
 from .._types import Body, Headers, NotGiven, Omit, Query, not_given, omit
 from .._utils import path_template
-from ..pagination import AsyncCursorPage, AsyncPaginator, SyncCursorPage
+from ..pagination import SyncCursorPage
 from ..types.admin import ApiKey, Application, ApplicationCreateResponse, ApplicationResponse, KeyResponse
 
 __all__ = [
@@ -44,9 +43,10 @@ def _expiry_body(expires_at: datetime | None) -> dict[str, object]:
     return {} if expires_at is None else {"expires_at": expires_at}
 
 
-class ApplicationsResource(SyncAPIResource):
-    """``client.admin.applications``: applications and their two key slots."""
+class _ApplicationsEndpoints(Endpoints):
+    """The endpoints of ``ApplicationsResource`` and ``AsyncApplicationsResource``, defined once."""
 
+    @endpoint
     def create(
         self,
         *,
@@ -73,6 +73,7 @@ class ApplicationsResource(SyncAPIResource):
             cast_to=ApplicationCreateResponse,
         )
 
+    @paged
     def list(
         self,
         *,
@@ -91,6 +92,7 @@ class ApplicationsResource(SyncAPIResource):
             model=Application,
         )
 
+    @endpoint
     def retrieve(
         self,
         app_id: str,
@@ -109,6 +111,7 @@ class ApplicationsResource(SyncAPIResource):
             cast_to=ApplicationResponse,
         )
 
+    @endpoint
     def update(
         self,
         app_id: str,
@@ -130,6 +133,7 @@ class ApplicationsResource(SyncAPIResource):
             cast_to=ApplicationResponse,
         )
 
+    @endpoint
     def delete(
         self,
         app_id: str,
@@ -148,6 +152,7 @@ class ApplicationsResource(SyncAPIResource):
             cast_to=ApplicationResponse,
         )
 
+    @endpoint
     def regenerate_key(
         self,
         app_id: str,
@@ -176,9 +181,18 @@ class ApplicationsResource(SyncAPIResource):
         )
 
 
-class KeysResource(SyncAPIResource):
-    """``client.admin.keys``: every key of the organisation (never with plaintext)."""
+class ApplicationsResource(_ApplicationsEndpoints, SyncAPIResource):
+    """``client.admin.applications``: applications and their two key slots."""
 
+
+class AsyncApplicationsResource(_ApplicationsEndpoints, AsyncAPIResource):
+    """``client.admin.applications``: applications and their two key slots."""
+
+
+class _KeysEndpoints(Endpoints):
+    """The endpoints of ``KeysResource`` and ``AsyncKeysResource``, defined once."""
+
+    @paged
     def list(
         self,
         *,
@@ -203,6 +217,7 @@ class KeysResource(SyncAPIResource):
             model=ApiKey,
         )
 
+    @endpoint
     def revoke(
         self,
         key_id: str,
@@ -221,6 +236,7 @@ class KeysResource(SyncAPIResource):
             cast_to=KeyResponse,
         )
 
+    @endpoint
     def set_expiry(
         self,
         key_id: str,
@@ -242,9 +258,18 @@ class KeysResource(SyncAPIResource):
         )
 
 
-class OrgKeysResource(SyncAPIResource):
-    """``client.admin.org_keys``: organisation keys (they manage, but cannot track spend)."""
+class KeysResource(_KeysEndpoints, SyncAPIResource):
+    """``client.admin.keys``: every key of the organisation (never with plaintext)."""
 
+
+class AsyncKeysResource(_KeysEndpoints, AsyncAPIResource):
+    """``client.admin.keys``: every key of the organisation (never with plaintext)."""
+
+
+class _OrgKeysEndpoints(Endpoints):
+    """The endpoints of ``OrgKeysResource`` and ``AsyncOrgKeysResource``, defined once."""
+
+    @endpoint
     def create(
         self,
         *,
@@ -269,6 +294,7 @@ class OrgKeysResource(SyncAPIResource):
             cast_to=KeyResponse,
         )
 
+    @endpoint
     def revoke(
         self,
         key_id: str,
@@ -288,283 +314,40 @@ class OrgKeysResource(SyncAPIResource):
         )
 
 
-class AdminResource(SyncAPIResource):
-    """Administration with an organisation key. Example: ``client.admin.applications.list()``."""
-
-    @cached_property
-    def applications(self) -> ApplicationsResource:
-        """Applications and their key slots."""
-        return ApplicationsResource(self._client)
-
-    @cached_property
-    def keys(self) -> KeysResource:
-        """All keys of the organisation."""
-        return KeysResource(self._client)
-
-    @cached_property
-    def org_keys(self) -> OrgKeysResource:
-        """Organisation keys."""
-        return OrgKeysResource(self._client)
-
-
-class AsyncApplicationsResource(AsyncAPIResource):
-    """``client.admin.applications``: applications and their two key slots."""
-
-    async def create(
-        self,
-        *,
-        name: str,
-        description: str | Omit = omit,
-        store_prompts: bool | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> ApplicationCreateResponse:
-        """Create an application; the response holds its two keys in plaintext (shown once).
-
-        Example:
-            >>> # created = await org.admin.applications.create(name="checkout")
-            >>> # created.keys[0].key
-        """
-        return await self._post(
-            "/api/v1/admin/applications",
-            body={"name": name, "description": description, "store_prompts": store_prompts},
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=ApplicationCreateResponse,
-        )
-
-    def list(
-        self,
-        *,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> AsyncPaginator[Application, AsyncCursorPage[Application]]:
-        """List applications. Example: ``[a.name async for a in org.admin.applications.list()]``."""
-        return self._get_api_list(
-            "/api/v1/admin/applications",
-            page=AsyncCursorPage[Application],
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            model=Application,
-        )
-
-    async def retrieve(
-        self,
-        app_id: str,
-        *,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> ApplicationResponse:
-        """Get an application. Example: ``(await org.admin.applications.retrieve("3")).application.store_prompts``."""
-        return await self._get(
-            path_template("/api/v1/admin/applications/{app_id}", app_id=app_id),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=ApplicationResponse,
-        )
-
-    async def update(
-        self,
-        app_id: str,
-        *,
-        description: str | Omit = omit,
-        store_prompts: bool | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> ApplicationResponse:
-        """Change an application's description or prompt storage. Example: ``await update("3", store_prompts=False)``."""
-        return await self._patch(
-            path_template("/api/v1/admin/applications/{app_id}", app_id=app_id),
-            body={"description": description, "store_prompts": store_prompts},
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=ApplicationResponse,
-        )
-
-    async def delete(
-        self,
-        app_id: str,
-        *,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> ApplicationResponse:
-        """Delete an application (its keys stop working). Example: ``await org.admin.applications.delete("3")``."""
-        return await self._delete(
-            path_template("/api/v1/admin/applications/{app_id}", app_id=app_id),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=ApplicationResponse,
-        )
-
-    async def regenerate_key(
-        self,
-        app_id: str,
-        *,
-        slot: Literal[1, 2],
-        expires_at: datetime | None = None,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> KeyResponse:
-        """Issue a new key in slot 1 or 2; the key it replaces stops working. The plaintext is in ``.key.key``.
-
-        Example:
-            >>> # await org.admin.applications.regenerate_key("3", slot=1, expires_at=datetime(2027, 1, 1, tzinfo=UTC))
-        """
-        return await self._post(
-            path_template(
-                "/api/v1/admin/applications/{app_id}/keys/{slot}/regenerate", app_id=app_id, slot=str(slot)
-            ),
-            body=_expiry_body(expires_at),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=KeyResponse,
-        )
-
-
-class AsyncKeysResource(AsyncAPIResource):
-    """``client.admin.keys``: every key of the organisation (never with plaintext)."""
-
-    def list(
-        self,
-        *,
-        app_id: str | None = None,
-        include_revoked: bool | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> AsyncPaginator[ApiKey, AsyncCursorPage[ApiKey]]:
-        """List keys, optionally of one application. Example: ``[x async for x in org.admin.keys.list(app_id="3")]``."""
-        return self._get_api_list(
-            "/api/v1/admin/keys",
-            page=AsyncCursorPage[ApiKey],
-            options=make_request_options(
-                query={"app_id": app_id, "include_revoked": include_revoked},
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeout=timeout,
-            ),
-            model=ApiKey,
-        )
-
-    async def revoke(
-        self,
-        key_id: str,
-        *,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> KeyResponse:
-        """Revoke a key now. Example: ``await org.admin.keys.revoke("17")``."""
-        return await self._post(
-            path_template("/api/v1/admin/keys/{key_id}/revoke", key_id=key_id),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=KeyResponse,
-        )
-
-    async def set_expiry(
-        self,
-        key_id: str,
-        expires_at: datetime | None,
-        *,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> KeyResponse:
-        """Set or clear (``None``) a key's expiry. Example: ``await org.admin.keys.set_expiry("17", None)``."""
-        return await self._put(
-            path_template("/api/v1/admin/keys/{key_id}/expiry", key_id=key_id),
-            body={"expires_at": expires_at},
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=KeyResponse,
-        )
-
-
-class AsyncOrgKeysResource(AsyncAPIResource):
+class OrgKeysResource(_OrgKeysEndpoints, SyncAPIResource):
     """``client.admin.org_keys``: organisation keys (they manage, but cannot track spend)."""
 
-    async def create(
-        self,
-        *,
-        label: str | Omit = omit,
-        expires_at: datetime | None | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> KeyResponse:
-        """Issue an organisation key; the plaintext is in ``.key.key`` (shown once).
 
-        Example:
-            >>> # (await org.admin.org_keys.create(label="ci")).key.key
-        """
-        return await self._post(
-            "/api/v1/admin/org-keys",
-            body={"label": label, "expires_at": expires_at},
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=KeyResponse,
-        )
-
-    async def revoke(
-        self,
-        key_id: str,
-        *,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> KeyResponse:
-        """Revoke an organisation key (the same route as ``keys.revoke``). Example: ``await org.admin.org_keys.revoke("2")``."""
-        return await self._post(
-            path_template("/api/v1/admin/keys/{key_id}/revoke", key_id=key_id),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=KeyResponse,
-        )
+class AsyncOrgKeysResource(_OrgKeysEndpoints, AsyncAPIResource):
+    """``client.admin.org_keys``: organisation keys (they manage, but cannot track spend)."""
 
 
-class AsyncAdminResource(AsyncAPIResource):
+class _AdminEndpoints(Endpoints):
+    """The endpoints of ``AdminResource`` and ``AsyncAdminResource``, defined once."""
+
+    applications = subresource(
+        ApplicationsResource,
+        AsyncApplicationsResource,
+        "Applications and their key slots.",
+    )
+
+    keys = subresource(
+        KeysResource,
+        AsyncKeysResource,
+        "All keys of the organisation.",
+    )
+
+    org_keys = subresource(
+        OrgKeysResource,
+        AsyncOrgKeysResource,
+        "Organisation keys.",
+    )
+
+
+class AdminResource(_AdminEndpoints, SyncAPIResource):
+    """Administration with an organisation key. Example: ``client.admin.applications.list()``."""
+
+
+class AsyncAdminResource(_AdminEndpoints, AsyncAPIResource):
     """Administration with an organisation key. Example: ``await client.admin.applications.list()``."""
 
-    @cached_property
-    def applications(self) -> AsyncApplicationsResource:
-        """Applications and their key slots."""
-        return AsyncApplicationsResource(self._client)
-
-    @cached_property
-    def keys(self) -> AsyncKeysResource:
-        """All keys of the organisation."""
-        return AsyncKeysResource(self._client)
-
-    @cached_property
-    def org_keys(self) -> AsyncOrgKeysResource:
-        """Organisation keys."""
-        return AsyncOrgKeysResource(self._client)

@@ -13,15 +13,14 @@ Example:
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cached_property
 
 import httpx2
 
 from .._base_client import make_request_options
-from .._resource import AsyncAPIResource, SyncAPIResource
+from .._resource import AsyncAPIResource, Endpoints, SyncAPIResource, endpoint, paged, subresource
 from .._types import Body, Headers, NotGiven, Omit, Query, not_given, omit
 from .._utils import path_template
-from ..pagination import AsyncCursorPage, AsyncPaginator, SyncCursorPage
+from ..pagination import SyncCursorPage
 from ..types.category import (
     CategoryDeleteResourceResponse,
     CategoryDeleteResponse,
@@ -33,9 +32,10 @@ from ..types.category import (
 __all__ = ["AsyncCategoriesResource", "AsyncResourcesResource", "CategoriesResource", "ResourcesResource"]
 
 
-class ResourcesResource(SyncAPIResource):
-    """``client.categories.resources``: priced resources and their versions."""
+class _ResourcesEndpoints(Endpoints):
+    """The endpoints of ``ResourcesResource`` and ``AsyncResourcesResource``, defined once."""
 
+    @endpoint
     def create(
         self,
         resource: str,
@@ -74,6 +74,7 @@ class ResourcesResource(SyncAPIResource):
             cast_to=CategoryResourceResponse,
         )
 
+    @endpoint
     def retrieve(
         self,
         resource_id: str,
@@ -99,6 +100,7 @@ class ResourcesResource(SyncAPIResource):
             cast_to=CategoryResourceResponse,
         )
 
+    @paged
     def list(
         self,
         resource: str,
@@ -129,6 +131,7 @@ class ResourcesResource(SyncAPIResource):
             model=CategoryResourceResponse,
         )
 
+    @endpoint
     def delete(
         self,
         resource_id: str,
@@ -155,14 +158,24 @@ class ResourcesResource(SyncAPIResource):
         )
 
 
-class CategoriesResource(SyncAPIResource):
-    """System and custom categories. Example: ``client.categories.list_resources("system.openai")``."""
+class ResourcesResource(_ResourcesEndpoints, SyncAPIResource):
+    """``client.categories.resources``: priced resources and their versions."""
 
-    @cached_property
-    def resources(self) -> ResourcesResource:
-        """Resources of a category. Example: ``client.categories.resources.create(...)``."""
-        return ResourcesResource(self._client)
 
+class AsyncResourcesResource(_ResourcesEndpoints, AsyncAPIResource):
+    """``client.categories.resources``: priced resources and their versions."""
+
+
+class _CategoriesEndpoints(Endpoints):
+    """The endpoints of ``CategoriesResource`` and ``AsyncCategoriesResource``, defined once."""
+
+    resources = subresource(
+        ResourcesResource,
+        AsyncResourcesResource,
+        "Resources of a category. Example: ``client.categories.resources.create(...)``.",
+    )
+
+    @paged
     def list(
         self,
         *,
@@ -189,6 +202,7 @@ class CategoriesResource(SyncAPIResource):
             model=CategoryResponse,
         )
 
+    @endpoint
     def delete(
         self,
         category: str,
@@ -207,6 +221,7 @@ class CategoriesResource(SyncAPIResource):
             cast_to=CategoryDeleteResponse,
         )
 
+    @endpoint
     def delete_resource(
         self,
         resource: str,
@@ -228,6 +243,7 @@ class CategoriesResource(SyncAPIResource):
             cast_to=CategoryDeleteResourceResponse,
         )
 
+    @paged
     def list_resources(
         self,
         category: str,
@@ -256,224 +272,10 @@ class CategoriesResource(SyncAPIResource):
         )
 
 
-class AsyncResourcesResource(AsyncAPIResource):
-    """``client.categories.resources``: priced resources and their versions."""
-
-    async def create(
-        self,
-        resource: str,
-        *,
-        category: str,
-        units: dict[str, CategoryResourcePriceUnitsParam],
-        max_input_units: int | None | Omit = omit,
-        max_output_units: int | None | Omit = omit,
-        max_total_units: int | None | Omit = omit,
-        start_timestamp: str | datetime | None | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> CategoryResourceResponse:
-        """Create a resource, or a new version of it when it exists (prices in USD per unit).
-
-        Example:
-            >>> # await client.categories.resources.create("gpt-4o", category="acme.openai",
-            >>> #                                    units={"text": {"input_price": 2.5e-6, "output_price": 1e-5}})
-        """
-        return await self._post(
-            path_template(
-                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
-            ),
-            body={
-                "units": units,
-                "max_input_units": max_input_units,
-                "max_output_units": max_output_units,
-                "max_total_units": max_total_units,
-                "start_timestamp": start_timestamp,
-            },
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=CategoryResourceResponse,
-        )
-
-    async def retrieve(
-        self,
-        resource_id: str,
-        *,
-        category: str,
-        resource: str,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> CategoryResourceResponse:
-        """Get one version of a resource. Example: ``await resources.retrieve("42", category="c", resource="r")``."""
-        return await self._get(
-            path_template(
-                "/api/v1/categories/{category}/resources/{resource}/{resource_id}",
-                category=category,
-                resource=resource,
-                resource_id=resource_id,
-            ),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=CategoryResourceResponse,
-        )
-
-    def list(
-        self,
-        resource: str,
-        *,
-        category: str,
-        active: bool | Omit = omit,
-        cursor: str | Omit = omit,
-        limit: int | Omit = omit,
-        sort_ascending: bool | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> AsyncPaginator[CategoryResourceResponse, AsyncCursorPage[CategoryResourceResponse]]:
-        """List the versions of a resource. Example: ``[x async for x in client.categories.resources.list("r", category="c")]``."""
-        return self._get_api_list(
-            path_template(
-                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
-            ),
-            page=AsyncCursorPage[CategoryResourceResponse],
-            options=make_request_options(
-                query={"Active": active, "cursor": cursor, "limit": limit, "sort_ascending": sort_ascending},
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeout=timeout,
-            ),
-            model=CategoryResourceResponse,
-        )
-
-    async def delete(
-        self,
-        resource_id: str,
-        *,
-        category: str,
-        resource: str,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> CategoryResourceResponse:
-        """Delete one version of a resource. Example: ``await resources.delete("42", category="c", resource="r")``."""
-        return await self._delete(
-            path_template(
-                "/api/v1/categories/{category}/resources/{resource}/{resource_id}",
-                category=category,
-                resource=resource,
-                resource_id=resource_id,
-            ),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=CategoryResourceResponse,
-        )
+class CategoriesResource(_CategoriesEndpoints, SyncAPIResource):
+    """System and custom categories. Example: ``client.categories.list_resources("system.openai")``."""
 
 
-class AsyncCategoriesResource(AsyncAPIResource):
+class AsyncCategoriesResource(_CategoriesEndpoints, AsyncAPIResource):
     """System and custom categories. Example: ``await client.categories.list_resources("system.openai")``."""
 
-    @cached_property
-    def resources(self) -> AsyncResourcesResource:
-        """Resources of a category. Example: ``client.categories.resources.create(...)``."""
-        return AsyncResourcesResource(self._client)
-
-    def list(
-        self,
-        *,
-        active: bool | Omit = omit,
-        cursor: str | Omit = omit,
-        limit: int | Omit = omit,
-        sort_ascending: bool | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> AsyncPaginator[CategoryResponse, AsyncCursorPage[CategoryResponse]]:
-        """List categories (``active`` is sent as ``Active``). Example: ``[x async for x in client.categories.list()]``."""
-        return self._get_api_list(
-            "/api/v1/categories",
-            page=AsyncCursorPage[CategoryResponse],
-            options=make_request_options(
-                query={"Active": active, "cursor": cursor, "limit": limit, "sort_ascending": sort_ascending},
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeout=timeout,
-            ),
-            model=CategoryResponse,
-        )
-
-    async def delete(
-        self,
-        category: str,
-        *,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> CategoryDeleteResponse:
-        """Delete a custom category and all its resources. Example: ``await client.categories.delete("acme")``."""
-        return await self._delete(
-            path_template("/api/v1/categories/{category}", category=category),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=CategoryDeleteResponse,
-        )
-
-    async def delete_resource(
-        self,
-        resource: str,
-        *,
-        category: str,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> CategoryDeleteResourceResponse:
-        """Delete every version of a resource. Example: ``await client.categories.delete_resource("m", category="acme")``."""
-        return await self._delete(
-            path_template(
-                "/api/v1/categories/{category}/resources/{resource}", category=category, resource=resource
-            ),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=CategoryDeleteResourceResponse,
-        )
-
-    def list_resources(
-        self,
-        category: str,
-        *,
-        active: bool | Omit = omit,
-        cursor: str | Omit = omit,
-        limit: int | Omit = omit,
-        sort_ascending: bool | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> AsyncPaginator[CategoryResourceResponse, AsyncCursorPage[CategoryResourceResponse]]:
-        """List the resources of a category. Example: ``[x async for x in client.categories.list_resources("system.openai")]``."""
-        return self._get_api_list(
-            path_template("/api/v1/categories/{category}/resources", category=category),
-            page=AsyncCursorPage[CategoryResourceResponse],
-            options=make_request_options(
-                query={"Active": active, "cursor": cursor, "limit": limit, "sort_ascending": sort_ascending},
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeout=timeout,
-            ),
-            model=CategoryResourceResponse,
-        )

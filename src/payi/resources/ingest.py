@@ -21,7 +21,7 @@ from datetime import datetime
 import httpx2
 
 from .._base_client import make_request_options
-from .._resource import AsyncAPIResource, SyncAPIResource
+from .._resource import AsyncAPIResource, Endpoints, SyncAPIResource, endpoint
 from .._types import Body, Headers, NotGiven, Omit, Query, SequenceNotStr, not_given, omit
 from .._utils import is_given
 from ..types.ingest_response import BulkIngestResponse, IngestResponse
@@ -95,9 +95,10 @@ def _bulk_body(events: Iterable[BulkIngestRequestParam] | None | Omit) -> object
     return items if items else not_given
 
 
-class IngestResource(SyncAPIResource):
-    """Ingest usage events. Example: ``client.ingest.units(category=..., resource=..., units=...)``."""
+class _IngestEndpoints(Endpoints):
+    """The endpoints of ``IngestResource`` and ``AsyncIngestResource``, defined once."""
 
+    @endpoint
     def bulk(
         self,
         *,
@@ -122,6 +123,7 @@ class IngestResource(SyncAPIResource):
             cast_to=BulkIngestResponse,
         )
 
+    @endpoint
     def units(
         self,
         *,
@@ -192,87 +194,12 @@ class IngestResource(SyncAPIResource):
         )
 
 
-class AsyncIngestResource(AsyncAPIResource):
+class IngestResource(_IngestEndpoints, SyncAPIResource):
+    """Ingest usage events. Example: ``client.ingest.units(category=..., resource=..., units=...)``."""
+
+
+class AsyncIngestResource(_IngestEndpoints, AsyncAPIResource):
     """Ingest usage events. Example: ``await client.ingest.units(category=..., resource=..., units=...)``."""
-
-    async def bulk(
-        self,
-        *,
-        events: Iterable[BulkIngestRequestParam] | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> BulkIngestResponse:
-        """Ingest many events in one call. Example: ``await client.ingest.bulk(events=[...])``."""
-        return await self._post(
-            "/api/v1/ingest/bulk",
-            body=_bulk_body(events),
-            options=make_request_options(
-                extra_headers=extra_headers, extra_query=extra_query, extra_body=extra_body, timeout=timeout
-            ),
-            cast_to=BulkIngestResponse,
-        )
-
-    async def units(
-        self,
-        *,
-        category: str,
-        units: dict[str, IngestUnits],
-        end_to_end_latency_ms: int | None | Omit = omit,
-        event_timestamp: str | datetime | None | Omit = omit,
-        http_status_code: int | None | Omit = omit,
-        properties: dict[str, str | None] | None | Omit = omit,
-        provider_request_headers: Iterable[PayICommonModelsAPIRouterHeaderInfoParam] | None | Omit = omit,
-        provider_request_json: str | None | Omit = omit,
-        provider_request_reasoning_json: str | None | Omit = omit,
-        provider_response_function_calls: Iterable[FunctionCallInfoParam] | None | Omit = omit,
-        provider_response_headers: Iterable[PayICommonModelsAPIRouterHeaderInfoParam] | None | Omit = omit,
-        provider_response_id: str | None | Omit = omit,
-        provider_response_json: str | SequenceNotStr[str] | None | Omit = omit,
-        provider_uri: str | None | Omit = omit,
-        resource: str | None | Omit = omit,
-        time_to_first_completion_token_ms: int | None | Omit = omit,
-        time_to_first_token_ms: int | None | Omit = omit,
-        use_case_properties: dict[str, str | None] | None | Omit = omit,
-        limit_ids: list[str] | None | Omit = omit,
-        disable_logging: bool | None | Omit = omit,
-        request_tags: list[str] | None | Omit = omit,
-        use_case_id: str | None | Omit = omit,
-        use_case_name: str | None | Omit = omit,
-        use_case_step: str | None | Omit = omit,
-        use_case_version: int | None | Omit = omit,
-        user_id: str | None | Omit = omit,
-        resource_scope: str | None | Omit = omit,
-        account_name: str | None | Omit = omit,
-        extra_headers: Headers | None = None,
-        extra_query: Query | None = None,
-        extra_body: Body | None = None,
-        timeout: float | httpx2.Timeout | None | NotGiven = not_given,
-    ) -> IngestResponse:
-        """Ingest one event. Example: ``await client.ingest.units(category="system.openai", units={...})``."""
-        return await self._post(
-            "/api/v1/ingest",
-            body=_units_body(locals()),
-            options=make_request_options(
-                extra_headers=_attribution_headers(
-                    limit_ids=limit_ids,
-                    disable_logging=disable_logging,
-                    use_case_id=use_case_id,
-                    use_case_name=use_case_name,
-                    use_case_step=use_case_step,
-                    use_case_version=use_case_version,
-                    user_id=user_id,
-                    resource_scope=resource_scope,
-                    account_name=account_name,
-                    extra_headers=extra_headers,
-                ),
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeout=timeout,
-            ),
-            cast_to=IngestResponse,
-        )
 
 
 _BODY_FIELDS = (
