@@ -7,9 +7,9 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 from starlette.routing import Route
 from sqlalchemy import insert
 
@@ -55,6 +55,12 @@ from .telemetry import OtelExport
 PROXY_PREFIX = "/api/v1/proxy/"
 
 
+def _redis(url: str) -> Any:
+    from redis.asyncio import Redis  # only where Redis is configured: 7 MB a process otherwise
+
+    return Redis.from_url(url, socket_connect_timeout=0.5)
+
+
 async def start_state(settings: Settings, metrics: Metrics | None = None) -> AppState:
     """Open the database, check the secret, and start the background work of one server process."""
     if settings.migrate_on_start:
@@ -87,7 +93,7 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     deployment_map.attach(changes)
     if settings.redis_url:
         changes.use_redis(
-            Redis.from_url(settings.redis_url, socket_connect_timeout=0.5), f"{settings.redis_prefix}:changes"
+            _redis(settings.redis_url), f"{settings.redis_prefix}:changes"
         )
     await changes.start()
     metrics = metrics or Metrics()

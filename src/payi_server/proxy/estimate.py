@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import gzip
 import threading
 from collections.abc import Mapping
@@ -121,8 +122,21 @@ def _build(name: str) -> tiktoken.Encoding:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
     loaded = tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
+    # The encoder (Rust) keeps its own copy of the ranks; tiktoken keeps the Python dict only to pickle the
+    # encoding, which we never do: 30 MB of o200k_base's 74 MB per process. The build's temporary buffers go back
+    # to the system too (they were allocated in a worker thread's malloc arena).
+    loaded._mergeable_ranks = {}
+    del ranks, data
+    _give_back_memory()
     _LOADED_ENCODINGS.add(name)
     return loaded
+
+
+def _give_back_memory() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory is reused, only not returned
+        pass
 
 
 def encoding_for(model: str) -> str | None:

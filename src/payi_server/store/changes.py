@@ -13,13 +13,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
 from sqlalchemy import delete, func, select
 
 from .engine import Database
 from .tables import change_log
+
+if TYPE_CHECKING:  # imported only where Redis is configured (7 MB a process)
+    from redis.asyncio import Redis
 
 log = logging.getLogger("payi_server.changes")
 
