@@ -17,9 +17,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from . import cli_backup, cli_data, cli_prices
+from .cli_show import key_row, show_secret, show_table
 from .auth.keys import KeyHasher
 from .auth.manage import Bootstrap, Tenancy, key_view
 from .errors import ApiError
@@ -32,6 +32,7 @@ from .reports.files import estimate_requests, write_report, write_requests
 from .reports.query import build_query
 from .reports.requestlog import make_log_query
 from .reports.scope import load_scope, narrow
+from .serve import reserve_port
 from .serve import serve as run_server
 from .settings import Settings, SettingsError, load_settings, resolve_secret
 from .store.changes import utcnow
@@ -107,11 +108,7 @@ def _emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
         sys.stdout.write(dumps(data).decode() + "\n")
         return
     rows = data if isinstance(data, list) else [data]
-    columns = columns or (list(rows[0].keys()) if rows else [])
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    out.print(table)
+    show_table(out, rows, columns or (list(rows[0].keys()) if rows else []))
 
 
 def print_bootstrap(boot: Bootstrap) -> None:
@@ -120,12 +117,15 @@ def print_bootstrap(boot: Bootstrap) -> None:
         "",
         "First start: created an organization, its key, and the application 'default' with two keys.",
         "These keys are shown ONCE and cannot be recovered. Store them now.",
-        f"  organization key (admin API, CLI):   {boot.org_key.plaintext}",
-        f"  application 'default', key slot 1:  {boot.app_keys[0].plaintext}",
-        f"  application 'default', key slot 2:  {boot.app_keys[1].plaintext}",
+        "organization key (admin API, CLI):",
+        boot.org_key.plaintext,
+        "application 'default', key slot 1:",
+        boot.app_keys[0].plaintext,
+        "application 'default', key slot 2:",
+        boot.app_keys[1].plaintext,
         "",
     ]
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(lines) + "\n")  # each key alone on its line, never wrapped or cut
     sys.stdout.flush()
 
 
@@ -133,8 +133,8 @@ def print_first_user(email: str, password: str, settings: Settings) -> None:
     """First start: the dashboard's first admin, shown once (never through the log)."""
     host = "localhost" if settings.host in ("0.0.0.0", "::", "127.0.0.1") else settings.host  # noqa: S104
     sys.stdout.write(
-        f"Dashboard: http://{host}:{settings.port}/ - sign in as {email} with the password {password}\n"
-        "  (shown once; change it with: payi-server users set-password " + email + ")\n\n"
+        f"Dashboard: http://{host}:{settings.port}/ - sign in as {email} with this password (shown once; change it\n"
+        f"with: payi-server users set-password {email}):\n{password}\n\n"
     )
     sys.stdout.flush()
 
@@ -168,6 +168,13 @@ def serve(
         if value is not None:
             os.environ[f"PAYI_SERVER_{name.upper()}"] = str(value)
     configure_logging(settings.log_level, settings.log_format)
+    # The port first: a start that cannot serve must not create the organization (its keys would be shown, then
+    # lost with the failed start).
+    try:
+        reserved = reserve_port(settings.host, settings.port, settings.workers)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
 
     async def prepare(tenancy: Tenancy) -> None:
         boot = await tenancy.bootstrap()
@@ -180,7 +187,7 @@ def serve(
     _run(settings, prepare)
     # Migrated above, once, before the workers start.
     os.environ["PAYI_SERVER_MIGRATE_ON_START"] = "false"
-    run_server(settings.host, settings.port, settings.workers, settings.data_dir)
+    run_server(settings.host, settings.port, settings.workers, settings.data_dir, reserved)
 
 
 @app.command("migrate")
@@ -210,8 +217,8 @@ def apps_create(
         _emit(result, True)
         return
     _emit(result["application"], False)
-    _emit(result["keys"], False, ["slot", "key"])
-    out.print("These keys are shown once: store them now.")
+    for key in result["keys"]:
+        show_secret(f"{name}, key slot {key['slot']} (shown once: store it now):", key["key"])
 
 
 @apps_cli.command("list")
@@ -250,11 +257,11 @@ def keys_list(
         app_id = int((await t.find_application(org, app))["app_id"]) if app else None
         return await t.list_keys(org, app_id, include_revoked)
 
-    _emit(
-        _run(_settings(), work),
-        as_json,
-        ["key_id", "kind", "app_id", "slot", "prefix", "expires_at", "revoked_at", "last_used_at"],
-    )
+    listed = _run(_settings(), work)
+    if as_json:
+        _emit(listed, True)
+        return
+    _emit([key_row(k) for k in listed], False, ["key_id", "kind", "app", "slot", "prefix", "status", "used"])
 
 
 @keys_cli.command("regenerate")
@@ -272,7 +279,10 @@ def keys_regenerate(
         issued = await t.regenerate(org, int(found["app_id"]), slot, _when(expires))
         return key_view(issued.row, issued.plaintext)
 
-    _emit(_run(_settings(), work), as_json, ["key_id", "slot", "key", "expires_at"])
+    issued = _run(_settings(), work)
+    _emit(issued, as_json, ["key_id", "slot", "expires_at"])
+    if not as_json:
+        show_secret(f"{app}, key slot {slot} (shown once: store it now):", issued["key"])
 
 
 @keys_cli.command("revoke")
@@ -311,7 +321,10 @@ def keys_create_org(
         issued = await t.create_org_key(await _org(t), label=label, expires_at=_when(expires))
         return key_view(issued.row, issued.plaintext)
 
-    _emit(_run(_settings(), work), as_json, ["key_id", "key", "expires_at"])
+    issued = _run(_settings(), work)
+    _emit(issued, as_json, ["key_id", "label", "expires_at"])
+    if not as_json:
+        show_secret("organization key (shown once: store it now):", issued["key"])
 
 
 # --- dashboard users -----------------------------------------------------------------------------------
@@ -339,9 +352,11 @@ def users_create(
         return await Accounts(t.db).create_user(await _org(t), email, password, role)
 
     user = _run(_settings(), work)
-    if generated:
+    if generated and as_json:
         user["password"] = password
-    _emit(user, as_json, ["user_id", "email", "role", "password"] if generated else ["user_id", "email", "role"])
+    _emit(user, as_json, ["user_id", "email", "role"])
+    if generated and not as_json:
+        show_secret(f"password of {email} (shown once: store it now):", password)
 
 
 @users_cli.command("list")
@@ -366,7 +381,10 @@ def users_set_password(
         await Accounts(t.db).set_password(await _org(t), email, password)
 
     _run(_settings(), work)
-    out.print(f"password set{': ' + password if generated else ''}")
+    if generated:
+        show_secret(f"password set; the new password of {email} (shown once: store it now):", password)
+    else:
+        out.print("password set")
 
 
 @users_cli.command("delete")

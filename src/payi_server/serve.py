@@ -64,17 +64,35 @@ def _config(host: str, port: int) -> uvicorn.Config:
     )
 
 
-def run_worker(host: str, port: int, reuse_port: bool) -> None:
-    """One worker process: its own socket, one uvicorn server."""
+def reserve_port(host: str, port: int, workers: int) -> socket.socket:
+    """Claim the port before anything else happens (``OSError`` when it is taken): one worker gets its listening
+    socket now; several get a bound, not listening, ``SO_REUSEPORT`` socket that holds the port while they bind
+    theirs (it takes no connections)."""
+    if workers <= 1:
+        return bind_socket(host, port, reuse_port=False)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def run_worker(host: str, port: int, reuse_port: bool, sock: socket.socket | None = None) -> None:
+    """One worker process: its own socket (or the one reserved for it), one uvicorn server."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    sock = bind_socket(host, port, reuse_port=reuse_port)
+    sock = sock or bind_socket(host, port, reuse_port=reuse_port)
     uvicorn.Server(_config(host, port)).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
+def serve(host: str, port: int, workers: int, data_dir: Path, reserved: socket.socket | None = None) -> None:
     if workers <= 1:
-        run_worker(host, port, reuse_port=False)
+        run_worker(host, port, reuse_port=False, sock=reserved)
         return
     if port == 0:
         raise SystemExit("--workers needs a fixed port (every worker binds the same one)")
@@ -103,6 +121,8 @@ def serve(host: str, port: int, workers: int, data_dir: Path) -> None:
     signal.signal(signal.SIGINT, stop)
     for slot in range(workers):
         start(slot)
+    if reserved is not None:
+        reserved.close()  # the workers hold the port now
     log.info("serving with %s workers on %s:%s", workers, host, port)
     while not stopping:
         time.sleep(0.2)
