@@ -46,17 +46,23 @@ async def _version(admin: CatalogAdmin, org: int, price: str, start: str = "2024
     await admin.create(org, "acme.negotiated", "gpt-4o", body)
 
 
+async def _start(running: Running) -> tuple[int, CatalogAdmin, PriceBook]:
+    """The organisation, a writer (it reloads its own book, not the one under test) and a loaded book under test."""
+    org = running.boot.org_id
+    writer = CatalogAdmin(running.state.db, PriceBook(running.state.db))
+    await _version(writer, org, "0.000003")
+    book = PriceBook(running.state.db)
+    await book.load()
+    return org, writer, book
+
+
 def _price(book: PriceBook, org: int) -> Decimal | None:
     resolved = book.resolve(org, "acme.negotiated", "gpt-4o", AT)
     return None if resolved is None else resolved.version.units["text"].input_price
 
 
 async def test_a_reload_that_started_earlier_never_installs_over_a_later_one(running: Running) -> None:
-    org = running.boot.org_id
-    writer = CatalogAdmin(running.state.db, PriceBook(running.state.db))  # writes rows; reloads its own book
-    await _version(writer, org, "0.000003")
-    book = PriceBook(running.state.db)
-    await book.load()
+    org, writer, book = await _start(running)
     assert _price(book, org) == Decimal("0.000003")
 
     held = Held(book)
@@ -71,11 +77,7 @@ async def test_a_reload_that_started_earlier_never_installs_over_a_later_one(run
 
 
 async def test_the_full_load_and_a_part_reload_order_the_same_way(running: Running) -> None:
-    org = running.boot.org_id
-    writer = CatalogAdmin(running.state.db, PriceBook(running.state.db))
-    await _version(writer, org, "0.000003")
-    book = PriceBook(running.state.db)
-    await book.load()
+    org, writer, book = await _start(running)
     held = Held(book)
     full = asyncio.create_task(book.load())
     await held.read_done.wait()
@@ -91,11 +93,7 @@ async def test_the_full_load_and_a_part_reload_order_the_same_way(running: Runni
 
 
 async def test_a_change_reloads_only_its_part_and_changes_during_a_reload_are_not_lost(running: Running) -> None:
-    org = running.boot.org_id
-    writer = CatalogAdmin(running.state.db, PriceBook(running.state.db))
-    await _version(writer, org, "0.000003")
-    book = PriceBook(running.state.db)
-    await book.load()
+    org, writer, book = await _start(running)
     system = book._system  # noqa: SLF001 - the managed part's identity shows whether it was re-read
 
     held = Held(book)
