@@ -178,7 +178,11 @@ async def test_an_upgraded_catalog_adds_versions_from_now_and_past_costs_never_c
     assert {(c.resource, c.kind) for c in dry.changes} == {("gpt-4o", "new_version"), ("o3", "future_version")}
     plan = await sync_catalog(db, newer, now=now)
     assert plan.counts()["inserted"] == 2 and plan.counts()["updated"] == 0
-    await book.reload(None)
+    # every running process reloads the managed catalog through its change feed (as after the CLI command)
+    await running.state.changes.poll_once()
+    reload = book._reload_task  # noqa: SLF001
+    assert reload is not None
+    await reload
 
     late = await running.client.post("/api/v1/ingest", json={**body, "event_timestamp": earlier.isoformat()}, headers=headers)
     current = await running.client.post("/api/v1/ingest", json=body, headers=headers)
