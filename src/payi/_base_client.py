@@ -106,17 +106,22 @@ class DefaultAsyncHttpxClient(httpx2.AsyncClient):
 
 
 class DefaultAioHttpClient(httpx2.AsyncClient):
-    """Accepted for compatibility with the official SDK; the aiohttp backend is not supported here.
+    """An ``httpx2.AsyncClient`` with the SDK's defaults that sends with ``aiohttp`` (which must be installed;
+    without it, ``RuntimeError``, as the official SDK without its ``aiohttp`` extra).
 
     Example:
         >>> import payi
-        >>> # payi.DefaultAioHttpClient()  -> RuntimeError: use payi.DefaultAsyncHttpxClient() instead
+        >>> # async with payi.AsyncPayi(http_client=payi.DefaultAioHttpClient()) as client: ...
     """
 
-    def __init__(self, **_kwargs: Any) -> None:
-        raise RuntimeError(
-            "The aiohttp backend is not supported by this SDK; use payi.DefaultAsyncHttpxClient()."
-        )
+    def __init__(self, **kwargs: Any) -> None:
+        from ._aiohttp import AioHttpTransport
+
+        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        kwargs.setdefault("limits", DEFAULT_CONNECTION_LIMITS)
+        kwargs.setdefault("follow_redirects", True)
+        kwargs.setdefault("transport", AioHttpTransport())
+        super().__init__(**kwargs)
 
 
 @dataclass(frozen=True)

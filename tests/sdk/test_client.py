@@ -126,8 +126,6 @@ def test_invalid_arguments(clean_env: pytest.MonkeyPatch) -> None:
     async_http = httpx2.AsyncClient()
     with pytest.raises(TypeError, match="http_client"):
         Payi(api_key="k", http_client=async_http)  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError, match="aiohttp"):
-        payi.DefaultAioHttpClient()
 
 
 def test_default_http_client(clean_env: pytest.MonkeyPatch) -> None:
