@@ -19,11 +19,13 @@ retention remove them), property rollups (they carry no user or account).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, literal, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from .engine import Database
 from .tables import request_limits, request_payloads, requests, rollup_hourly
@@ -34,6 +36,7 @@ IDENTITIES: tuple[Identity, ...] = ("user_id", "account_name")
 _HOUR = timedelta(hours=1)
 _IN_CHUNK = 1000
 _MAX_RUNS = 64
+_ATTEMPTS = 3
 
 _KEYS = (
     "bucket",
@@ -95,7 +98,6 @@ async def erase(
         raise ValueError(f"identity is one of {IDENTITIES}")
     if not value:
         raise ValueError("the value to erase is not empty (empty is the anonymous key)")
-    r_col = requests.c[identity]
     u_col = rollup_hourly.c[identity]
     hours_query = (
         select(rollup_hourly.c.bucket, func.sum(rollup_hourly.c.requests))
@@ -107,38 +109,89 @@ async def erase(
         hours = [(r[0], int(r[1] or 0)) for r in (await conn.execute(hours_query)).all()]
 
     counts = {"requests": 0, "payloads": 0, "rollup_rows": 0}
-    merge = insert_add(db, rollup_hourly, _KEYS, _MEASURES)
     for group in _runs(hours, batch_size):
-        in_hours = or_(*(and_(requests.c.event_timestamp >= s, requests.c.event_timestamp < e) for s, e in group))
-        in_buckets = or_(*(and_(rollup_hourly.c.bucket >= s, rollup_hourly.c.bucket < e) for s, e in group))
-        async with db.write() as conn:
-            ids = [
-                r[0]
-                for r in (
-                    await conn.execute(select(requests.c.id).where(requests.c.app_id == app_id, r_col == value, in_hours))
-                ).all()
-            ]
-            for chunk in _chunks(ids):
-                counts["payloads"] += (
-                    await conn.execute(delete(request_payloads).where(request_payloads.c.request_id.in_(chunk)))
-                ).rowcount
-                if delete_requests:
-                    await conn.execute(delete(request_limits).where(request_limits.c.request_id.in_(chunk)))
-                    await conn.execute(delete(requests).where(requests.c.id.in_(chunk)))
-                else:
-                    await conn.execute(update(requests).where(requests.c.id.in_(chunk)).values({identity: None}))
-            counts["requests"] += len(ids)
-            # The identity's rollup rows, added to the anonymous rows of the same keys, then removed.
-            source = select(
-                *(literal("").label(k) if k == identity else rollup_hourly.c[k] for k in _KEYS),
-                *(rollup_hourly.c[m] for m in _MEASURES),
-            ).where(rollup_hourly.c.app_id == app_id, u_col == value, in_buckets)
-            await conn.execute(merge.from_select([*_KEYS, *_MEASURES], source))
-            counts["rollup_rows"] += (
-                await conn.execute(
-                    delete(rollup_hourly).where(rollup_hourly.c.app_id == app_id, u_col == value, in_buckets)
-                )
+        for attempt in range(_ATTEMPTS):
+            try:
+                done = await _erase_hours(db, app_id, identity, value, group, delete_requests)
+                break
+            except DBAPIError as exc:  # a deadlock with a concurrent group commit (PostgreSQL): that one wins
+                if not _is_conflict(exc) or attempt == _ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        for name, n in done.items():
+            counts[name] += n
+    return counts
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure (SQLSTATE class 40): the transaction can simply be run again."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if str(getattr(seen, "sqlstate", "") or getattr(seen, "pgcode", "") or "").startswith("40"):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
+async def _erase_hours(
+    db: Database,
+    app_id: int,
+    identity: Identity,
+    value: str,
+    group: list[tuple[datetime, datetime]],
+    delete_requests: bool,
+) -> dict[str, int]:
+    """One transaction: the identity's requests and rollup rows in these hours."""
+    r_col = requests.c[identity]
+    u_col = rollup_hourly.c[identity]
+    counts = {"requests": 0, "payloads": 0, "rollup_rows": 0}
+    in_hours = or_(*(and_(requests.c.event_timestamp >= s, requests.c.event_timestamp < e) for s, e in group))
+    in_buckets = or_(*(and_(rollup_hourly.c.bucket >= s, rollup_hourly.c.bucket < e) for s, e in group))
+    async with db.write() as conn:
+        ids = [
+            r[0]
+            for r in (
+                await conn.execute(select(requests.c.id).where(requests.c.app_id == app_id, r_col == value, in_hours))
+            ).all()
+        ]
+        for chunk in _chunks(ids):
+            counts["payloads"] += (
+                await conn.execute(delete(request_payloads).where(request_payloads.c.request_id.in_(chunk)))
             ).rowcount
+            if delete_requests:
+                await conn.execute(delete(request_limits).where(request_limits.c.request_id.in_(chunk)))
+                await conn.execute(delete(requests).where(requests.c.id.in_(chunk)))
+            else:
+                await conn.execute(update(requests).where(requests.c.id.in_(chunk)).values({identity: None}))
+        counts["requests"] += len(ids)
+        # The identity's rollup rows are deleted, and what they held (as deleted: a concurrent group commit's
+        # addition to one is either in it or waits and makes a new row) added to the anonymous rows of the same
+        # keys, in key order like the recorder's, so that the two take row locks in the same order.
+        gone = (
+            await conn.execute(
+                delete(rollup_hourly)
+                .where(rollup_hourly.c.app_id == app_id, u_col == value, in_buckets)
+                .returning(*(rollup_hourly.c[k] for k in (*_KEYS, *_MEASURES)))
+            )
+        ).all()
+        moved: dict[tuple[Any, ...], list[Any]] = {}
+        for row in gone:
+            key = tuple("" if k == identity else row._mapping[k] for k in _KEYS)
+            values = [row._mapping[m] for m in _MEASURES]
+            current = moved.setdefault(key, [0] * len(values))
+            for i, v in enumerate(values):
+                current[i] += v
+        if moved:
+            await conn.execute(
+                insert_add(db, rollup_hourly, _KEYS, _MEASURES),
+                [
+                    {**dict(zip(_KEYS, key, strict=True)), **dict(zip(_MEASURES, values, strict=True))}
+                    for key, values in sorted(moved.items(), key=lambda kv: kv[0])
+                ],
+            )
+        counts["rollup_rows"] += len(gone)
     return counts
 
 

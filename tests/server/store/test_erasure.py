@@ -150,3 +150,32 @@ async def test_another_organisations_application_is_not_found(running: Running) 
     assert await _count(running, requests, requests.c.user_id == "ann") == 5
     own = await running.client.get(f"/api/v1/admin/applications/{other_app}/retention", headers=theirs)
     assert own.status_code == 200
+
+
+async def test_erasure_while_the_recorder_writes_the_same_rollup_rows(running: Running) -> None:
+    """Erasure merges into the anonymous rows the recorder is adding to at the same time: totals stay exact."""
+    import asyncio
+
+    app_id, key, _ = await _setup(running)
+    hours = [f"2026-01-01T{h:02d}:30:00Z" for h in (1, 2, 3, 7)]
+
+    async def keep_ingesting() -> None:
+        for round_ in range(8):
+            await ingest(running, [event(at, 1000, account_name="acme", user_id=None if round_ % 2 else "ann") for at in hours], key)
+
+    await asyncio.gather(erase(running.state.db, app_id, "user_id", "ann", batch_size=1), keep_ingesting())
+    body = await report(running, running.org_key, **WINDOW, bucket="total")
+    assert body["totals"]["requests"] == 15 + 32
+    assert body["totals"]["cost_total"] == 5 * 7.0 + 32 * 1.0
+
+
+def test_deadlocks_are_told_apart() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from payi_server.store.erasure import _is_conflict
+
+    class Driver(Exception):
+        sqlstate = "40P01"
+
+    assert _is_conflict(OperationalError("x", {}, Driver()))
+    assert not _is_conflict(OperationalError("x", {}, Exception("connection refused")))
