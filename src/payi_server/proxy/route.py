@@ -87,6 +87,7 @@ class ProxyEndpoint:
                 allow_private=s.allow_private_provider_hosts,
                 connect_timeout=s.upstream_connect_timeout,
                 read_timeout=s.upstream_timeout,
+                observe=lambda category, seconds: state.metrics.upstream_latency.labels(category).observe(seconds),
             )
         return self._session
 
@@ -246,6 +247,7 @@ class _Call:
                 data=info.body if info.body else None,
                 headers=self._forward_headers(),
                 allow_redirects=False,
+                trace_request_ctx=info.category,  # the payi_upstream_seconds label (upstream.make_session)
             )
         except TimeoutError:
             self._finish(504, None, None)
@@ -352,5 +354,7 @@ class _Call:
         tail = await processor.finish()
         await self._send({"type": "http.response.body", "body": tail, "more_body": False})
         usage = processor.usage()
+        if usage is not None and usage.response_id is None:  # Bedrock streams: only the headers carry it
+            usage.response_id = response.headers.get("x-request-id") or response.headers.get("x-amzn-requestid")
         items = processor.data_items()
         self._finish(failed_status or status, usage, self._payload(body, items) if items else self._payload(body, None))
