@@ -181,8 +181,9 @@ def _plan_resource(plan: Plan, key: tuple[str, str], versions: list[PriceVersion
         plan.unchanged += len(rows)
         return
     if from_file:
-        # a file brings prices: the resource keeps its names, context window and description
-        known = row_to_version(rows[-1])
+        # a file brings prices: the resource keeps its names, context window, description, and the prices of the
+        # units the file does not list
+        known = row_to_version(current_row if current_row is not None else rows[-1])
         versions = [_with_names(v, known) for v in versions]
         current = _with_names(current, known) if current is not None else None
     else:
@@ -229,6 +230,7 @@ def _plan_resource(plan: Plan, key: tuple[str, str], versions: list[PriceVersion
 def _with_names(version: PriceVersion, known: PriceVersion) -> PriceVersion:
     return replace(
         version,
+        units={**known.units, **version.units},
         aliases=tuple(dict.fromkeys((*known.aliases, *version.aliases))),
         match_prefixes=known.match_prefixes,
         match_suffixes=known.match_suffixes,

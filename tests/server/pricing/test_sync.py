@@ -112,16 +112,18 @@ def test_prices_sync_from_a_file_dry_run_apply_and_idempotent(database_url: str,
                 _input_price(book, "gpt-4o", effective),
                 _input_price(book, "gpt-4o", PAST),
                 _input_price(book, "acme-model-1-latest", effective + timedelta(days=1)),
-                book.resolve(1, "system.openai", "gpt-4o-2024-08-06", effective).version.max_input_units,  # type: ignore[union-attr]
+                book.resolve(1, "system.openai", "gpt-4o-2024-08-06", effective).version,  # type: ignore[union-attr]
             )
         finally:
             await db.dispose()
 
-    just_before, after, past, new_model, window = asyncio.run(prices())
+    just_before, after, past, new_model, version = asyncio.run(prices())
     assert just_before == past == Decimal("0.0000025")  # history untouched
     assert after == Decimal("0.000002")
     assert new_model == Decimal("0.000001")
-    assert window == 128_000  # the resource keeps its names and context window
+    assert version.max_input_units == 128_000  # the resource keeps its names and context window,
+    assert version.units["reasoning"].output_price == Decimal("0.00001")  # the units the file does not list,
+    assert version.units["text_cache_read"].input_price == Decimal("0.000001")  # and takes the ones it lists
 
     again = _cli(env, "--file", str(path), "--json")
     assert again["changes"] == [] and again["counts"]["inserted"] == 0
