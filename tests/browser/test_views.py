@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -47,7 +48,7 @@ async def _setup(live: Live) -> str:
     return str(limit_id)
 
 
-async def test_money_limits_near_max_trend_and_filters_across_pages(page: Any, live: Live) -> None:
+async def test_money_limits_near_max_trend_and_filters_across_pages(page: Any, live: Live, tmp_path: Path) -> None:
     limit_id = await _setup(live)
     await add_user(live, "ops@example.com", role="viewer")
     await sign_in(page, live, "ops@example.com")
@@ -56,6 +57,7 @@ async def test_money_limits_near_max_trend_and_filters_across_pages(page: Any, l
     money_cells = [c.split(" ")[0] for c in cells if "$" in c]
     assert money_cells and all(MONEY.match(c) for c in money_cells), money_cells
     assert "$0.49" in money_cells  # ann's $0.4901648
+    await page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
     assert await page.inner_text("#total-spend") == "$3.35"
     # the trend: $3.35 in the last 7 days against $1 in the 7 days before
     assert "▲" in await page.inner_text("#spend-trend") and "previous 7 days" in await page.inner_text("#spend-trend")
@@ -75,3 +77,33 @@ async def test_money_limits_near_max_trend_and_filters_across_pages(page: Any, l
     assert await page.locator("table.requests tbody tr").count() == 2
     await page.click("header nav >> text=Overview")
     assert await page.input_value("input[name=user]") == "bob"
+
+
+async def test_request_log_latency_sorting_export_and_a_phone(page: Any, live: Live, tmp_path: Path) -> None:
+    await _setup(live)
+    await add_user(live, "ops@example.com", role="viewer")
+    await sign_in(page, live, "ops@example.com")
+    await page.goto(live.url + "/requests")
+    assert await page.locator("table.requests tbody tr").count() == 3  # 7 days, as on the overview
+    await page.click("table.requests th >> text=Cost")
+    await page.wait_for_url("**sort=cost**")
+    costs = await page.locator("table.requests tbody td.num:not(.wide):not(.latency)").all_inner_texts()
+    assert [c.split(" ")[0] for c in costs] == ["$1.44", "$1.42", "$0.49"]
+    assert await page.locator("table.requests th >> text=Latency").count() == 1
+    async with page.expect_download() as download_info:
+        await page.click("text=Download CSV")
+    download = await download_info.value
+    assert re.fullmatch(r"payi-requests-\d{4}-\d{2}-\d{2}-to-\d{4}-\d{2}-\d{2}\.csv", download.suggested_filename)
+    text = Path(await download.path()).read_text(encoding="utf-8")
+    assert ",default," in text  # the application by name
+    # a phone: the log fits the screen's width
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(live.url + "/requests")
+    wide = await page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
+        ".map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)"
+    )
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390, wide
+    assert await page.locator("table.requests tbody tr").count() == 3
+    assert await page.locator("table.requests td.latency").first.is_visible()
+    await page.screenshot(path=str(tmp_path / "requests-phone.png"), full_page=True)

@@ -232,6 +232,25 @@ async def read_page(
         return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 
 
+TOP_COLUMNS = {"cost": requests.c.cost_total, "latency": requests.c.end_to_end_latency_ms}
+
+
+async def read_top(db: Database, scope: Scope, query: LogQuery, by: str, size: int) -> list[dict[str, Any]]:
+    """The ``size`` matching rows of the range with the highest ``by`` (``cost`` or ``latency``; rows without a
+    latency last). One page, no keyset: a top-N sort over the range's rows (its index bounds the scan)."""
+    if not scope.app_ids:
+        return []
+    column = TOP_COLUMNS[by]
+    stmt = (
+        select(*_SELECTED)
+        .where(*_wheres(scope.app_ids, query))
+        .order_by(column.is_(None), column.desc(), requests.c.id.desc())
+        .limit(size)
+    )
+    async with db.read() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
 async def iter_requests(
     db: Database, scope: Scope, query: LogQuery, page_size: int = 1000
 ) -> AsyncIterator[list[dict[str, Any]]]:

@@ -70,8 +70,9 @@ def limit_rows(views: list[tuple[int, dict[str, Any]]], scope: Scope) -> list[di
     return out
 
 
-async def use_cases_in(db: Database, scope: Scope) -> list[dict[str, Any]]:
-    """Use case definitions with their KPIs and the average score each KPI got."""
+async def use_cases_in(db: Database, scope: Scope, window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
+    """Use case definitions with their KPIs, the average score each KPI got, and the instances started in
+    ``window``."""
     if not scope.app_ids:
         return []
     async with db.read() as conn:
@@ -108,7 +109,8 @@ async def use_cases_in(db: Database, scope: Scope) -> list[dict[str, Any]]:
         instances = (
             await conn.execute(
                 select(use_case_instances.c.app_id, use_case_instances.c.name, func.count().label("n"))
-                .where(use_case_instances.c.app_id.in_(scope.app_ids))
+                .where(use_case_instances.c.app_id.in_(scope.app_ids),
+                       use_case_instances.c.created_at >= window[0], use_case_instances.c.created_at < window[1])
                 .group_by(use_case_instances.c.app_id, use_case_instances.c.name)
             )
         ).all()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ..ids import numeric_id
-from ..reports.requestlog import read_page, safe_uri
+from ..reports.requestlog import TOP_COLUMNS, read_page, read_top, safe_uri
 from ..reports.scope import Scope
 from .accounts import WebUser
 from .context import PageFilters
@@ -22,6 +23,8 @@ from .session import PageNotFound, Viewer
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+# ?sort= of the request log: newest first (""), oldest first, or the top of the range by cost or latency.
+SORTS = {"": "newest first", "oldest": "oldest first", "cost": "most expensive", "latency": "slowest"}
 
 
 @router.get("/limits")
@@ -42,14 +45,28 @@ async def use_cases_page(request: Request, user: Viewer) -> Response:
     org_scope, scope = await page_scope(request, user.org_id, filters)
     spend = await run(request, scope, _query(filters, group_by=("application", "use_case"), bucket="total"))
     spend_of = {(r["application"], r["use_case"]): r for r in spend.rows}
-    items = await use_cases_in(db_of(request), scope)
+    items = await use_cases_in(db_of(request), scope, filters.window())
     for item in items:
         item["spend"] = spend_of.get((item["app_id"], item["name"]))
     return render(
         request,
         "use_cases.html",
-        {"filters": filters, "apps": live_apps(org_scope), "items": items},
+        {"filters": filters, "apps": live_apps(org_scope), "groups": use_case_groups(items)},
     )
+
+
+def use_case_groups(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Use cases by name across applications: the sums, and each application's row."""
+    groups: dict[str, dict[str, Any]] = {}
+    for item in items:
+        group = groups.setdefault(item["name"], {"name": item["name"], "items": [], "instances": 0, "requests": 0,
+                                                 "cost_total": 0})
+        group["items"].append(item)
+        group["instances"] += item["instances"]
+        if item["spend"]:
+            group["requests"] += item["spend"]["requests"]
+            group["cost_total"] += item["spend"]["cost_total"]
+    return sorted(groups.values(), key=lambda g: (-g["cost_total"], g["name"]))
 
 
 @router.get("/requests")
@@ -58,10 +75,17 @@ async def requests_page(request: Request, user: Viewer) -> Response:
     org_scope, scope = await page_scope(request, user.org_id, filters)
     failed_param = request.query_params.get("failed", "")
     failed = {"yes": True, "no": False}.get(failed_param)
-    after = parse_cursor(request.query_params.get("cursor"))
-    rows = await read_page(db_of(request), scope, filters.log_query(failed=failed), after, PAGE_SIZE + 1)
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    sort = request.query_params.get("sort", "")
+    sort = sort if sort in SORTS else ""
+    query = filters.log_query(failed=failed)
+    if sort in TOP_COLUMNS:  # the most expensive / slowest of the range: one page
+        rows, more = await read_top(db_of(request), scope, query, sort, PAGE_SIZE), False
+    else:
+        query = replace(query, newest_first=sort != "oldest")
+        after = parse_cursor(request.query_params.get("cursor"))
+        rows = await read_page(db_of(request), scope, query, after, PAGE_SIZE + 1)
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
     for row in rows:
         row["application"] = scope.name(row["app_id"])
         row["provider_uri"] = safe_uri(row.get("provider_uri"))
@@ -75,7 +99,9 @@ async def requests_page(request: Request, user: Viewer) -> Response:
             "use_cases": await _use_case_choices(request, scope, filters),
             "rows": rows,
             "failed": failed_param,
-            "next_qs": filters.qs(cursor=next_cursor, failed=failed_param) if next_cursor else "",
+            "sort": sort,
+            "sorts": SORTS,
+            "next_qs": filters.qs(cursor=next_cursor, failed=failed_param, sort=sort) if next_cursor else "",
         },
     )
 

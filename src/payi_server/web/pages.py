@@ -5,7 +5,10 @@ Every number here comes from the rollups through ``ReportService``; the request-
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ..errors import ApiError
 from ..reports.formats import export_stream, report_csv
+from ..reports.buckets import check_zone
 from ..reports.query import ReportQuery
 from ..reports.requestlog import iter_requests
 from ..reports.scope import Scope, load_scope, narrow
@@ -179,7 +183,9 @@ async def export_report(request: Request, user: Viewer) -> Response:
     group = request.query_params.get("group", "")[:210]
     narrowed = replace(filters, dims={}) if group in NARROW or group.startswith("property:") else filters
     report = await run(request, scope, _query(narrowed, group_by=(group,) if group else ()))
-    headers = {**SECURITY_HEADERS, "content-disposition": 'attachment; filename="payi-report.csv"'}
+    what = f"spend-by-{group.replace(':', '-')}" if group else "spend"
+    name = export_name(filters, f"{what}-per-{report.query.bucket}")
+    headers = {**SECURITY_HEADERS, "content-disposition": f'attachment; filename="{name}"'}
     return Response(report_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -189,8 +195,26 @@ async def export_request_log(request: Request, user: Viewer) -> StreamingRespons
     filters = PageFilters.from_request(request)
     _org, scope = await page_scope(request, user.org_id, filters)
     query = replace(filters.log_query(), newest_first=False)
-    headers = {**SECURITY_HEADERS, "content-disposition": 'attachment; filename="payi-requests.csv"'}
+    headers = {**SECURITY_HEADERS, "content-disposition": f'attachment; filename="{export_name(filters, "requests")}"'}
     return StreamingResponse(
-        export_stream(iter_requests(db_of(request), scope, query), "csv"), media_type="text/csv; charset=utf-8",
-        headers=headers,
+        export_stream(_app_names(iter_requests(db_of(request), scope, query), scope), "csv"),
+        media_type="text/csv; charset=utf-8", headers=headers,
     )
+
+
+async def _app_names(pages: AsyncIterator[list[dict[str, Any]]], scope: Scope) -> AsyncIterator[list[dict[str, Any]]]:
+    """The dashboard's export names applications (the API's gives their ids)."""
+    async for rows in pages:
+        yield [{**row, "application": scope.name(int(row["application"]))} for row in rows]
+
+
+def export_name(filters: PageFilters, what: str) -> str:
+    """``payi-<what>-<first day>-to-<last day>.csv`` in the page's zone; a range of a day or less by its hours
+    (``2026-12-02T1100-to-2026-12-03T1100``, the end excluded)."""
+    start, end = filters.window()
+    zone = check_zone(filters.tz)
+    short = end - start <= timedelta(days=1)
+    first, last = start.astimezone(zone), (end if short else end - timedelta(seconds=1)).astimezone(zone)
+    fmt = "%Y-%m-%dT%H%M" if short else "%Y-%m-%d"
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", what)[:80]
+    return f"payi-{safe}-{first.strftime(fmt)}-to-{last.strftime(fmt)}.csv"

@@ -3,9 +3,12 @@ default range on the overview and the request log, limits near their max and the
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,7 +16,7 @@ from payi_server.store.changes import utcnow
 from payi_server.web.context import money
 
 from ...conftest import Running
-from ..reports.data import event, ingest, price
+from ..reports.data import create_app, event, ingest, price
 from .conftest import Login
 
 
@@ -77,3 +80,64 @@ async def test_navigation_keeps_the_filters_and_both_pages_default_to_seven_days
         assert f'href="{href}?range=30d&amp;user=ann"' in page, href
     assert '<option value="7d" selected>' in (await client.get("/requests")).text
     assert '<option value="7d" selected>' in (await client.get("/")).text
+
+
+async def test_request_log_latency_sorting_and_export_names(running: Running, login: Login) -> None:
+    await price(running)
+    now = utcnow()
+    await ingest(running, [
+        event(now - timedelta(minutes=3), 1000, user_id="slow", end_to_end_latency_ms=900),
+        event(now - timedelta(minutes=2), 5000, user_id="dear", end_to_end_latency_ms=100),
+        event(now - timedelta(minutes=1), 10, user_id="new"),
+    ])
+    client = await login("ops@example.com")
+
+    def users(html: str) -> list[str]:
+        body = html[html.index("<tbody>"):]
+        return re.findall(r'<td class="wide">(slow|dear|new)</td>', body)
+
+    assert users((await client.get("/requests")).text) == ["new", "dear", "slow"]
+    assert users((await client.get("/requests", params={"sort": "oldest"})).text) == ["slow", "dear", "new"]
+    assert users((await client.get("/requests", params={"sort": "cost"})).text) == ["dear", "slow", "new"]
+    latency = (await client.get("/requests", params={"sort": "latency"})).text
+    assert users(latency) == ["slow", "dear", "new"]  # no latency: last
+    assert '<td class="num latency">900 ms</td>' in latency
+    assert (await client.get("/requests", params={"sort": "nonsense"})).status_code == 200
+
+    log = await client.get("/export/requests.csv", params={"range": "7d"})
+    rows = list(csv.DictReader(io.StringIO(log.text)))
+    assert {r["application"] for r in rows} == {"default"}  # by name
+    day = utcnow().astimezone(ZoneInfo("Europe/Paris"))
+    first = (day - timedelta(days=6)).strftime("%Y-%m-%d")
+    client.cookies.set("payi_tz", "Europe/Paris")
+    log = await client.get("/export/requests.csv", params={"range": "7d"})
+    assert log.headers["content-disposition"] == (
+        f'attachment; filename="payi-requests-{first}-to-{day.strftime("%Y-%m-%d")}.csv"')
+    report = await client.get("/export/report.csv", params={"range": "custom", "start_date": "2026-11-01",
+                                                            "end_date": "2026-11-30", "group": "property:team x"})
+    assert report.headers["content-disposition"] == (
+        'attachment; filename="payi-spend-by-property-team_x-per-day-2026-11-01-to-2026-11-30.csv"')
+
+
+async def test_use_cases_across_applications_with_a_total_and_instances_of_the_range(
+    running: Running, login: Login
+) -> None:
+    await price(running)
+    _other_id, other_key = await create_app(running, "billing")
+    now = utcnow()
+    await ingest(running, [event(now, 1000, use_case_name="support", use_case_id="s1"),
+                           event(now, 1000, use_case_name="support", use_case_id="s1"),
+                           event(now, 500, use_case_name="search", use_case_id="q1")])
+    await ingest(running, [event(now, 2000, use_case_name="support", use_case_id="s9")], key=other_key)
+    client = await login("ops@example.com")
+    page = (await client.get("/use-cases", params={"range": "24h"})).text
+    support = page[page.index('data-use-case="support"'):page.index('data-use-case="search"')]
+    group = re.search(r'<tr class="group-row">(.*?)</tr>', support, re.S).group(1)
+    assert "all 2 applications" in group
+    assert re.findall(r'<td class="num">([^<]*)</td>', group) == ["2", "3", "$4.00"]  # instances, requests, spend
+    total = re.search(r'<tr id="use-case-total">(.*?)</tr>', page, re.S).group(1)
+    assert re.findall(r'<th class="num">([^<]*)</th>', total) == ["3", "4", "$4.50"]
+    past = (await client.get("/use-cases", params={"range": "custom", "start_date": "2020-01-01",
+                                                   "end_date": "2020-01-02"})).text
+    total = re.search(r'<tr id="use-case-total">(.*?)</tr>', past, re.S).group(1)
+    assert re.findall(r'<th class="num">([^<]*)</th>', total) == ["0", "0", "$0.00"]  # nothing started then
