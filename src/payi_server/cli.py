@@ -187,7 +187,8 @@ def serve(
     _run(settings, prepare)
     # Migrated above, once, before the workers start.
     os.environ["PAYI_SERVER_MIGRATE_ON_START"] = "false"
-    run_server(settings.host, settings.port, settings.workers, settings.data_dir, reserved)
+    run_server(settings.host, settings.port, settings.workers, settings.data_dir, reserved,
+               log_level=settings.log_level, log_format=settings.log_format)
 
 
 @app.command("migrate")

@@ -6,7 +6,10 @@ accepted sockets whose protocol says TCP, and without it Nagle's algorithm holds
 of milliseconds (uvicorn's own multi-worker socket has that problem).
 
 The parent supervises: a worker that dies is restarted; SIGTERM or SIGINT is passed to every worker, each of
-which stops accepting, finishes its requests and drains its queued records before exiting.
+which stops accepting, finishes its requests and drains its queued records before exiting. Once the first start is
+prepared (migrations, the first organization), the parent replaces itself (``exec``, same process, same port
+reservation) with ``python -m payi_server.serve``, which imports only what supervising needs: the application,
+the database driver and the catalog stay in the workers (the supervisor went from 100 MB to about 15).
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import os
 import signal
 import socket
 import shutil
+import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import uvicorn
+from typing import TYPE_CHECKING, Any
 
 from .logs import configure_logging
-from .settings import load_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("payi_server.serve")
 
@@ -48,6 +52,8 @@ def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 
 def _config(host: str, port: int) -> uvicorn.Config:
+    import uvicorn
+
     return uvicorn.Config(
         "payi_server.app:create_app_from_env",
         factory=True,
@@ -84,18 +90,44 @@ def reserve_port(host: str, port: int, workers: int) -> socket.socket:
 
 def run_worker(host: str, port: int, reuse_port: bool, sock: socket.socket | None = None) -> None:
     """One worker process: its own socket (or the one reserved for it), one uvicorn server."""
+    import uvicorn
+
+    from .settings import load_settings
+
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     sock = sock or bind_socket(host, port, reuse_port=reuse_port)
     uvicorn.Server(_config(host, port)).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int, data_dir: Path, reserved: socket.socket | None = None) -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    data_dir: Path,
+    reserved: socket.socket | None = None,
+    *,
+    log_level: str = "info",
+    log_format: str = "json",
+) -> None:
     if workers <= 1:
         run_worker(host, port, reuse_port=False, sock=reserved)
         return
     if port == 0:
         raise SystemExit("--workers needs a fixed port (every worker binds the same one)")
+    # Become the slim supervisor (``main`` below): same process id, same stdout, the port reservation inherited.
+    args = [sys.executable, "-m", "payi_server.serve", host, str(port), str(workers), str(data_dir), log_level,
+            log_format]
+    if reserved is not None:
+        reserved.set_inheritable(True)
+        args.append(str(reserved.fileno()))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, args)
+
+
+def supervise(host: str, port: int, workers: int, data_dir: Path, reserved: socket.socket | None = None) -> None:
+    """Start ``workers`` worker processes, restart any that dies, pass SIGTERM/SIGINT on, wait for them."""
     # Metrics from every worker, summed at scrape time (prometheus_client's multiprocess mode).
     metrics_dir = data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -135,3 +167,15 @@ def serve(host: str, port: int, workers: int, data_dir: Path, reserved: socket.s
         proc.join(timeout=60)
         if proc.is_alive():
             proc.kill()
+
+
+def main(argv: list[str]) -> None:
+    """``python -m payi_server.serve HOST PORT WORKERS DATA_DIR LOG_LEVEL LOG_FORMAT [RESERVED_FD]``"""
+    host, port, workers, data_dir, log_level, log_format = argv[:6]
+    configure_logging(log_level, log_format)
+    reserved = socket.socket(fileno=int(argv[6])) if len(argv) > 6 else None
+    supervise(host, int(port), int(workers), Path(data_dir), reserved)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
