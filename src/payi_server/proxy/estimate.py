@@ -285,10 +285,13 @@ def _highest_prices(version: PriceVersion, *, large_context: bool) -> UnitPrice:
 
 def price_estimate(version: PriceVersion, request: Mapping[str, Any] | None, input_count: int) -> Decimal:
     """The estimate for ``input_count`` input tokens (see the module docstring)."""
+    return _priced(version, input_count, output_tokens(request, version, input_count))
+
+
+def _priced(version: PriceVersion, input_count: int, output_count: int) -> Decimal:
     threshold = large_context_threshold(version)
     price = highest_prices(version, large_context=threshold is not None and input_count >= threshold)
-    counts = {"input": input_count, "output": output_tokens(request, version, input_count)}
-    return price_units({"estimate": counts}, {"estimate": price}).total
+    return price_units({"estimate": {"input": input_count, "output": output_count}}, {"estimate": price}).total
 
 
 def estimate_cost(
@@ -324,5 +327,5 @@ async def estimate_async(
         count = await asyncio.to_thread(estimated_input_tokens, model, request, body_size)
     else:
         count = estimated_input_tokens(model, request, body_size)
-    units = {"text": {"input": count, "output": output_tokens(request, version, count)}}
-    return price_estimate(version, request, count), units
+    output = output_tokens(request, version, count)
+    return _priced(version, count, output), {"text": {"input": count, "output": output}}
