@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import cli_backup, cli_data, cli_prices
-from .cli_show import key_row, show_secret, show_table
+from .cli_show import hide_flag_types, key_row, show_secret, show_table
 from .auth.keys import KeyHasher
 from .auth.manage import Bootstrap, Tenancy, key_view
 from .errors import ApiError
@@ -40,6 +40,7 @@ from .store.engine import Database
 from .store.migrate import migrate
 from .web.accounts import ROLES, Accounts, generate_password
 
+hide_flag_types()  # no "--help <bool>" in any help
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The self-hosted Pay-i service.")
 apps_cli = typer.Typer(no_args_is_help=True, help="Applications (one per environment: billing-prod, ...).")
 keys_cli = typer.Typer(no_args_is_help=True, help="API keys: two slots per application, and organization keys.")

@@ -68,3 +68,19 @@ def show_table(console: Console, rows: Sequence[dict[str, Any]], columns: Sequen
     for row in rows:
         table.add_row(*(cell(row.get(c)) for c in columns))
     console.print(table)
+
+
+def hide_flag_types() -> None:
+    """typer's help shows a type for flags too (``--help <bool>``, ``--json <bool>``); a flag takes no value, so
+    its type column is left empty. Idempotent."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "payi_flags_hidden", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.payi_flags_hidden = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
