@@ -123,7 +123,11 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         Defaults(settings.request_retention_days, settings.payload_retention_days),
         batch_size=settings.retention_batch_size,
     )
-    sweeper = RetentionSweeper(retention, node_id, settings.retention_interval)
+    def swept(result: dict[str, Any]) -> None:
+        for kind in ("requests", "payloads"):
+            metrics.retention_deleted.labels(kind).inc(result[kind])
+
+    sweeper = RetentionSweeper(retention, node_id, settings.retention_interval, observe=swept)
     await sweeper.start()
     return AppState(
         settings=settings,
@@ -191,12 +195,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    app.include_router(ingest.router)  # the busiest REST routes first: routes are matched in order
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(deployments.router)
     app.include_router(retention_api.router)
     app.include_router(whoami.router)
-    app.include_router(ingest.router)
     app.include_router(requests.router)
     app.include_router(categories.router)
     app.include_router(limits.router)

@@ -45,6 +45,9 @@ class Metrics:
         self.limit_states = Counter("payi_limit_states", "Limit states reported for requests", ["state"], registry=r)
         self.auth_failures = Counter("payi_auth_failures", "Requests refused for their API key", registry=r)
         self.throttled = Counter("payi_auth_throttled", "Requests refused by key brute-force throttling", registry=r)
+        self.retention_deleted = Counter(
+            "payi_retention_deleted", "Request rows and payloads deleted by retention sweeps", ["kind"], registry=r
+        )
         self.queue_depth = Gauge(
             "payi_record_queue_depth", "Request records waiting to be written", registry=r, multiprocess_mode="livesum"
         )

@@ -305,8 +305,16 @@ class RetentionSweeper:
     """The server's background sweep: every ``interval`` seconds, one process (whichever takes the lease first
     once the last run is ``interval`` old) deletes what expired."""
 
-    def __init__(self, retention: Retention, owner: int, interval: float, first_delay: float = 30.0) -> None:
+    def __init__(
+        self,
+        retention: Retention,
+        owner: int,
+        interval: float,
+        first_delay: float = 30.0,
+        observe: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.retention = retention
+        self.observe = observe
         self.lease = Lease(retention.db, LEASE_NAME, owner, ttl=max(60.0, min(interval, 600.0)))
         self.interval = interval
         self.first_delay = first_delay
@@ -316,7 +324,10 @@ class RetentionSweeper:
         self._task = asyncio.create_task(self._loop(), name="retention-sweep")
 
     async def run_once(self) -> dict[str, Any] | None:
-        return await run_sweep(self.retention, self.lease, not_since=timedelta(seconds=self.interval))
+        result = await run_sweep(self.retention, self.lease, not_since=timedelta(seconds=self.interval))
+        if result is not None and self.observe is not None:
+            self.observe(result)
+        return result
 
     async def _loop(self) -> None:
         await asyncio.sleep(min(self.first_delay, self.interval))

@@ -290,3 +290,15 @@ async def test_ingest_goes_on_while_the_sweep_deletes(running: Running) -> None:
     assert await _count(db, requests) == 20
     totals = await report(running, running.org_key, start=_ago(60), end=(NOW + timedelta(hours=2)).isoformat(), bucket="total")
     assert totals["totals"]["requests"] == 620
+
+
+async def test_the_sweepers_counts_reach_the_metrics(running: Running) -> None:
+    await price(running)
+    await ingest(running, [event(_ago(40), 1000), event(_ago(40), 1000), event(_ago(1), 1000)])
+    assert running.state.retention is not None and running.state.sweeper is not None
+    await running.state.retention.set(int(running.boot.app["app_id"]), {"request_days": 30})
+    result = await running.state.sweeper.run_once()
+    assert result is not None and result["requests"] == 2
+    text = (await running.client.get("/metrics")).text
+    assert 'payi_retention_deleted_total{kind="requests"} 2.0' in text
+    assert 'payi_retention_deleted_total{kind="payloads"} 0.0' in text
