@@ -65,6 +65,22 @@ def register(app: typer.Typer, cli: Any) -> None:
             ["application_id", "name", "request_days", "payload_days", "effective_request_days", "effective_payload_days"],
         )
 
+    @retention_cli.command("status")
+    def retention_status(as_json: JsonOpt = False) -> None:
+        """The server's defaults and the last sweep (when, what it deleted, whether one is running)."""
+        settings = cli._settings()
+
+        async def work(t: Tenancy) -> dict[str, Any]:
+            last = await Lease(t.db, LEASE_NAME, owner=0).status() or {"running": False, "finished_at": None, "result": None}
+            return {
+                "request_days": settings.request_retention_days or None,
+                "payload_days": settings.payload_retention_days or None,
+                "interval_seconds": settings.retention_interval,
+                **last,
+            }
+
+        cli._emit(cli._run(settings, work), as_json)
+
     @retention_cli.command("set")
     def retention_set(
         app_: AppArg,

@@ -41,6 +41,9 @@ async def test_retention_and_erase_commands(running: Running, tmp_path: Path) ->
 
     ran = await _cli(env, "retention", "run", "--json")
     assert (ran["applications"], ran["requests"], ran["payloads"]) == (1, 1, 0)
+    status = await _cli(env, "retention", "status", "--json")
+    assert status["running"] is False and status["result"]["requests"] == 1 and status["finished_at"]
+    assert status["request_days"] is None and status["interval_seconds"] == 3600
     back = await _cli(env, "retention", "set", "default", "--requests", "default", "--json")
     assert back["request_days"] is None and back["payload_days"] == 7
 
