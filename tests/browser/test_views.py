@@ -107,3 +107,40 @@ async def test_request_log_latency_sorting_export_and_a_phone(page: Any, live: L
     assert await page.locator("table.requests tbody tr").count() == 3
     assert await page.locator("table.requests td.latency").first.is_visible()
     await page.screenshot(path=str(tmp_path / "requests-phone.png"), full_page=True)
+
+
+async def test_charts_daily_axis_whole_last_bar_partial_bucket_and_legend(page: Any, live: Live, tmp_path: Path) -> None:
+    await _setup(live)
+    await add_user(live, "ops@example.com", role="viewer")
+    await sign_in(page, live, "ops@example.com")
+    await page.goto(live.url + "/?range=7d")
+    await page.wait_for_selector("#spend-chart.drawn canvas")
+    chart = "window.payiCharts[0]"
+    # daily bars on a daily axis: every tick at midnight in the page's zone (Europe/Paris)
+    ticks = await page.evaluate(
+        f"{chart}.chart.axes[0]._splits.map(t => new Date(t * 1000).toLocaleTimeString('en-GB', "
+        "{timeZone: 'Europe/Paris', hour12: false}))"
+    )
+    assert ticks and set(ticks) == {"00:00:00"}, ticks
+    # the x scale covers the whole last bucket, and today (in progress) is marked
+    x_min, x_max, first, end, partial = await page.evaluate(
+        f"[{chart}.chart.scales.x.min, {chart}.chart.scales.x.max, {chart}.data.x[0], {chart}.data.end, "
+        f"{chart}.data.partial_from]"
+    )
+    assert (x_min, x_max) == (first, end)
+    assert partial == await page.evaluate(f"{chart}.data.x[{chart}.data.x.length - 1]")
+    assert "so far" in await page.inner_text(".chart-box figcaption")
+    # the legend shows the range's totals before any hover, never "--"
+    legend = await page.locator("#spend-chart .u-legend .u-value").all_inner_texts()
+    assert legend == ["whole range", "$3.35"], legend
+    await page.screenshot(path=str(tmp_path / "chart-7d.png"), full_page=True)
+
+    await page.goto(live.url + "/?range=24h")
+    await page.wait_for_selector("#spend-chart.drawn canvas")
+    last, x_max, end = await page.evaluate(
+        f"[{chart}.data.x[{chart}.data.x.length - 1], {chart}.chart.scales.x.max, {chart}.data.end]"
+    )
+    assert end == last + 3600 and x_max == end  # the last hourly bar is drawn whole
+    await page.hover("#spend-chart .u-over", position={"x": 5, "y": 50})
+    hovered = await page.locator("#spend-chart .u-legend .u-value").all_inner_texts()
+    assert hovered[0] != "whole range" and hovered[1].startswith("$"), hovered

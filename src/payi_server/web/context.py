@@ -167,10 +167,17 @@ def chart_data(report: Report, series_of: str | None = None, max_series: int = 6
         i = index.get(row["bucket"])
         if i is not None:
             series[key][i] += float(row["cost_total"])
+    now = datetime.now(UTC)
+    begun = [s for s in starts if s <= now]
     return {
         "x": [int(s.timestamp()) for s in starts],
         "series": [{"label": k, "values": series[k]} for k in order],
         "bucket": report.query.bucket,
+        # where the last bucket ends (bars fill [start, next start)) and, when it has not ended yet, where the
+        # bucket still in progress begins: the chart marks it, so a partial day does not read as a drop
+        "end": int(report.query.end.timestamp()),
+        "partial_from": int(begun[-1].timestamp()) if begun and report.query.end > now else None,
+        "tz": report.query.tz,
     }
 
 

@@ -141,3 +141,25 @@ async def test_use_cases_across_applications_with_a_total_and_instances_of_the_r
                                                    "end_date": "2020-01-02"})).text
     total = re.search(r'<tr id="use-case-total">(.*?)</tr>', past, re.S).group(1)
     assert re.findall(r'<th class="num">([^<]*)</th>', total) == ["0", "0", "$0.00"]  # nothing started then
+
+
+async def test_chart_data_ends_with_the_range_and_marks_the_bucket_in_progress(running: Running, login: Login) -> None:
+    await price(running)
+    await ingest(running, [event(utcnow(), 1000), event("2020-01-02T12:00:00Z", 1000)])
+    client = await login("ops@example.com")
+    week = _chart_of((await client.get("/", params={"range": "7d", "bucket": "day"})).text)
+    assert week["end"] - week["x"][-1] in (23 * 3600, 24 * 3600, 25 * 3600)  # the last day, whole
+    assert week["partial_from"] == week["x"][-1]  # today is in progress
+    day = _chart_of((await client.get("/", params={"range": "24h"})).text)
+    assert day["end"] == day["x"][-1] + 3600 and day["partial_from"] == day["x"][-1]
+    past = _chart_of((await client.get("/", params={"range": "custom", "start_date": "2020-01-01",
+                                                    "end_date": "2020-01-03", "bucket": "day"})).text)
+    assert past["partial_from"] is None and len(past["x"]) == 3
+
+
+def _chart_of(html: str) -> dict:  # type: ignore[type-arg]
+    import json
+
+    found = re.search(r'<script type="application/json" id="spend-chart-data">(.*?)</script>', html, re.S)
+    assert found, "no chart"
+    return json.loads(found.group(1))  # type: ignore[no-any-return]
