@@ -24,6 +24,22 @@ def _refused_within(url: str, key: str, limit: float) -> float:
     return float("inf")
 
 
+def _wait_for_subscribers(channel: str, count: int, timeout: float = 10.0) -> None:
+    """Until ``count`` processes subscribe to the Redis change channel (instead of sleeping and hoping)."""
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) >= count:
+                return
+            time.sleep(0.02)
+    finally:
+        client.close()
+    raise AssertionError(f"{channel}: fewer than {count} subscribers after {timeout} s")
+
+
 def test_revocation_reaches_another_process_within_a_second(tmp_path: Path, make_database: Any) -> None:
     if not pg_base_url():
         pytest.skip("needs PAYI_TEST_DATABASE_URL")
@@ -75,6 +91,6 @@ def test_with_redis_revocation_is_announced_not_polled(tmp_path: Path, make_data
         assert httpx2.get(b.url + "/api/v1/whoami", headers={"xProxy-api-key": slot2}).status_code == 200
         keys = httpx2.get(a.url + "/api/v1/admin/keys", headers=org).json()["items"]
         slot2_id = next(k["key_id"] for k in keys if k["slot"] == 2)
-        time.sleep(0.5)  # b's subscription is up
+        _wait_for_subscribers(env["PAYI_SERVER_REDIS_PREFIX"] + ":changes", 2)  # a's and b's feeds listen
         httpx2.post(a.url + f"/api/v1/admin/keys/{slot2_id}/revoke", headers=org).raise_for_status()
         assert _refused_within(b.url, slot2, 1.0) < 0.5

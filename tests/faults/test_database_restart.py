@@ -132,7 +132,13 @@ def test_postgres_restart_during_load(tmp_path: Path) -> None:
             restarter.start()
             asyncio.run(_load(server.url, key, 6.0, acked_ingests, acked_calls))
             restarter.join()
-            time.sleep(3)  # held proxy records are retried with backoff
+            # Held proxy records are retried with backoff: wait until every answered call is in (or 30 s passed).
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                recorded_now = set(asyncio.run(_check(async_url, acked_ingests, acked_calls))["ids"])
+                if not set(acked_calls) - recorded_now:
+                    break
+                time.sleep(0.1)
             log = server.output
         (tmp_path / "server.log").write_text(log)  # kept for a failing run's post-mortem
         # the server stopped cleanly: everything it acknowledged is in the database, once
