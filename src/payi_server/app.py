@@ -209,6 +209,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web.install(app)
     # First in the table: the hot path should not try every REST route before matching.
     app.router.routes.insert(0, Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
+    # Then single ingests, without FastAPI's dependency solving (the FastAPI route documents it).
+    app.router.routes.insert(
+        1, Route("/api/v1/ingest", endpoint=ingest.IngestEndpoint(), methods=["POST"], include_in_schema=False)
+    )
     check_route_table(app.router.routes)
     install_openapi(app)
     app.add_middleware(

@@ -35,6 +35,7 @@ KPI_A = "kpi-a7f3c91"
 CATEGORY_A = "acme-a7f3c91"
 RESOURCE_A = "model-a7f3c91"
 PROPERTY_A = "prop-a-7f3c91"
+DEPLOYMENT_A = "deploy-a7f3c91"
 
 # Path parameter -> where its value comes from (A's objects). A route with any other parameter fails the
 # coverage test until it is added here.
@@ -54,6 +55,7 @@ PARAMETERS = {
     "tail": "resource",
     "provider": "provider",
     "rest": "rest",
+    "deployment": "deployment",
 }
 # Routes that create an object by name in the caller's own namespace: another tenant may succeed there (it makes
 # its own object of that name), as long as A's object is untouched (checked by the snapshot).
@@ -122,6 +124,8 @@ async def world(running: Running) -> AsyncIterator[World]:
     recorded = await _ok(await w.call("POST", "/api/v1/ingest", a, json=event, headers={
         "xProxy-Limit-IDs": limit_id, "xProxy-UseCase-Name": USE_CASE_A, "xProxy-UseCase-ID": use_case_id,
         "xProxy-User-ID": USER_A, "xProxy-Account-Name": ACCOUNT_A}))
+    await _ok(await w.call("PUT", f"/api/v1/admin/applications/{tenants.app_a}/deployments/{DEPLOYMENT_A}", org,
+                           json={"model": "gpt-4o"}))
     keys = await _ok(await w.call("GET", f"/api/v1/admin/keys?app_id={tenants.app_a}", org))
     w.ids = {
         "app_id": tenants.app_a,
@@ -139,6 +143,7 @@ async def world(running: Running) -> AsyncIterator[World]:
         "provider": "openai",
         "rest": "v1/chat/completions",
         "key_prefix": keys["items"][0]["prefix"],
+        "deployment": DEPLOYMENT_A,
     }
     yield w
 
@@ -183,6 +188,7 @@ async def _snapshot(w: World) -> dict[str, Any]:
         "resources": ("GET", f"/api/v1/categories/{CATEGORY_A}/resources", a),
         "application": ("GET", f"/api/v1/admin/applications/{ids['app_id']}", org),
         "keys": ("GET", f"/api/v1/admin/keys?app_id={ids['app_id']}&include_revoked=true", org),
+        "deployments": ("GET", f"/api/v1/admin/applications/{ids['app_id']}/deployments", org),
     }
     out = {}
     for name, (method, url, key) in reads.items():
@@ -308,6 +314,8 @@ def _body_for(template: str) -> Any:
         return {"units": {"text": {"input_price": 1.0}}}
     if template.startswith("/api/v1/admin/keys/"):
         return {"expires_at": "2000-01-01T00:00:00Z"}
+    if "/deployments/" in template:
+        return {"model": "gpt-4o-mini"}
     if template.startswith("/api/v1/admin/applications/"):
         return {"description": "changed", "store_prompts": False}
     return {}
