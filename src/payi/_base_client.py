@@ -14,8 +14,10 @@ Example:
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import os
+import platform
 import random
 import sys
 import time
@@ -207,6 +209,28 @@ def make_request_options(
     return options
 
 
+@functools.cache
+def platform_headers() -> dict[str, str]:
+    """What the official SDK tells the server about the caller: language, SDK version, OS, CPU, Python.
+
+    Example:
+        >>> platform_headers()["X-Stainless-Lang"]
+        'python'
+    """
+    system = platform.system()
+    os_name = {"Darwin": "MacOS", "Linux": "Linux", "Windows": "Windows", "FreeBSD": "FreeBSD"}.get(system)
+    machine = platform.machine().lower()
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64", "i386": "x32", "i686": "x32"}
+    return {
+        "X-Stainless-Lang": "python",
+        "X-Stainless-Package-Version": __version__,
+        "X-Stainless-OS": os_name or (f"Other:{system.lower()}" if system else "Unknown"),
+        "X-Stainless-Arch": arch.get(machine, f"other:{machine}" if machine else "unknown"),
+        "X-Stainless-Runtime": platform.python_implementation(),
+        "X-Stainless-Runtime-Version": platform.python_version(),
+    }
+
+
 def _merge_headers(*layers: Headers) -> dict[str, str]:
     """Merge header mappings case-insensitively; later layers win and an ``omit`` value removes the header."""
     merged: dict[str, tuple[str, str]] = {}
@@ -355,6 +379,7 @@ class BaseClient(Generic[_HttpClientT]):
             "Accept": "application/json",
             "Content-Type": "application/json",
             "User-Agent": self.user_agent,
+            **platform_headers(),
             **self.auth_headers,
             **self._custom_headers,
         }
@@ -428,7 +453,12 @@ class BaseClient(Generic[_HttpClientT]):
         return merge_url
 
     def _build_request(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx2.Request:
-        headers = _merge_headers(self.default_headers, options.headers)
+        timeout = self.timeout if isinstance(options.timeout, NotGiven) else options.timeout
+        read_timeout = timeout.read if isinstance(timeout, httpx2.Timeout) else timeout
+        attempt = {"x-stainless-retry-count": str(retries_taken)}  # the caller's own value (or omit) wins
+        if read_timeout is not None:
+            attempt["x-stainless-read-timeout"] = str(read_timeout)
+        headers = _merge_headers(self.default_headers, attempt, self._custom_headers, options.headers)
         content: Any = options.content
         if content is not None:
             if options.extra_json:
@@ -439,7 +469,6 @@ class BaseClient(Generic[_HttpClientT]):
             body = _merge_body(options.json_data, options.extra_json)
             if is_given(body) and body is not None:
                 content = encode_json(strip_omitted(body))
-        timeout = self.timeout if isinstance(options.timeout, NotGiven) else options.timeout
         url: Any = self._prepare_url(options.url)
         return self._client.build_request(
             options.method.upper(),

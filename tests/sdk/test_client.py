@@ -194,3 +194,18 @@ def test_payi_log_switches_on_sdk_logging(clean_env: pytest.MonkeyPatch) -> None
     clean_env.setenv("PAYI_LOG", "debug")
     with Payi(api_key="k"):
         assert sdk_logger.level == logging.DEBUG
+
+
+def test_platform_retry_count_and_read_timeout_headers(api: Api) -> None:
+    api.recorder.reply(httpx2.Response(503, json={}), httpx2.Response(200, json={"request_id": "r"}))
+    api.call(lambda c: c.limits.delete("a", timeout=httpx2.Timeout(7.0, read=3.5)))
+    first, second = api.recorder.requests[-2:]
+    assert [r.headers["x-stainless-retry-count"] for r in (first, second)] == ["0", "1"]
+    assert second.headers["x-stainless-read-timeout"] == "3.5"
+    assert second.headers["x-stainless-lang"] == "python"
+    assert second.headers["x-stainless-package-version"] == payi.__version__
+    assert {"x-stainless-os", "x-stainless-arch", "x-stainless-runtime", "x-stainless-runtime-version"} <= set(
+        second.headers
+    )
+    api.call(lambda c: c.limits.delete("a", extra_headers={"X-Stainless-Retry-Count": payi.omit}))
+    assert "x-stainless-retry-count" not in api.recorder.last.headers  # the caller's choice wins
