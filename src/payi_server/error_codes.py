@@ -48,7 +48,7 @@ ERROR_CODES: dict[str, tuple[tuple[int, ...], str]] = {
     "too_many_events": ((400,), "A bulk ingest holds more events than allowed"),
     "invalid_ingest_event_timestamp": ((400,), "`event_timestamp` is more than 5 minutes in the future"),
     "invalid_units": ((400,), "`units` is not {unit: {input, output}} with whole counts"),
-    "cost_out_of_range": ((400,), "The event's cost is above the largest amount the ledger accepts"),
+    "cost_out_of_range": ((400,), "The event's cost is above the largest a call may have (1e6 USD)"),
     "duplicate_request": ((409,), "The request was already recorded"),
     "invalid_properties": ((400,), "Properties are an object of names (1-200 characters) to text (up to 10000)"),
     "invalid_tags": ((400,), "Tags hold letters, digits, `_` and `-` only"),

@@ -7,6 +7,7 @@ depth the server can walk. Each regression test failed (a 5xx) before its fix.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -130,3 +131,37 @@ async def test_a_limit_max_beyond_what_money_stores_is_refused(hostile: Hostile)
     ok = await hostile.client.post("/api/v1/limits", json={"limit_name": "largest", "max": float(MAX_AMOUNT)},
                                    headers=hostile.headers())
     assert ok.status_code == 201, ok.text
+
+
+async def test_a_proxied_call_above_the_largest_cost_is_recorded_at_it(hostile: Hostile) -> None:
+    """The provider answered already: the call is recorded (never lost, which would let it past every limit),
+    charged the largest cost a call may have, with a warning; an ingested event of that cost is refused."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from payi_server.store.tables import requests
+    from payi_server.store.types import MAX_REQUEST_COST, MAX_UNIT_PRICE
+
+    org = hostile.headers("org")
+    price = {"input_price": float(MAX_UNIT_PRICE), "output_price": float(MAX_UNIT_PRICE)}
+    created = await hostile.client.post("/api/v1/categories/acme/resources/dear", json={"units": {"text": price}},
+                                        headers=org)
+    assert created.status_code == 200, created.text
+    wordy = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "word " * 300}]}).encode()
+    answer = await hostile.call("POST", _PROXY, [*_JSON, (b"xproxy-priceas-category", b"acme"),
+                                                 (b"xproxy-priceas-resource", b"dear")], wordy)
+    assert answer.status == 200, answer.body[:300]
+    result = answer.json()["xproxy_result"]
+    assert result["cost"]["total"]["base"] == float(MAX_REQUEST_COST)
+    assert any("charged" in w for w in result.get("warnings") or []), result
+    for _ in range(200):
+        async with hostile.state.db.read() as conn:
+            row = (await conn.execute(select(requests.c.cost_total).where(requests.c.id == int(result["request_id"])))).first()
+        if row is not None:
+            break
+        await asyncio.sleep(0.02)  # recorded just after the answer
+    assert row is not None and row.cost_total == Decimal(MAX_REQUEST_COST)
+    event = {"category": "acme", "resource": "dear", "units": {"text": {"input": 101}}}  # 1.01e6 USD
+    await refused(hostile, await hostile.client.post("/api/v1/ingest", json=event, headers=hostile.headers()),
+                  "cost_out_of_range")

@@ -19,7 +19,7 @@ from ..limits.leases import Hold
 from ..pricing.book import PriceBook
 from ..pricing.cost import price_call
 from ..store.changes import utcnow
-from ..store.types import MAX_AMOUNT
+from ..store.types import MAX_REQUEST_COST
 from .event import Event, Units
 from .event import storable as _storable
 from .recorder import Pending, Recorder
@@ -112,12 +112,13 @@ class Meter:
             except ValueError as exc:
                 raise ApiError(400, "invalid_units", str(exc)) from None
             cost_in, cost_out, unknown = cost.input, cost.output, cost.unknown_units
-            if cost.total > MAX_AMOUNT:
+            if cost.total > MAX_REQUEST_COST:
                 if event.source == "ingest":
-                    raise ApiError(400, "cost_out_of_range", f"The event's cost is above {MAX_AMOUNT} USD")
-                # A proxied call was answered already: it is recorded, charged at the largest storable amount.
-                cost_in, cost_out = min(cost_in, MAX_AMOUNT), min(cost_out, MAX_AMOUNT - min(cost_in, MAX_AMOUNT))
-                warnings.append(f"The call's cost is above {MAX_AMOUNT} USD: charged {MAX_AMOUNT}")
+                    raise ApiError(400, "cost_out_of_range", f"The event's cost is above {MAX_REQUEST_COST} USD")
+                # A proxied call was answered already: it is recorded, charged the largest cost a call may have.
+                cost_in = min(cost_in, MAX_REQUEST_COST)
+                cost_out = min(cost_out, MAX_REQUEST_COST - cost_in)
+                warnings.append(f"The call's cost is above {MAX_REQUEST_COST} USD: charged {MAX_REQUEST_COST}")
             resource_id = resolved.resource_id
             if unknown:
                 warnings.append(

@@ -28,8 +28,9 @@ MAX_INT64 = 2**63 - 1
 MONEY_MAX = Decimal(MAX_INT64) / _MONEY_SCALE
 """The largest amount a ``Money`` column holds (SQLite: an int64 count of 1e-10 USD), about 9.2e8 USD."""
 MAX_AMOUNT = Decimal(10**8)
-"""The largest single amount accepted (a limit's ``max``, one request's cost): 100 million USD, with room under
-``MONEY_MAX`` for the sums of spend, rollups and overruns built from such amounts."""
+"""The largest limit ``max`` accepted: 100 million USD, with room under ``MONEY_MAX`` for its spend and overrun."""
+MAX_REQUEST_COST = Decimal(10**6)
+"""The largest cost one call may be charged (1 million USD): about 9,200 of them fit in one ``Money`` sum."""
 MAX_UNIT_PRICE = Decimal(10**4)
 """The largest unit price accepted (USD per unit; a token costs about 1e-6)."""
 
