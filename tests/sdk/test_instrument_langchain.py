@@ -113,11 +113,37 @@ def test_raw_and_streaming_response_forms_of_the_providers(ienv: InstrumentEnv) 
             model=ANTHROPIC_MODEL, max_tokens=30, messages=messages
         ) as streamed:
             assert streamed.parse().id
+        with client.messages.with_streaming_response.create(
+            model=ANTHROPIC_MODEL, max_tokens=30, messages=messages
+        ) as streamed:
+            assert streamed.json()["id"]  # type: ignore[index]  # read, never parsed
         with oai.chat.completions.with_streaming_response.create(
             model=OPENAI_MODEL, messages=messages, stream=True
         ) as streamed:
             assert list(streamed.parse())
     assert payi_flush(5)
-    rows = ienv.recorded(4)
-    _check(rows[:3], "system.anthropic", 3)
-    _check(rows[3:], "system.openai", 1)
+    rows = ienv.recorded(5)
+    _check(rows[:4], "system.anthropic", 4)
+    _check(rows[4:], "system.openai", 1)
+
+
+async def test_async_raw_and_streaming_response_forms(ienv: InstrumentEnv) -> None:
+    ienv.instrument()
+    client = anthropic.AsyncAnthropic(api_key="sk-ant", base_url=ienv.fake_url, max_retries=0)
+    messages: Any = [{"role": "user", "content": PROMPT}]
+    with track_context(use_case_name="lc", user_id="u-lc"):
+        raw = await client.messages.with_raw_response.create(model=ANTHROPIC_MODEL, max_tokens=30, messages=messages)
+        assert (await raw.parse()).id
+        async with client.messages.with_streaming_response.create(
+            model=ANTHROPIC_MODEL, max_tokens=30, messages=messages, stream=True
+        ) as streamed:
+            assert [event.type async for event in await streamed.parse()][-1] == "message_stop"
+        async with client.messages.with_streaming_response.create(
+            model=ANTHROPIC_MODEL, max_tokens=30, messages=messages
+        ) as streamed:
+            assert (await streamed.json())["id"]  # type: ignore[index]
+    await client.close()
+    assert payi_flush(5)
+    rows = ienv.recorded(3)
+    _check(rows, "system.anthropic", 3)
+    assert rows[0]["units"] == rows[1]["units"] == rows[2]["units"]

@@ -125,12 +125,36 @@ def is_raw_response(result: Any) -> bool:
     return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
 
 
+class _JsonBody:
+    """A read response body, parsed only when the sender builds the event (off the caller's thread)."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def model_dump(self) -> Any:
+        return json.loads(self.body)
+
+
+def _after(original: Any, then: Any) -> Any:
+    """``original`` (a method, sync or async) with ``then`` applied to what it returns."""
+    if inspect.iscoroutinefunction(original):
+
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            return then(await original(*args, **kwargs))
+
+        return run_async
+    return lambda *args, **kwargs: then(original(*args, **kwargs))
+
+
 def observe_raw(call: Call, result: Any, stream_types: tuple[type, type]) -> Any:
     """Meter a raw provider response without changing what the caller sees.
 
-    A read body (``with_raw_response`` without streaming) is metered at once from its JSON. Otherwise the body is
-    metered when the caller parses it: ``parse()`` of this response object is replaced so that a stream comes back
-    observed (every event passes through the call) and a parsed message completes the call.
+    A read body (``with_raw_response`` without streaming) is metered at once. An unread one
+    (``with_streaming_response``) is metered when the caller reads or parses it: ``read()`` and ``parse()`` of this
+    response object are replaced so that the body read completes the call, and a parsed stream comes back observed
+    (every event passes through the call).
     """
     call.response_headers = getattr(result, "headers", call.response_headers)
     if not call.stream:
@@ -139,26 +163,25 @@ def observe_raw(call: Call, result: Any, stream_types: tuple[type, type]) -> Any
         except Exception:  # noqa: BLE001
             body = None
         if isinstance(body, bytes) and body:
-            call.complete(json.loads(body))
+            call.complete(_JsonBody(body))
             return result
-    original = result.parse
+
+        def read(data: Any) -> Any:
+            if isinstance(data, bytes) and data:
+                call.complete(_JsonBody(data))
+            return data
+
+        result.read = _after(result.read, read)
     sync_stream, async_stream = stream_types
 
-    def observed(parsed: Any) -> Any:
-        if isinstance(parsed, sync_stream):
-            return StreamProxy(parsed, call)
-        if isinstance(parsed, async_stream):
-            return AsyncStreamProxy(parsed, call)
-        if hasattr(parsed, "model_dump"):
-            call.complete(parsed)
-        return parsed
+    def parsed(value: Any) -> Any:
+        if isinstance(value, sync_stream):
+            return StreamProxy(value, call)
+        if isinstance(value, async_stream):
+            return AsyncStreamProxy(value, call)
+        if hasattr(value, "model_dump"):
+            call.complete(value)
+        return value
 
-    if inspect.iscoroutinefunction(original):
-
-        async def parse_async(*args: Any, **kwargs: Any) -> Any:
-            return observed(await original(*args, **kwargs))
-
-        result.parse = parse_async
-    else:
-        result.parse = lambda *args, **kwargs: observed(original(*args, **kwargs))
+    result.parse = _after(result.parse, parsed)
     return result
