@@ -18,6 +18,7 @@ from .api import admin, categories, deployments, health, ingest, limits, reports
 from .api import retention as retention_api
 from .api.errors import install_error_handlers
 from .api.openapi import install_openapi
+from .alerts.worker import AlertWorker
 from .auth.cache import KeyCache
 from .auth.dependency import check_route_table
 from .auth.keys import KeyHasher
@@ -173,6 +174,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await start_state(settings, metrics)
         app.state.payi = state
+        alerts = AlertWorker(state.db)  # webhooks on limit state changes (alerts/)
+        await alerts.start()
+        app.state.payi_alerts = alerts
         # What start-up built (the price catalog, tokenizer tables, SQLAlchemy's metadata) lives as long as the
         # process: keep it out of the cyclic collector's full passes, which otherwise walk it again and again.
         gc.collect()
@@ -180,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await alerts.stop()
             await proxy.close()
             await stop_state(state)
 

@@ -104,3 +104,27 @@ async def test_an_admin_adds_a_user_who_signs_in_with_the_generated_password(pag
     await page.click("button[type=submit]")
     await page.wait_for_url(live.url + "/")
     assert "viewer" in await page.inner_text("header")
+
+
+async def test_an_admin_adds_an_alert_endpoint_and_sends_a_test(page: Any, live: Live) -> None:
+    from ..server.alerts.receiver import receiver
+
+    await add_user(live, "admin@example.com")
+    await sign_in(page, live, "admin@example.com")
+    async with receiver() as hook:
+        await page.click("header nav >> text=Alerts")
+        assert "Add one with the form below" in await page.inner_text("#empty-state")
+        await page.fill("#new-endpoint input[name=name]", "ops")
+        await page.fill("#new-endpoint input[name=url]", hook.url + "/services/T0/B0/SECRETPATH")
+        await page.select_option("#new-endpoint select[name=format]", "slack")
+        await page.click("#create-endpoint")
+        secret = (await page.inner_text("[data-new-secret]")).strip()
+        assert secret.startswith("whsec_")
+        assert "SECRETPATH" not in await page.content()  # a Slack URL's path is its secret
+        await page.click("tr[data-endpoint=ops] button[name=test]")
+        await page.wait_for_selector("#notice")
+        assert await page.inner_text("#notice") == "Test alert sent."
+        assert secret not in await page.content()  # shown once
+        assert len(hook.received) == 1 and b"test alert to 'ops'" in hook.received[0]["body"]
+        row = page.locator("table.deliveries tbody tr").first
+        assert await row.get_attribute("data-status") == "sent" and "HTTP 200" in await row.inner_text()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from .types import Money, Price, UTCDateTime
@@ -480,4 +481,61 @@ auth_failures = Table(
     Column("source", String(400), primary_key=True),
     Column("window_start", Float, nullable=False),  # seconds since 1970
     Column("failures", Integer, nullable=False),
+)
+
+# --- alerts (alerts/) ---------------------------------------------------------------------------------------------
+# Webhook endpoints of an organisation: where limit state changes are sent, as generic JSON or a Slack message,
+# signed with the endpoint's secret (HMAC-SHA256; the receiver holds the same secret, so it is stored as is).
+alert_endpoints = Table(
+    "alert_endpoints",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigId, ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("format", String(16), nullable=False),  # "json" | "slack"
+    Column("secret", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
+)
+
+# The state of each limit as alerts last saw it. A change is claimed by one process only: the update that moves
+# ``version`` on carries the events, in the same transaction (exactly one event per transition).
+alert_limit_states = Table(
+    "alert_limit_states",
+    metadata,
+    Column("limit_pk", BigId, ForeignKey("limits.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+    Column("state", String(16), nullable=False),  # "ok" | "exceeded" | "overrun"
+    Column("blocked", Boolean, nullable=False),  # the window has blocked a request
+    Column("epoch", String(80), nullable=False),  # the window and the last reset the state belongs to
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per transition (and per "send test"), and one delivery per (event, endpoint), retried with backoff.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigId, ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),  # "exceeded" | "overrun" | "blocked" | "reset" | "test"
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", BigId, ForeignKey("alert_events.id", ondelete="CASCADE"), nullable=False),
+    Column("endpoint_id", BigId, ForeignKey("alert_endpoints.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # "pending" | "sent" | "failed"
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False, index=True),
+    Column("lease_until", UTCDateTime, nullable=True),  # the process sending it now, until then
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    UniqueConstraint("event_id", "endpoint_id"),
 )

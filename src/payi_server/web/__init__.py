@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from . import limit_pages, lists, login, manage, pages, users
+from . import alerts, limit_pages, lists, login, manage, pages, users
 from .accounts import DEFAULT_SESSION_LIFETIME
 from .errors import install_web_errors
 from .render import STATIC_DIR, Dashboard
@@ -27,6 +27,6 @@ def install(app: FastAPI, session_lifetime: timedelta = DEFAULT_SESSION_LIFETIME
     """Add the dashboard to ``app`` (before ``check_route_table`` runs)."""
     app.state.payi_web = Dashboard.create(session_lifetime)
     app.router.routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
-    for module in (login, pages, lists, manage, limit_pages, users):
+    for module in (login, pages, lists, manage, limit_pages, users, alerts):
         app.include_router(module.router)
     install_web_errors(app)

@@ -42,6 +42,7 @@ NAV = (  # (link, label, the path prefix that marks it current)
     ("/use-cases", "Use cases", "/use-cases"),
     ("/requests", "Requests", "/requests"),
     ("/applications", "Applications & keys", "/applications"),
+    ("/alerts", "Alerts", "/alerts"),
     ("/users", "Users", "/users"),
 )
 

@@ -170,3 +170,27 @@ async def test_admins_manage_users_and_roles(running: Running, login: Login) -> 
     assert "ops@example.com was removed" in removed.text
     assert (await admin.post("/users/999999/delete", data={"csrf_token": token})).status_code == 404
     await ops.aclose()
+
+
+async def test_alerts_page_viewers_see_admins_change(running: Running, login: Login) -> None:
+    admin = await login("admin@example.com")
+    token = await _token(admin, "/alerts")
+    bad = await admin.post("/alerts", data={"csrf_token": token, "name": "x", "url": "ftp://example.com", "format": "json"},
+                           follow_redirects=True)
+    assert "http:// or https://" in bad.text
+    created = await admin.post("/alerts", data={"csrf_token": token, "name": "ops", "url": "http://127.0.0.1:9/x?token=T0KEN",
+                                                "format": "json"}, follow_redirects=True)
+    assert "data-new-secret" in created.text and "T0KEN" not in created.text
+    assert "data-new-secret" not in (await admin.get("/alerts")).text
+    endpoint_id = re.search(r'action="/alerts/(\d+)/test"', created.text).group(1)
+    viewer = await login("viewer@example.com", role="viewer")
+    page = await viewer.get("/alerts")
+    assert page.status_code == 200 and "ops" in page.text and 'action="/alerts' not in page.text
+    vtoken = hidden(page.text)
+    for path in ("/alerts", f"/alerts/{endpoint_id}/test", f"/alerts/{endpoint_id}/delete"):
+        assert (await viewer.post(path, data={"csrf_token": vtoken})).status_code == 403, path
+    tested = await admin.post(f"/alerts/{endpoint_id}/test", data={"csrf_token": token}, follow_redirects=True)
+    assert "The test alert failed" in tested.text and 'data-status="pending"' in tested.text  # nothing listens on :9
+    removed = await admin.post(f"/alerts/{endpoint_id}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "removed" in removed.text and 'data-status="failed"' in removed.text
+    assert (await admin.post("/alerts/999/delete", data={"csrf_token": token})).status_code == 404
