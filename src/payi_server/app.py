@@ -32,6 +32,7 @@ from .metering.meter import Meter
 from .metering.replay import replay_journal
 from .metering.gate import Gate
 from .metering.recorder import Observer, Recorder
+from .usecases.service import KNOWN_INSTANCES_ENTITY
 from .pricing.book import PriceBook
 from .pricing.sync import sync_system_catalog
 from .pricing.deployments import Deployments
@@ -112,6 +113,7 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         make_limit=make_instance_limit,
         leases=leases,
     )
+    changes.subscribe(KNOWN_INSTANCES_ENTITY, recorder.known_instances.forget)
     await recorder.start()
     await leases.start()
     meter = Meter(book, ids, recorder)

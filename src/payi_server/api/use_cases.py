@@ -129,6 +129,14 @@ def _instances(request: Request) -> InstanceService:
     return InstanceService(state(request).db, make_limit=make_instance_limit)
 
 
+async def _forgotten_here(request: Request) -> None:
+    """Deleted instances: this process's recorder forgets them now (the next call naming one creates it again);
+    the others within their change-feed poll, at once with Redis."""
+    changes = state(request).changes
+    await changes.poll_once()
+    await changes.poke()
+
+
 def _with_id(view: dict[str, Any], request: Request) -> dict[str, Any]:
     return {**view, "request_id": request_id(request)}
 
@@ -197,7 +205,9 @@ async def update_definition(
 @router.delete("/definitions/{use_case_name}", **answers(doc.UseCaseDefinition))
 async def delete_definition(use_case_name: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """Delete a definition with its KPIs, instances, scores and instance limits."""
-    return _with_id(await _definitions(request).delete_definition(_app_id(principal), use_case_name), request)
+    view = await _definitions(request).delete_definition(_app_id(principal), use_case_name)
+    await _forgotten_here(request)
+    return _with_id(view, request)
 
 
 @router.post("/definitions/{use_case_name}/increment_version", **answers(doc.UseCaseDefinition))
@@ -304,6 +314,7 @@ async def retrieve_instance(use_case_name: str, use_case_id: str, principal: App
 async def delete_instance(use_case_name: str, use_case_id: str, principal: AppKey, request: Request) -> dict[str, Any]:
     """Delete an instance, its scores and its own limit."""
     view = await _instances(request).delete_instance(_app_id(principal), use_case_name, use_case_id)
+    await _forgotten_here(request)
     return _with_id(view, request)
 
 

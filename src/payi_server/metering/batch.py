@@ -37,7 +37,7 @@ from ..store.tables import (
 )
 from ..store.bulk import UnnestInsert
 from ..store.upsert import insert_add, insert_ignore
-from ..usecases.implicit import LimitFactory, UseCaseRef, ensure_use_cases
+from ..usecases.implicit import KnownInstances, LimitFactory, UseCaseRef, ensure_use_cases
 from .event import storable
 from .pending import Pending
 from .results import build_result
@@ -63,6 +63,7 @@ class BatchWriter:
         self.statements = _Statements(db)
         self._leases = leases
         self._make_limit = make_limit
+        self.known_instances = KnownInstances()
 
     async def write(self, batch: list[Pending]) -> list[dict[str, Any] | ApiError]:
         """Write ``batch`` in one transaction; one outcome per item (its ``xproxy_result``, or why it was refused).
@@ -109,7 +110,7 @@ class BatchWriter:
                 for i in valid
                 if batch[i].event.attribution.use_case_id and batch[i].event.attribution.use_case_name
             ]
-            instance_limits = await ensure_use_cases(conn, self._db, refs, now, self._make_limit)
+            instance_limits = await ensure_use_cases(conn, self._db, refs, now, self._make_limit, self.known_instances)
             charged: dict[int, list[str]] = {}
             for i in valid:
                 item = batch[i]
@@ -212,8 +213,9 @@ class BatchWriter:
                         if original is not None
                         else ApiError(409, "duplicate_request", "The request was already recorded")
                     )
-        # Committed: the leases' holds and amounts follow in memory.
+        # Committed: the leases' holds and amounts follow in memory, and the instances are known to exist.
         LeaseBook.applied(settlements)
+        self.known_instances.remember(refs, instance_limits)
         return [o if o is not None else ApiError(500, "unexpected_error", "not recorded") for o in outcomes]
 
 

@@ -19,7 +19,7 @@ from ..metrics import Metrics
 from ..limits.leases import LeaseBook
 from ..store.engine import Database
 from ..store.errors import is_unavailable
-from ..usecases.implicit import LimitFactory
+from ..usecases.implicit import KnownInstances, LimitFactory
 from .batch import BatchWriter
 from .journal import Journal
 from .pending import Pending
@@ -61,6 +61,11 @@ class Recorder:
         self._waiting_puts: set[asyncio.Task[None]] = set()
         self._retry_task: asyncio.Task[None] | None = None
         self.written = 0
+
+    @property
+    def known_instances(self) -> KnownInstances:
+        """Use case instances known to exist (the change feed makes it forget deleted ones)."""
+        return self._writer.known_instances
 
     @property
     def depth(self) -> int:

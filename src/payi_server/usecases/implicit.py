@@ -24,6 +24,42 @@ from .instances import InstanceLimitFactory
 LimitFactory = InstanceLimitFactory
 
 
+class KnownInstances:
+    """Use case instances this process has seen in the database, with their own limit's id: a batch whose calls
+    name only known instances (and send no instance properties) needs no statement for them. An instance is never
+    changed in place; deleting one tells every process (change feed, ``KNOWN_INSTANCES_ENTITY``) to forget the
+    application's, so the next call naming it creates it again."""
+
+    MAX = 100_000
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, str], tuple[str, str | None]] = {}
+
+    def forget(self, app_id: str) -> None:
+        if not app_id.isdigit():
+            self._known.clear()
+            return
+        app = int(app_id)
+        self._known = {key: value for key, value in self._known.items() if key[0] != app}
+
+    def lookup(self, refs: list[UseCaseRef]) -> dict[tuple[int, str], str | None] | None:
+        out: dict[tuple[int, str], str | None] = {}
+        for ref in refs:
+            found = self._known.get((ref.app_id, ref.use_case_id))
+            if found is None or found[0] != ref.name or ref.properties:
+                return None
+            out[(ref.app_id, ref.use_case_id)] = found[1]
+        return out
+
+    def remember(self, refs: list[UseCaseRef], limit_ids: dict[tuple[int, str], str | None]) -> None:
+        if len(self._known) >= self.MAX:
+            self._known.clear()
+        for ref in refs:
+            key = (ref.app_id, ref.use_case_id)
+            if key in limit_ids:
+                self._known[key] = (ref.name, limit_ids[key])
+
+
 @dataclass(frozen=True, slots=True)
 class UseCaseRef:
     app_id: int
@@ -34,12 +70,29 @@ class UseCaseRef:
 
 
 async def ensure_use_cases(
-    conn: Any, db: Database, refs: Iterable[UseCaseRef], now: datetime, make_limit: LimitFactory | None = None
+    conn: Any,
+    db: Database,
+    refs: Iterable[UseCaseRef],
+    now: datetime,
+    make_limit: LimitFactory | None = None,
+    known: KnownInstances | None = None,
 ) -> dict[tuple[int, str], str | None]:
-    """Create what is missing; return ``{(app_id, use_case_id): limit_id or None}``."""
+    """Create what is missing; return ``{(app_id, use_case_id): limit_id or None}``. With ``known``, nothing is
+    read or written when every instance is known (the caller remembers what it found once its transaction has
+    committed: ``KnownInstances.remember``)."""
     refs = list(refs)
     if not refs:
         return {}
+    if known is not None:
+        hit = known.lookup(refs)
+        if hit is not None:
+            return hit
+    return await _ensure(conn, db, refs, now, make_limit)
+
+
+async def _ensure(
+    conn: Any, db: Database, refs: list[UseCaseRef], now: datetime, make_limit: LimitFactory | None
+) -> dict[tuple[int, str], str | None]:
     definitions = sorted({(r.app_id, r.name) for r in refs})
     await conn.execute(
         insert_ignore(db, use_case_definitions, ["app_id", "name"]),

@@ -155,7 +155,7 @@ class InstanceService:
         async with self._db.write() as conn:
             row = await self._instance(conn, app_id, name, use_case_id)
             view = instance_view(row, await self._limit_id(conn, row["limit_pk"]))
-            await retire_instances(conn, app_id, [row["use_case_id"]], self._clock())
+            await retire_instances(conn, self._db, app_id, [row["use_case_id"]], self._clock())
         return view
 
     async def update_properties(

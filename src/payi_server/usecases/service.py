@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ApiError
-from ..store.changes import utcnow
+from ..store.changes import record_change, utcnow
 from ..store.engine import Database
 from ..store.tables import (
     limits,
@@ -108,6 +108,10 @@ async def load_definition(conn: Any, app_id: int, name: str, *, lock: bool = Fal
     return _row(found) if found is not None else None
 
 
+# Change-feed entity (id: the application) announcing that instances were deleted.
+KNOWN_INSTANCES_ENTITY = "instances"  # change_log.entity holds 16 characters
+
+
 async def find_definition(conn: Any, app_id: int, name: str, *, lock: bool = False) -> dict[str, Any]:
     """The application's definition of that name (``use_case_not_found`` otherwise)."""
     row = await load_definition(conn, app_id, name, lock=lock)
@@ -116,10 +120,12 @@ async def find_definition(conn: Any, app_id: int, name: str, *, lock: bool = Fal
     return row
 
 
-async def retire_instances(conn: Any, app_id: int, use_case_ids: list[str], now: datetime) -> None:
-    """Delete instances with their KPI scores, and soft-delete the limits that were made for them."""
+async def retire_instances(conn: Any, db: Database, app_id: int, use_case_ids: list[str], now: datetime) -> None:
+    """Delete instances with their KPI scores, and soft-delete the limits that were made for them. Every process
+    forgets what it knew of the application's instances (``implicit.KnownInstances``, through the change feed)."""
     if not use_case_ids:
         return
+    await record_change(conn, db, KNOWN_INSTANCES_ENTITY, str(app_id))
     pks = (
         await conn.execute(
             select(use_case_instances.c.limit_pk).where(
@@ -313,7 +319,7 @@ class UseCaseService:
                     )
                 ).scalars().all()
             )
-            await retire_instances(conn, app_id, ids, now)
+            await retire_instances(conn, self._db, app_id, ids, now)
             await conn.execute(delete(use_case_kpis).where(use_case_kpis.c.definition_pk == row["id"]))
             await conn.execute(delete(use_case_definitions).where(use_case_definitions.c.id == row["id"]))
         return definition_view(row)

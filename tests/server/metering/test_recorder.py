@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from payi_server.auth.cache import Principal
 from payi_server.auth.keys import KeyKind
@@ -119,3 +119,40 @@ async def test_submit_many_answers_each_item_in_order(running: Running) -> None:
         str(item.request_id) for n, item in enumerate(items) if n != 7
     ]
     assert await _stored(running, [i.request_id for i in items]) == 19
+
+
+async def test_known_instances_need_no_statement_and_a_deleted_one_is_created_again(running: Running) -> None:
+    """A call naming a use case instance already recorded reads and writes nothing for it; deleting the instance
+    makes the recorder forget it, so the next call naming it creates it again."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = running.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    body = {"category": "system.anthropic", "resource": "claude-3-haiku-20240307", "units": HAIKU_UNITS}
+    use_case = {"xProxy-UseCase-Name": "uc-known", "xProxy-UseCase-ID": "inst-known-1"}
+    path = "/api/v1/use_cases/instances/uc-known/inst-known-1"
+    try:
+        first = await running.client.post("/api/v1/ingest", json=body, headers={**running.headers(), **use_case})
+        assert first.status_code == 200, first.text
+        assert any("use_case_instances" in s for s in statements)
+        statements.clear()
+        second = await running.client.post("/api/v1/ingest", json=body, headers={**running.headers(), **use_case})
+        assert second.status_code == 200, second.text
+        assert [s for s in statements if "use_case_instances" in s or "use_case_definitions" in s] == []
+        deleted = await running.client.delete(path, headers=running.headers())
+        assert deleted.status_code == 200, deleted.text
+        assert (await running.client.get(path, headers=running.headers())).status_code == 404
+        third = await running.client.post("/api/v1/ingest", json=body, headers={**running.headers(), **use_case})
+        assert third.status_code == 200, third.text
+        assert (await running.client.get(path, headers=running.headers())).status_code == 200
+        # Properties sent with a call are still merged into a known instance.
+        props = {**use_case, "xProxy-UseCase-Properties": '{"team": "search"}'}
+        fourth = await running.client.post("/api/v1/ingest", json=body, headers={**running.headers(), **props})
+        assert fourth.status_code == 200, fourth.text
+        instance = (await running.client.get(path, headers=running.headers())).json()
+        assert instance["properties"] == {"team": "search"}
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
