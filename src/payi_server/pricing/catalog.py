@@ -33,6 +33,8 @@ BEDROCK_REGION_PREFIXES = frozenset({"us", "eu", "apac", "global", "us-gov", "au
 """Cross-region inference profile prefixes: ``us.anthropic.claude-...`` falls back to ``anthropic.claude-...``."""
 
 _REGION_PREFIX_CATEGORIES = frozenset({"system.aws.bedrock"})
+# Categories whose resources the SDKs name "<provider>.<model>": without a match as given, the model alone.
+_PROVIDER_PREFIXED = {"system.google.vertex": "google."}
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +197,9 @@ class Catalog:
         name = self._match(indexes, key)
         if name is None and (dashed := dashed_dates(key)) != key:
             name = self._match(indexes, dashed)
+        if name is None and category in _PROVIDER_PREFIXED and key.startswith(_PROVIDER_PREFIXED[category]):
+            # The Pay-i SDKs send Gemini calls as "google.<model version>": the model is the rest.
+            return self._lookup_uncached(category, key.removeprefix(_PROVIDER_PREFIXED[category]))
         return (category, name) if name is not None else None
 
     @staticmethod

@@ -93,3 +93,15 @@ async def test_ingest_prices_a_compact_date_like_the_dashed_one(running: Running
     assert "unknown_units" not in results[1] and results[1]["cost"]["total"]["base"] > 0
     assert results[0]["resource_id"] == results[1]["resource_id"]
     assert results[0]["cost"] == results[1]["cost"]
+
+
+def test_vertex_names_the_sdks_send_with_a_google_prefix_resolve_to_the_model(catalog: Catalog) -> None:
+    """Both Pay-i SDKs ingest Gemini calls as ``google.<model version>`` in ``system.google.vertex``."""
+    for model in ("gemini-2.5-flash", "gemini-2.0-flash", "gemini-1.5-pro"):
+        bare = catalog.resolve("system.google.vertex", model, NOW)
+        assert bare is not None, model
+        assert catalog.resolve("system.google.vertex", "google." + model, NOW) is bare
+    assert catalog.resolve("system.google.vertex", "google.no-such-model", NOW) is None
+    assert catalog.resolve("system.google.vertex", "google.", NOW) is None
+    # only there: another category keeps the name as sent
+    assert catalog.resolve("system.openai", "google.gpt-4o", NOW) is None
