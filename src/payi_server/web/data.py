@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from ..ids import numeric_id
 from ..limits.model import limit_view, state_after
+from ..reports.forecast import forecast_limits
 from ..reports.requestlog import safe_uri
 from ..reports.scope import Scope
 from ..store.changes import utcnow
@@ -29,8 +30,9 @@ from ..store.tables import (
 )
 
 
-async def limits_in(db: Database, scope: Scope) -> list[dict[str, Any]]:
-    """Live limits with spend, max, threshold and state (stale periodic windows read as empty)."""
+async def limits_in(db: Database, scope: Scope, limit_id: str | None = None) -> list[dict[str, Any]]:
+    """Live limits (or the one ``limit_id``) with spend, max, threshold, state (stale periodic windows read as
+    empty) and forecast (``reports.forecast``)."""
     if not scope.app_ids:
         return []
     query = (
@@ -38,10 +40,16 @@ async def limits_in(db: Database, scope: Scope) -> list[dict[str, Any]]:
         .where(limits.c.app_id.in_(scope.app_ids), limits.c.deleted_at.is_(None))
         .order_by(limits.c.app_id, limits.c.name)
     )
+    if limit_id is not None:
+        query = query.where(limits.c.limit_id == limit_id)
     async with db.read() as conn:
         rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
     now = utcnow()
-    return limit_rows([(row["app_id"], limit_view(row, now)) for row in rows], scope)
+    out = limit_rows([(row["app_id"], limit_view(row, now)) for row in rows], scope)
+    ahead = await forecast_limits(db, [{**row, "spent": item["spent"]} for row, item in zip(rows, out, strict=True)], now)
+    for row, item in zip(rows, out, strict=True):
+        item["forecast"] = ahead.get(int(row["id"]))
+    return out
 
 
 def limit_rows(views: list[tuple[int, dict[str, Any]]], scope: Scope) -> list[dict[str, Any]]:

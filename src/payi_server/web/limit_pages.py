@@ -19,10 +19,10 @@ from ..errors import ApiError
 from ..ids import numeric_id
 from ..limits.config import LIMIT_ID
 from ..limits.service import LimitService
-from ..reports.scope import load_scope
+from ..reports.scope import load_scope, narrow
 from .accounts import WebUser
 from .context import PageFilters
-from .data import limit_rows
+from .data import limits_in
 from .flash import redirect_with, take_flash
 from .pages import db_of
 from .render import render
@@ -96,15 +96,16 @@ async def create_limit(request: Request, user: Admin) -> Response:
 @router.get("/limits/{app_id}/{limit_id}")
 async def limit_page(request: Request, app_id: str, limit_id: str, user: Viewer) -> Response:
     number = await own_app(request, user, app_id)
-    scope = await load_scope(db_of(request), user.org_id)
-    service = LimitService(db_of(request))
+    scope = narrow(await load_scope(db_of(request), user.org_id), [str(number)])
     try:
-        view = await service.get(number, _limit_id(limit_id))
-        history, _more = await service.history(number, limit_id, size=20)
+        history, _more = await LimitService(db_of(request)).history(number, _limit_id(limit_id), size=20)
     except ApiError:
         raise PageNotFound("There is no such limit.") from None
+    found = await limits_in(db_of(request), scope, limit_id)
+    if not found:
+        raise PageNotFound("There is no such limit.")
     filters = PageFilters.from_request(request)
-    row = limit_rows([(number, view)], scope)[0]
+    row = found[0]
     return render(
         request,
         "limit.html",

@@ -21,6 +21,7 @@ from ..reports.query import ReportQuery
 from ..reports.requestlog import iter_requests
 from ..reports.scope import Scope, load_scope, narrow
 from ..reports.service import Report, ReportService
+from ..store.changes import utcnow
 from .context import PageFilters, chart_data
 from .data import limits_in
 from .errors import web_error
@@ -118,11 +119,14 @@ async def overview(request: Request, user: Viewer) -> Response:
 
 NEAR_SHOWN = 6
 NEAR_PERCENT = 80.0
+NEAR_AHEAD = timedelta(days=7)
 
 
 def near_max(limit: dict[str, Any]) -> bool:
-    """A limit past its threshold or at 80% of its max or more."""
-    return bool(limit["state"] != "ok" or limit["percent"] >= NEAR_PERCENT)
+    """A limit past its threshold, at 80% of its max or more, or reaching its max within 7 days at its rate."""
+    ahead = limit.get("forecast")
+    soon = ahead is not None and ahead.reached_at is not None and ahead.reached_at - utcnow() < NEAR_AHEAD
+    return bool(limit["state"] != "ok" or limit["percent"] >= NEAR_PERCENT or soon)
 
 
 def trend(now: Any, before: Any) -> dict[str, Any] | None:

@@ -11,8 +11,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select, update
 
+from payi_server.reports.forecast import forecast_limits
 from payi_server.store.changes import utcnow
+from payi_server.store.tables import limits
 from payi_server.web.context import money
 
 from ...conftest import Running
@@ -163,3 +166,40 @@ def _chart_of(html: str) -> dict:  # type: ignore[type-arg]
     found = re.search(r'<script type="application/json" id="spend-chart-data">(.*?)</script>', html, re.S)
     assert found, "no chart"
     return json.loads(found.group(1))  # type: ignore[no-any-return]
+
+
+async def test_forecasts_from_the_limit_rollups(running: Running, login: Login) -> None:
+    await price(running)
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    once = await _limit(running, "once", 10, 0)
+    daily = (await running.client.post(
+        "/api/v1/limits", json={"limit_name": "daily", "max": 1000, "period": "day", "timezone": "UTC"},
+        headers=running.headers())).json()["limit"]["limit_id"]
+    fresh = await _limit(running, "fresh", 10, 0)
+    await ingest(running, [event(now - timedelta(hours=30), 2000, limit_ids=[once]),
+                           event(now - timedelta(hours=1), 2000, limit_ids=[once, daily])])
+    async with running.state.db.write() as conn:  # both limits exist since two days
+        await conn.execute(update(limits).where(limits.c.limit_id.in_([once, daily])).values(
+            created_at=now - timedelta(hours=48)))
+        rows = [dict(r._mapping) for r in (await conn.execute(select(limits))).all()]
+    shown = {r["limit_id"]: {**r, "spent": float(r["spent_total"])} for r in rows}
+    ahead = await forecast_limits(running.state.db, shown.values(), now)
+    by_id = {r["limit_id"]: ahead.get(int(r["id"])) for r in rows}
+    first = by_id[once]
+    assert first is not None and first.per_day == 2.0  # $4 over 48 hours
+    assert first.reached_at == now + timedelta(hours=72) and first.window_end is None and first.projected is None
+    today = by_id[daily]
+    midnight = now.replace(hour=0) + timedelta(days=1)
+    rate = 2.0 / ((now - now.replace(hour=0)) / timedelta(hours=1)) if now.hour else None
+    if rate is None:
+        assert today is None  # the window began less than an hour ago
+    else:
+        assert today is not None and today.window_end == midnight and today.reached_at is None
+        assert today.projected == pytest.approx(2.0 + rate * (midnight - now) / timedelta(hours=1))
+    assert by_id[fresh] is None  # less than an hour of history
+    client = await login("ops@example.com")
+    page = (await client.get("/limits")).text
+    row = re.search(rf'data-limit-id="{once}">(.*?)</tr>', page, re.S).group(1)
+    assert "/day" in row and "max on" in row
+    overview = (await client.get("/")).text
+    assert f'data-limit-id="{once}"' in overview[overview.index('id="near-limits"'):]  # its max within 7 days
