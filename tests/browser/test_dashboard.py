@@ -45,7 +45,7 @@ async def test_sign_in_and_see_the_spend_just_ingested(page: Any, live: Live, tm
     assert await page.wait_for_selector("#spend-chart.drawn canvas") is not None
     assert float(await page.get_attribute("#spend-chart", "data-total") or 0) == pytest.approx(3.0)
     assert await page.inner_text("#total-spend") == "$3.00"
-    assert await page.evaluate("window.payiCharts.length") == 1
+    assert await page.evaluate("window.payiCharts.length") == 2  # spend; requests, failed and blocked
     await page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
 
     await page.select_option("#f-use-case", "support")

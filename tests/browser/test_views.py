@@ -134,6 +134,8 @@ async def test_charts_daily_axis_whole_last_bar_partial_bucket_and_legend(page: 
     # the legend shows the range's totals before any hover, never "--"
     legend = await page.locator("#spend-chart .u-legend .u-value").all_inner_texts()
     assert legend == ["whole range", "$3.35"], legend
+    counts = await page.locator("#counts-chart .u-legend .u-value").all_inner_texts()
+    assert counts == ["whole range", "3", "0", "0"], counts  # requests, failed, blocked
     await page.screenshot(path=str(tmp_path / "chart-7d.png"), full_page=True)
 
     await page.goto(live.url + "/?range=24h")

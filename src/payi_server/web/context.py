@@ -181,6 +181,22 @@ def chart_data(report: Report, series_of: str | None = None, max_series: int = 6
     }
 
 
+def counts_chart(report: Report) -> dict[str, Any]:
+    """Requests, failed and blocked per bucket of an ungrouped report (the overview's second chart)."""
+    money_chart = chart_data(report)
+    starts = money_chart["x"]
+    index = {s: i for i, s in enumerate(starts)}
+    series = {name: [0] * len(starts) for name in ("requests", "failed", "blocked")}
+    for row in report.rows:
+        i = index.get(int(datetime.fromisoformat(row["bucket"]).timestamp()))
+        if i is not None:
+            for name, values in series.items():
+                values[i] += int(row[name])
+    labels = {"requests": "Requests", "failed": "Failed", "blocked": "Blocked"}
+    return {**money_chart, "unit": "count", "lines": True,
+            "series": [{"label": labels[k], "values": v} for k, v in series.items()]}
+
+
 def _label(row: Mapping[str, Any], dim: str) -> str:
     if dim == "application":
         return str(row.get("application_name") or row.get("application"))

@@ -22,7 +22,7 @@ from ..reports.requestlog import iter_requests
 from ..reports.scope import Scope, load_scope, narrow
 from ..reports.service import Report, ReportService
 from ..store.changes import utcnow
-from .context import PageFilters, chart_data
+from .context import PageFilters, chart_data, counts_chart
 from .data import limits_in
 from .errors import web_error
 from .render import SECURITY_HEADERS, render
@@ -109,6 +109,7 @@ async def overview(request: Request, user: Viewer) -> Response:
             "report": over_time,
             "totals": over_time.totals,
             "chart": chart_data(over_time),
+            "counts_chart": counts_chart(over_time),
             "tops": tops,
             "trends": {m: trend(over_time.totals.get(m), before.get(m)) for m in ("cost_total", "requests")},
             "near_limits": near[:NEAR_SHOWN],

@@ -158,12 +158,15 @@ async def test_chart_data_ends_with_the_range_and_marks_the_bucket_in_progress(r
     past = _chart_of((await client.get("/", params={"range": "custom", "start_date": "2020-01-01",
                                                     "end_date": "2020-01-03", "bucket": "day"})).text)
     assert past["partial_from"] is None and len(past["x"]) == 3
+    counts = _chart_of((await client.get("/", params={"range": "24h"})).text, "counts-chart")
+    assert [(c["label"], sum(c["values"])) for c in counts["series"]] == [("Requests", 1), ("Failed", 0), ("Blocked", 0)]
+    assert counts["unit"] == "count" and counts["x"] == day["x"]
 
 
-def _chart_of(html: str) -> dict:  # type: ignore[type-arg]
+def _chart_of(html: str, chart: str = "spend-chart") -> dict:  # type: ignore[type-arg]
     import json
 
-    found = re.search(r'<script type="application/json" id="spend-chart-data">(.*?)</script>', html, re.S)
+    found = re.search(rf'<script type="application/json" id="{chart}-data">(.*?)</script>', html, re.S)
     assert found, "no chart"
     return json.loads(found.group(1))  # type: ignore[no-any-return]
 

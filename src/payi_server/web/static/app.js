@@ -70,7 +70,8 @@
     var source = document.getElementById(el.getAttribute("data-chart"));
     if (!source || typeof uPlot === "undefined") return;
     var data = JSON.parse(source.textContent);
-    var single = data.series.length === 1;
+    var single = data.series.length === 1 && !data.lines;
+    var fmt = data.unit === "count" ? function (v) { return v == null ? "" : v.toLocaleString("en-US"); } : money;
     var totals = data.series.map(function (s) { return sum(s.values); });
     var zone = data.tz || "UTC";
     var stamp = uPlot.fmtDate(data.bucket === "month" ? "{MMM} {YYYY}" : data.bucket === "day" ? "{WWW} {D} {MMM} {YYYY}" : "{D} {MMM} {H}:{mm}");
@@ -87,7 +88,7 @@
         stroke: colour,
         fill: single ? colour + "99" : undefined,
         width: single ? 0 : 2,
-        value: function (u, v, si, idx) { return idx == null ? money(totals[si - 1]) : money(v); },
+        value: function (u, v, si, idx) { return idx == null ? fmt(totals[si - 1]) : fmt(v); },
         // bars cover their bucket [start, next start): align 1 puts a bar's left edge on its start
         paths: single && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({size: [0.86, 64], align: 1}) : undefined,
         points: {show: !single && data.x.length < 60}
@@ -103,7 +104,7 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), zone); },
       // the whole last bucket is on the chart: the x scale ends where the range ends, not at the last start
       scales: {x: {time: true, range: function () { return [data.x.length ? data.x[0] : end - DAY, end]; }}},
-      axes: [{incrs: INCRS[data.bucket] || undefined}, {values: function (u, vals) { return vals.map(money); }, size: 70}],
+      axes: [{incrs: INCRS[data.bucket] || undefined}, {values: function (u, vals) { return vals.map(fmt); }, size: 70}],
       legend: {live: true},
       hooks: {draw: [function (u) { stripePartial(u, data); }]}
     };
