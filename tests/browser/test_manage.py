@@ -128,3 +128,25 @@ async def test_an_admin_adds_an_alert_endpoint_and_sends_a_test(page: Any, live:
         assert len(hook.received) == 1 and b"test alert to 'ops'" in hook.received[0]["body"]
         row = page.locator("table.deliveries tbody tr").first
         assert await row.get_attribute("data-status") == "sent" and "HTTP 200" in await row.inner_text()
+
+
+async def test_an_admin_sets_a_limit_per_use_case_instance(page: Any, live: Live) -> None:
+    async with httpx2.AsyncClient(base_url=live.url, timeout=30) as http:
+        response = await http.post("/api/v1/use_cases/definitions", json={"name": "support", "description": ""},
+                                   headers={"xProxy-api-key": live.app_key})
+        assert response.status_code in (200, 201), response.text
+    await add_user(live, "admin@example.com")
+    await sign_in(page, live, "admin@example.com")
+    await page.goto(live.url + "/use-cases")
+    await page.click(".instance-limit-form summary")
+    form = page.locator(".instance-limit-form form")
+    await form.locator("input[name=max]").fill("3")
+    await form.locator("select[name=limit_type]").select_option("block")
+    await form.locator("button[name=set-instance-limit]").click()
+    await page.wait_for_selector("#notice")
+    assert "each instance: a block limit of $3.00" in await page.inner_text(".instance-limit")
+    async with httpx2.AsyncClient(base_url=live.url, timeout=30) as http:
+        created = await http.post("/api/v1/use_cases/instances/support", headers={"xProxy-api-key": live.app_key})
+        assert created.status_code == 201, created.text
+        limits = (await http.get("/api/v1/limits", headers={"xProxy-api-key": live.app_key})).json()["items"]
+    assert [(lim["max"], lim["limit_type"]) for lim in limits] == [(3.0, "block")]

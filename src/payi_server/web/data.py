@@ -135,6 +135,7 @@ async def use_cases_in(db: Database, scope: Scope, window: tuple[datetime, datet
                 "description": d.description,
                 "version": d.type_version,
                 "implicit": d.implicit,
+                "limit_config": d.limit_config,
                 "instances": count_of.get((d.app_id, d.name), 0),
                 "kpis": [
                     {

@@ -17,9 +17,10 @@ from starlette.responses import Response
 
 from ..errors import ApiError
 from ..ids import numeric_id
-from ..limits.config import LIMIT_ID
+from ..limits.config import LIMIT_ID, parse_config
 from ..limits.service import LimitService
 from ..reports.scope import load_scope, narrow
+from ..usecases.service import UseCaseService
 from .accounts import WebUser
 from .context import PageFilters
 from .data import limits_in
@@ -135,6 +136,37 @@ async def edit_limit(request: Request, app_id: str, limit_id: str, user: Admin) 
             raise PageNotFound("There is no such limit.") from None
         return await redirect_with(request, user, link + "#edit", error=exc.message)
     return await redirect_with(request, user, link, notice=f"Limit '{after['limit_name']}' saved.")
+
+
+@router.post("/use-cases/{app_id}/{name}/limit")
+async def set_instance_limit(request: Request, app_id: str, name: str, user: Admin) -> Response:
+    """The limit every new instance of a use case gets (the limits rules, as ``POST .../limit_config``)."""
+    number = await own_app(request, user, app_id)
+    form = await request.form()
+    typed = {field: _text(form, field) for field in FORM_FIELDS}
+    try:
+        config = parse_config(
+            max=typed["max"] or "0", limit_type=typed["limit_type"] or None, threshold=threshold_of(typed["threshold"]),
+            enforcement="strict" if typed["strict"] else "default", period=typed["period"] or None,
+            timezone=(typed["timezone"] or None) if typed["period"] else None,
+        ).as_json()
+        await UseCaseService(db_of(request)).set_limit_config(number, name, config)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise PageNotFound("There is no such use case.") from None
+        return await redirect_with(request, user, "/use-cases", error=exc.message)
+    return await redirect_with(request, user, "/use-cases",
+                               notice=f"New instances of '{name}' get a limit of ${config['max']:,.2f}.")
+
+
+@router.post("/use-cases/{app_id}/{name}/limit/delete")
+async def remove_instance_limit(request: Request, app_id: str, name: str, user: Admin) -> Response:
+    number = await own_app(request, user, app_id)
+    try:
+        await UseCaseService(db_of(request)).set_limit_config(number, name, None)
+    except ApiError:
+        raise PageNotFound("There is no such use case.") from None
+    return await redirect_with(request, user, "/use-cases", notice=f"New instances of '{name}' get no limit.")
 
 
 @router.post("/limits/{app_id}/{limit_id}/delete")

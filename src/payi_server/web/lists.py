@@ -51,7 +51,8 @@ async def use_cases_page(request: Request, user: Viewer) -> Response:
     return render(
         request,
         "use_cases.html",
-        {"filters": filters, "apps": live_apps(org_scope), "groups": use_case_groups(items)},
+        {"filters": filters, "apps": live_apps(org_scope), "groups": use_case_groups(items), "periods": PERIODS,
+         **await take_flash(request, user)},
     )
 
 

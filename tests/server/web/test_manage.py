@@ -194,3 +194,34 @@ async def test_alerts_page_viewers_see_admins_change(running: Running, login: Lo
     removed = await admin.post(f"/alerts/{endpoint_id}/delete", data={"csrf_token": token}, follow_redirects=True)
     assert "removed" in removed.text and 'data-status="failed"' in removed.text
     assert (await admin.post("/alerts/999/delete", data={"csrf_token": token})).status_code == 404
+
+
+async def test_admins_set_and_remove_a_use_cases_limit_per_instance(running: Running, login: Login) -> None:
+    headers = running.headers()
+    response = await running.client.post("/api/v1/use_cases/definitions", json={"name": "support", "description": ""},
+                                          headers=headers)
+    assert response.status_code in (200, 201), response.text
+    admin = await login("admin@example.com")
+    page = await admin.get("/use-cases")
+    assert "no limit per instance" in page.text
+    app_id = running.boot.app["app_id"]
+    token = hidden(page.text)
+    form = {"csrf_token": token, "max": "2.5", "limit_type": "block", "threshold": "80", "period": "day",
+            "timezone": "Europe/Paris", "strict": "on"}
+    saved = await admin.post(f"/use-cases/{app_id}/support/limit", data=form, follow_redirects=True)
+    assert "New instances of &#39;support&#39; get a limit of $2.50." in saved.text
+    assert "each instance: a block limit of $2.50, threshold 80%, resets each day (Europe/Paris), strict" in saved.text
+    created = await running.client.post("/api/v1/use_cases/instances/support", headers=headers)
+    assert created.status_code == 201, created.text
+    limit = (await running.client.get("/api/v1/limits", headers=headers)).json()["items"][0]
+    assert (limit["max"], limit["limit_type"], limit["threshold"], limit["period"]) == (2.5, "block", 0.8, "day")
+    bad = await admin.post(f"/use-cases/{app_id}/support/limit", data={**form, "max": "-1"}, follow_redirects=True)
+    assert "greater than 0" in bad.text
+    assert (await admin.post(f"/use-cases/{app_id}/nothing/limit", data=form)).status_code == 404
+    removed = await admin.post(f"/use-cases/{app_id}/support/limit/delete", data={"csrf_token": token},
+                               follow_redirects=True)
+    assert "get no limit" in removed.text and "no limit per instance" in removed.text
+    viewer = await login("viewer@example.com", role="viewer")
+    assert "instance-limit-form" not in (await viewer.get("/use-cases")).text
+    assert (await viewer.post(f"/use-cases/{app_id}/support/limit", data={**form, "csrf_token": hidden(
+        (await viewer.get("/use-cases")).text)})).status_code == 403
