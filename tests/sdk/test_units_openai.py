@@ -491,3 +491,22 @@ def test_property_responses_stream_and_non_stream_price_identically(
     assert acc.units() == openai_response_units(responses_body(usage))
     assert side_total(acc.units(), "input") == prompt
     assert side_total(acc.units(), "output") == completion
+
+
+@pytest.mark.parametrize("shape", ["chat", "responses"])
+def test_cache_writes_are_their_own_unit_and_leave_text(shape: str) -> None:
+    if shape == "chat":
+        usage = {"prompt_tokens": 5000, "completion_tokens": 20,
+                 "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 3000}}
+    else:
+        usage = {"input_tokens": 5000, "output_tokens": 20,
+                 "input_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 3000}}
+    units = openai_usage_units(usage)
+    assert units["text"] == {"input": 1000, "output": 20}
+    assert units["text_cache_read"] == {"input": 1000}
+    assert units["text_cache_write"] == {"input": 3000}
+    assert side_total(units, "input") == 5000  # nothing counted twice
+    # a report that says more was written than the prompt holds is cut to it
+    bad = openai_usage_units({"prompt_tokens": 10, "completion_tokens": 0,
+                              "prompt_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 99}})
+    assert side_total(bad, "input") == 10

@@ -193,9 +193,39 @@ class PricedVersion(Protocol):
     def large_context_threshold(self) -> int | None: ...
 
 
+# A cache write the version has no price for is billed as what it falls back to (the provider charges no premium
+# for it): the first of these the version prices. genai-prices prices such tokens the same way.
+_CACHE_WRITE_FALLBACK = {
+    "text_cache_write_1h": ("text_cache_write", "text"),
+    "text_cache_write": ("text",),
+}
+
+
+def _unpriced_cache_writes(
+    units: Mapping[str, Mapping[str, int]], prices: Mapping[str, UnitPrice]
+) -> Mapping[str, Mapping[str, int]]:
+    moved: dict[str, dict[str, int]] | None = None
+    for unit, targets in _CACHE_WRITE_FALLBACK.items():
+        for name in (unit, unit + LARGE_CONTEXT_SUFFIX):
+            counts = (moved or units).get(name)
+            if not counts or name in prices or unit in prices or unit + LARGE_CONTEXT_SUFFIX in prices:
+                continue
+            target = next((t for t in targets if t in prices or t + LARGE_CONTEXT_SUFFIX in prices), None)
+            if target is None:
+                continue
+            if moved is None:
+                moved = {k: dict(v) for k, v in units.items()}
+            counts = moved.pop(name)
+            into = moved.setdefault(target + name.removeprefix(unit), {})
+            for side, count in counts.items():
+                into[side] = (into.get(side) or 0) + (count or 0)
+    return units if moved is None else moved
+
+
 def price_call(
     units: Mapping[str, Mapping[str, int]], version: PricedVersion
 ) -> tuple[dict[str, dict[str, int]], Cost]:
-    """Apply ``version``'s tier rule to ``units`` and price them: ``(the units as priced, their cost)``."""
-    named = apply_tier_rule(units, version.units, version.large_context_threshold)
+    """Apply ``version``'s tier rule to ``units`` and price them: ``(the units as priced, their cost)``. Cache
+    writes the version has no price for are priced as the unit they fall back to (``_CACHE_WRITE_FALLBACK``)."""
+    named = apply_tier_rule(_unpriced_cache_writes(units, version.units), version.units, version.large_context_threshold)
     return named, price_units(named, version.units)

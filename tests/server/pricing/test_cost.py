@@ -383,3 +383,29 @@ def test_the_resource_tier_rule_prices_whatever_names_arrive(catalog: Catalog) -
     named, cost = price_call({"text_large_context": {"input": 200_000}}, version)
     assert named == {"text": {"input": 200_000}}
     assert cost.input == Decimal("0.6")  # x 0.000003
+
+
+class _Version:
+    def __init__(self, units: dict[str, UnitPrice]) -> None:
+        self.units = units
+        self.large_context_threshold: int | None = None
+
+
+def test_a_cache_write_without_its_own_price_is_priced_as_what_it_falls_back_to() -> None:
+    text = UnitPrice(Decimal("0.000001"), Decimal("0.000004"))
+    plain = _Version({"text": text})
+    named, cost = price_call({"text": {"input": 100, "output": 10}, "text_cache_write": {"input": 50}}, plain)
+    assert named == {"text": {"input": 150, "output": 10}}
+    assert cost.total == Decimal("0.00019") and not cost.unknown_units
+    premium = _Version({"text": text, "text_cache_write": UnitPrice(Decimal("0.00000125"), None)})
+    named, cost = price_call({"text": {"input": 100}, "text_cache_write_1h": {"input": 40}}, premium)
+    assert named == {"text": {"input": 100}, "text_cache_write": {"input": 40}}
+    assert cost.total == Decimal("0.00015")
+    # priced as given where the version has the price
+    both = _Version({"text": text, "text_cache_write": UnitPrice(Decimal("0.00000125"), None)})
+    named, cost = price_call({"text_cache_write": {"input": 8}}, both)
+    assert named == {"text_cache_write": {"input": 8}} and cost.total == Decimal("0.00001")
+    # nothing to fall back to: unpriced, never $0 silently
+    bare = _Version({"image": UnitPrice(Decimal("0.01"), None)})
+    named, cost = price_call({"text_cache_write": {"input": 8}}, bare)
+    assert cost.unknown_units == {"text_cache_write": {"input": 8}}

@@ -8,8 +8,8 @@ Listed differences (also in docs/pricing.md), which the walk checks are reported
 * prices per hour of audio, per character or per message (``audio_hours``, ``input_mchars`` ...): no Pay-i unit.
 * time-of-day prices (DeepSeek's platform): not borrowed; the unconstrained price applies all day.
 
-Proxy-only: OpenAI's ``cache_write_tokens`` stay inside ``text`` input in the SDK's unit mapping (as in the official
-SDK), so the OpenAI and Azure OpenAI calls below report no cache writes.
+OpenAI's ``cache_write_tokens`` are reported as ``text_cache_write`` (not left inside ``text`` input as the official
+SDK does): a model with a cache-write price bills them at it, one without prices them as input.
 """
 
 from __future__ import annotations
@@ -91,9 +91,9 @@ def _request(env: ProxyEnv, case: WalkCase) -> tuple[str, dict[str, Any], dict[s
         extra = {"xProxy-Provider-BaseUri": env.fake_url, "x-fake-usage": json.dumps(usage)}
         return url, body, {**headers, **extra}
     usage = {
-        "prompt_tokens": case.uncached + case.cache_read,
+        "prompt_tokens": case.uncached + case.cache_read + case.cache_write,
         "completion_tokens": case.output,
-        "prompt_tokens_details": {"cached_tokens": case.cache_read},
+        "prompt_tokens_details": {"cached_tokens": case.cache_read, "cache_write_tokens": case.cache_write},
     }
     headers["x-fake-usage"] = json.dumps(usage)
     if case.category == "system.azureopenai":
@@ -110,12 +110,6 @@ def test_proxy_walk_matches_genai_prices(proxy_env: ProxyEnv) -> None:
     for case in _cases():
         if case.category not in PROXIED:
             continue
-        if case.category in ("system.openai", "system.azureopenai") and case.cache_write:
-            # the proxy reports no OpenAI cache writes (module docstring): the same usage without them
-            case = WalkCase(
-                case.category, case.name, case.uncached + case.cache_write, case.cache_read, 0, case.output,
-                case.tiered, case.listed,
-            )
         cases.append(case)
     assert sum(c.tiered for c in cases) >= 100
     with httpx2.Client(timeout=30) as client:

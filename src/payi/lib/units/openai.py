@@ -13,13 +13,15 @@ Units produced (official SDK ``OpenAIInstrumentor._OpenAiProviderRequest.add_usa
 
 * ``text``            input = prompt - cached - audio in (- vision), output = completion - reasoning - audio out
 * ``text_cache_read`` input = cached
+* ``text_cache_write`` input = ``cache_write_tokens`` (newer usage objects; not in the official SDK, which leaves
+  them inside ``text``): models that bill cache writes above input are priced right, and a server without a
+  cache-write price for the model prices them as ``text`` input
 * ``reasoning``       output = reasoning
 * ``audio``           input = prompt audio tokens, output = completion audio tokens (not in the official SDK)
 * ``vision``          input = image tokens: the provider's ``prompt_tokens_details.image_tokens`` when reported,
   else ``prompt - cached - text estimate`` when the caller passes a text estimate of an image-bearing prompt.
   OpenAI never uses ``vision_large_context`` (the official SDK only sets large context for Anthropic and Gemini).
 
-``cache_write_tokens`` (newer usage objects) stays inside ``text`` input, as in the official SDK.
 """
 
 from __future__ import annotations
@@ -72,12 +74,14 @@ def openai_usage_units(usage: Mapping[str, Any] | None, *, text_token_estimate: 
     out_details = mapping(usage.get(out_details_key))
 
     cached = as_int(in_details.get("cached_tokens"))
+    cache_write = as_int(in_details.get("cache_write_tokens"))
     audio_in = as_int(in_details.get("audio_tokens"))
     image_in = as_int(in_details.get("image_tokens"))
     reasoning = as_int(out_details.get("reasoning_tokens"))
     audio_out = as_int(out_details.get("audio_tokens"))
 
-    text_in = max(0, prompt - cached - audio_in)
+    cache_write = min(cache_write, max(0, prompt - cached))
+    text_in = max(0, prompt - cached - cache_write - audio_in)
     if image_in:
         vision = min(image_in, text_in)
         text_in -= vision
@@ -87,6 +91,7 @@ def openai_usage_units(usage: Mapping[str, Any] | None, *, text_token_estimate: 
 
     put_unit(units, "text", text_in, text_out)
     put_unit(units, "text_cache_read", cached)
+    put_unit(units, "text_cache_write", cache_write)
     put_unit(units, "reasoning", output=reasoning)
     put_unit(units, "audio", audio_in, audio_out)
     put_unit(units, "vision", vision)
