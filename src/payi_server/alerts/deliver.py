@@ -112,7 +112,7 @@ async def deliver_one(db: Database, http: httpx2.AsyncClient, delivery_id: int,
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
-        except httpx2.HTTPError as exc:
+        except Exception as exc:  # any failure to reach the receiver (transport, bad address) is a failed attempt
             error = f"{type(exc).__name__}: {exc}"[:500]
         attempts = row.attempts + 1
         now = clock()

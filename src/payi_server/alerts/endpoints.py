@@ -21,6 +21,7 @@ def check_url(url: str) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:

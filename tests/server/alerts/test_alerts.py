@@ -120,3 +120,23 @@ async def test_failed_deliveries_are_retried_with_backoff(running: Running) -> N
             row = (await conn.execute(select(alert_deliveries).where(alert_deliveries.c.id == delivery_id))).one()
             total = (await conn.execute(select(func.count()).select_from(alert_deliveries))).scalar_one()
         assert (row.status, row.attempts, row.last_status) == ("failed", 7, 500) and total == 2
+
+
+async def test_an_unreachable_or_odd_endpoint_is_a_failed_attempt_never_an_error(running: Running) -> None:
+    await running.app.state.payi_alerts.stop()
+    org = running.boot.org_id
+    service = AlertEndpoints(running.state.db)
+    for bad in ("http://127.0.0.1:99999/x", "ftp://example.com/", "http:///nohost", "https://" + "a" * 2001):
+        try:
+            await service.create(org, "bad", bad, "json")
+        except Exception as exc:  # noqa: BLE001 - the refusal is an ApiError 400
+            assert getattr(exc, "status", None) == 400, bad
+        else:
+            raise AssertionError(f"accepted {bad}")
+    endpoint, _secret = await service.create(org, "closed", "http://127.0.0.1:9/", "slack")
+    delivery_id = await service.send_test(org, endpoint["id"])
+    async with httpx2.AsyncClient(timeout=5) as http:
+        assert await deliver_one(running.state.db, http, delivery_id) == "pending"
+    async with running.state.db.read() as conn:
+        row = (await conn.execute(select(alert_deliveries).where(alert_deliveries.c.id == delivery_id))).one()
+    assert row.attempts == 1 and row.last_status is None and row.last_error and row.lease_until is None
