@@ -42,7 +42,7 @@ class AlertEndpoints:
     async def create(self, org_id: int, name: str, url: str, fmt: str) -> tuple[dict[str, Any], str]:
         """A new endpoint and its signing secret (shown once)."""
         name = name.strip()
-        if not name or len(name) > 200:
+        if not name or len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
             raise ApiError(400, "invalid_name", "Give the endpoint a name of at most 200 characters")
         if fmt not in FORMATS:
             raise ApiError(400, "invalid_format", "The format is json or slack")

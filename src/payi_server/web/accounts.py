@@ -26,7 +26,7 @@ from ..store.engine import Database
 from ..store.tables import dashboard_sessions, dashboard_users
 
 ROLES = ("admin", "viewer")
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}$")
 MIN_PASSWORD = 10
 DEFAULT_SESSION_LIFETIME = timedelta(hours=12)
 FIRST_ADMIN_EMAIL = "admin@localhost"

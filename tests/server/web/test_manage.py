@@ -225,3 +225,27 @@ async def test_admins_set_and_remove_a_use_cases_limit_per_instance(running: Run
     assert "instance-limit-form" not in (await viewer.get("/use-cases")).text
     assert (await viewer.post(f"/use-cases/{app_id}/support/limit", data={**form, "csrf_token": hidden(
         (await viewer.get("/use-cases")).text)})).status_code == 403
+
+
+async def test_hostile_forms_never_get_a_5xx(running: Running, login: Login) -> None:
+    admin = await login("admin@example.com")
+    token = await _token(admin, "/limits")
+    app_id = str(running.boot.app["app_id"])
+    junk = ["", "x" * 5000, "NaN", "sNaN", "-Infinity", "1e999999", "\x00", "１２", "<script>", "../../etc", "%2F", "-1"]
+    paths = ["/limits", f"/limits/{app_id}/x", f"/limits/{app_id}/x/delete", "/users", "/users/1/role",
+             "/users/1/password", "/users/1/delete", "/alerts", "/alerts/1/test", "/alerts/1/delete",
+             f"/use-cases/{app_id}/x/limit", f"/use-cases/{app_id}/x/limit/delete", "/limits/reset"]
+    fields = ["app_id", "limit_name", "max", "limit_type", "threshold", "period", "timezone", "strict", "email", "role",
+              "password", "name", "url", "format", "limit_id", "back"]
+    for path in paths:
+        for value in junk:
+            response = await admin.post(path, data={"csrf_token": token, **dict.fromkeys(fields, value)})
+            assert response.status_code < 500, (path, value, response.status_code)
+    for form in ({"name": "a\x00b", "url": "http://example.com/", "format": "json"},
+                 {"email": "a\x00@example.com", "role": "viewer", "password": ""}):
+        for path in ("/alerts", "/users"):
+            response = await admin.post(path, data={"csrf_token": token, **form}, follow_redirects=True)
+            assert response.status_code == 200 and 'id="form-error"' in response.text, (path, form)
+    for value in (v for v in junk[1:] if v != "\x00"):  # a NUL cannot even be sent in a URL
+        for path in (f"/limits/{value}/{value}", f"/limits/{app_id}/{value}"):
+            assert (await admin.get(path)).status_code < 500, path
