@@ -119,6 +119,9 @@ ERROR_CODES: dict[str, tuple[tuple[int, ...], str]] = {
     "nothing_to_change": ((400,), "Nothing to change was given"),
     "sweep_running": ((409,), "A retention sweep is running; try again later"),
     "invalid_identity": ((400,), "A user or account to erase is 1 to 200 characters"),
+    # --- alerts (dashboard) -------------------------------------------------------------------------------------
+    "invalid_endpoint": ((400,), "An alert endpoint needs a name, an http(s) URL and the format `json` or `slack`"),
+    "endpoint_not_found": ((404,), "No such alert endpoint in the organization"),
 }
 
 

@@ -25,7 +25,7 @@ def check_url(url: str) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
-        raise ApiError(400, "invalid_url", "The endpoint is an http:// or https:// URL of at most 2000 characters")
+        raise ApiError(400, "invalid_endpoint", "The endpoint is an http:// or https:// URL of at most 2000 characters")
     return url
 
 
@@ -43,9 +43,9 @@ class AlertEndpoints:
         """A new endpoint and its signing secret (shown once)."""
         name = name.strip()
         if not name or len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
-            raise ApiError(400, "invalid_name", "Give the endpoint a name of at most 200 characters")
+            raise ApiError(400, "invalid_endpoint", "Give the endpoint a name of at most 200 characters")
         if fmt not in FORMATS:
-            raise ApiError(400, "invalid_format", "The format is json or slack")
+            raise ApiError(400, "invalid_endpoint", "The format is json or slack")
         secret = "whsec_" + secrets.token_urlsafe(32)
         values = {"org_id": org_id, "name": name, "url": check_url(url), "format": fmt, "secret": secret,
                   "created_at": utcnow()}
