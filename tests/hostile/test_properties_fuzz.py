@@ -138,7 +138,7 @@ def _apply(body: Any, changes: list[tuple[str, Any]]) -> Any:
             value = str(value)
         try:
             body = _set(body, path, value)
-        except (KeyError, IndexError, TypeError, StopIteration):  # an earlier change replaced the parent
+        except (KeyError, IndexError, TypeError, AttributeError, StopIteration, ValueError):  # parent replaced before
             pass
     return body
 
