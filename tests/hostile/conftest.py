@@ -19,7 +19,8 @@ from tests.conftest import bootstrap_database
 
 # Tables whose rows a refused request must never touch (everything except the bookkeeping ones that every
 # request, the key cache, or the brute-force throttle's failure counts may write).
-_VOLATILE = {"nodes", "change_log", "api_keys", "server_meta", "alembic_version", "auth_failures"}
+# alert_limit_states: what the alerts loop last saw of each limit, written by it in the background
+_VOLATILE = {"nodes", "change_log", "api_keys", "server_meta", "alembic_version", "auth_failures", "alert_limit_states"}
 
 
 @dataclass(frozen=True)

@@ -68,13 +68,9 @@ def payload(kind: str, row: Any, view: dict[str, Any], now: datetime) -> dict[st
 
 
 async def record_event(conn: Any, org_id: int, kind: str, body: dict[str, Any], now: datetime,
-                       endpoint_ids: list[int] | None = None) -> int:
-    """An event and a pending delivery to each live endpoint of the organisation (or to ``endpoint_ids``)."""
-    event_id = (
-        await conn.execute(
-            insert(alert_events).values(org_id=org_id, kind=kind, payload=body, created_at=now).returning(alert_events.c.id)
-        )
-    ).scalar_one()
+                       endpoint_ids: list[int] | None = None) -> int | None:
+    """An event and a pending delivery to each live endpoint of the organisation (or to ``endpoint_ids``); an
+    organisation without endpoints records nothing (None)."""
     if endpoint_ids is None:
         endpoint_ids = list(
             (
@@ -85,6 +81,13 @@ async def record_event(conn: Any, org_id: int, kind: str, body: dict[str, Any], 
                 )
             ).scalars()
         )
+    if not endpoint_ids:
+        return None
+    event_id = (
+        await conn.execute(
+            insert(alert_events).values(org_id=org_id, kind=kind, payload=body, created_at=now).returning(alert_events.c.id)
+        )
+    ).scalar_one()
     for endpoint_id in endpoint_ids:
         await conn.execute(
             insert(alert_deliveries).values(
@@ -129,6 +132,6 @@ async def detect(db: Database, clock: Callable[[], datetime] = utcnow) -> int:
             if claimed.rowcount != 1:
                 continue  # another process saw it first and recorded its events
             for kind in kinds:
-                await record_event(conn, row.org_id, kind, payload(kind, row, view, now), now)
-                created += 1
+                if await record_event(conn, row.org_id, kind, payload(kind, row, view, now), now) is not None:
+                    created += 1
     return created

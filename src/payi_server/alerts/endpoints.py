@@ -101,6 +101,7 @@ class AlertEndpoints:
                 conn, org_id, "test", {"type": "test", "at": now.isoformat(), "text": f"test alert to '{row.name}'"},
                 now, endpoint_ids=[endpoint_id],
             )
+            assert event_id is not None  # one endpoint given
             return int(
                 (
                     await conn.execute(select(alert_deliveries.c.id).where(alert_deliveries.c.event_id == event_id))
