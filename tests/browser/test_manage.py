@@ -3,6 +3,7 @@ nothing), limits and users are managed by admins and only seen by viewers."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -33,7 +34,7 @@ async def test_reloading_after_a_regenerated_key_keeps_that_key(page: Any, live:
     assert new_key not in await page.content()
 
 
-async def test_an_admin_runs_a_limit_from_the_dashboard(page: Any, live: Live) -> None:
+async def test_an_admin_runs_a_limit_from_the_dashboard(page: Any, live: Live, tmp_path: Path) -> None:
     await add_user(live, "admin@example.com")
     await sign_in(page, live, "admin@example.com")
     page.on("dialog", lambda dialog: dialog.accept())
@@ -62,6 +63,7 @@ async def test_an_admin_runs_a_limit_from_the_dashboard(page: Any, live: Live) -
     row = page.locator("tr[data-limit-id]")
     assert "90%" in await row.locator(".threshold").inner_text()
     assert "each week" in await row.locator(".period").inner_text()
+    await page.screenshot(path=str(tmp_path / "limits.png"), full_page=True)
     await row.locator("a", has_text="support budget").click()
     await page.click("#delete-limit")
     await page.wait_for_url(live.url + "/limits")
@@ -106,7 +108,7 @@ async def test_an_admin_adds_a_user_who_signs_in_with_the_generated_password(pag
     assert "viewer" in await page.inner_text("header")
 
 
-async def test_an_admin_adds_an_alert_endpoint_and_sends_a_test(page: Any, live: Live) -> None:
+async def test_an_admin_adds_an_alert_endpoint_and_sends_a_test(page: Any, live: Live, tmp_path: Path) -> None:
     from ..server.alerts.receiver import receiver
 
     await add_user(live, "admin@example.com")
@@ -128,6 +130,7 @@ async def test_an_admin_adds_an_alert_endpoint_and_sends_a_test(page: Any, live:
         assert len(hook.received) == 1 and b"test alert to 'ops'" in hook.received[0]["body"]
         row = page.locator("table.deliveries tbody tr").first
         assert await row.get_attribute("data-status") == "sent" and "HTTP 200" in await row.inner_text()
+        await page.screenshot(path=str(tmp_path / "alerts.png"), full_page=True)
 
 
 async def test_an_admin_sets_a_limit_per_use_case_instance(page: Any, live: Live) -> None:
