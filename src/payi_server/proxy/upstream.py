@@ -23,7 +23,6 @@ import ipaddress
 import re
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -181,31 +180,14 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _latency_trace(observe: Callable[[str, float], None]) -> aiohttp.TraceConfig:
-    """Time from sending a request to its response headers, per category (``trace_request_ctx`` of the call)."""
-    trace = aiohttp.TraceConfig()
-
-    async def started(_session: Any, ctx: Any, _params: Any) -> None:
-        ctx.started = time.perf_counter()
-
-    async def answered(_session: Any, ctx: Any, _params: Any) -> None:
-        observe(str(ctx.trace_request_ctx or "unknown"), time.perf_counter() - ctx.started)
-
-    trace.on_request_start.append(started)
-    trace.on_request_end.append(answered)
-    return trace
-
-
 def make_session(
     *,
     allow_private: bool,
     connect_timeout: float,
     read_timeout: float,
     pool: int = 1000,
-    observe: Callable[[str, float], None] | None = None,
 ) -> aiohttp.ClientSession:
-    """The proxy's HTTP client; ``observe(category, seconds)`` gets each call's time to response headers (the
-    ``payi_upstream_seconds`` histogram), the category being the call's ``trace_request_ctx``."""
+    """The proxy's HTTP client."""
     connector = aiohttp.TCPConnector(
         limit=pool,
         limit_per_host=0,
@@ -222,5 +204,4 @@ def make_session(
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
-        trace_configs=[_latency_trace(observe)] if observe is not None else None,
     )
