@@ -16,6 +16,7 @@ import json
 import tempfile
 import uuid
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import asyncpg
 from benchmarks.wrk import load, loader
 from tests.e2e.servers import run_server
 
+RESULTS = Path(__file__).parent / "results"
 BULK_CONNECTIONS = 2  # two bulk posts of 1,000 events in flight
 SINGLE_CONNECTIONS = 50
 
@@ -93,6 +95,10 @@ def main() -> None:
                     results["postgresql"] = _measure(server.url, server.keys["app1"], args.duration)
             finally:
                 asyncio.run(_drop_pg(args.pg, name))
+    results["date"] = date.today().isoformat()
+    out = RESULTS / f"ingest-{results['date']}.json"
+    RESULTS.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 
