@@ -48,6 +48,10 @@ async def test_unpriced_calls_are_counted_as_unpriced_in_reports_and_the_dashboa
         assert 'id="total-spend">$2.00<' in overview.text
         assert re.search(r">Unpriced</span>\s*<span[^>]*>2</span>", overview.text), "the overview's unpriced count"
         listing = await client.get("/requests", params={"range": "24h"})
-        assert listing.status_code == 200 and listing.text.count(">unpriced</span>") == 2
+        assert listing.status_code == 200
+        # the call with no price at all shows no amount (never "$0.00"); the partly priced one its amount and a badge
+        assert listing.text.count(">no price</span>") == 1 and listing.text.count(">unpriced</span>") == 1
+        row = next(r for r in listing.text.split("<tr") if "m-unknown" in r)
+        assert "$0.00" not in row and ">—<" in row
     finally:
         await client.aclose()
