@@ -27,6 +27,8 @@ from ..limits.ledger import Ledger
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import (
+    ROLLUP_HOURLY_KEYS,
+    ROLLUP_HOURLY_MEASURES,
     limits,
     request_limits,
     request_payloads,
@@ -351,28 +353,8 @@ def _rollup(
             _add(properties, (bucket, item.app_id, name[:200], value[:500]), [1, item.cost_total])
 
 
-_ROLLUP_COLUMNS = (
-    "requests",
-    "failed",
-    "blocked",
-    "unpriced",
-    "cost_input",
-    "cost_output",
-    "cost_total",
-    "units_input",
-    "units_output",
-)
-_ROLLUP_KEYS = (
-    "bucket",
-    "app_id",
-    "category",
-    "resource",
-    "use_case_name",
-    "use_case_version",
-    "use_case_step",
-    "user_id",
-    "account_name",
-)
+_ROLLUP_KEYS = ROLLUP_HOURLY_KEYS
+_ROLLUP_COLUMNS = ROLLUP_HOURLY_MEASURES
 
 
 async def move_property_rollups(

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from ..errors import ApiError
+from ..store.tables import ROLLUP_HOURLY_MEASURES
 from .buckets import check_zone, hour_ceil, hour_floor
 
 Bucket = Literal["hour", "day", "month", "total"]
@@ -38,17 +39,7 @@ HOURLY_DIMENSIONS: dict[str, str] = {
 DIMENSIONS = (*HOURLY_DIMENSIONS, "limit", "property")
 PROPERTY_PREFIX = "property:"
 
-HOURLY_MEASURES = (
-    "requests",
-    "failed",
-    "blocked",
-    "unpriced",
-    "cost_input",
-    "cost_output",
-    "cost_total",
-    "units_input",
-    "units_output",
-)
+HOURLY_MEASURES = ROLLUP_HOURLY_MEASURES
 NARROW_MEASURES = ("requests", "cost_total")
 
 MAX_TOP = 10_000

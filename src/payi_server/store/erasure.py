@@ -28,7 +28,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from .engine import Database
-from .tables import request_limits, request_payloads, requests, rollup_hourly
+from .tables import ROLLUP_HOURLY_KEYS, ROLLUP_HOURLY_MEASURES, request_limits, request_payloads, requests, rollup_hourly
 from .upsert import insert_add
 
 Identity = Literal["user_id", "account_name"]
@@ -38,28 +38,8 @@ _IN_CHUNK = 1000
 _MAX_RUNS = 64
 _ATTEMPTS = 3
 
-_KEYS = (
-    "bucket",
-    "app_id",
-    "category",
-    "resource",
-    "use_case_name",
-    "use_case_version",
-    "use_case_step",
-    "user_id",
-    "account_name",
-)
-_MEASURES = (
-    "requests",
-    "failed",
-    "blocked",
-    "unpriced",
-    "cost_input",
-    "cost_output",
-    "cost_total",
-    "units_input",
-    "units_output",
-)
+_KEYS = ROLLUP_HOURLY_KEYS
+_MEASURES = ROLLUP_HOURLY_MEASURES
 
 
 def _runs(hours: list[tuple[datetime, int]], batch_size: int) -> Iterator[list[tuple[datetime, datetime]]]:

@@ -384,6 +384,10 @@ rollup_hourly = Table(
     Column("units_input", BigInteger, nullable=False),
     Column("units_output", BigInteger, nullable=False),
 )
+# The hourly rollup's key (in column order) and its measures: what the recorder adds to, erasure merges and
+# reports read.
+ROLLUP_HOURLY_KEYS = tuple(str(c.name) for c in rollup_hourly.columns if c.primary_key)  # plain str (orjson keys)
+ROLLUP_HOURLY_MEASURES = tuple(str(c.name) for c in rollup_hourly.columns if not c.primary_key)
 
 rollup_limit_hourly = Table(
     "rollup_limit_hourly",
