@@ -7,7 +7,7 @@ may narrow with ``application=<id or name>``.
     ``start``, ``end`` (ISO-8601; without a zone they are read in ``tz``; default: the last 30 days),
     ``bucket`` (hour | day | month | total), ``tz`` (IANA zone, default UTC), ``group_by`` (repeated or
     comma-separated dimensions), ``top`` (keep the N groups with the highest cost), ``format`` (json | csv),
-    and filters: ``application``, ``category``, ``resource``, ``use_case``, ``use_case_version``,
+    ``latency`` (true: add the end-to-end latency p50 and p95, in ms, from the rollups' histograms), and filters: ``application``, ``category``, ``resource``, ``use_case``, ``use_case_version``,
     ``use_case_step``, ``user``, ``account``, ``limit`` (limit ids), ``property.<name>=<value>``.
 ``GET /api/v1/reports/requests``
     The request log, oldest first, streamed: ``format`` (jsonl | csv), ``start``, ``end``, ``failed`` and the
@@ -37,7 +37,7 @@ from .common import state
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 _COMMON = {"start", "end", "tz", "format", "application"}
-_SPEND_PARAMS = _COMMON | {"bucket", "group_by", "top"} | set(DIMENSIONS)
+_SPEND_PARAMS = _COMMON | {"bucket", "group_by", "top", "latency"} | set(DIMENSIONS)
 _LOG_PARAMS = _COMMON | {"failed"} | set(FILTERS)
 
 
@@ -61,12 +61,13 @@ async def scope_of(request: Request, principal: Principal) -> Scope:
 
 
 def spend_query(params: QueryParams, start: datetime | None, end: datetime | None, bucket: str, tz: str,
-                top: int | None) -> ReportQuery:
+                top: int | None, latency: bool = False) -> ReportQuery:
     filters = _filters(params, _SPEND_PARAMS)
     if "application" in params:
         filters["application"] = split_list(params.getlist("application"))
     return build_query(
-        start=start, end=end, bucket=bucket, tz=tz, group_by=params.getlist("group_by"), filters=filters, top=top
+        start=start, end=end, bucket=bucket, tz=tz, group_by=params.getlist("group_by"), filters=filters, top=top,
+        latency=latency,
     )
 
 
@@ -83,8 +84,9 @@ async def spend(
     tz: str = "UTC",
     top: int | None = Query(default=None, ge=1, le=10_000),
     format: Literal["json", "csv"] = "json",
+    latency: bool = False,
 ) -> Any:
-    query = spend_query(request.query_params, start, end, bucket, tz, top)
+    query = spend_query(request.query_params, start, end, bucket, tz, top, latency)
     report = await ReportService(state(request).db).spend(await scope_of(request, principal), query)
     if format == "csv":
         return Response(

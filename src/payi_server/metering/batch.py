@@ -14,6 +14,7 @@ The queue, the retries and what happens when the database is away are the record
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
@@ -27,8 +28,10 @@ from ..limits.ledger import Ledger
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import (
+    LATENCY_BOUNDS_MS,
     ROLLUP_HOURLY_KEYS,
     ROLLUP_HOURLY_MEASURES,
+    ROLLUP_LATENCY_COLUMNS,
     limits,
     request_limits,
     request_payloads,
@@ -343,11 +346,18 @@ def _rollup(
     )
     tin, tout = _unit_totals(event.units)
     unpriced = 1 if (item.unknown_units or item.resource_id is None) else 0
-    _add(
-        rollups,
-        key,
-        [1, int(event.failed), int(event.blocked), unpriced, item.cost_input, item.cost_output, item.cost_total, tin, tout],
-    )
+    values: list[Any] = [
+        1, int(event.failed), int(event.blocked), unpriced, item.cost_input, item.cost_output, item.cost_total, tin, tout
+    ]
+    current = rollups.get(key)
+    if current is None:
+        rollups[key] = current = values + _NO_LATENCY
+    else:
+        for n, value in enumerate(values):
+            current[n] += value
+    latency = event.end_to_end_latency_ms
+    if latency is not None:  # one bucket of the histogram (the measures' tail), none without a latency
+        current[_LATENCY_AT + bisect_right(LATENCY_BOUNDS_MS, latency)] += 1
     for name, value in (attr.properties or {}).items():
         if value is not None:
             _add(properties, (bucket, item.app_id, name[:200], value[:500]), [1, item.cost_total])
@@ -355,6 +365,8 @@ def _rollup(
 
 _ROLLUP_KEYS = ROLLUP_HOURLY_KEYS
 _ROLLUP_COLUMNS = ROLLUP_HOURLY_MEASURES
+_LATENCY_AT = len(ROLLUP_HOURLY_MEASURES) - len(ROLLUP_LATENCY_COLUMNS)
+_NO_LATENCY = [0] * len(ROLLUP_LATENCY_COLUMNS)
 
 
 async def move_property_rollups(

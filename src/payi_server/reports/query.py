@@ -9,6 +9,9 @@ The first eight live in ``rollup_hourly`` together and combine freely. ``limit``
 ``rollup_limit_hourly`` and ``property:<name>`` from ``rollup_property_hourly``: each combines with
 ``application`` only (the rollups do not cross them with the other dimensions), and those reports carry request
 counts and total cost only.
+
+``latency`` adds the end-to-end latency percentiles p50 and p95 (``reports.latency``) to a report of the first eight:
+its query then also sums the rollups' latency histograms.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from ..errors import ApiError
-from ..store.tables import ROLLUP_HOURLY_MEASURES
+from ..store.tables import ROLLUP_HOURLY_MEASURES, ROLLUP_LATENCY_COLUMNS
 from .buckets import check_zone, hour_ceil, hour_floor
+from .latency import LATENCY_MEASURES
 
 Bucket = Literal["hour", "day", "month", "total"]
 BUCKETS: tuple[Bucket, ...] = ("hour", "day", "month", "total")
@@ -39,7 +43,7 @@ HOURLY_DIMENSIONS: dict[str, str] = {
 DIMENSIONS = (*HOURLY_DIMENSIONS, "limit", "property")
 PROPERTY_PREFIX = "property:"
 
-HOURLY_MEASURES = ROLLUP_HOURLY_MEASURES
+HOURLY_MEASURES = tuple(m for m in ROLLUP_HOURLY_MEASURES if m not in ROLLUP_LATENCY_COLUMNS)
 NARROW_MEASURES = ("requests", "cost_total")
 
 MAX_TOP = 10_000
@@ -61,6 +65,7 @@ class ReportQuery:
 
     ``filters`` maps a dimension (``property:<name>`` for a property) to the values it may take; an empty string
     matches "not given" (no user, no use case ...). ``top`` keeps the ``top`` groups with the highest cost.
+    ``latency`` adds the latency percentiles (hourly rollup only).
     """
 
     start: datetime
@@ -70,6 +75,7 @@ class ReportQuery:
     group_by: tuple[str, ...] = ()
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     top: int | None = None
+    latency: bool = False
 
     @property
     def source(self) -> str:
@@ -90,7 +96,17 @@ class ReportQuery:
 
     @property
     def measures(self) -> tuple[str, ...]:
-        return HOURLY_MEASURES if self.source == "hourly" else NARROW_MEASURES
+        """The report's columns of numbers."""
+        if self.source != "hourly":
+            return NARROW_MEASURES
+        return (*HOURLY_MEASURES, *LATENCY_MEASURES) if self.latency else HOURLY_MEASURES
+
+    @property
+    def summed(self) -> tuple[str, ...]:
+        """The rollup columns its query sums (the percentiles are computed from the summed histograms)."""
+        if self.source == "hourly" and self.latency:
+            return (*HOURLY_MEASURES, *ROLLUP_LATENCY_COLUMNS)
+        return self.measures
 
 
 def _dimension(name: str) -> str:
@@ -127,6 +143,9 @@ def _validate(query: ReportQuery) -> ReportQuery:
                 "'limit' and 'property:<name>' combine only with 'application' "
                 f"(the rollups do not cross them with {', '.join(others) or 'each other'})",
             )
+    if query.latency and narrow:
+        raise bad("unsupported_dimensions", "Latency percentiles come from the hourly rollup: 'latency' does not "
+                  "combine with 'limit' or 'property:<name>'")
     if len(query.group_by) != len(set(query.group_by)):
         raise bad("invalid_dimension", "A dimension appears twice in group_by")
     if query.end <= query.start:
@@ -167,6 +186,7 @@ def build_query(
     filters: Mapping[str, Iterable[str]] | None = None,
     top: int | None = None,
     now: datetime | None = None,
+    latency: bool = False,
 ) -> ReportQuery:
     """Check and normalise report parameters: the range is widened to whole UTC hours (the rollups' grain)."""
     check_zone(tz)
@@ -194,5 +214,6 @@ def build_query(
             group_by=dims,
             filters=parsed,
             top=top,
+            latency=latency,
         )
     )

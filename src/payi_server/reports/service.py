@@ -17,9 +17,10 @@ from sqlalchemy import Table, and_, false, func, literal_column, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..store.engine import Database
-from ..store.tables import limits, rollup_hourly, rollup_limit_hourly, rollup_property_hourly
+from ..store.tables import ROLLUP_LATENCY_COLUMNS, limits, rollup_hourly, rollup_limit_hourly, rollup_property_hourly
 from .buckets import bucket_label, check_zone, label_start, local_hour
 from .buckets import bucket_starts as local_starts
+from .latency import LATENCY_MEASURES, percentiles
 from .query import HOURLY_DIMENSIONS, PROPERTY_PREFIX, ReportQuery
 from .scope import Scope, narrow
 
@@ -76,13 +77,25 @@ def _wire(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _zero(measures: tuple[str, ...]) -> dict[str, Any]:
-    return {m: (Decimal(0) if m in MONEY_MEASURES else 0) for m in measures}
+    return {m: (Decimal(0) if m in MONEY_MEASURES else None if m in LATENCY_MEASURES else 0) for m in measures}
 
 
 def _measure(name: str, value: Any) -> Any:
     if name in MONEY_MEASURES:
         return value if value is not None else Decimal(0)
     return int(value or 0)
+
+
+def _histogram(raw: Any, prefix: str) -> list[int]:
+    return [int(raw[f"{prefix}{c}"] or 0) for c in ROLLUP_LATENCY_COLUMNS]
+
+
+def _numbers(query: ReportQuery, raw: Any, prefix: str) -> dict[str, Any]:
+    """A row's (``m_``) or the ranked totals' (``t_``) measures; percentiles from the summed histogram."""
+    out = {m: _measure(m, raw[f"{prefix}{m}"]) for m in query.measures if m not in LATENCY_MEASURES}
+    if query.latency:
+        out.update(percentiles(_histogram(raw, prefix)))
+    return out
 
 
 class ReportService:
@@ -110,17 +123,23 @@ class ReportService:
             limit_names = await self._limit_names(conn, query, result)
         ranked = query.top is not None and bool(dims)
         bounds = bucket_starts(query)
+        histogram = [0] * len(ROLLUP_LATENCY_COLUMNS)
         for raw in result:
             if raw["m_requests"] is None:  # an aggregate without groups over no rows
                 continue
             report.rows.append(self._row(query, scope, raw, limit_names, bounds))
+            if query.latency and not ranked:
+                histogram = [a + b for a, b in zip(histogram, _histogram(raw, "m_"), strict=True)]
         if ranked:
             if result:
-                report.totals = {m: _measure(m, result[0][f"t_{m}"]) for m in query.measures}
+                report.totals = _numbers(query, result[0], "t_")
         else:
             for row in report.rows:
                 for m in query.measures:
-                    report.totals[m] += row[m]
+                    if m not in LATENCY_MEASURES:
+                        report.totals[m] += row[m]
+            if query.latency:
+                report.totals.update(percentiles(histogram))
         return report
 
     def _statement(self, table: Table, dims: list[ColumnElement[Any]], wheres: list[Any], query: ReportQuery) -> Any:
@@ -131,7 +150,7 @@ class ReportService:
         row). With ``top``, the groups are ranked by cost in the same statement and the totals of everything ride
         along as window sums.
         """
-        ms = query.measures
+        ms = query.summed
         names = [f"d{i}" for i in range(len(dims))]
         bucketed = query.bucket != "total"
         label: ColumnElement[Any] | None = None
@@ -261,8 +280,7 @@ class ReportService:
                 row[dim] = int(value) or None
             else:
                 row[dim] = value if value != "" else None
-        for m in query.measures:
-            row[m] = _measure(m, raw[f"m_{m}"])
+        row.update(_numbers(query, raw, "m_"))
         return row
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from .types import Money, Price, UTCDateTime
@@ -361,6 +362,19 @@ use_case_kpi_scores = Table(
 )
 
 # --- rollups (reports read these, never the request log) ---------------------------------------------------
+# End-to-end latency histogram of the hourly rollup: bucket i counts the events with
+# LATENCY_BOUNDS_MS[i-1] <= latency < LATENCY_BOUNDS_MS[i] (``bisect_right``), the first from 0 ms, the last
+# from 300 s up. Log-spaced: from 100 ms to 60 s neighbouring bounds are at most 1.67x apart (2x to 2.5x below and
+# above). p50/p95 of any set of rollup rows come from the sum of their histograms (``reports.latency``). An
+# event without a latency is in no bucket. Server default 0: rows from before migration 0009 hold no histogram.
+LATENCY_BOUNDS_MS = (
+    10, 25, 50, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000,
+    3000, 5000, 7500, 10000, 15000, 20000, 30000, 45000, 60000, 120000, 300000,
+)
+ROLLUP_LATENCY_COLUMNS = (
+    *(f"latency_lt_{bound}ms" for bound in LATENCY_BOUNDS_MS), f"latency_ge_{LATENCY_BOUNDS_MS[-1]}ms"
+)
+
 # Absent dimensions are stored as '' / 0 so that they can be part of the primary key.
 rollup_hourly = Table(
     "rollup_hourly",
@@ -383,11 +397,13 @@ rollup_hourly = Table(
     Column("cost_total", Money, nullable=False),
     Column("units_input", BigInteger, nullable=False),
     Column("units_output", BigInteger, nullable=False),
+    *(Column(name, BigInteger, nullable=False, server_default=text("0")) for name in ROLLUP_LATENCY_COLUMNS),
 )
 # The hourly rollup's key (in column order) and its measures: what the recorder adds to, erasure merges and
-# reports read.
+# reports read. The latency histogram is the measures' tail (the recorder counts into it by position).
 ROLLUP_HOURLY_KEYS = tuple(str(c.name) for c in rollup_hourly.columns if c.primary_key)  # plain str (orjson keys)
 ROLLUP_HOURLY_MEASURES = tuple(str(c.name) for c in rollup_hourly.columns if not c.primary_key)
+assert ROLLUP_HOURLY_MEASURES[-len(ROLLUP_LATENCY_COLUMNS) :] == ROLLUP_LATENCY_COLUMNS
 
 rollup_limit_hourly = Table(
     "rollup_limit_hourly",
