@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..limits.model import window_start
 from ..store.engine import Database
+from ..store.sums import wide_sum
 from ..store.tables import rollup_limit_hourly
 from .buckets import hour_floor
 
@@ -53,7 +54,7 @@ async def forecast_limits(db: Database, rows: Iterable[Mapping[str, Any]], now: 
     starts = {int(r["id"]): since(r, now) for r in rows}
     t = rollup_limit_hourly
     query = (
-        select(t.c.limit_pk, t.c.bucket, func.sum(t.c.cost_total))
+        select(t.c.limit_pk, t.c.bucket, wide_sum(t.c.cost_total, db.is_sqlite))
         .where(t.c.limit_pk.in_(list(starts)), t.c.bucket >= min(starts.values()))
         .group_by(t.c.limit_pk, t.c.bucket)
     )

@@ -17,6 +17,7 @@ from sqlalchemy import Table, and_, false, func, literal_column, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..store.engine import Database
+from ..store.sums import wide_sum
 from ..store.tables import ROLLUP_LATENCY_COLUMNS, limits, rollup_hourly, rollup_limit_hourly, rollup_property_hourly
 from .buckets import bucket_label, check_zone, label_start, local_hour
 from .buckets import bucket_starts as local_starts
@@ -152,6 +153,7 @@ class ReportService:
         """
         ms = query.summed
         names = [f"d{i}" for i in range(len(dims))]
+        sqlite = self._db.is_sqlite  # sums that pass int64 (``store.sums``)
         bucketed = query.bucket != "total"
         label: ColumnElement[Any] | None = None
         if query.bucket == "hour":
@@ -161,7 +163,7 @@ class ReportService:
         stage = select(
             *([label.label("b")] if label is not None else []),
             *(d.label(n) for d, n in zip(dims, names, strict=True)),
-            *(func.sum(table.c[m]).label(f"m_{m}") for m in ms),
+            *(wide_sum(table.c[m], sqlite).label(f"m_{m}") for m in ms),
         ).where(*wheres)
         keys: list[Any] = ([literal_column("b")] if label is not None else []) + list(dims)
         if keys:
@@ -175,13 +177,14 @@ class ReportService:
                 select(
                     *(cte.c[n] for n in names),
                     func.row_number()
-                    .over(order_by=[func.sum(cte.c.m_cost_total).desc(), *(cte.c[n] for n in names)])
+                    .over(order_by=[wide_sum(cte.c.m_cost_total, sqlite).desc(), *(cte.c[n] for n in names)])
                     .label("rk"),
                 )
                 .group_by(*(cte.c[n] for n in names))
                 .subquery("ranked")
             )
-            agg = select(cte, *(func.sum(cte.c[f"m_{m}"]).over().label(f"t_{m}") for m in ms)).subquery("w")
+            agg = select(cte, *(wide_sum(cte.c[f"m_{m}"], sqlite, window=True).label(f"t_{m}") for m in ms))
+            agg = agg.subquery("w")
             final = (
                 select(agg)
                 .join(ranked, and_(*(agg.c[n] == ranked.c[n] for n in names)))

@@ -3,7 +3,9 @@
 - ``UTCDateTime``: timezone-aware UTC datetimes in and out (SQLite has no time zones).
 - ``Money``: USD amounts as ``Decimal`` with the ledger precision of 1e-10. PostgreSQL stores ``NUMERIC(38, 10)``;
   SQLite, which has no decimal type, stores an integer count of 1e-10 USD so that ``SUM`` and
-  ``UPDATE ... SET spent = spent + x`` stay exact.
+  ``UPDATE ... SET spent = spent + x`` stay exact. On both, a value is at most ``MONEY_MAX`` (the int64 of
+  SQLite): a larger one is written as ``MONEY_MAX`` (saturated, never wrapped or refused), and additions in SQL
+  saturate the same way (``store.sums``).
 - ``Price``: a unit price as ``Decimal`` (``NUMERIC(38, 18)`` / text), never summed in SQL.
 """
 
@@ -70,7 +72,12 @@ class Money(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        value = Decimal(value).quantize(MONEY_QUANTUM)
+        value = Decimal(value)
+        if value > MONEY_MAX:  # a sum past what the column holds: saturated (``store.sums``)
+            value = MONEY_MAX
+        elif value < -MONEY_MAX:
+            value = -MONEY_MAX
+        value = value.quantize(MONEY_QUANTUM)
         if dialect.name == "sqlite":
             return int(value * _MONEY_SCALE)
         return value

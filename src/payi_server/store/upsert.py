@@ -9,6 +9,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .engine import Database
+from .sums import saturating_add
 
 
 def _insert(db: Database, table: Table) -> Any:
@@ -21,11 +22,12 @@ def insert_ignore(db: Database, table: Table, index_elements: Sequence[Any], ind
 
 
 def insert_add(db: Database, table: Table, index_elements: Sequence[str], add: Sequence[str]) -> Any:
-    """INSERT that, for an existing key, adds the new row's values to the ``add`` columns (rollup counters)."""
+    """INSERT that, for an existing key, adds the new row's values to the ``add`` columns (rollup counters),
+    each saturating at what its column holds (``store.sums``)."""
     stmt = _insert(db, table)
     return stmt.on_conflict_do_update(
         index_elements=list(index_elements),
-        set_={name: table.c[name] + stmt.excluded[name] for name in add},
+        set_={name: saturating_add(table.c[name], stmt.excluded[name], db.is_sqlite) for name in add},
     )
 
 
