@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx2
 import pytest
 
 from payi_server.store.engine import Database
@@ -67,3 +68,17 @@ async def sign_in(page: Any, live: Live, email: str) -> None:
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url(live.url + "/")
+
+
+async def price_and_ingest(live: Live, items: list[dict[str, Any]], input_price: float, output_price: float) -> None:
+    """Prices for the resource ``acme/m1`` (per unit), then ``items`` ingested in bulk with the application key."""
+    async with httpx2.AsyncClient(base_url=live.url, timeout=30) as http:
+        response = await http.post(
+            "/api/v1/categories/acme/resources/m1",
+            json={"units": {"text": {"input_price": input_price, "output_price": output_price}},
+                  "start_timestamp": "2020-01-01T00:00:00Z"},
+            headers={"xProxy-api-key": live.org_key},
+        )
+        assert response.status_code == 200, response.text
+        response = await http.post("/api/v1/ingest/bulk", json=items, headers={"xProxy-api-key": live.app_key})
+        assert response.status_code == 200 and response.json()["error_count"] == 0, response.text

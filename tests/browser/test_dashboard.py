@@ -11,29 +11,21 @@ import httpx2
 import pytest
 
 from ..conftest import Live
-from .conftest import add_user, sign_in
+from .conftest import add_user, price_and_ingest, sign_in
 
 pytestmark = pytest.mark.browser
 
 
 async def _ingest(live: Live) -> None:
     """$1 of 'support' and $2 of 'search', recorded a few minutes ago."""
-    async with httpx2.AsyncClient(base_url=live.url, timeout=30) as http:
-        response = await http.post(
-            "/api/v1/categories/acme/resources/m1",
-            json={"units": {"text": {"input_price": 0.001, "output_price": 0.002}}, "start_timestamp": "2020-01-01T00:00:00Z"},
-            headers={"xProxy-api-key": live.org_key},
-        )
-        assert response.status_code == 200, response.text
-        at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-        items = [
-            {"category": "acme", "resource": "m1", "units": {"text": {"input": 1000}}, "event_timestamp": at,
-             "use_case_name": "support", "use_case_id": "s1", "user_id": "ann"},
-            {"category": "acme", "resource": "m1", "units": {"text": {"input": 2000}}, "event_timestamp": at,
-             "use_case_name": "search", "use_case_id": "q1", "user_id": "bob"},
-        ]
-        response = await http.post("/api/v1/ingest/bulk", json=items, headers={"xProxy-api-key": live.app_key})
-        assert response.status_code == 200 and response.json()["error_count"] == 0, response.text
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    items = [
+        {"category": "acme", "resource": "m1", "units": {"text": {"input": 1000}}, "event_timestamp": at,
+         "use_case_name": "support", "use_case_id": "s1", "user_id": "ann"},
+        {"category": "acme", "resource": "m1", "units": {"text": {"input": 2000}}, "event_timestamp": at,
+         "use_case_name": "search", "use_case_id": "q1", "user_id": "bob"},
+    ]
+    await price_and_ingest(live, items, 0.001, 0.002)
 
 
 async def test_sign_in_and_see_the_spend_just_ingested(page: Any, live: Live, tmp_path: Path) -> None:

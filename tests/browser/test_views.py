@@ -12,7 +12,7 @@ import httpx2
 import pytest
 
 from ..conftest import Live
-from .conftest import add_user, sign_in
+from .conftest import add_user, price_and_ingest, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -22,29 +22,21 @@ MONEY = re.compile(r"^-?\$(\d{1,3}(,\d{3})*\.\d{2}|0\.0\d*[1-9]\d?)$")
 async def _setup(live: Live) -> str:
     """$0.4901648, $1.44 and $1.42 of spend now, $1 eight days ago, and a limit of $2 with $2.86 spent (143%)."""
     async with httpx2.AsyncClient(base_url=live.url, timeout=30) as http:
-        response = await http.post(
-            "/api/v1/categories/acme/resources/m1",
-            json={"units": {"text": {"input_price": 0.0000001, "output_price": 0.0000002}},
-                  "start_timestamp": "2020-01-01T00:00:00Z"},
-            headers={"xProxy-api-key": live.org_key},
-        )
-        assert response.status_code == 200, response.text
         response = await http.post("/api/v1/limits", json={"limit_name": "team cap", "max": 2},
                                    headers={"xProxy-api-key": live.app_key})
         limit_id = response.json()["limit"]["limit_id"]
-        now = datetime.now(UTC)
-        items = [
-            {"category": "acme", "resource": "m1", "units": {"text": {"input": 4901648}}, "user_id": "ann",
-             "event_timestamp": (now - timedelta(minutes=5)).isoformat()},
-            {"category": "acme", "resource": "m1", "units": {"text": {"input": 14400000}}, "user_id": "bob",
-             "event_timestamp": (now - timedelta(minutes=4)).isoformat(), "limit_ids": [limit_id]},
-            {"category": "acme", "resource": "m1", "units": {"text": {"input": 14200000}}, "user_id": "bob",
-             "event_timestamp": (now - timedelta(minutes=3)).isoformat(), "limit_ids": [limit_id]},
-            {"category": "acme", "resource": "m1", "units": {"text": {"input": 10000000}}, "user_id": "ann",
-             "event_timestamp": (now - timedelta(days=8)).isoformat()},
-        ]
-        response = await http.post("/api/v1/ingest/bulk", json=items, headers={"xProxy-api-key": live.app_key})
-        assert response.status_code == 200 and response.json()["error_count"] == 0, response.text
+    now = datetime.now(UTC)
+    items = [
+        {"category": "acme", "resource": "m1", "units": {"text": {"input": 4901648}}, "user_id": "ann",
+         "event_timestamp": (now - timedelta(minutes=5)).isoformat()},
+        {"category": "acme", "resource": "m1", "units": {"text": {"input": 14400000}}, "user_id": "bob",
+         "event_timestamp": (now - timedelta(minutes=4)).isoformat(), "limit_ids": [limit_id]},
+        {"category": "acme", "resource": "m1", "units": {"text": {"input": 14200000}}, "user_id": "bob",
+         "event_timestamp": (now - timedelta(minutes=3)).isoformat(), "limit_ids": [limit_id]},
+        {"category": "acme", "resource": "m1", "units": {"text": {"input": 10000000}}, "user_id": "ann",
+         "event_timestamp": (now - timedelta(days=8)).isoformat()},
+    ]
+    await price_and_ingest(live, items, 0.0000001, 0.0000002)
     return str(limit_id)
 
 

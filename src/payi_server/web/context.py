@@ -102,13 +102,13 @@ class PageFilters:
 
     # --- queries -----------------------------------------------------------------------------------
     def report_query(self, group_by: tuple[str, ...] = (), bucket: str | None = None, top: int | None = None,
-                     extra: Mapping[str, tuple[str, ...]] | None = None) -> ReportQuery:
+                     extra: Mapping[str, tuple[str, ...]] | None = None, latency: bool = False) -> ReportQuery:
         start, end = self.window()
         filters = self._filters()
         for name, values in (extra or {}).items():
             filters[name] = list(values)
         return build_query(start=start, end=end, bucket=bucket or self.effective_bucket(), tz=self.tz,
-                           group_by=group_by, filters=filters, top=top, now=self.now)
+                           group_by=group_by, filters=filters, top=top, now=self.now, latency=latency)
 
     def _filters(self) -> dict[str, list[str]]:
         filters: dict[str, list[str]] = {DIMENSION_FILTERS[k]: [v] for k, v in self.dims.items()}
@@ -181,20 +181,32 @@ def chart_data(report: Report, series_of: str | None = None, max_series: int = 6
     }
 
 
-def counts_chart(report: Report) -> dict[str, Any]:
-    """Requests, failed and blocked per bucket of an ungrouped report (the overview's second chart)."""
+def _lines_chart(report: Report, labels: dict[str, str], unit: str, empty: int | None) -> dict[str, Any]:
+    """One line per measure (``labels``: measure -> legend) of an ungrouped report, ``empty`` in buckets it lacks."""
     money_chart = chart_data(report)
-    starts = money_chart["x"]
-    index = {s: i for i, s in enumerate(starts)}
-    series = {name: [0] * len(starts) for name in ("requests", "failed", "blocked")}
+    index = {s: i for i, s in enumerate(money_chart["x"])}
+    series: dict[str, list[Any]] = {name: [empty] * len(index) for name in labels}
     for row in report.rows:
         i = index.get(int(datetime.fromisoformat(row["bucket"]).timestamp()))
         if i is not None:
             for name, values in series.items():
-                values[i] += int(row[name])
-    labels = {"requests": "Requests", "failed": "Failed", "blocked": "Blocked"}
-    return {**money_chart, "unit": "count", "lines": True,
+                values[i] = row[name]
+    return {**money_chart, "unit": unit, "lines": True,
             "series": [{"label": labels[k], "values": v} for k, v in series.items()]}
+
+
+def counts_chart(report: Report) -> dict[str, Any]:
+    """Requests, failed and blocked per bucket of an ungrouped report (the overview's second chart)."""
+    return _lines_chart(report, {"requests": "Requests", "failed": "Failed", "blocked": "Blocked"}, "count", 0)
+
+
+def latency_chart(report: Report) -> dict[str, Any]:
+    """End-to-end latency p50 and p95 per bucket of an ungrouped report with ``latency`` (the overview's third
+    chart). A bucket without recorded latencies is a gap, not 0 ms; the legend's figures before any hover are the
+    whole range's percentiles (``totals``), not sums."""
+    chart = _lines_chart(report, {"latency_p50_ms": "p50", "latency_p95_ms": "p95"}, "ms", None)
+    chart["totals"] = [report.totals.get("latency_p50_ms"), report.totals.get("latency_p95_ms")]
+    return chart
 
 
 def _label(row: Mapping[str, Any], dim: str) -> str:

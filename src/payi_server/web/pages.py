@@ -22,7 +22,7 @@ from ..reports.requestlog import iter_requests
 from ..reports.scope import Scope, load_scope, narrow
 from ..reports.service import Report, ReportService
 from ..store.changes import utcnow
-from .context import PageFilters, chart_data, counts_chart
+from .context import PageFilters, chart_data, counts_chart, latency_chart
 from .data import limits_in
 from .errors import web_error
 from .render import SECURITY_HEADERS, render
@@ -88,7 +88,7 @@ async def _use_case_choices(request: Request, scope: Scope, filters: PageFilters
 async def overview(request: Request, user: Viewer) -> Response:
     filters = PageFilters.from_request(request)
     org_scope, scope = await page_scope(request, user.org_id, filters)
-    over_time = await run(request, scope, _query(filters))
+    over_time = await run(request, scope, _query(filters, latency=True))
     tops = {
         dim: (await run(request, scope, _query(filters, group_by=(dim,), bucket="total", top=10))).rows
         for dim in ("resource", "use_case", "user")
@@ -110,6 +110,7 @@ async def overview(request: Request, user: Viewer) -> Response:
             "totals": over_time.totals,
             "chart": chart_data(over_time),
             "counts_chart": counts_chart(over_time),
+            "latency_chart": latency_chart(over_time),
             "tops": tops,
             "trends": {m: trend(over_time.totals.get(m), before.get(m)) for m in ("cost_total", "requests")},
             "near_limits": near[:NEAR_SHOWN],

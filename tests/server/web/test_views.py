@@ -206,3 +206,29 @@ async def test_forecasts_from_the_limit_rollups(running: Running, login: Login) 
     assert "/day" in row and "max on" in row
     overview = (await client.get("/")).text
     assert f'data-limit-id="{once}"' in overview[overview.index('id="near-limits"'):]  # its max within 7 days
+
+
+async def test_overview_latency_chart_from_the_rollup_histograms(running: Running, login: Login) -> None:
+    await price(running)
+    now = utcnow().replace(second=0, microsecond=0)
+    earlier = now - timedelta(hours=2)
+    await ingest(running, [event(now, end_to_end_latency_ms=ms) for ms in (120, 120, 800, 2400, 40_000)]
+                 + [event(earlier, end_to_end_latency_ms=300), event(earlier)])  # the last one has no latency
+    client = await login("ops@example.com")
+    page = (await client.get("/", params={"range": "24h"})).text
+    latency = _chart_of(page, "latency-chart")
+    spend = _chart_of(page)
+    assert latency["unit"] == "ms" and latency["x"] == spend["x"]
+    assert [s["label"] for s in latency["series"]] == ["p50", "p95"]
+    p50, p95 = (dict(zip(latency["x"], s["values"], strict=True)) for s in latency["series"])
+    this_hour, two_ago = int(now.replace(minute=0).timestamp()), int(earlier.replace(minute=0).timestamp())
+    # this hour: ranks 2.5 and 4.75 of 5 fall in [750, 1000) and [30000, 45000); 2 hours ago: one call in [300, 500)
+    assert (p50[this_hour], p95[this_hour]) == (875.0, 41250.0)
+    assert (p50[two_ago], p95[two_ago]) == (400.0, 490.0)
+    assert {v for t, v in p50.items() if t not in (this_hour, two_ago)} == {None}  # no latency: a gap, not 0 ms
+    # the whole range: 6 latencies, ranks 3 and 5.7: [300, 500) ends the 3rd; the 6th is in [30000, 45000)
+    assert latency["totals"] == [500.0, 40500.0]
+    card = re.search(r'id="total-latency">([^<]*)<', page).group(1)
+    assert card == "500 / 40,500 ms"
+    past = (await client.get("/", params={"range": "custom", "start_date": "2020-01-01", "end_date": "2020-01-02"})).text
+    assert 'id="latency-chart"' not in past

@@ -71,8 +71,15 @@
     if (!source || typeof uPlot === "undefined") return;
     var data = JSON.parse(source.textContent);
     var single = data.series.length === 1 && !data.lines;
-    var fmt = data.unit === "count" ? function (v) { return v == null ? "" : v.toLocaleString("en-US"); } : money;
-    var totals = data.series.map(function (s) { return sum(s.values); });
+    var fmt = data.unit === "count" ? function (v) { return v == null ? "" : v.toLocaleString("en-US"); }
+      : data.unit === "ms" ? function (v) { return v == null ? "—" : Math.round(v).toLocaleString("en-US") + " ms"; }
+      : money;
+    // the axis of a latency chart in seconds from 1 s up ("40 s", not a number too wide for the axis)
+    var tick = data.unit !== "ms" ? fmt : function (v) {
+      return v >= 1000 ? (v / 1000).toLocaleString("en-US", {maximumFractionDigits: 1}) + " s" : Math.round(v) + " ms";
+    };
+    // a chart of percentiles brings the range's own figures (percentiles do not add up)
+    var totals = data.totals || data.series.map(function (s) { return sum(s.values); });
     var zone = data.tz || "UTC";
     var stamp = uPlot.fmtDate(data.bucket === "month" ? "{MMM} {YYYY}" : data.bucket === "day" ? "{WWW} {D} {MMM} {YYYY}" : "{D} {MMM} {H}:{mm}");
     // Before any hover the legend shows the range's totals (never "--"); on hover, the bucket's values.
@@ -104,7 +111,7 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), zone); },
       // the whole last bucket is on the chart: the x scale ends where the range ends, not at the last start
       scales: {x: {time: true, range: function () { return [data.x.length ? data.x[0] : end - DAY, end]; }}},
-      axes: [{incrs: INCRS[data.bucket] || undefined}, {values: function (u, vals) { return vals.map(fmt); }, size: 70}],
+      axes: [{incrs: INCRS[data.bucket] || undefined}, {values: function (u, vals) { return vals.map(tick); }, size: 70}],
       legend: {live: true},
       hooks: {draw: [function (u) { stripePartial(u, data); }]}
     };
