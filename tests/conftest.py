@@ -7,6 +7,7 @@ Each test gets its own fresh database: a copy of a template migrated once per se
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 import itertools
 import os
 import shutil
@@ -181,6 +182,13 @@ class Running:
 @pytest.fixture
 async def running(settings: Settings) -> AsyncIterator[Running]:
     """The app with its lifespan running, an in-process client, and the first-start keys."""
+    async with run_app(settings) as running:
+        yield running
+
+
+@asynccontextmanager
+async def run_app(settings: Settings) -> AsyncIterator[Running]:
+    """What the ``running`` fixture gives, for any settings."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         state: AppState = app.state.payi

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import ASGIApp
 from sqlalchemy import insert
 
 from . import __version__
@@ -43,6 +44,7 @@ from .jsonio import ORJSONResponse
 from .logs import configure_logging
 from .metrics import Metrics
 from .middleware.body_limit import BodyLimitMiddleware
+from .middleware.hot_lane import ErrorBoundary, HotLane, PayiApp
 from .middleware.request_log import RequestLogMiddleware
 from .settings import Settings, load_settings, resolve_secret
 from .state import AppState
@@ -170,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
     proxy = ProxyEndpoint()
+    ingest_endpoint = ingest.IngestEndpoint()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -190,7 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await proxy.close()
             await stop_state(state)
 
-    app = FastAPI(
+    app = PayiApp(
         title="Pay-i (self-hosted)",
         version=__version__,
         lifespan=lifespan,
@@ -218,17 +221,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.insert(0, Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
     # Then single ingests, without FastAPI's dependency solving (the FastAPI route documents it).
     app.router.routes.insert(
-        1, Route("/api/v1/ingest", endpoint=ingest.IngestEndpoint(), methods=["POST"], include_in_schema=False)
+        1, Route("/api/v1/ingest", endpoint=ingest_endpoint, methods=["POST"], include_in_schema=False)
     )
     check_route_table(app.router.routes)
     install_openapi(app)
-    app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        proxy_max_bytes=settings.proxy_max_body_bytes,
-        proxy_prefix=PROXY_PREFIX,
-    )
+    bounds: dict[str, Any] = {"max_bytes": settings.max_body_bytes, "proxy_max_bytes": settings.proxy_max_body_bytes,
+                              "proxy_prefix": PROXY_PREFIX}
+    app.add_middleware(BodyLimitMiddleware, **bounds)
     app.add_middleware(RequestLogMiddleware, access_log=settings.access_log, metrics=metrics)
+
+    def lane(endpoint: ASGIApp) -> ASGIApp:  # the same parts, in the same order, as the stack above
+        bounded = BodyLimitMiddleware(ErrorBoundary(endpoint, app.exception_handlers), **bounds)
+        return RequestLogMiddleware(bounded, access_log=settings.access_log, metrics=metrics)
+
+    app.hot_lane = HotLane(proxy_prefix=PROXY_PREFIX, proxy=proxy, proxy_methods=frozenset(PROXY_METHODS),
+                           ingest=ingest_endpoint, wrap=lane)
     return app
 
 

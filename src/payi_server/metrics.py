@@ -11,6 +11,7 @@ import os
 from collections import Counter as Tally
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -51,6 +52,17 @@ class Metrics:
         self.queue_depth = Gauge(
             "payi_record_queue_depth", "Request records waiting to be written", registry=r, multiprocess_mode="livesum"
         )
+
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once: prometheus_client validates and locks on every call, and the
+        request log and the proxy ask for the same few children on every request (labels are bounded)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def render(self) -> bytes:
         if self.multiprocess:

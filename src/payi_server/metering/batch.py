@@ -261,22 +261,15 @@ def _storable(values: dict[str, Any], limits: dict[str, int | None]) -> dict[str
     return values
 
 
-def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
-    event, attr = item.event, item.event.attribution
-    return _storable({
+def _result_fields(item: Pending) -> dict[str, Any]:
+    """The columns ``results.build_result`` reads."""
+    attr = item.event.attribution
+    return {
         "id": item.request_id,
-        "app_id": item.app_id,
-        "source": event.source,
-        "category": item.category,
-        "resource": item.resource,
         "resource_id": item.resource_id,
-        "event_timestamp": event.event_timestamp,
-        "ingest_timestamp": item.ingest_timestamp,
-        "units": event.units,
         "cost_input": item.cost_input,
         "cost_output": item.cost_output,
         "cost_total": item.cost_total,
-        "unpriced": bool(item.unknown_units) or item.resource_id is None,
         "unknown_units": item.unknown_units or None,
         "use_case_id": attr.use_case_id,
         "use_case_name": attr.use_case_name,
@@ -284,9 +277,31 @@ def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
         "use_case_step": attr.use_case_step,
         "user_id": attr.user_id,
         "account_name": attr.account_name,
+        "request_tags": attr.request_tags,
+        "result": {"warnings": item.warnings} if item.warnings else None,
+    }
+
+
+def result_values(item: Pending) -> dict[str, Any]:
+    """What a call's ``xproxy_result`` is built from, as its row will hold it (text cut to its columns), without
+    building the whole row: the proxy answers with it before the recorder builds the row."""
+    return _storable(_result_fields(item), _REQUEST_TEXT)
+
+
+def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
+    event, attr = item.event, item.event.attribution
+    return _storable({
+        **_result_fields(item),
+        "app_id": item.app_id,
+        "source": event.source,
+        "category": item.category,
+        "resource": item.resource,
+        "event_timestamp": event.event_timestamp,
+        "ingest_timestamp": item.ingest_timestamp,
+        "units": event.units,
+        "unpriced": bool(item.unknown_units) or item.resource_id is None,
         "limit_ids": limit_ids or None,
         "properties": {k: v for k, v in attr.properties.items() if v is not None} if attr.properties else None,
-        "request_tags": attr.request_tags,
         "http_status_code": event.http_status_code,
         "failed": event.failed,
         "blocked": event.blocked,
@@ -298,7 +313,6 @@ def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
         "resource_scope": attr.resource_scope,
         "price_as_category": attr.price_as_category,
         "price_as_resource": attr.price_as_resource,
-        "result": {"warnings": item.warnings} if item.warnings else None,
     }, _REQUEST_TEXT)
 
 

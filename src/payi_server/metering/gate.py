@@ -32,7 +32,7 @@ from ..pricing.book import PriceBook
 from ..pricing.deployments import Deployments
 from ..pricing.catalog import PriceVersion
 from ..store.changes import utcnow
-from .batch import request_values
+from .batch import result_values
 from .event import Attribution, Event, Payload, Units, Usage
 from .journal import Journal
 from .meter import Meter
@@ -158,7 +158,7 @@ class MeteredCall:
         pending = self.gate.meter.prepare(self.principal, event, now=self.started_at, blocked_states=states)
         pending.count_blocked = True
         self.gate.meter.record_later(pending)
-        result = build_result(request_values(pending, self.attribution.limit_ids), states)
+        result = build_result(result_values(pending), states)
         top = message if self.message_on_top else None
         raise ApiError(400, code, message, xproxy_result=result, top_message=top)
 
@@ -240,7 +240,7 @@ class MeteredCall:
             else:
                 spent, maximum, threshold = view  # this call's cost is in it already (``LeaseBook.priced``)
                 states[limit_id] = state_after(spent, maximum, threshold)
-        return build_result(request_values(pending, self.attribution.limit_ids), states)
+        return build_result(result_values(pending), states)
 
     def finish(
         self, status: int, usage: Usage | None, payload: Payload | None, *, first_byte_ms: int | None = None

@@ -17,6 +17,7 @@ from ..logs import request_id_var
 from ..metrics import Metrics, route_group
 
 log = logging.getLogger("payi_server.access")
+_STATUS_CLASS = {n: f"{n}xx" for n in range(1, 10)}
 
 
 class RequestLogMiddleware:
@@ -47,8 +48,9 @@ class RequestLogMiddleware:
         finally:
             if self.metrics is not None:
                 group = route_group(scope["path"])
-                self.metrics.requests.labels(group, f"{(status or 500) // 100}xx").inc()
-                self.metrics.latency.labels(group).observe(time.perf_counter() - start)
+                metrics = self.metrics
+                metrics.child(metrics.requests, group, _STATUS_CLASS[(status or 500) // 100]).inc()
+                metrics.child(metrics.latency, group).observe(time.perf_counter() - start)
             if self.access_log:
                 principal: Any = scope.get("state", {}).get("principal")
                 fields: dict[str, Any] = {

@@ -264,16 +264,20 @@ class _Call:
             raise ApiError(502, "provider_error", "The downstream provider could not be reached") from None
         # payi_upstream_seconds: the provider's time to response headers (timed here: an aiohttp trace costs every
         # request a callback per signal, 5% of the proxy's time)
-        self.state.metrics.upstream_latency.labels(info.category).observe(time.perf_counter() - sent)
-        watcher = asyncio.create_task(self._watch_disconnect())
+        metrics = self.state.metrics
+        metrics.child(metrics.upstream_latency, info.category).observe(time.perf_counter() - sent)
         try:
             content_type = response.headers.get("content-type", "")
             if response.status < 400 and any(t in content_type for t in _STREAM_TYPES):
-                await self._stream(response, body)
+                # only a stream watches for the client leaving (to stop early); a whole answer is read at once
+                watcher = asyncio.create_task(self._watch_disconnect())
+                try:
+                    await self._stream(response, body)
+                finally:
+                    watcher.cancel()
             else:
                 await self._whole(response, body)
         finally:
-            watcher.cancel()
             response.release()
 
     def _response_headers(self, response: aiohttp.ClientResponse, length: int | None) -> list[tuple[bytes, bytes]]:
