@@ -140,3 +140,23 @@ async def test_error_boundary_renders_with_the_apps_handlers(lane: Running) -> N
     assert own[0]["status"] == 409
     with pytest.raises(RuntimeError):
         await fails(RuntimeError, started=True)
+
+
+def test_request_ids_are_unique_across_a_fork() -> None:
+    import os
+
+    from payi_server.middleware.request_log import request_ids
+
+    mine = [request_ids.next() for _ in range(1000)]
+    assert len(set(mine)) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in mine)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its ids must not be the parent's next ones
+        os.write(write, "\n".join(request_ids.next() for _ in range(1000)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        theirs = pipe.read().split("\n")
+    os.waitpid(pid, 0)
+    ours_next = [request_ids.next() for _ in range(1000)]
+    assert len(theirs) == 1000 and not set(theirs) & (set(mine) | set(ours_next))
