@@ -22,7 +22,7 @@ from . import cli_backup, cli_data, cli_prices
 from .cli_show import hide_flag_types, key_row, show_secret, show_table
 from .auth.keys import KeyHasher
 from .auth.manage import Bootstrap, Tenancy, key_view
-from .errors import ApiError
+from .errors import ApiError, api_error
 from .jsonio import dumps
 from .logs import configure_logging
 from .pricing.book import PriceBook
@@ -510,7 +510,7 @@ def deployments_set(
         book = PriceBook(t.db)
         await book.load()
         if book.resolve(org, category, model, utcnow()) is None:
-            raise ApiError(400, "resource_not_found", f"'{model}' has no price in category '{category}'")
+            raise api_error("resource_not_found", model=model, category=category)
         return await Deployments(t.db).set(org, int(found["app_id"]), category, deployment, model)
 
     _emit(_run(_settings(), work), as_json, ["deployment", "model", "category"])

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from .auth.manage import Tenancy
-from .errors import ApiError
+from .errors import api_error
 from .settings import Settings
 from .store.erasure import describe, erase
 from .store.retention import LEASE_NAME, MAX_DAYS, Defaults, Lease, Retention, run_sweep
@@ -37,7 +37,7 @@ def _days(value: str | None, name: str) -> dict[str, int | None]:
     if value == "default":
         return {name: None}
     if not (value.isascii() and value.isdigit()) or int(value) > MAX_DAYS:
-        raise ApiError(400, "invalid_days", f"--{name.replace('_', '-')}: {_DAYS_HELP}")
+        raise api_error("invalid_days", option=name.replace('_', '-'), help=_DAYS_HELP)
     return {name: int(value)}
 
 
@@ -94,7 +94,7 @@ def register(app: typer.Typer, cli: Any) -> None:
         async def work(t: Tenancy) -> dict[str, Any]:
             changes = {**_days(requests, "request_days"), **_days(payloads, "payload_days")}
             if not changes:
-                raise ApiError(400, "nothing_to_change", "give --requests and/or --payloads")
+                raise api_error("nothing_to_change")
             found = await t.find_application(await cli._org(t), app_)
             return (await _retention(t, settings).set(int(found["app_id"]), changes)).view()
 
@@ -109,7 +109,7 @@ def register(app: typer.Typer, cli: Any) -> None:
             lease = Lease(t.db, LEASE_NAME, owner=-os.getpid())
             result = await run_sweep(_retention(t, settings), lease)
             if result is None:
-                raise ApiError(409, "sweep_running", "a server process is sweeping right now; try again later")
+                raise api_error("sweep_running")
             return result
 
         cli._emit(cli._run(settings, work), as_json, ["applications", "requests", "payloads", "seconds"])
@@ -135,7 +135,7 @@ def register(app: typer.Typer, cli: Any) -> None:
 
         async def work(t: Tenancy) -> dict[str, Any]:
             if not value or len(value) > 200:
-                raise ApiError(400, "invalid_identity", "the user or account is 1 to 200 characters")
+                raise api_error("invalid_identity")
             found = await t.find_application(await cli._org(t), app_)
             counts = await erase(
                 t.db, int(found["app_id"]), identity, value, delete_requests=delete_requests,  # type: ignore[arg-type]

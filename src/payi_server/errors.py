@@ -6,13 +6,16 @@ Every failure a client can see is an ``ApiError``: an HTTP status, a Pay-i error
     {"statusCode": 401, "message": "Unauthorized",
      "xproxy_error": {"code": "invalid_api_key", "message": "..."}, "xproxy_result": {...}?}
 
-Messages are written for the caller and never contain a key, a provider credential or a stack trace.
+Messages are written for the caller and never contain a key, a provider credential or a stack trace. They come
+from the registry (``payi_server.error_codes``): raise ``api_error(code, variant, **fields)``.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
+
+from .error_codes import ERROR_CODES, message
 
 
 class ApiError(Exception):
@@ -64,20 +67,32 @@ def error_body(
     return body
 
 
-INVALID_API_KEY_MESSAGE = "Your api key is invalid, missing, or expired"
+def api_error(
+    code: str,
+    variant: str = "",
+    /,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+    xproxy_result: dict[str, Any] | None = None,
+    top_message: str | None = None,
+    **fields: Any,
+) -> ApiError:
+    """The ``ApiError`` of a registered ``code``: its (first) status and its ``variant`` message filled from
+    ``fields``. A code with several statuses is given the one it answers with (``status``)."""
+    return ApiError(
+        status or ERROR_CODES[code][0][0],
+        code,
+        message(code, variant, **fields),
+        headers=headers,
+        xproxy_result=xproxy_result,
+        top_message=top_message,
+    )
 
 
 def invalid_api_key() -> ApiError:
-    return ApiError(401, "invalid_api_key", INVALID_API_KEY_MESSAGE)
+    return api_error("invalid_api_key")
 
 
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, "forbidden", message)
-
-
-def not_found(code: str, message: str) -> ApiError:
-    return ApiError(404, code, message)
-
-
-def bad_request(code: str, message: str) -> ApiError:
-    return ApiError(400, code, message)
+def forbidden() -> ApiError:
+    return api_error("forbidden")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
-from ..errors import ApiError
+from ..errors import api_error
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import alert_deliveries, alert_endpoints, alert_events
@@ -25,7 +25,7 @@ def check_url(url: str) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
-        raise ApiError(400, "invalid_endpoint", "The endpoint is an http:// or https:// URL of at most 2000 characters")
+        raise api_error("invalid_endpoint", "url")
     return url
 
 
@@ -43,9 +43,9 @@ class AlertEndpoints:
         """A new endpoint and its signing secret (shown once)."""
         name = name.strip()
         if not name or len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
-            raise ApiError(400, "invalid_endpoint", "Give the endpoint a name of at most 200 characters")
+            raise api_error("invalid_endpoint", "name")
         if fmt not in FORMATS:
-            raise ApiError(400, "invalid_endpoint", "The format is json or slack")
+            raise api_error("invalid_endpoint", "format")
         secret = "whsec_" + secrets.token_urlsafe(32)
         values = {"org_id": org_id, "name": name, "url": check_url(url), "format": fmt, "secret": secret,
                   "created_at": utcnow()}
@@ -76,7 +76,7 @@ class AlertEndpoints:
             )
         ).first()
         if row is None:
-            raise ApiError(404, "endpoint_not_found", "There is no such endpoint")
+            raise api_error("endpoint_not_found")
         return row
 
     async def delete(self, org_id: int, endpoint_id: int) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth.dependency import AnyKey, OrgKey
-from ..errors import ApiError
+from ..errors import api_error
 from ..pricing.admin import CatalogAdmin
 from ..store.types import MAX_AMOUNT
 from . import schemas as doc
@@ -57,7 +57,7 @@ def _parts(request: Request, count: tuple[int, ...]) -> list[str]:
     """Segments after /api/v1/categories: [category, 'resources', resource?, resource_id?]."""
     parts = raw_segments(request)[4:]
     if len(parts) not in count or (len(parts) > 1 and parts[1] != "resources") or any(p == "" for p in parts):
-        raise ApiError(404, "not_found", "No such endpoint")
+        raise api_error("not_found")
     return parts
 
 

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 from .. import jsonio
-from ..errors import ApiError
+from ..errors import api_error
 from ..ids import numeric_id
 from ..state import AppState
 from ..store.types import MAX_INT32, MAX_INT64
@@ -91,7 +91,7 @@ def parse_id(value: str, code: str, what: str) -> int:
     number = numeric_id(value)
     if number is None:
         # Not echoed: a caller may paste anything here, a key included.
-        raise ApiError(404, code, f"{what} not found")
+        raise api_error(code, "id", what=what)
     return number
 
 
@@ -123,7 +123,7 @@ def decode_cursor(scope: str, cursor: str | None, kind: type[int] | type[str] = 
         or not isinstance(data[1], kind)
         or isinstance(data[1], bool)
     ):
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this server issued for this list")
+        raise api_error("invalid_cursor")
     return data[1]
 
 
@@ -156,5 +156,5 @@ def raw_segments(request: Request) -> list[str]:
     path = raw.decode("latin-1").split("?", 1)[0]
     parts = [unquote(part) for part in path.split("/")]
     if any("\x00" in part for part in parts):
-        raise ApiError(404, "not_found", "No such endpoint")
+        raise api_error("not_found")
     return parts

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth.dependency import OrgKey
-from ..errors import ApiError
+from ..errors import api_error
 from ..pricing.deployments import AZURE_CATEGORY, MODEL_MAX, NAME_MAX
 from ..store.changes import utcnow
 from . import schemas as doc
@@ -28,7 +28,7 @@ class DeploymentSet(BaseModel):
 
 def _name(deployment: str) -> str:
     if not deployment or len(deployment) > NAME_MAX or not deployment.isprintable():
-        raise ApiError(400, "invalid_deployment", f"A deployment name is 1 to {NAME_MAX} printable characters")
+        raise api_error("invalid_deployment", name_max=NAME_MAX)
     return deployment
 
 
@@ -44,14 +44,9 @@ async def set_deployment(
     s = state(request)
     name = _name(deployment)
     if not s.book.category_exists(principal.org_id, body.category):
-        raise ApiError(400, "category_not_found", f"Category '{body.category[:200]}' not found")
+        raise api_error("category_not_found", category=body.category[:200], status=400)
     if s.book.resolve(principal.org_id, body.category, body.model, utcnow()) is None:
-        raise ApiError(
-            400,
-            "resource_not_found",
-            f"Resource '{body.model[:MODEL_MAX]}' has no price in category '{body.category}': map the deployment "
-            "to a priced model (or add a custom price first)",
-        )
+        raise api_error("resource_not_found", "deployment", model=body.model[:MODEL_MAX], category=body.category)
     row = await s.deployments.set(principal.org_id, _app_id(app_id), body.category, name, body.model)
     await s.changes.poke()
     return {"deployment": row, "request_id": request_id(request)}

@@ -11,7 +11,8 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ..errors import ApiError, error_body
+from ..error_codes import message
+from ..errors import ApiError, api_error, error_body
 from ..jsonio import ORJSONResponse
 from ..store.errors import is_bad_value, is_unavailable
 
@@ -39,10 +40,13 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
 async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "request_processing_error")
-    message = exc.detail if isinstance(exc.detail, str) else "Request could not be processed"
-    if exc.status_code == 404 and message == "Not Found":
-        message = "No such endpoint"
-    return _json(exc.status_code, error_body(exc.status_code, code, message), getattr(exc, "headers", None))
+    if not isinstance(exc.detail, str):
+        text = message("request_processing_error", "unknown")
+    elif exc.status_code == 404 and exc.detail == "Not Found":
+        text = message("not_found")
+    else:
+        text = message(code, "framework", detail=exc.detail)  # the framework's own words
+    return _json(exc.status_code, error_body(exc.status_code, code, text), getattr(exc, "headers", None))
 
 
 def describe_validation(errors: Any) -> tuple[str, str]:
@@ -53,20 +57,22 @@ def describe_validation(errors: Any) -> tuple[str, str]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
         kind = err.get("type", "")
         if kind == "json_invalid":
-            return "invalid_json", "Body JSON is invalid"
+            return "invalid_json", message("invalid_json", "fields")
         if kind == "missing":
             code = "required_field_missing"
         parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
-    return code, "; ".join(parts) or "Request is invalid"
+    if not parts:
+        return code, message(code)
+    return code, message(code, "fields", errors="; ".join(parts))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    code, message = describe_validation(exc.errors())
+    code, text = describe_validation(exc.errors())
     override = getattr(request.scope.get("route"), "payi_validation_code", None)
     if override and code != "invalid_json":
-        code = override
-    return _json(400, error_body(400, code, message))
+        code = override  # the field summary is the message whatever the route's code (its "fields" message)
+    return _json(400, error_body(400, code, text))
 
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
@@ -75,13 +81,12 @@ async def _storage_error(request: Request, exc: Exception) -> Response:
     character, which PostgreSQL cannot store) is the client's 400, and its transaction was rolled back."""
     if is_bad_value(exc):
         log.info("value refused by the database: %s", type(getattr(exc, "orig", exc)).__name__)
-        return _json(400, error_body(400, "invalid_value", "A value is too long, out of range or holds characters "
-                                                          "that cannot be stored (such as NUL)"))
+        return _json(400, api_error("invalid_value").body())
     if is_unavailable(exc):
         log.warning("database unreachable: %s", type(exc).__name__)
         return _json(
             503,
-            error_body(503, "database_unavailable", "The database is not reachable; retry later"),
+            api_error("database_unavailable").body(),
             {"x-should-retry": "true", "retry-after": "1"},
         )
     return await _unexpected(request, exc)
@@ -89,7 +94,7 @@ async def _storage_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
-    return _json(500, error_body(500, "unexpected_error", "An unexpected error occurred"))
+    return _json(500, api_error("unexpected_error").body())
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from ..errors import ApiError
+from ..errors import api_error
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
 async def metrics(request: Request) -> Response:
     state = request.app.state.payi
     if not state.settings.metrics:
-        raise ApiError(404, "not_found", "Metrics are turned off on this server")
+        raise api_error("not_found", "metrics")
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -32,5 +32,5 @@ async def readyz(request: Request) -> dict[str, str]:
         async with db.read() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception:  # noqa: BLE001 - any failure means not ready
-        raise ApiError(503, "database_unavailable", "The database is not reachable") from None
+        raise api_error("database_unavailable", "health") from None
     return {"status": "ready", "database": db.dialect}

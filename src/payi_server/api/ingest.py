@@ -20,7 +20,7 @@ from ..jsonio import ORJSONResponse
 from ..auth.cache import Principal
 from ..auth.dependency import AppKey, authenticate_request
 from ..auth.keys import KeyKind
-from ..errors import ApiError, error_body
+from ..errors import ApiError, api_error
 from ..metering import attribution as attr_check
 from ..metering.event import Attribution, Event, Payload, Units
 from ..store.changes import utcnow
@@ -103,7 +103,7 @@ def _units(raw: dict[str, UnitSides | int]) -> Units:
     units: Units = {}
     for name, sides in raw.items():
         if len(name) > 100:
-            raise ApiError(400, "invalid_units", "Unit names are at most 100 characters")
+            raise api_error("invalid_units")
         if isinstance(sides, int):  # an SDK bug sends a bare count: it is the input side
             units[name] = {"input": sides}
         else:
@@ -207,7 +207,7 @@ async def _json_body(request: Request, empty: Any = None) -> Any:
     try:
         return jsonio.loads(raw)
     except orjson.JSONDecodeError:
-        raise ApiError(400, "invalid_json", "Body JSON is invalid (or nested too deeply)") from None
+        raise api_error("invalid_json") from None
 
 
 _INGEST_DOC: dict[str, Any] = {
@@ -267,7 +267,7 @@ class IngestEndpoint:
 async def ingest_one(request: Request, principal: Principal, id: str | None) -> ORJSONResponse:
     data = await _json_body(request)
     if data is None:
-        raise ApiError(400, "required_field_missing", "A JSON body with 'category' and 'units' is required")
+        raise api_error("required_field_missing")
     try:
         body = _single.validate_python(data)
     except ValidationError as exc:
@@ -298,9 +298,9 @@ async def ingest_bulk(request: Request, principal: AppKey) -> ORJSONResponse:
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         data = data["events"]  # tolerated: an older wrapped form
     if not isinstance(data, list):
-        raise ApiError(400, "invalid_json", "The body must be a JSON array of events")
+        raise api_error("invalid_json", "bulk")
     if len(data) > MAX_BULK_ITEMS:
-        raise ApiError(400, "too_many_events", f"At most {MAX_BULK_ITEMS} events per bulk request")
+        raise api_error("too_many_events", max_bulk_items=MAX_BULK_ITEMS)
     meter = state(request).meter
     now = utcnow()
     errors: list[dict[str, Any]] = []
@@ -322,7 +322,7 @@ async def ingest_bulk(request: Request, principal: AppKey) -> ORJSONResponse:
             errors.append({"item_index": index, "xproxy_result": outcome.body()})
         elif isinstance(outcome, BaseException):
             errors.append(
-                {"item_index": index, "xproxy_result": error_body(500, "unexpected_error", "The event was not recorded")}
+                {"item_index": index, "xproxy_result": api_error("unexpected_error", "ingest").body()}
             )
         else:
             ingested += 1

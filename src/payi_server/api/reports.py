@@ -26,7 +26,7 @@ from starlette.responses import Response, StreamingResponse
 from ..auth.cache import Principal
 from ..auth.dependency import AnyKey
 from ..auth.keys import KeyKind
-from ..errors import ApiError
+from ..errors import api_error
 from ..reports.formats import export_stream, report_csv
 from ..reports.query import DIMENSIONS, PROPERTY_PREFIX, ReportQuery, build_query, split_list
 from ..reports.requestlog import FILTERS, LogQuery, iter_requests, make_log_query
@@ -48,7 +48,7 @@ def _filters(params: QueryParams, allowed: set[str]) -> dict[str, list[str]]:
         if name.startswith("property.") and "property" in allowed:
             out.setdefault(PROPERTY_PREFIX + name[len("property.") :], []).extend(params.getlist(name))
         elif name not in allowed:
-            raise ApiError(400, "invalid_parameter", f"Unknown parameter '{name[:64]}'")
+            raise api_error("invalid_parameter", name=name[:64])
     for name in DIMENSIONS:
         if name in params and name in allowed and name != "property":
             out[name] = params.getlist(name)

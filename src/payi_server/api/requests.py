@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from ..auth.cache import Principal
 from ..auth.dependency import AppKey
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..ids import numeric_id
 from ..metering.attribution import check_properties
 from ..metering.batch import load_limit_states, move_property_rollups
@@ -32,7 +32,7 @@ class PropertiesBody(BaseModel):
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, "request_not_found", "Request not found")
+    return api_error("request_not_found")
 
 
 async def _find(request: Request, principal: Principal, *, by_provider: bool) -> dict[str, Any]:

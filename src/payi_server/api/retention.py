@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..auth.dependency import OrgKey
-from ..errors import ApiError
+from ..errors import api_error
 from ..store.erasure import describe, erase
 from ..store.retention import MAX_DAYS, Retention
 from .admin import _app_id
@@ -80,7 +80,7 @@ async def _app(request: Request, principal: Any, app_id: str) -> int:
 def _retention(request: Request) -> Retention:
     retention = state(request).retention
     if retention is None:  # pragma: no cover - every started server has one
-        raise ApiError(503, "unavailable", "retention is not available")
+        raise api_error("unavailable")
     return retention
 
 

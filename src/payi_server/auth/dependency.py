@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from fastapi.routing import iter_route_contexts
 from fastapi.security import APIKeyHeader
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from .cache import Principal
 from .keys import KeyKind
 from .throttle import key_source
@@ -64,7 +64,7 @@ async def authenticate_request(request: Request | Any, kinds: frozenset[KeyKind]
         raise
     if principal.kind not in kinds:
         wanted = " or ".join(_KIND_NAMES[k] for k in sorted(kinds))
-        raise ApiError(403, "invalid_api_key_kind", f"This operation requires {wanted}")
+        raise api_error("invalid_api_key_kind", wanted=wanted)
     request.state.principal = principal
     return principal
 

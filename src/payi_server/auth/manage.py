@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ApiError, bad_request, not_found
+from ..errors import api_error
 from ..settings import SettingsError
 from ..store.changes import record_change, utcnow
 from ..store.engine import Database
@@ -132,7 +132,7 @@ class Tenancy:
             await conn.execute(select(api_keys).where(api_keys.c.id == key_id, api_keys.c.org_id == org_id))
         ).first()
         if row is None:
-            raise not_found("key_not_found", f"Key '{key_id}' not found")
+            raise api_error("key_not_found", key_id=key_id)
         return row
 
     async def revoke_key(self, org_id: int, key_id: int) -> dict[str, Any]:
@@ -147,7 +147,7 @@ class Tenancy:
         async with self.db.write() as conn:
             row = await self._key_row(conn, org_id, key_id)
             if row.revoked_at is not None:
-                raise bad_request("key_revoked", f"Key '{key_id}' is revoked")
+                raise api_error("key_revoked", key_id=key_id)
             await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(expires_at=expires_at))
             await record_change(conn, self.db, "key", row.lookup_id)
             return key_view(await self._key_row(conn, org_id, key_id))
@@ -155,7 +155,7 @@ class Tenancy:
     async def regenerate(self, org_id: int, app_id: int, slot: int, expires_at: datetime | None = None) -> IssuedKey:
         """Issue a new key in ``slot`` and revoke the one it replaces; the other slot is untouched."""
         if slot not in SLOTS:
-            raise bad_request("invalid_key_slot", "Key slot must be 1 or 2")
+            raise api_error("invalid_key_slot")
         _check_expiry(expires_at)
         async with self.db.write() as conn:
             await self._app_row(conn, org_id, app_id)
@@ -185,7 +185,7 @@ class Tenancy:
             )
         ).first()
         if row is None:
-            raise not_found("application_not_found", f"Application '{app_id}' not found")
+            raise api_error("application_not_found", app_id=app_id)
         return row
 
     async def create_application(
@@ -193,7 +193,7 @@ class Tenancy:
     ) -> tuple[dict[str, Any], list[IssuedKey]]:
         name = name.strip()
         if not name or len(name) > 200:
-            raise bad_request("invalid_application_name", "Application name must be 1 to 200 characters")
+            raise api_error("invalid_application_name")
         try:
             async with self.db.write() as conn:
                 values = {
@@ -212,7 +212,7 @@ class Tenancy:
                     for slot in SLOTS
                 ]
         except IntegrityError:
-            raise ApiError(409, "application_already_exists", f"Application '{name}' already exists") from None
+            raise api_error("application_already_exists", name=name) from None
         return app_view({"id": app_id, **values}), keys
 
     async def list_applications(self, org_id: int) -> list[dict[str, Any]]:
@@ -237,7 +237,7 @@ class Tenancy:
             if row is None and name_or_id.isascii() and name_or_id.isdigit():
                 row = await self._app_row(conn, org_id, int(name_or_id))
             if row is None:
-                raise not_found("application_not_found", f"Application '{name_or_id}' not found")
+                raise api_error("application_not_found", app_id=name_or_id)
             return app_view(row)
 
     async def update_application(
@@ -315,4 +315,4 @@ class Tenancy:
 
 def _check_expiry(expires_at: datetime | None) -> None:
     if expires_at is not None and expires_at.tzinfo is None:
-        raise bad_request("invalid_expiry", "expires_at must include a time zone")
+        raise api_error("invalid_expiry")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..store.engine import Database
 from ..store.tables import auth_failures
 
@@ -64,12 +64,7 @@ class FailureThrottle:
 
     def _refused(self, until: float, now: float) -> ApiError:
         wait = max(1, math.ceil(until - now))
-        return ApiError(
-            429,
-            "too_many_failed_attempts",
-            "Too many failed attempts from this address; try again later",
-            headers={"retry-after": str(wait)},
-        )
+        return api_error("too_many_failed_attempts", headers={"retry-after": str(wait)})
 
     def _known_out(self, source: str, now: float) -> float | None:
         until = self._until.get(source)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..errors import ApiError
+from ..errors import api_error
 from ..store.types import MAX_AMOUNT, MONEY_QUANTUM
 from .model import ENFORCEMENTS, LIMIT_TYPES, zone
 
@@ -78,9 +78,9 @@ def _decimal(value: float | int | str | Decimal, code: str, field: str) -> Decim
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise ApiError(400, code, f"'{field}' must be a number") from None
+        raise api_error(code, "number", field=field) from None
     if not result.is_finite():
-        raise ApiError(400, code, f"'{field}' must be a finite number")
+        raise api_error(code, "finite", field=field)
     return result
 
 
@@ -88,18 +88,18 @@ def check_max(value: float | int | str | Decimal) -> Decimal:
     """A limit's ``max`` in USD, on the ledger's 1e-10 grid: above 0 and at most ``MAX_MAX`` (``invalid_max_limit``)."""
     amount = _decimal(value, "invalid_max_limit", "max")
     if amount > MAX_MAX:
-        raise ApiError(400, "invalid_max_limit", f"Max limit must be at most {MAX_MAX:f}")
+        raise api_error("invalid_max_limit", "too_large", max_max=MAX_MAX)
     # Bounded on both sides before quantizing: a huge negative amount has more digits than the decimal context
     # holds, and quantize() would raise InvalidOperation (a 500).
     if amount <= 0 or (amount := amount.quantize(MONEY_QUANTUM)) <= 0:
-        raise ApiError(400, "invalid_max_limit", "Max limit must be greater than 0")
+        raise api_error("invalid_max_limit", "not_positive")
     return amount
 
 
 def check_name(value: str, code: str) -> str:
     """A limit name: 1 to 200 characters, no control characters (else 400 with ``code``)."""
     if not isinstance(value, str) or not value.strip() or len(value) > 200 or _CONTROL.search(value):
-        raise ApiError(400, code, "'limit_name' must be 1 to 200 characters, without control characters")
+        raise api_error(code, "name")
     return value
 
 
@@ -108,12 +108,12 @@ def check_properties(props: Mapping[str, Any] | None, code: str) -> dict[str, st
     out: dict[str, str | None] = {}
     for key, value in (props or {}).items():
         if not isinstance(key, str) or not key or len(key) > 200 or "\x00" in key:
-            raise ApiError(400, code, "Property names must be 1 to 200 characters")
+            raise api_error(code, "property_name")
         if value is not None and (not isinstance(value, str) or len(value) > 10_000 or "\x00" in value):
-            raise ApiError(400, code, f"Property '{key}' must be a string of at most 10000 characters")
+            raise api_error(code, "property_value", key=key)
         out[key] = value
     if len(out) > MAX_PROPERTIES:
-        raise ApiError(400, code, f"A limit has at most {MAX_PROPERTIES} properties")
+        raise api_error(code, "properties", max_properties=MAX_PROPERTIES)
     return out
 
 
@@ -123,7 +123,7 @@ def enforcement_mode(value: str | None, code: str) -> str | None:
         return None
     folded = value.strip().lower() if isinstance(value, str) else ""
     if folded not in ENFORCEMENTS:
-        raise ApiError(400, code, "'enforcement' must be 'default' or 'strict'")
+        raise api_error(code, "enforcement")
     return folded
 
 
@@ -142,29 +142,29 @@ def parse_config(
     amount = check_max(max)
     kind = "allow" if limit_type is None else (limit_type.strip().lower() if isinstance(limit_type, str) else "")
     if kind not in LIMIT_TYPES:
-        raise ApiError(400, code, "'limit_type' must be 'block' or 'allow'")
+        raise api_error(code, "limit_type")
     level: Decimal | None = None
     if threshold is not None:
         level = _decimal(threshold, code, "threshold").normalize()
         if level != 1 and not THRESHOLD_MIN <= level <= THRESHOLD_MAX:
-            raise ApiError(400, code, "'threshold' must be between 0.75 and 0.99")
+            raise api_error(code, "threshold")
     field_mode = enforcement_mode(enforcement, code)
     prop = (properties or {}).get("enforcement")
     prop_mode = enforcement_mode(prop, code) if prop is not None else None
     if field_mode and prop_mode and field_mode != prop_mode:
-        raise ApiError(400, code, "'enforcement' and the 'enforcement' property disagree")
+        raise api_error(code, "enforcement_conflict")
     cycle = None
     if period is not None:
         cycle = _PERIOD_ALIASES.get(period.strip().lower()) if isinstance(period, str) else None
         if cycle is None:
-            raise ApiError(400, code, "'period' must be 'day', 'week' or 'month'")
+            raise api_error(code, "period")
     if timezone is not None:
         if cycle is None:
-            raise ApiError(400, code, "'timezone' applies only to periodic limits (set 'period')")
+            raise api_error(code, "timezone_without_period")
         try:
             zone(timezone)
         except ValueError:
-            raise ApiError(400, code, "'timezone' must be an IANA time zone name, e.g. 'Europe/Paris'") from None
+            raise api_error(code, "timezone") from None
     return LimitConfig(amount, kind, level, field_mode or prop_mode or "default", cycle, timezone)
 
 
@@ -173,7 +173,7 @@ def check_tags(tags: list[str] | None) -> list[str] | None:
     if tags is None:
         return None
     if len(tags) > MAX_TAGS or not all(isinstance(t, str) and TAG.match(t) for t in tags):
-        raise ApiError(400, "invalid_tags", f"At most {MAX_TAGS} tags: letters, digits, '_' and '-' only")
+        raise api_error("invalid_tags", "limit", max_tags=MAX_TAGS)
     return list(dict.fromkeys(tags))
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import limit_history, limits
@@ -79,7 +79,7 @@ async def _select(conn: Any, app_id: int, *, limit_id: str | None = None, name: 
 
 def not_found(limit_id: str) -> ApiError:
     """``limit_not_found`` (404), in Pay-i's words."""
-    return ApiError(404, "limit_not_found", f"Limit Id '{shown(limit_id)}' not found")
+    return api_error("limit_not_found", limit_id=shown(limit_id))
 
 
 async def create_or_get(
@@ -101,25 +101,18 @@ async def create_or_get(
     props = {k: v for k, v in check_properties(properties, CREATE_FAILED).items() if v is not None}
     tags = check_tags(limit_tags)
     if limit_id is not None and not LIMIT_ID.match(limit_id):
-        raise ApiError(
-            400, CREATE_FAILED, "'limit_id' must be 1 to 100 characters: letters, digits and . _ : @ ~ + = -"
-        )
+        raise api_error(CREATE_FAILED, "limit_id")
     same_name = await _select(conn, app_id, name=name)
     if limit_id is not None:
         same_id = await _select(conn, app_id, limit_id=limit_id, live=False)
         if same_id is not None:
             if same_name is not None and same_name["id"] == same_id["id"] and config.matches(same_id):
                 return same_name, False
-            raise ApiError(409, "duplicate_limit_id", f"Limit Id '{limit_id}' already exists", headers=_NO_RETRY)
+            raise api_error("duplicate_limit_id", limit_id=limit_id, headers=_NO_RETRY)
     if same_name is not None:
         if limit_id is None and config.matches(same_name):
             return same_name, False
-        raise ApiError(
-            409,
-            "limit_name_already_exist",
-            f"A limit named '{name}' already exists with a different configuration",
-            headers=_NO_RETRY,
-        )
+        raise api_error("limit_name_already_exist", "config", name=name, headers=_NO_RETRY)
     values: dict[str, Any] = {
         "app_id": app_id,
         "limit_id": limit_id or str(uuid.uuid4()),
@@ -264,8 +257,7 @@ class LimitService:
             except IntegrityError:
                 # Another process created the same name or id between our check and insert: look again.
                 if attempt:
-                    raise ApiError(409, "limit_name_already_exist", "The limit was created concurrently",
-                                   headers=_NO_RETRY) from None
+                    raise api_error("limit_name_already_exist", "concurrent", headers=_NO_RETRY) from None
         raise AssertionError("unreachable")
 
     async def get(self, app_id: int, limit_id: str) -> dict[str, Any]:
@@ -290,23 +282,17 @@ class LimitService:
                 row = await self._locked(conn, app_id, limit_id, now)
                 if amount is not None:
                     if amount < row["spent_total"]:
-                        raise ApiError(
-                            400,
-                            "invalid_max_limit_update",
-                            f"New Limit max value cannot less than the current spent of '{row['spent_total']:f}'",
-                        )
+                        raise api_error("invalid_max_limit_update", spent_total=row['spent_total'])
                     values["max"] = amount
                 if "name" in values and values["name"] != row["name"]:
                     if await _select(conn, app_id, name=values["name"]) is not None:
-                        raise ApiError(409, "limit_name_already_exist",
-                                       f"A limit named '{values['name']}' already exists", headers=_NO_RETRY)
+                        raise api_error("limit_name_already_exist", name=values['name'], headers=_NO_RETRY)
                 if values:
                     values["updated_at"] = now
                     await conn.execute(update(limits).where(limits.c.id == row["id"]).values(**values))
                     row = {**row, **values}
         except IntegrityError:
-            raise ApiError(409, "limit_name_already_exist", "A limit with that name already exists",
-                           headers=_NO_RETRY) from None
+            raise api_error("limit_name_already_exist", "rename", headers=_NO_RETRY) from None
         return limit_view(row, now)
 
     async def list_limits(
@@ -343,7 +329,7 @@ class LimitService:
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         if at > now + _FUTURE_SKEW:
-            raise ApiError(400, "invalid_reset_date", "resetDate cannot be in the future")
+            raise api_error("invalid_reset_date")
         async with self._db.write() as conn:
             row = await self._locked(conn, app_id, limit_id, now)
             since = max(t for t in (row["created_at"], row["window_start"], row["reset_at"]) if t is not None)

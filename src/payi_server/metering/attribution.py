@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from .. import jsonio
-from ..errors import ApiError
+from ..errors import api_error
 from ..usecases.service import USE_CASE_NAME
 from .event import Attribution
 
@@ -29,10 +29,10 @@ def parse_limit_ids(value: str | None) -> list[str]:
 
 def check_limit_ids(ids: list[str]) -> list[str]:
     if len(ids) > MAX_LIMIT_IDS:
-        raise ApiError(400, "invalid_limit_ids", f"At most {MAX_LIMIT_IDS} limit ids may be given")
+        raise api_error("invalid_limit_ids", "too_many", max_limit_ids=MAX_LIMIT_IDS)
     for limit_id in ids:
         if len(limit_id) > 100:
-            raise ApiError(400, "invalid_limit_id", "A limit id is at most 100 characters")
+            raise api_error("invalid_limit_id")
     return list(dict.fromkeys(ids))  # de-duplicated, order kept
 
 
@@ -45,25 +45,25 @@ def parse_properties(value: str | None, header: str) -> dict[str, str | None] | 
         try:
             text = base64.b64decode(text, validate=True).decode()
         except (ValueError, UnicodeDecodeError):  # binascii.Error, and ValueError for non-ASCII text
-            raise ApiError(400, "invalid_json", f"Header '{header}' is neither JSON nor base64 JSON") from None
+            raise api_error("invalid_json", "header_encoding", header=header) from None
     try:
         data = jsonio.loads(text)
     except orjson.JSONDecodeError:
-        raise ApiError(400, "invalid_json", f"Header '{header}' is not valid JSON (or nested too deeply)") from None
+        raise api_error("invalid_json", "header", header=header) from None
     return check_properties(data, header)
 
 
 def check_properties(data: Any, where: str) -> dict[str, str | None]:
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_properties", f"'{where}' must be a JSON object")
+        raise api_error("invalid_properties", where=where)
     out: dict[str, str | None] = {}
     for key, val in data.items():
         if not isinstance(key, str) or not key or len(key) > 200:
-            raise ApiError(400, "invalid_properties", f"'{where}': property names are 1 to 200 characters")
+            raise api_error("invalid_properties", "name", where=where)
         if val is not None and not isinstance(val, str):
             val = orjson.dumps(val).decode() if isinstance(val, (dict, list)) else str(val)
         if val is not None and len(val) > 10_000:
-            raise ApiError(400, "invalid_properties", f"'{where}': property values are at most 10000 characters")
+            raise api_error("invalid_properties", "value", where=where)
         out[key] = val
     return out
 
@@ -72,11 +72,7 @@ def check_use_case_name(name: str | None) -> str | None:
     if name is None or name == "":
         return None
     if not USE_CASE_NAME.match(name):
-        raise ApiError(
-            400,
-            "invalid_use_case_name",
-            "Use case names are 1 to 64 characters: letters, digits, '.', '-' and '_' only",
-        )
+        raise api_error("invalid_use_case_name")
     return name
 
 
@@ -84,7 +80,7 @@ def check_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | Non
     if value is None or value == "":
         return None
     if len(value) > limit:
-        raise ApiError(400, "invalid_" + what, f"'{what}' is at most {limit} characters")
+        raise api_error("invalid_" + what, what=what, limit=limit)
     return value
 
 
@@ -93,7 +89,7 @@ def check_tags(tags: list[str] | None) -> list[str] | None:
         return None
     for tag in tags:
         if not TAG.match(tag):
-            raise ApiError(400, "invalid_tags", "Tags may contain only alphanumeric, underscore (_) and dash (-)")
+            raise api_error("invalid_tags")
     return tags
 
 
@@ -103,9 +99,9 @@ def parse_version(value: str | None) -> int | None:
     try:
         version = int(value)
     except ValueError:
-        raise ApiError(400, "invalid_use_case_version", "xProxy-UseCase-Version must be an integer") from None
+        raise api_error("invalid_use_case_version") from None
     if not 0 <= version <= MAX_VERSION:
-        raise ApiError(400, "invalid_use_case_version", "xProxy-UseCase-Version is out of range")
+        raise api_error("invalid_use_case_version", "range")
     return version
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import String, delete, select, tuple_
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..limits.leases import LeaseBook, Settlement
 from ..limits.ledger import Ledger
 from ..store.changes import utcnow
@@ -94,12 +94,7 @@ class BatchWriter:
                     ]
                     bad = []
                 if bad:
-                    outcomes[i] = ApiError(
-                        400,
-                        "invalid_limit_ids",
-                        "Some or all of passed limit-ids either do not exist or they are not related to the "
-                        f"Application: {', '.join(bad[:10])}",
-                    )
+                    outcomes[i] = api_error("invalid_limit_ids", "named", bad=", ".join(bad[:10]))
                 else:
                     valid.append(i)
 
@@ -216,12 +211,12 @@ class BatchWriter:
                     outcomes[i] = (
                         build_result(original[0], original[1], duplicate=True)
                         if original is not None
-                        else ApiError(409, "duplicate_request", "The request was already recorded")
+                        else api_error("duplicate_request")
                     )
         # Committed: the leases' holds and amounts follow in memory, and the instances are known to exist.
         LeaseBook.applied(settlements)
         self.known_instances.remember(refs, instance_limits)
-        return [o if o is not None else ApiError(500, "unexpected_error", "not recorded") for o in outcomes]
+        return [o if o is not None else api_error("unexpected_error", "batch") for o in outcomes]
 
 
 def power_of_two_chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

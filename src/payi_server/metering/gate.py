@@ -25,7 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..auth.cache import Principal
-from ..errors import ApiError
+from ..error_codes import message
+from ..errors import ApiError, api_error
 from ..limits.leases import Hold, LeaseBook
 from ..limits.model import state_after
 from ..pricing.book import PriceBook
@@ -39,7 +40,6 @@ from .meter import Meter
 from .pending import Pending
 from .results import build_result
 
-LIMIT_REACHED = "Insufficient limit for the requested operation"
 UNKNOWN_MODEL = "system.unknown_model"
 REPORTED_MODELS_MAX = 10_000
 
@@ -134,21 +134,19 @@ class MeteredCall:
             estimate, self.estimate_units = await estimator(model, resolved.version)
         admission = await gate.leases.admit(app_id, attr.limit_ids, estimate)
         if admission.missing:
-            raise ApiError(
-                400,
-                "invalid_limit_ids",
-                "Some or all of passed limit-ids either do not exist or they are not related to the Application",
-            )
+            raise api_error("invalid_limit_ids")
         if admission.unpriceable:
             self.refuse(
                 {i: ("blocked" if i in admission.unpriceable else "blocked_external") for i in attr.limit_ids},
                 "limit_estimate_unavailable",
-                f"The cost of a call to '{(model or 'an unnamed model')[:200]}' cannot be bounded before it is made, "
-                f"so the strict limit(s) {', '.join(admission.unpriceable[:10])} cannot admit it: name a priced "
-                "model, map the deployment to one, or send xProxy-PriceAs-Resource",
+                message(
+                    "limit_estimate_unavailable",
+                    model=(model or "an unnamed model")[:200],
+                    limits=", ".join(admission.unpriceable[:10]),
+                ),
             )
         if admission.blocked:
-            self.refuse(admission.states, "limit_reached", LIMIT_REACHED)
+            self.refuse(admission.states, "limit_reached", message("limit_reached"))
         self.holds = admission.holds
 
     def refuse(self, states: dict[str, str], code: str, message: str) -> None:

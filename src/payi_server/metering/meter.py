@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..auth.cache import Principal
-from ..errors import ApiError
+from ..errors import api_error
 from ..ids import IdGenerator
 from ..limits.leases import Hold
 from ..pricing.book import PriceBook
@@ -68,7 +68,7 @@ class Meter:
     def check_category(self, principal: Principal, category: str) -> None:
         """An event must name a category the catalog knows (managed, or the organisation's custom one)."""
         if not self.book.category_exists(principal.org_id, category):
-            raise ApiError(400, "category_not_found", f"Category '{category[:200]}' not found")
+            raise api_error("category_not_found", category=category[:200], status=400)
 
     def prepare(
         self,
@@ -83,11 +83,7 @@ class Meter:
         now = now or utcnow()
         assert principal.app_id is not None
         if event.event_timestamp > now + MAX_FUTURE:
-            raise ApiError(
-                400,
-                "invalid_ingest_event_timestamp",
-                "event_timestamp may not be more than 5 minutes in the future",
-            )
+            raise api_error("invalid_ingest_event_timestamp")
         _storable_event(event)
         attr = event.attribution
         category = attr.price_as_category or event.category
@@ -110,11 +106,11 @@ class Meter:
                 # the resource's large-context rule names the units, whoever produced them; they are recorded so
                 event.units, cost = price_call(event.units, resolved.version)
             except ValueError as exc:
-                raise ApiError(400, "invalid_units", str(exc)) from None
+                raise api_error("invalid_units", "pricing", reason=exc) from None
             cost_in, cost_out, unknown = cost.input, cost.output, cost.unknown_units
             if cost.total > MAX_REQUEST_COST:
                 if event.source == "ingest":
-                    raise ApiError(400, "cost_out_of_range", f"The event's cost is above {MAX_REQUEST_COST} USD")
+                    raise api_error("cost_out_of_range", max_request_cost=MAX_REQUEST_COST)
                 # A proxied call was answered already: it is recorded, charged the largest cost a call may have.
                 cost_in = min(cost_in, MAX_REQUEST_COST)
                 cost_out = min(cost_out, MAX_REQUEST_COST - cost_in)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..metrics import Metrics
 from ..limits.leases import LeaseBook
 from ..store.engine import Database
@@ -160,7 +160,7 @@ class Recorder:
                     self._database_down(batch, exc)
                     return
                 log.error("could not record request %s: %s", item.request_id, type(exc).__name__, exc_info=exc)
-                _settle(item, ApiError(503, "request_processing_error", "The request could not be recorded"))
+                _settle(item, api_error("request_processing_error", status=503))
                 self._journaled([item])  # logged above; replaying it at every start would not help
                 return
             log.warning("batch of %s failed (%s); retrying one by one", len(batch), type(exc).__name__)
@@ -197,8 +197,10 @@ class Recorder:
         kept = 0
         for item in batch:
             if item.future is not None:
-                _settle(item, ApiError(503, "database_unavailable", "The database is not reachable; retry later",
-                                       headers={"x-should-retry": "true", "retry-after": "1"}))
+                _settle(item, api_error(
+                    "database_unavailable",
+                    headers={"x-should-retry": "true", "retry-after": "1"},
+                ))
             else:
                 self._held.append(item)
                 kept += 1

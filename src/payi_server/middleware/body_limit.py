@@ -25,7 +25,8 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ApiError
+from ..error_codes import message
+from ..errors import ApiError, api_error
 
 
 async def send_error(send: Send, error: ApiError) -> None:
@@ -64,7 +65,7 @@ def _bad_query(scope: Scope) -> bool:
 class BodyTooLarge(ApiError, HTTPException):  # type: ignore[misc]
     # Also an HTTPException, so that FastAPI's body reader lets it through unchanged.
     def __init__(self, limit: int) -> None:
-        ApiError.__init__(self, 413, "request_too_large", f"Request body exceeds the limit of {limit} bytes")
+        ApiError.__init__(self, 413, "request_too_large", message("request_too_large", limit=limit))
         self.status_code = 413
         self.detail = self.message
 
@@ -84,19 +85,22 @@ class BodyLimitMiddleware:
         limit = self.proxy_max_bytes if scope["path"].startswith(self.proxy_prefix) else self.max_bytes
         headers = scope["headers"]
         if len(headers) > MAX_HEADERS or sum(len(n) + len(v) for n, v in headers) > MAX_HEADER_BYTES:
-            await send_error(send, ApiError(431, "request_header_fields_too_large",
-                                            f"At most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all"))
+            await send_error(send, api_error(
+                "request_header_fields_too_large",
+                max_headers=MAX_HEADERS,
+                max_header_bytes=MAX_HEADER_BYTES,
+            ))
             return
         if _bad_header(headers):
-            await send_error(send, ApiError(400, "invalid_header", "A header name or value holds invalid characters"))
+            await send_error(send, api_error("invalid_header"))
             return
         if _bad_query(scope):
-            await send_error(send, ApiError(400, "invalid_request", "The query string holds a NUL character"))
+            await send_error(send, api_error("invalid_request", "nul_query"))
             return
         for name, value in headers:
             if name == b"content-length":
                 if not value.isdigit():
-                    await send_error(send, ApiError(400, "invalid_content_length", "Content-Length is not a number"))
+                    await send_error(send, api_error("invalid_content_length"))
                     return
                 if int(value) > limit:
                     await send_error(send, BodyTooLarge(limit))

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
-from ..errors import ApiError
+from ..errors import api_error
 from ..store.changes import record_change, utcnow
 from ..store.engine import Database
 from ..store.tables import resources
@@ -39,23 +39,23 @@ def _price(value: Any, where: str) -> Decimal | None:
     try:
         price = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise ApiError(400, "invalid_unit_price", f"{where} must be a number") from None
+        raise api_error("invalid_unit_price", where=where) from None
     if not price.is_finite() or price < 0:
-        raise ApiError(400, "invalid_unit_price", f"{where} must be a non-negative number")
+        raise api_error("invalid_unit_price", "negative", where=where)
     if price > MAX_UNIT_PRICE:  # 1e308 was stored, then every cost computed from it overflowed (a 500)
-        raise ApiError(400, "invalid_unit_price", f"{where} must be at most {MAX_UNIT_PRICE} USD per unit")
+        raise api_error("invalid_unit_price", "too_large", where=where, max_unit_price=MAX_UNIT_PRICE)
     return price
 
 
 def parse_units(raw: Any) -> dict[str, UnitPrice]:
     if not isinstance(raw, dict) or not raw:
-        raise ApiError(400, "invalid_units", "'units' must be an object of {unit: {input_price, output_price}}")
+        raise api_error("invalid_units", "prices")
     out = {}
     for name, prices in raw.items():
         if not isinstance(name, str) or not 0 < len(name) <= 100:
-            raise ApiError(400, "invalid_units", "unit names are 1 to 100 characters")
+            raise api_error("invalid_units", "price_name")
         if not isinstance(prices, dict):
-            raise ApiError(400, "invalid_units", f"unit '{name}' must be an object with input_price/output_price")
+            raise api_error("invalid_units", "price", name=name)
         out[name] = UnitPrice(
             input_price=_price(prices.get("input_price"), f"units.{name}.input_price"),
             output_price=_price(prices.get("output_price"), f"units.{name}.output_price"),
@@ -158,7 +158,7 @@ class CatalogAdmin:
     async def list_resources(self, org_id: int, category: str, active: bool | None) -> list[dict[str, Any]]:
         rows = await self._rows(org_id, category, active=active)
         if not rows and not self.book.category_exists(org_id, category):
-            raise ApiError(404, "category_not_found", f"Category '{category[:200]}' not found")
+            raise api_error("category_not_found", category=category[:200], status=404)
         return _views(rows)
 
     async def versions(self, org_id: int, category: str, resource: str, active: bool | None) -> list[dict[str, Any]]:
@@ -171,9 +171,7 @@ class CatalogAdmin:
                 rows = await self._rows(org_id, category, name, active)
                 aliased = resource
         if not rows:
-            raise ApiError(
-                404, "category_resource_not_found", f"Category '{category[:200]}' and resource '{resource[:300]}' not found"
-            )
+            raise api_error("category_resource_not_found", category=category[:200], resource=resource[:300])
         views = _views(rows)
         if aliased:
             for view in views:
@@ -184,15 +182,13 @@ class CatalogAdmin:
         for view in await self.versions(org_id, category, resource, None):
             if view["resource_id"] == resource_id:
                 return view
-        raise ApiError(404, "category_resource_not_found", f"Resource version '{resource_id[:40]}' not found")
+        raise api_error("category_resource_not_found", "version", resource_id=resource_id[:40])
 
     async def create(self, org_id: int, category: str, resource: str, body: dict[str, Any]) -> dict[str, Any]:
         if category.startswith(SYSTEM_PREFIX) or category in KNOWN_SYSTEM_CATEGORIES:
-            raise ApiError(
-                400, "invalid_category", "The 'system.' prefix is reserved for managed categories; choose another name"
-            )
+            raise api_error("invalid_category", "reserved")
         if not 0 < len(category) <= 200 or not 0 < len(resource) <= 300:
-            raise ApiError(400, "invalid_category", "Category names are 1 to 200 characters, resources 1 to 300")
+            raise api_error("invalid_category")
         units = parse_units(body.get("units"))
         start = body.get("start_timestamp") or utcnow()
         if start.tzinfo is None:
@@ -201,7 +197,7 @@ class CatalogAdmin:
         for name in ("max_input_units", "max_output_units", "max_total_units", "large_context_threshold"):
             value = body.get(name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-                raise ApiError(400, "invalid_request", f"'{name}' must be a non-negative integer")
+                raise api_error("invalid_request", "count", name=name)
             ints[name] = value
         extra = {name: body[name] for name in _EXTRA_FIELDS if body.get(name) is not None}
         async with self.db.write() as conn:
@@ -216,7 +212,7 @@ class CatalogAdmin:
                 )
             ).first()
             if clash is not None:
-                raise ApiError(409, "resource_version_exists", "A version with this start_timestamp already exists")
+                raise api_error("resource_version_exists")
             values = {
                 "org_id": org_id,
                 "category": category,
@@ -241,7 +237,7 @@ class CatalogAdmin:
         self, org_id: int, category: str, resource: str | None = None, resource_id: str | None = None
     ) -> list[dict[str, Any]]:
         if category.startswith(SYSTEM_PREFIX):
-            raise ApiError(400, "invalid_category", "Managed 'system.' categories cannot be deleted")
+            raise api_error("invalid_category", "delete_managed")
         now = utcnow()
         async with self.db.write() as conn:
             query = select(resources).where(self._scope(org_id, category), resources.c.deleted_at.is_(None))
@@ -249,11 +245,11 @@ class CatalogAdmin:
                 query = query.where(resources.c.resource == resource)
             if resource_id is not None:
                 if not (resource_id.isascii() and resource_id.isdigit()) or len(resource_id) > 18:
-                    raise ApiError(404, "category_resource_not_found", "Resource version not found")
+                    raise api_error("category_resource_not_found", "version_id")
                 query = query.where(resources.c.id == int(resource_id))
             rows = (await conn.execute(query)).all()
             if not rows:
-                raise ApiError(404, "category_resource_not_found" if resource else "category_not_found", "Not found")
+                raise api_error("category_resource_not_found" if resource else "category_not_found", "plain", status=404)
             ids = [r.id for r in rows]
             await conn.execute(update(resources).where(resources.c.id.in_(ids)).values(deleted_at=now))
             await record_change(conn, self.db, "catalog", str(org_id))

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from ..errors import ApiError
+from ..errors import api_error
 from ..store.changes import ChangeFeed, record_change, utcnow
 from ..store.engine import Database
 from ..store.tables import applications, deployments
@@ -85,7 +85,7 @@ class Deployments:
             applications.c.id == app_id, applications.c.org_id == org_id, applications.c.deleted_at.is_(None)
         )
         if (await conn.execute(query)).first() is None:
-            raise ApiError(404, "application_not_found", f"Application '{app_id}' not found")
+            raise api_error("application_not_found", app_id=app_id)
 
     async def list(self, org_id: int, app_id: int) -> list[dict[str, Any]]:
         async with self._db.read() as conn:
@@ -105,9 +105,7 @@ class Deployments:
             count_query = select(deployments.c.deployment).where(deployments.c.app_id == app_id)
             existing = {r.deployment for r in (await conn.execute(count_query)).all()}
             if deployment not in existing and len(existing) >= PER_APPLICATION_MAX:
-                raise ApiError(
-                    400, "too_many_deployments", f"An application holds at most {PER_APPLICATION_MAX} deployments"
-                )
+                raise api_error("too_many_deployments", per_application_max=PER_APPLICATION_MAX)
             values = {
                 "app_id": app_id, "category": category, "deployment": deployment, "model": model,
                 "created_at": now, "updated_at": now,
@@ -137,7 +135,7 @@ class Deployments:
             )
             row = (await conn.execute(select(deployments).where(where))).first()
             if row is None:
-                raise ApiError(404, "deployment_not_found", f"Deployment '{deployment[:NAME_MAX]}' not found")
+                raise api_error("deployment_not_found", deployment=deployment[:NAME_MAX])
             await conn.execute(delete(deployments).where(where))
             await record_change(conn, self._db, ENTITY, str(app_id))
         self._models.pop((app_id, category, deployment), None)

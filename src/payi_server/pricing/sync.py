@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, text, update
 
-from ..errors import ApiError
+from ..errors import api_error
 from ..store.changes import record_change, utcnow
 from ..store.engine import Database
 from ..store.tables import resources, server_meta
@@ -342,7 +342,7 @@ def _int_or_none(value: Any, where: str) -> int | None:
     if value is None:
         return None
     if type(value) is not int or value < 0:
-        raise ApiError(400, "invalid_price_file", f"{where} must be a non-negative integer")
+        raise api_error("invalid_price_file", "count", where=where)
     return value
 
 
@@ -350,7 +350,7 @@ def _names_list(value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 300 for v in value):
-        raise ApiError(400, "invalid_price_file", f"{where} must be a list of names")
+        raise api_error("invalid_price_file", "names", where=where)
     return tuple(v.lower() for v in value)
 
 
@@ -360,28 +360,25 @@ def parse_price_file(data: Any, *, source: str, now: datetime) -> list[PriceVers
     description?}``; ``units`` as in the categories API (USD per single unit)."""
     items = data.get("resources") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
-        raise ApiError(400, "invalid_price_file", "expected {\"resources\": [...]} or a non-empty list")
+        raise api_error("invalid_price_file")
     out = []
     for index, item in enumerate(items):
         where = f"resources[{index}]"
         if not isinstance(item, dict):
-            raise ApiError(400, "invalid_price_file", f"{where} must be an object")
+            raise api_error("invalid_price_file", "object", where=where)
         category, resource = item.get("category"), item.get("resource")
         if not isinstance(category, str) or not category.startswith(SYSTEM_PREFIX) or len(category) > 200:
-            raise ApiError(
-                400, "invalid_price_file",
-                f"{where}.category must be a managed 'system.' category (custom prices: /api/v1/categories)",
-            )
+            raise api_error("invalid_price_file", "category", where=where)
         if not isinstance(resource, str) or not 0 < len(resource) <= 300:
-            raise ApiError(400, "invalid_price_file", f"{where}.resource must be a name of 1 to 300 characters")
+            raise api_error("invalid_price_file", "resource", where=where)
         start = now
         if item.get("start_timestamp") is not None:
             try:
                 start = datetime.fromisoformat(str(item["start_timestamp"]).replace("Z", "+00:00"))
             except ValueError:
-                raise ApiError(400, "invalid_price_file", f"{where}.start_timestamp is not ISO-8601") from None
+                raise api_error("invalid_price_file", "timestamp", where=where) from None
             if start.tzinfo is None:
-                raise ApiError(400, "invalid_price_file", f"{where}.start_timestamp needs a time zone")
+                raise api_error("invalid_price_file", "timestamp_zone", where=where)
         description = item.get("description")
         out.append(
             PriceVersion(
@@ -405,5 +402,5 @@ def load_price_file(path: Path, *, now: datetime) -> list[PriceVersion]:
     try:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise ApiError(400, "invalid_price_file", f"cannot read {path.name}: {exc}") from None
+        raise api_error("invalid_price_file", "unreadable", name=path.name, error=exc) from None
     return parse_price_file(data, source=path.name[:200], now=now)

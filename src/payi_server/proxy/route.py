@@ -27,7 +27,7 @@ from yarl import URL
 from ..auth.cache import Principal
 from ..auth.dependency import authenticate_request
 from ..auth.keys import KeyKind
-from ..errors import ApiError
+from ..errors import api_error
 from ..metering.attribution import from_headers
 from ..metering.event import Payload, Units
 from ..metering.gate import MeteredCall
@@ -102,11 +102,11 @@ class ProxyEndpoint:
         provider = scope["path_params"]["provider"]
         adapter = ADAPTERS.get(provider)
         if adapter is None:
-            raise ApiError(404, "not_found", "No proxy route for this provider")
+            raise api_error("not_found", "provider")
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         prefix = f"/api/v1/proxy/{provider}{adapter.strip_prefix}".encode()
         if not raw_path.startswith(prefix + b"/"):
-            raise ApiError(404, "not_found", "No such proxy path")
+            raise api_error("not_found", "proxy_path")
         call = _Call(state, principal, adapter, scope, receive, send, raw_path[len(prefix) :].decode("latin-1"))
         await call.run(request, self.session(state), self.hosts)
 
@@ -151,7 +151,7 @@ class _Call:
             )
         default = self.adapter.default_base(settings)
         if not default:
-            raise ApiError(400, "header_is_missing", "Required header 'xProxy-Provider-BaseUri' is missing")
+            raise api_error("header_is_missing")
         return parse_base(default, patterns=(), allow_private=True, trusted=True)
 
     def _forward_headers(self) -> list[tuple[str, str]]:
@@ -250,18 +250,18 @@ class _Call:
             )
         except TimeoutError:
             self._finish(504, None, None)
-            raise ApiError(504, "provider_error", "The provider did not answer in time") from None
+            raise api_error("provider_error", "timeout", status=504) from None
         except aiohttp.ClientConnectorDNSError:
             if upstream.trusted:
                 self._finish(502, None, None)
-                raise ApiError(502, "provider_error", "The provider's host could not be resolved") from None
+                raise api_error("provider_error", "unresolved", status=502) from None
             # Resolved to a non-public address at connect time (re-pointed since HostCheck), or vanished.
             self._finish(400, None, None)
-            raise ApiError(400, "invalid_provider_host", "The provider host is not allowed by this server") from None
+            raise api_error("invalid_provider_host") from None
         except (aiohttp.ClientError, OSError) as exc:
             self._finish(502, None, None)
             log.warning("upstream unreachable: %s", type(exc).__name__)
-            raise ApiError(502, "provider_error", "The downstream provider could not be reached") from None
+            raise api_error("provider_error", status=502) from None
         # payi_upstream_seconds: the provider's time to response headers (timed here: an aiohttp trace costs every
         # request a callback per signal, 5% of the proxy's time)
         metrics = self.state.metrics
@@ -303,10 +303,10 @@ class _Call:
             data = await response.read()
         except TimeoutError:
             self._finish(504, None, None)
-            raise ApiError(504, "provider_error", "The provider did not answer in time") from None
+            raise api_error("provider_error", "timeout", status=504) from None
         except (aiohttp.ClientError, OSError):
             self._finish(502, None, None)
-            raise ApiError(502, "provider_error", "The provider's response was cut off") from None
+            raise api_error("provider_error", "cut_off", status=502) from None
         self.first_byte_ms = int((time.perf_counter() - self.t0) * 1000)
         assert self.info is not None
         parsed: Any = None

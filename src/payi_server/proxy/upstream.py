@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ _NUMERIC = re.compile(r"[0-9a-fx.]+")
 
 
 def _refuse_host() -> ApiError:
-    return ApiError(400, "invalid_provider_host", "The provider host is not allowed by this server")
+    return api_error("invalid_provider_host")
 
 
 def parse_base(value: str, *, patterns: tuple[str, ...], allow_private: bool, trusted: bool) -> Upstream:
@@ -95,24 +95,24 @@ def parse_base(value: str, *, patterns: tuple[str, ...], allow_private: bool, tr
         parts = urlsplit(value.strip())
         port = parts.port
     except ValueError:
-        raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri is not a valid URI") from None
+        raise api_error("invalid_provider_uri") from None
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password:
-        raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri must be an absolute http(s) URI")
+        raise api_error("invalid_provider_uri", "relative")
     if parts.query or parts.fragment:
-        raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri may not carry a query or fragment")
+        raise api_error("invalid_provider_uri", "query")
     host = parts.hostname.lower().rstrip(".")
     if not trusted:
         if parts.scheme != "https" and not allow_private:
-            raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri must use https")
+            raise api_error("invalid_provider_uri", "https")
         if not any(fnmatchcase(host, pattern.lower()) for pattern in patterns):
-            raise ApiError(400, "invalid_provider_host", "The provider host is not allowed by this server")
+            raise api_error("invalid_provider_host")
         try:
             literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             literal = None
         if literal is None:
             if not _HOST_NAME.fullmatch(host):
-                raise ApiError(400, "invalid_provider_uri", "xProxy-Provider-BaseUri has an invalid host")
+                raise api_error("invalid_provider_uri", "host")
             if _NUMERIC.fullmatch(host) and _legacy_ipv4(host):
                 raise _refuse_host()  # an address in a spelling only old resolvers read
         elif not allow_private and not _is_public(str(literal)):
@@ -153,7 +153,7 @@ class HostCheck:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
-            raise ApiError(400, "invalid_provider_host", "The provider host could not be resolved") from None
+            raise api_error("invalid_provider_host", "unresolved") from None
         if not infos or not all(_is_public(str(info[4][0])) for info in infos):
             raise _refuse_host()
         if len(self._passed) >= self.max_entries:

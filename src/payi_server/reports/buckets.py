@@ -21,7 +21,7 @@ from sqlalchemy import DateTime, Integer, String, case, func, literal, type_coer
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..errors import ApiError
+from ..errors import api_error
 
 _HOUR = timedelta(hours=1)
 
@@ -29,11 +29,11 @@ _HOUR = timedelta(hours=1)
 def check_zone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` (``UTC``, ``Europe/Paris`` ...), or 400 ``invalid_timezone``."""
     if not name or len(name) > 64 or not all(c.isalnum() or c in "/_+-" for c in name):
-        raise ApiError(400, "invalid_timezone", "Unknown time zone; use an IANA name such as Europe/Paris")
+        raise api_error("invalid_timezone")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ApiError(400, "invalid_timezone", "Unknown time zone; use an IANA name such as Europe/Paris") from None
+        raise api_error("invalid_timezone") from None
 
 
 def hour_floor(at: datetime) -> datetime:

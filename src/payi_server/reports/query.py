@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from ..errors import ApiError
+from ..errors import api_error
 from ..store.tables import ROLLUP_HOURLY_MEASURES, ROLLUP_LATENCY_COLUMNS
 from .buckets import check_zone, hour_ceil, hour_floor
 from .latency import LATENCY_MEASURES
@@ -53,10 +53,6 @@ DEFAULT_RANGE = timedelta(days=30)
 # Dates outside this window are refused (400) rather than overflowing date arithmetic.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def bad(code: str, message: str) -> ApiError:
-    return ApiError(400, code, message)
 
 
 @dataclass(frozen=True)
@@ -114,10 +110,10 @@ def _dimension(name: str) -> str:
     if name.startswith(PROPERTY_PREFIX):
         prop = name[len(PROPERTY_PREFIX) :]
         if not prop or len(prop) > 200:
-            raise bad("invalid_dimension", "A property dimension is 'property:<name>', the name 1 to 200 characters")
+            raise api_error("invalid_dimension", "property")
         return PROPERTY_PREFIX + prop
     if name not in HOURLY_DIMENSIONS and name != "limit":
-        raise bad("invalid_dimension", f"Unknown dimension; use one of: {', '.join(DIMENSIONS)} (property:<name>)")
+        raise api_error("invalid_dimension", dimensions=', '.join(DIMENSIONS))
     return name
 
 
@@ -133,28 +129,23 @@ def _validate(query: ReportQuery) -> ReportQuery:
     names = set(query.group_by) | set(query.filters)
     props = {n for n in names if n.startswith(PROPERTY_PREFIX)}
     if len(props) > 1:
-        raise bad("unsupported_dimensions", "A report can use one request property at a time")
+        raise api_error("unsupported_dimensions", "properties")
     narrow = [n for n in names if n == "limit" or n.startswith(PROPERTY_PREFIX)]
     if narrow:
         others = sorted(n for n in names if n not in narrow and n != "application")
         if others or ("limit" in names and props):
-            raise bad(
-                "unsupported_dimensions",
-                "'limit' and 'property:<name>' combine only with 'application' "
-                f"(the rollups do not cross them with {', '.join(others) or 'each other'})",
-            )
+            raise api_error("unsupported_dimensions", others=', '.join(others) or 'each other')
     if query.latency and narrow:
-        raise bad("unsupported_dimensions", "Latency percentiles come from the hourly rollup: 'latency' does not "
-                  "combine with 'limit' or 'property:<name>'")
+        raise api_error("unsupported_dimensions", "latency")
     if len(query.group_by) != len(set(query.group_by)):
-        raise bad("invalid_dimension", "A dimension appears twice in group_by")
+        raise api_error("invalid_dimension", "twice")
     if query.end <= query.start:
-        raise bad("invalid_range", "'end' must be after 'start'")
+        raise api_error("invalid_range")
     span = query.end - query.start
     if span > MAX_RANGE or (query.bucket == "hour" and span > MAX_HOURLY_RANGE):
-        raise bad("range_too_large", "The range is too large for this bucket (hourly: at most 366 days)")
+        raise api_error("range_too_large")
     if query.top is not None and not 1 <= query.top <= MAX_TOP:
-        raise bad("invalid_top", f"'top' must be 1 to {MAX_TOP}")
+        raise api_error("invalid_top", max_top=MAX_TOP)
     return query
 
 
@@ -165,7 +156,7 @@ def check_date(value: datetime) -> datetime:
     except OverflowError:
         ok = False
     if not ok:
-        raise bad("invalid_range", "Dates must be between 1970-01-01 and 2200-01-01")
+        raise api_error("invalid_range", "dates")
     return value
 
 
@@ -191,7 +182,7 @@ def build_query(
     """Check and normalise report parameters: the range is widened to whole UTC hours (the rollups' grain)."""
     check_zone(tz)
     if bucket not in BUCKETS:
-        raise bad("invalid_bucket", "'bucket' is one of hour, day, month, total")
+        raise api_error("invalid_bucket")
     now = now or datetime.now(UTC)
     end_at = hour_ceil(check_date(aware(end, tz)) if end else now)
     start_at = hour_floor(check_date(aware(start, tz)) if start else end_at - DEFAULT_RANGE)
@@ -201,9 +192,9 @@ def build_query(
         dim = _dimension(name)
         vals = tuple(dict.fromkeys(v.strip() for v in values))
         if len(vals) > 1000:
-            raise bad("invalid_filter", "At most 1000 values per filter")
+            raise api_error("invalid_filter", "too_many")
         if dim == "use_case_version" and any(v and not (v.isascii() and v.isdigit()) for v in vals):
-            raise bad("invalid_filter", "'use_case_version' values are whole numbers")
+            raise api_error("invalid_filter", "use_case_version")
         parsed[dim] = tuple(sorted(set(parsed.get(dim, ())) | set(vals)))
     return _validate(
         ReportQuery(

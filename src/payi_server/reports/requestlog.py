@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, or_, select, union_all
 
-from ..errors import ApiError
+from ..errors import api_error
 from ..store.engine import Database
 from ..store.tables import requests, rollup_hourly
 from .buckets import check_zone, hour_floor
@@ -93,12 +93,12 @@ def make_log_query(
     end_at = check_date(aware(end, tz)).astimezone(UTC) if end else datetime.now(UTC)
     start_at = check_date(aware(start, tz)).astimezone(UTC) if start else end_at - DEFAULT_RANGE
     if end_at <= start_at:
-        raise ApiError(400, "invalid_range", "'end' must be after 'start'")
+        raise api_error("invalid_range")
     for name, values in (filters or {}).items():
         if name not in FILTERS:
-            raise ApiError(400, "invalid_filter", f"The request log is filtered by: {', '.join(FILTERS)}")
+            raise api_error("invalid_filter", "request_log", filters=', '.join(FILTERS))
         if name == "use_case_version" and any(v and not (v.isascii() and v.isdigit()) for v in values):
-            raise ApiError(400, "invalid_filter", "'use_case_version' values are whole numbers")
+            raise api_error("invalid_filter", "use_case_version")
     return LogQuery(
         start=start_at, end=end_at, filters={k: tuple(v) for k, v in (filters or {}).items()}, failed=failed
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..store.engine import Database
 from ..store.tables import applications
 
@@ -31,7 +31,7 @@ class Scope:
 
 def _unknown() -> ApiError:
     # The same answer for an id of another organisation and one that does not exist.
-    return ApiError(404, "application_not_found", "Application not found")
+    return api_error("application_not_found", "scope")
 
 
 async def load_scope(db: Database, org_id: int, app_id: int | None = None) -> Scope:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import limits, use_case_instances, use_case_kpi_scores, use_case_kpis
@@ -44,7 +44,7 @@ _SCORE_RANGES = {"percentage": (0.0, 100.0), "likert5": (1.0, 5.0), "likert7": (
 
 def instance_not_found(use_case_id: str) -> ApiError:
     """``use_case_instance_not_found`` (404)."""
-    return ApiError(404, "use_case_instance_not_found", f"Use case instance '{shown(use_case_id)}' not found")
+    return api_error("use_case_instance_not_found", use_case_id=shown(use_case_id))
 
 
 def _check_id(use_case_id: str) -> str:
@@ -82,12 +82,12 @@ def check_score(kpi_type: str | None, score: bool | float | None) -> float | Non
         return None
     value = float(score)
     if not math.isfinite(value):
-        raise ApiError(400, "invalid_kpi_score", "A score must be a finite number")
+        raise api_error("invalid_kpi_score")
     if kpi_type == "boolean" and value not in (0.0, 1.0):
-        raise ApiError(400, "invalid_kpi_score", "A boolean KPI's score is true/false (or 1/0)")
+        raise api_error("invalid_kpi_score", "boolean")
     low, high = _SCORE_RANGES.get(kpi_type or "", (-math.inf, math.inf))
     if not low <= value <= high:
-        raise ApiError(400, "invalid_kpi_score", f"A {kpi_type} KPI's score is between {low:g} and {high:g}")
+        raise api_error("invalid_kpi_score", "range", kpi_type=kpi_type, low=low, high=high)
     return value
 
 
@@ -164,7 +164,7 @@ class InstanceService:
         """Merge properties into an instance (a ``None`` value deletes the key)."""
         for key, value in properties.items():
             if not key or len(key) > 200 or "\x00" in key or (value is not None and (len(value) > 10_000 or "\x00" in value)):
-                raise ApiError(400, "invalid_properties", "Property names are 1 to 200 characters, values at most 10000")
+                raise api_error("invalid_properties", "instance")
         async with self._db.write() as conn:
             row = await self._instance(conn, app_id, name, use_case_id)
             merged = dict(row["properties"] or {})
@@ -174,7 +174,7 @@ class InstanceService:
                 else:
                     merged[key] = value
             if len(merged) > MAX_PROPERTIES:
-                raise ApiError(400, "invalid_properties", f"An instance has at most {MAX_PROPERTIES} properties")
+                raise api_error("invalid_properties", "instance_count", max_properties=MAX_PROPERTIES)
             await conn.execute(
                 update(use_case_instances)
                 .where(use_case_instances.c.app_id == app_id, use_case_instances.c.use_case_id == row["use_case_id"])
@@ -199,9 +199,7 @@ class InstanceService:
                 )
             ).first()
             if kpi is None:
-                raise ApiError(
-                    404, "kpi_not_found", f"KPI '{shown(kpi_name)}' is not defined for use case '{row['name']}'"
-                )
+                raise api_error("kpi_not_found", "instance", kpi_name=shown(kpi_name), name=row['name'])
             value = check_score(kpi.kpi_type, score)
             key = {"app_id": app_id, "use_case_id": row["use_case_id"], "kpi_name": kpi_name}
             inserted = await conn.execute(

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..store.changes import record_change, utcnow
 from ..store.engine import Database
 from ..store.tables import (
@@ -51,18 +51,14 @@ UNSET: Any = _Unset()
 def check_use_case_name(name: str) -> str:
     """A use-case name, or ``invalid_use_case_name`` (400); an invalid name is never echoed back."""
     if not isinstance(name, str) or not USE_CASE_NAME.match(name):
-        raise ApiError(
-            400,
-            "invalid_use_case_name",
-            "Use case names are 1 to 64 characters: letters, digits, '.', '-' and '_' only",
-        )
+        raise api_error("invalid_use_case_name")
     return name
 
 
 def check_kpi_name(name: str) -> str:
     """A KPI name: 1 to 64 characters, no '/', '\\' or control characters, no outer spaces."""
     if not isinstance(name, str) or not KPI_NAME.match(name) or name != name.strip():
-        raise ApiError(400, "invalid_kpi_name", "KPI names are 1 to 64 characters, without '/', '\\' or control characters")
+        raise api_error("invalid_kpi_name")
     return name
 
 
@@ -71,9 +67,7 @@ def check_description(text: str | None) -> str:
     if text is None:
         return ""
     if len(text) > MAX_DESCRIPTION or "\x00" in text:
-        raise ApiError(
-            400, "invalid_use_case_description", f"A description is at most {MAX_DESCRIPTION} characters"
-        )
+        raise api_error("invalid_use_case_description", max_description=MAX_DESCRIPTION)
     return text
 
 
@@ -86,7 +80,7 @@ def shown(value: str) -> str:
 
 def use_case_not_found(name: str) -> ApiError:
     """``use_case_not_found`` (404)."""
-    return ApiError(404, "use_case_not_found", f"Use case '{shown(name)}' not found")
+    return api_error("use_case_not_found", name=shown(name))
 
 
 def _row(raw: Any) -> dict[str, Any]:
@@ -181,7 +175,7 @@ def kpi_view(row: dict[str, Any]) -> dict[str, Any]:
 
 def _goal(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
-        raise ApiError(400, "invalid_kpi_goal", "'goal' must be a finite number")
+        raise api_error("invalid_kpi_goal")
     return value
 
 
@@ -221,8 +215,7 @@ class UseCaseService:
                 async with self._db.write() as conn:
                     row = await load_definition(conn, app_id, name, lock=True)
                     if row is not None and not row["implicit"]:
-                        raise ApiError(409, "use_case_already_exists", f"Use case '{name}' already exists",
-                                       headers=NO_RETRY)
+                        raise api_error("use_case_already_exists", name=name, headers=NO_RETRY)
                     if row is not None:
                         await conn.execute(
                             update(use_case_definitions).where(use_case_definitions.c.id == row["id"]).values(**values)
@@ -238,8 +231,7 @@ class UseCaseService:
             except IntegrityError:
                 # Created at the same moment (by another call, or implicitly by ingest): look again once.
                 if attempt:
-                    raise ApiError(409, "use_case_already_exists", f"Use case '{name}' already exists",
-                                   headers=NO_RETRY) from None
+                    raise api_error("use_case_already_exists", name=name, headers=NO_RETRY) from None
         raise AssertionError("unreachable")
 
     async def get_definition(self, app_id: int, name: str) -> dict[str, Any]:
@@ -332,7 +324,7 @@ class UseCaseService:
             )
         ).first()
         if found is None:
-            raise ApiError(404, "kpi_not_found", f"KPI '{shown(kpi_name)}' not found")
+            raise api_error("kpi_not_found", kpi_name=shown(kpi_name))
         return _row(found)
 
     async def create_kpi(
@@ -343,7 +335,7 @@ class UseCaseService:
         kpi_name = check_kpi_name(kpi_name)
         kind = kpi_type.strip().lower() if isinstance(kpi_type, str) else ""
         if kind not in KPI_TYPES:
-            raise ApiError(400, "invalid_kpi_type", f"'kpi_type' must be one of: {', '.join(KPI_TYPES)}")
+            raise api_error("invalid_kpi_type", kpi_types=', '.join(KPI_TYPES))
         now = self._clock()
         values = {
             "name": kpi_name,
@@ -353,7 +345,7 @@ class UseCaseService:
             "created_at": now,
             "updated_at": now,
         }
-        conflict = ApiError(409, "kpi_already_exists", f"KPI '{kpi_name}' already exists", headers=NO_RETRY)
+        conflict = api_error("kpi_already_exists", kpi_name=kpi_name, headers=NO_RETRY)
         try:
             async with self._db.write() as conn:
                 definition = await find_definition(conn, app_id, name, lock=True)

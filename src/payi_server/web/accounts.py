@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ApiError
+from ..errors import ApiError, api_error
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import dashboard_sessions, dashboard_users
@@ -63,13 +63,13 @@ def generate_password() -> str:
 def check_email(email: str) -> str:
     email = email.strip().lower()
     if not EMAIL.match(email):
-        raise ApiError(400, "invalid_email", "Give an email address such as ops@example.com")
+        raise api_error("invalid_email")
     return email
 
 
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD or len(password) > 1024:
-        raise ApiError(400, "invalid_password", f"Passwords are {MIN_PASSWORD} to 1024 characters")
+        raise api_error("invalid_password", min_password=MIN_PASSWORD)
     return password
 
 
@@ -94,7 +94,7 @@ class Accounts:
     # --- users -------------------------------------------------------------------------------------
     async def create_user(self, org_id: int, email: str, password: str, role: str) -> dict[str, Any]:
         if role not in ROLES:
-            raise ApiError(400, "invalid_role", "The role is admin or viewer")
+            raise api_error("invalid_role")
         email = check_email(email)
         hashed = await asyncio.to_thread(_hasher.hash, check_password(password))
         now = utcnow()
@@ -107,7 +107,7 @@ class Accounts:
                 )
                 row = (await conn.execute(select(dashboard_users).where(dashboard_users.c.email == email))).one()
         except IntegrityError:
-            raise ApiError(409, "user_already_exists", "A user with this email exists") from None
+            raise api_error("user_already_exists") from None
         return user_view(row)
 
     async def list_users(self, org_id: int) -> list[dict[str, Any]]:
@@ -138,7 +138,7 @@ class Accounts:
     async def set_role(self, org_id: int, email: str, role: str) -> None:
         """Change a user's role (their sessions follow at once); the organisation keeps at least one admin."""
         if role not in ROLES:
-            raise ApiError(400, "invalid_role", "The role is admin or viewer")
+            raise api_error("invalid_role")
         async with self._db.write() as conn:
             user_id = await self._user_id(conn, org_id, email)
             if role != "admin":
@@ -157,7 +157,7 @@ class Accounts:
             query = query.with_for_update()
         admins = set((await conn.execute(query)).scalars().all())
         if admins <= {user_id}:
-            raise ApiError(409, "last_admin", "This is the organisation's last admin: make another user admin first")
+            raise api_error("last_admin")
 
     async def user_email(self, org_id: int, user_id: int) -> str:
         """The email of a user of the organisation (``user_not_found`` otherwise)."""
@@ -165,7 +165,7 @@ class Accounts:
         async with self._db.read() as conn:
             found = (await conn.execute(query)).scalar()
         if found is None:
-            raise ApiError(404, "user_not_found", "No such user")
+            raise api_error("user_not_found")
         return str(found)
 
     async def _user_id(self, conn: Any, org_id: int, email: str) -> int:
@@ -177,7 +177,7 @@ class Accounts:
             )
         ).scalar()
         if found is None:
-            raise ApiError(404, "user_not_found", "No such user")
+            raise api_error("user_not_found")
         return int(found)
 
     async def ensure_first_admin(self, org_id: int) -> tuple[str, str] | None:
