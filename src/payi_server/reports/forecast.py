@@ -1,9 +1,12 @@
 """Forecasts of limits from the hourly limit rollups: the burn rate, where the window ends, the spend projected at
 its end, and when the max is reached at this rate.
 
-The rate is the limit's spend per hour over the last 7 days, or since its window began, it was reset or created
-if that is later (whole hours of ``rollup_limit_hourly``: a reset in the middle of an hour counts that hour from
-its start). Less than an hour of history gives no forecast.
+The recent rate (``forecast_limits``) is the limit's spend per hour over the last 7 days, or since its window
+began, it was reset or created if that is later (whole hours of ``rollup_limit_hourly``: a reset in the middle of
+an hour counts that hour from its start). The rate of a range (``forecast_over``, the page's selected range) is its
+spend per hour over that range, up to now and from the limit's creation if later; resets and window starts inside
+the range do not shorten it (the burn rate of the range, not of the current window). Either way the projection
+starts from what the limit has spent in its window now. Less than an hour of history gives no forecast.
 """
 
 from __future__ import annotations
@@ -47,17 +50,36 @@ def since(row: Mapping[str, Any], now: datetime) -> datetime:
 
 
 async def forecast_limits(db: Database, rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[int, Forecast]:
-    """Forecasts of limit rows (the ``limits`` columns, ``spent`` as shown), keyed by the rows' ``id``."""
+    """Forecasts of limit rows (the ``limits`` columns, ``spent`` as shown) at their recent rate, keyed by the rows'
+    ``id``."""
     rows = list(rows)
+    return await _forecasts(db, rows, now, {int(r["id"]): since(r, now) for r in rows}, now)
+
+
+async def forecast_over(
+    db: Database, rows: Iterable[Mapping[str, Any]], now: datetime, start: datetime, end: datetime
+) -> dict[int, Forecast]:
+    """Forecasts of limit rows at the rate of ``[start, end)`` (the page's range; up to now, from each limit's
+    creation if later), keyed by the rows' ``id``."""
+    rows = list(rows)
+    starts = {int(r["id"]): hour_floor(max(start, r["created_at"])) for r in rows}
+    return await _forecasts(db, rows, now, starts, min(end, now))
+
+
+async def _forecasts(
+    db: Database, rows: list[Mapping[str, Any]], now: datetime, starts: dict[int, datetime], until: datetime
+) -> dict[int, Forecast]:
+    """The rate of each row is its spend in the hours from ``starts[id]`` to ``until``."""
     if not rows:
         return {}
-    starts = {int(r["id"]): since(r, now) for r in rows}
     t = rollup_limit_hourly
     query = (
         select(t.c.limit_pk, t.c.bucket, wide_sum(t.c.cost_total, db.is_sqlite))
         .where(t.c.limit_pk.in_(list(starts)), t.c.bucket >= min(starts.values()))
         .group_by(t.c.limit_pk, t.c.bucket)
     )
+    if until < now:  # a range that ended: not the hours after it
+        query = query.where(t.c.bucket < until)
     async with db.read() as conn:
         spend: dict[int, float] = {}
         for pk, bucket, cost in (await conn.execute(query)).all():
@@ -66,7 +88,7 @@ async def forecast_limits(db: Database, rows: Iterable[Mapping[str, Any]], now: 
     out = {}
     for row in rows:
         pk = int(row["id"])
-        hours = (now - starts[pk]) / timedelta(hours=1)
+        hours = (until - starts[pk]) / timedelta(hours=1)
         if hours < 1:
             continue
         rate = spend.get(pk, 0.0) / hours  # USD per hour

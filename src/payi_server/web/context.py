@@ -125,6 +125,13 @@ class PageFilters:
         return build_query(start=start - span, end=elapsed_end - span, bucket="total", tz=self.tz,
                            filters=self._filters(), now=self.now)
 
+    def range_label(self) -> str:
+        """The range as the filter bar names it (a custom one by its first and last day)."""
+        if self.range != "custom":
+            return RANGES[self.range]
+        start, end = self.window()
+        return f"{start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d}"
+
     def period_label(self) -> str:
         return "the previous period" if self.range == "custom" else f"the previous {RANGES[self.range][5:].lower()}"
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ..ids import numeric_id
 from ..limits.model import limit_view, state_after
-from ..reports.forecast import forecast_limits
+from ..reports.forecast import forecast_limits, forecast_over
 from ..reports.requestlog import safe_uri
 from ..reports.scope import Scope
 from ..store.changes import utcnow
@@ -30,9 +30,12 @@ from ..store.tables import (
 )
 
 
-async def limits_in(db: Database, scope: Scope, limit_id: str | None = None) -> list[dict[str, Any]]:
+async def limits_in(
+    db: Database, scope: Scope, limit_id: str | None = None, over: tuple[datetime, datetime] | None = None
+) -> list[dict[str, Any]]:
     """Live limits (or the one ``limit_id``) with spend, max, threshold, state (stale periodic windows read as
-    empty) and forecast (``reports.forecast``)."""
+    empty) and forecast at the recent rate (``reports.forecast``); with ``over`` (the page's range) also
+    ``range_forecast``, at the rate of that range."""
     if not scope.app_ids:
         return []
     query = (
@@ -46,9 +49,12 @@ async def limits_in(db: Database, scope: Scope, limit_id: str | None = None) -> 
         rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
     now = utcnow()
     out = limit_rows([(row["app_id"], limit_view(row, now)) for row in rows], scope)
-    ahead = await forecast_limits(db, [{**row, "spent": item["spent"]} for row, item in zip(rows, out, strict=True)], now)
+    shown = [{**row, "spent": item["spent"]} for row, item in zip(rows, out, strict=True)]
+    ahead = await forecast_limits(db, shown, now)
+    in_range = await forecast_over(db, shown, now, *over) if over is not None else {}
     for row, item in zip(rows, out, strict=True):
         item["forecast"] = ahead.get(int(row["id"]))
+        item["range_forecast"] = in_range.get(int(row["id"]))
     return out
 
 

@@ -31,10 +31,11 @@ SORTS = {"": "newest first", "oldest": "oldest first", "cost": "most expensive",
 async def limits_page(request: Request, user: Viewer) -> Response:
     filters = PageFilters.from_request(request)
     org_scope, scope = await page_scope(request, user.org_id, filters)
+    shown = await limits_in(db_of(request), scope, over=filters.window())  # burn rates of the page's range too
     return render(
         request,
         "limits.html",
-        {"filters": filters, "apps": live_apps(org_scope), "limits": await limits_in(db_of(request), scope),
+        {"filters": filters, "apps": live_apps(org_scope), "limits": shown,
          "periods": PERIODS, **await take_flash(request, user)},
     )
 

@@ -97,8 +97,8 @@ async def overview(request: Request, user: Viewer) -> Response:
         before = (await run(request, scope, filters.previous_query())).totals
     except ApiError:
         before = {}  # a custom range that starts near 1970 has no period before it
-    near = sorted((lim for lim in await limits_in(db_of(request), scope) if near_max(lim)),
-                  key=lambda lim: -lim["percent"])
+    shown = await limits_in(db_of(request), scope, over=filters.window())
+    near = sorted((lim for lim in shown if near_max(lim)), key=lambda lim: -lim["percent"])
     return render(
         request,
         "overview.html",

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from payi_server.reports.forecast import forecast_limits
+from payi_server.reports.forecast import forecast_limits, forecast_over
 from payi_server.store.changes import utcnow
 from payi_server.store.tables import limits
 from payi_server.web.context import money
@@ -206,6 +206,50 @@ async def test_forecasts_from_the_limit_rollups(running: Running, login: Login) 
     assert "/day" in row and "max on" in row
     overview = (await client.get("/")).text
     assert f'data-limit-id="{once}"' in overview[overview.index('id="near-limits"'):]  # its max within 7 days
+
+
+async def test_forecasts_at_the_rate_of_the_selected_range(running: Running, login: Login) -> None:
+    await price(running)
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    cap = await _limit(running, "cap", 10, 0)
+    await ingest(running, [event(now - timedelta(days=5), 6000, limit_ids=[cap]),
+                           event(now - timedelta(hours=1), 1000, limit_ids=[cap])])
+    async with running.state.db.write() as conn:  # created 10 days ago
+        await conn.execute(update(limits).where(limits.c.limit_id == cap).values(created_at=now - timedelta(days=10)))
+        row = dict((await conn.execute(select(limits).where(limits.c.limit_id == cap))).one()._mapping)
+    shown = [{**row, "spent": 7.0}]
+    pk = int(row["id"])
+    recent = (await forecast_limits(running.state.db, shown, now))[pk]
+    assert recent.per_day == pytest.approx(1.0)  # $7 over the last 7 days
+
+    async def rate(start: timedelta, end: timedelta) -> float | None:
+        found = (await forecast_over(running.state.db, shown, now, now - start, now - end)).get(pk)
+        return found.per_day if found is not None else None
+
+    assert await rate(timedelta(hours=48), -timedelta(hours=5)) == pytest.approx(0.5)  # $1 in 48 hours up to now
+    assert await rate(timedelta(days=6), timedelta(days=4)) == pytest.approx(3.0)  # a past range: $6 in 48 hours
+    assert await rate(timedelta(days=30), timedelta(0)) == pytest.approx(0.7)  # from its creation: $7 in 10 days
+    assert await rate(timedelta(days=40), timedelta(days=20)) is None  # before it existed
+    async with running.state.db.write() as conn:  # a reset shortens the recent rate, not the range's
+        await conn.execute(update(limits).where(limits.c.limit_id == cap).values(reset_at=now - timedelta(hours=2)))
+    row["reset_at"] = now - timedelta(hours=2)
+    assert (await forecast_limits(running.state.db, [{**row, "spent": 1.0}], now))[pk].per_day == pytest.approx(12.0)
+    assert await rate(timedelta(days=30), timedelta(0)) == pytest.approx(0.7)
+
+    client = await login("ops@example.com")
+    day = f"{now - timedelta(days=5):%Y-%m-%d}"  # the day of the $6 call, in UTC
+    params = {"range": "custom", "start_date": day, "end_date": day, "tz": "UTC"}
+    page = (await client.get("/limits", params=params)).text
+    assert f"At the rate of {day} to {day}" in page and 'id="forecast-basis"' in page
+    cells = re.search(rf'data-limit-id="{cap}">(.*?)</tr>', page, re.S).group(1)
+    recent_shown, range_shown = re.findall(r'<span class="forecast">\s*([^<]*?)/day', cells)
+    assert range_shown == "$6.00" and recent_shown != range_shown  # $6 in that day; the recent rate since the reset
+    overview = (await client.get("/", params=params)).text
+    panel = overview[overview.index('id="near-limits"'):]
+    assert f"At the rate of {day} to {day}" in panel
+    assert re.findall(r'<span class="forecast">\s*([^<]*?)/day', panel)[1] == "$6.00"
+    week = (await client.get("/limits", params={"range": "7d", "tz": "UTC"})).text
+    assert "At the rate of last 7 days" in week
 
 
 async def test_overview_latency_chart_from_the_rollup_histograms(running: Running, login: Login) -> None:
