@@ -21,21 +21,22 @@ and Python code walking a value recurses: a properties header nested 500 deep wa
 
 
 def depth(value: Any) -> int:
-    """How deeply a parsed JSON value nests (a scalar is 0, ``[]`` is 1), without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            item = item.values()
-        elif not isinstance(item, list):
-            continue
+    """How deeply a parsed JSON value nests (a scalar is 0, ``[]`` is 1), without recursion; counting stops past
+    ``MAX_DEPTH``. Level by level, each in one comprehension: a bulk ingest of 1,000 events walks 4,000 containers."""
+    if not isinstance(value, (dict, list)):
+        return 0
+    level, current = 0, [value]
+    while current:
         level += 1
-        deepest = max(deepest, level)
         if level > MAX_DEPTH:
             break
-        stack.extend((child, level) for child in item if isinstance(child, (dict, list)))
-    return deepest
+        current = [
+            child
+            for item in current
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, (dict, list))
+        ]
+    return level
 
 
 def loads(raw: bytes | str) -> Any:

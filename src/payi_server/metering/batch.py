@@ -251,7 +251,8 @@ def _storable(values: dict[str, Any], limits: dict[str, int | None]) -> dict[str
     would be lost, and its cost never charged)."""
     for name, limit in limits.items():
         value = values.get(name)
-        if isinstance(value, str):
+        # the common case (short, no NUL) without a call: this runs for every text column of every record
+        if isinstance(value, str) and ("\x00" in value or (limit is not None and len(value) > limit)):
             values[name] = storable(value, limit)
     return values
 

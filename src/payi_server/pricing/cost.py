@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Protocol
 
 from .catalog import LARGE_CONTEXT_SUFFIX, UnitPrice
@@ -71,11 +71,8 @@ def price_units(units: UnitCounts, prices: Mapping[str, UnitPrice]) -> Cost:
     >>> price_units({"text": {"input": 50, "output": 100}}, haiku).total
     Decimal('0.0001375000')
     """
-    with localcontext(_EXACT):
-        return _price_units(units, prices)
-
-
-def _price_units(units: UnitCounts, prices: Mapping[str, UnitPrice]) -> Cost:
+    # Every operation names the exact context (entering ``localcontext`` per call was a third of the pricing time).
+    multiply, add = _EXACT.multiply, _EXACT.add
     input_cost = _ZERO
     output_cost = _ZERO
     unknown: dict[str, dict[str, int]] = {}
@@ -89,19 +86,19 @@ def _price_units(units: UnitCounts, prices: Mapping[str, UnitPrice]) -> Cost:
             if side == "input":
                 unit_price = price.input_price if price is not None else None
                 if unit_price is not None:
-                    input_cost += unit_price * count
+                    input_cost = add(input_cost, multiply(unit_price, count))
                     continue
             elif side == "output":
                 unit_price = price.output_price if price is not None else None
                 if unit_price is not None:
-                    output_cost += unit_price * count
+                    output_cost = add(output_cost, multiply(unit_price, count))
                     continue
             else:
                 raise ValueError(f"unit {unit!r}: unknown side {side!r} (expected 'input' or 'output')")
             unknown.setdefault(unit, {})[side] = count
-    input_cost = input_cost.quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN)
-    output_cost = output_cost.quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN)
-    return Cost(input=input_cost, output=output_cost, total=input_cost + output_cost, unknown_units=unknown)
+    input_cost = input_cost.quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    output_cost = output_cost.quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    return Cost(input=input_cost, output=output_cost, total=add(input_cost, output_cost), unknown_units=unknown)
 
 
 def cost_to_wire(cost: Cost) -> dict[str, object]:

@@ -104,7 +104,10 @@ class UnnestInsert:
         self.returning = returning
 
     def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-        return [[convert(row.get(name)) for row in rows] for name, convert in self.columns]
+        return [
+            [row.get(name) for row in rows] if convert is _same else [convert(row.get(name)) for row in rows]
+            for name, convert in self.columns
+        ]
 
     async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Insert ``rows`` in the connection's transaction; the ``returning`` column of each row inserted."""
