@@ -273,7 +273,7 @@ async def ingest_one(request: Request, principal: Principal, id: str | None) -> 
     except ValidationError as exc:
         raise _validation_error(exc) from None
     now = utcnow()
-    attribution = attr_check.from_headers(request.headers)
+    attribution = attr_check.from_headers(attr_check.xproxy_headers(request.headers.raw))
     event = _event(body, attribution, now)
     if event.provider_response_id is None and id:
         event.provider_response_id = id[:300]

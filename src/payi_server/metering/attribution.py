@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -105,8 +105,19 @@ def parse_version(value: str | None) -> int | None:
     return version
 
 
+def xproxy_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The ``xproxy-*`` headers of an ASGI request (names arrive lower-case), the first of a repeated one winning
+    as in Starlette's ``Headers.get``: one pass, where a ``get`` per header name scans them all and raises and
+    catches a ``KeyError`` for every header not sent."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        if name.startswith(b"xproxy-"):
+            found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
 def from_headers(headers: Mapping[str, str]) -> Attribution:
-    """Attribution from request headers (names matched case-insensitively by the caller's mapping)."""
+    """Attribution from request headers: a mapping of lower-case names (:func:`xproxy_headers`)."""
     get = headers.get
     tags = get("xproxy-request-tags")
     use_case_id = get("xproxy-usecase-id") or get("xproxy-experience-id")

@@ -39,12 +39,20 @@ async def send_error(send: Send, error: ApiError) -> None:
 
 MAX_HEADERS = 256
 MAX_HEADER_BYTES = 64 * 1024
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# Every name, joined by ":" (never in a token), is tokens separated by single colons; every value, joined by a
+# tab (allowed in values), holds no NUL, CR or LF. Two regex runs per request instead of two per header.
+_NAMES = re.compile(_TOKEN + rb"(?::" + _TOKEN + rb")*")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
 
 def _bad_header(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value) for name, value in headers)
+    if not headers:
+        return False
+    names = b":".join(name for name, _ in headers)
+    if names.count(b":") != len(headers) - 1 or not _NAMES.fullmatch(names):  # a name holding ":" is no token
+        return True
+    return bool(_BAD_VALUE.search(b"\t".join(value for _, value in headers)))
 
 
 def collapse_leading_slashes(scope: Scope) -> Scope:

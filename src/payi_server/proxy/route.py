@@ -28,7 +28,7 @@ from ..auth.cache import Principal
 from ..auth.dependency import authenticate_request
 from ..auth.keys import KeyKind
 from ..errors import api_error
-from ..metering.attribution import from_headers
+from ..metering.attribution import from_headers, xproxy_headers
 from ..metering.event import Payload, Units
 from ..metering.gate import MeteredCall
 from ..pricing.catalog import PriceVersion
@@ -207,7 +207,7 @@ class _Call:
     # --- the call -----------------------------------------------------------------------------------
     async def run(self, request: Request, session: aiohttp.ClientSession, hosts: HostCheck) -> None:
         headers = request.headers
-        attribution = from_headers(headers)
+        attribution = from_headers(xproxy_headers(headers.raw))
         gate = self.state.gate
         gate.check(self.principal, attribution)
         upstream = self._upstream(headers)

@@ -1,0 +1,38 @@
+"""Reading request headers in one pass, checked against the per-header rules it replaces, for any bytes: the
+header check (``middleware.body_limit._bad_header``: RFC 9110 token names; no NUL, CR or LF in values) and the
+attribution headers (``metering.attribution.xproxy_headers`` against Starlette's ``Headers.get``)."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from payi_server.middleware.body_limit import _bad_header
+
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD = re.compile(rb"[\x00\r\n]")
+
+header_bytes = st.binary(max_size=6) | st.sampled_from([b"a", b"x-y", b"", b":", b"a:b", b"\t", b"ok", b"a\nb"])
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.tuples(header_bytes, header_bytes), max_size=6))
+def test_joined_check_refuses_exactly_what_the_per_header_rule_refuses(headers: list[tuple[bytes, bytes]]) -> None:
+    expected = any(not _TOKEN.fullmatch(name) or _BAD.search(value) for name, value in headers)
+    assert _bad_header(headers) == expected
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"xproxy-user-id", b"xproxy-limit-ids", b"x-other", b"xproxy-"]),
+                          st.binary(max_size=4)), max_size=8))
+def test_xproxy_headers_match_starlettes_lookup(raw: list[tuple[bytes, bytes]]) -> None:
+    """The one-pass reading of the attribution headers gives what ``Headers.get`` gives for every name."""
+    from starlette.datastructures import Headers
+
+    from payi_server.metering.attribution import xproxy_headers
+
+    found = xproxy_headers(raw)
+    headers = Headers(raw=raw)
+    for name in ("xproxy-user-id", "xproxy-limit-ids", "xproxy-", "x-other", "xproxy-account-name"):
+        assert found.get(name) == (headers.get(name) if name.startswith("xproxy-") else None)
