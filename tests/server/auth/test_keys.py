@@ -3,6 +3,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from payi_server.auth.keys import ALPHABET, SECRET_LEN, KeyHasher, KeyKind, generate_key, parse_key
 
@@ -40,6 +42,16 @@ def test_every_single_character_typo_is_rejected_without_lookup() -> None:
 )
 def test_malformed_keys_are_rejected(raw: str) -> None:
     assert parse_key(raw) is None
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_a_character_outside_base62_anywhere_is_rejected(data: st.DataObject) -> None:
+    """Unicode digits and letters, which ``isalnum`` and ``\\d`` would take, and punctuation never pass the shape."""
+    key = generate_key(KeyKind.APPLICATION).plaintext
+    i = data.draw(st.integers(9, len(key) - 1))
+    odd = data.draw(st.characters().filter(lambda c: c not in ALPHABET and c != key[i]))
+    assert parse_key(key[:i] + odd + key[i + 1 :]) is None
 
 
 def test_truncated_and_extended_keys_are_rejected() -> None:
