@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, given, note
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payi_server.ids import IdGenerator
 from payi_server.limits.leases import EXHAUSTED_PAUSE, Hold, LeaseBook, reclaim_expired
@@ -194,9 +195,11 @@ class Audit:
         return found
 
 
-async def audit(db: Database, app_id: int, limit_id: str) -> Audit:
+async def read_audits(conn: AsyncConnection, app_id: int, limit_ids: Sequence[str]) -> list[Audit]:
+    """The ledger of some limits, in ``limit_ids``' order, read in one statement (one snapshot)."""
     rows = limit_reservations.c.limit_pk == limits.c.id
     query = select(
+        limits.c.limit_id,
         limits.c.enforcement,
         limits.c.max,
         limits.c.spent_total,
@@ -204,32 +207,49 @@ async def audit(db: Database, app_id: int, limit_id: str) -> Audit:
         select(func.sum(limit_reservations.c.amount)).where(rows).scalar_subquery().label("leased"),
         select(func.min(limit_reservations.c.amount)).where(rows).scalar_subquery().label("smallest"),
         select(func.count()).select_from(limit_reservations).where(rows).scalar_subquery().label("rows"),
-    ).where(limits.c.app_id == app_id, limits.c.limit_id == limit_id)
+    ).where(limits.c.app_id == app_id, limits.c.limit_id.in_(limit_ids))
+    found = {
+        row.limit_id: Audit(
+            row.limit_id, row.enforcement == "strict", row.max, row.spent_total, row.reserved, row.leased or ZERO,
+            row.smallest, int(row.rows),
+        )
+        for row in (await conn.execute(query)).all()
+    }
+    return [found[limit_id] for limit_id in limit_ids]
+
+
+async def audit(db: Database, app_id: int, limit_id: str) -> Audit:
     async with db.read() as conn:
-        row = (await conn.execute(query)).one()
-    return Audit(
-        limit_id, row.enforcement == "strict", row.max, row.spent_total, row.reserved, row.leased or ZERO,
-        row.smallest, int(row.rows),
-    )
+        return (await read_audits(conn, app_id, [limit_id]))[0]
 
 
-async def assert_ledger(db: Database, app_id: int, *limit_ids: str) -> list[Audit]:
-    audits = [await audit(db, app_id, limit_id) for limit_id in limit_ids]
+def no_problems(audits: list[Audit]) -> list[Audit]:
     assert [p for a in audits for p in a.problems()] == []
     return audits
 
 
-async def lease_rows(db: Database) -> dict[int, tuple[int, Decimal]]:
-    """Every lease row: id -> (owner, amount)."""
+async def assert_ledger(db: Database, app_id: int, *limit_ids: str) -> list[Audit]:
     async with db.read() as conn:
-        found = (await conn.execute(select(limit_reservations))).all()
-    return {r.id: (r.owner, r.amount) for r in found}
+        return no_problems(await read_audits(conn, app_id, limit_ids))
+
+
+async def read_lease_rows(conn: AsyncConnection) -> dict[int, tuple[int, Decimal]]:
+    """Every lease row: id -> (owner, amount)."""
+    return {r.id: (r.owner, r.amount) for r in (await conn.execute(select(limit_reservations))).all()}
+
+
+async def lease_rows(db: Database) -> dict[int, tuple[int, Decimal]]:
+    async with db.read() as conn:
+        return await read_lease_rows(conn)
 
 
 async def assert_books(db: Database, *books: LeaseBook) -> None:
-    """Each process's view of its leases: nothing negative, the amount it believes it holds is its row's, and
-    a strict lease never holds more than it was granted."""
-    rows = await lease_rows(db)
+    check_books(await lease_rows(db), *books)
+
+
+def check_books(rows: dict[int, tuple[int, Decimal]], *books: LeaseBook) -> None:
+    """Each process's view of its leases (``rows``: every lease row): nothing negative, the amount it believes
+    it holds is its row's, and a strict lease never holds more than it was granted."""
     for book in books:
         for lease in book.leases():
             assert lease.held >= ZERO and lease.pending >= ZERO and lease.amount >= ZERO, lease
@@ -607,9 +627,11 @@ class World:
     async def check(self) -> None:
         books = [p.book for p in self.processes]
         await quiesce(*books)
-        s, d = await assert_ledger(self.db, self.app_id, self.ids["s"], self.ids["d"])
+        async with self.db.read() as conn:  # both limits in one statement, then the lease rows
+            s, d = no_problems(await read_audits(conn, self.app_id, [self.ids["s"], self.ids["d"]]))
+            rows = await read_lease_rows(conn)
         assert (s.spent, d.spent) == (self.spent["s"], self.spent["d"])
-        await assert_books(self.db, *books)
+        check_books(rows, *books)
 
     async def finish(self) -> None:
         """Every process drains and stops, expired leases are reclaimed: nothing stays reserved."""
