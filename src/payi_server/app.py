@@ -35,7 +35,6 @@ from .metering.gate import Gate
 from .metering.recorder import Observer, Recorder
 from .usecases.service import KNOWN_INSTANCES_ENTITY
 from .pricing.book import PriceBook
-from .pricing.sync import sync_system_catalog
 from .pricing.deployments import Deployments
 from .proxy.route import METHODS as PROXY_METHODS
 from .proxy.route import PATH as PROXY_PATH
@@ -51,7 +50,6 @@ from .state import AppState
 from . import web
 from .store.changes import ChangeFeed, utcnow
 from .store.engine import Database
-from .store.migrate import migrate
 from .store.retention import Defaults, Retention, RetentionSweeper
 from .store.tables import nodes
 from .telemetry import OtelExport
@@ -65,10 +63,30 @@ def _redis(url: str) -> Any:
     return Redis.from_url(url, socket_connect_timeout=0.5)
 
 
+async def migrate_database(url: str) -> str | None:
+    """Apply the migrations; the revision the database is at. Alembic is imported here, not by the module: a
+    worker that ``payi-server serve`` started never migrates (its supervisor did), and never loads it."""
+    from .store.migrate import migrate
+
+    return await migrate(url)
+
+
+async def sync_catalog_at_start(db: Database) -> dict[str, int] | None:
+    """Bring the installed genai-prices catalog in when it changed (``pricing.sync``). genai-prices' data is
+    imported here only: about 20 MB a process that a worker started by ``payi-server serve`` does without."""
+    from .pricing.sync import sync_system_catalog
+
+    return await sync_system_catalog(db)
+
+
 async def start_state(settings: Settings, metrics: Metrics | None = None) -> AppState:
-    """Open the database, check the secret, and start the background work of one server process."""
+    """Open the database, check the secret, and start the background work of one server process.
+
+    With ``migrate_on_start`` (the default) the process prepares the database first: the migrations and the
+    managed price catalog. ``payi-server serve`` does both once, before its workers start, and starts them
+    without it; ``payi-server migrate`` does both ahead of a rolling deploy."""
     if settings.migrate_on_start:
-        await migrate(settings.sqlalchemy_url)
+        await migrate_database(settings.sqlalchemy_url)
     db = Database(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
     hasher = KeyHasher(resolve_secret(settings))
     tenancy = Tenancy(db, hasher)
@@ -88,7 +106,8 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     changes = ChangeFeed(db, interval=settings.key_refresh_interval)
     keys = KeyCache(db, hasher, max_size=settings.key_cache_size)
     keys.attach(changes)
-    await sync_system_catalog(db)
+    if settings.migrate_on_start:
+        await sync_catalog_at_start(db)
     book = PriceBook(db)
     await book.load()
     book.attach(changes)

@@ -178,6 +178,7 @@ def serve(
         raise typer.Exit(1) from None
 
     async def prepare(tenancy: Tenancy) -> None:
+        await sync_system_catalog(tenancy.db)  # once here: the workers start without preparing the database
         boot = await tenancy.bootstrap()
         if boot is not None:
             print_bootstrap(boot)
@@ -186,7 +187,7 @@ def serve(
             print_first_user(*first, settings)
 
     _run(settings, prepare)
-    # Migrated above, once, before the workers start.
+    # Migrated and the catalog synced above, once, before the workers start.
     os.environ["PAYI_SERVER_MIGRATE_ON_START"] = "false"
     run_server(settings.host, settings.port, settings.workers, settings.data_dir, reserved,
                log_level=settings.log_level, log_format=settings.log_format)
@@ -194,10 +195,21 @@ def serve(
 
 @app.command("migrate")
 def migrate_cmd() -> None:
-    """Apply the database migrations and exit."""
+    """Apply the database migrations, bring in the installed price catalog, and exit."""
     settings = _settings()
-    revision = asyncio.run(migrate(settings.sqlalchemy_url))
+
+    async def main() -> tuple[str | None, dict[str, int] | None]:
+        revision = await migrate(settings.sqlalchemy_url)
+        db = Database(settings.sqlalchemy_url, pool_size=1)
+        try:
+            return revision, await sync_system_catalog(db)
+        finally:
+            await db.dispose()
+
+    revision, synced = asyncio.run(main())
     out.print(f"database at revision {revision}")
+    if synced is not None:
+        out.print(f"price catalog synced: {synced['inserted']} versions added, {synced['updated']} updated")
 
 
 # --- applications -------------------------------------------------------------------------------------

@@ -62,6 +62,9 @@ def test_two_workers_share_the_port_and_stop_cleanly(tmp_path: Path) -> None:
         # any worker answers a scrape with the sum over both
         metrics = httpx2.get(server.url + "/metrics").text
         assert 'payi_events_recorded_total{source="ingest"} 40.0' in metrics
+        # the supervisor brought the price catalog in before the workers started (they never sync it themselves)
+        priced = httpx2.post(server.url + "/api/v1/ingest", json=body, headers=key, timeout=30).json()
+        assert priced["xproxy_result"]["cost"]["total"]["base"] > 0, priced
         process = server.process
     assert process.returncode == 0 or process.returncode == -15
     log = server.output

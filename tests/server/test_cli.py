@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from payi_server.cli import app
 
+from ..conftest import BACKENDS
 from .conftest_helpers import cli_env
 
 
@@ -92,3 +93,35 @@ def test_malformed_setting_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["apps", "list"], env={"PAYI_SERVER_PORT": "x", "PAYI_SERVER_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 2
     assert "PAYI_SERVER_PORT" in result.output
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migrate_prepares_an_empty_database_with_the_price_catalog(backend: str, tmp_path: Path) -> None:
+    """``payi-server migrate`` brings in the price catalog too: with ``PAYI_SERVER_MIGRATE_ON_START=false`` (and in
+    the workers ``serve`` starts) a process never does it at start."""
+    import asyncio
+    import uuid
+
+    from tests.conftest import _pg_exec, _with_db, pg_base_url
+
+    if backend == "sqlite":
+        url, drop = f"sqlite:///{tmp_path / 'empty.db'}", None
+    else:
+        base = pg_base_url()
+        if not base:
+            pytest.skip("PostgreSQL runs need PAYI_TEST_DATABASE_URL")
+        name = f"payi_empty_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_pg_exec(base, f"CREATE DATABASE {name}"))
+        url, drop = _with_db(base, name), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    try:
+        runner = CliRunner()
+        env = cli_env(url, tmp_path)
+        first = runner.invoke(app, ["migrate"], env=env)
+        assert first.exit_code == 0, first.output
+        added = int(first.stdout.split("price catalog synced: ")[1].split(" ")[0])
+        assert added > 100, first.stdout
+        again = runner.invoke(app, ["migrate"], env=env)
+        assert again.exit_code == 0 and "price catalog synced" not in again.stdout, again.output
+    finally:
+        if drop and (base := pg_base_url()):
+            asyncio.run(_pg_exec(base, drop))
