@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +29,7 @@ from tests.fakes.config import FakeConfig
 from tests.fakes.serve import serve_app
 from tests.fakes.upstream import create_app as create_fake
 
-from .servers import ServerProcess, run_server
+from .servers import ServerProcess, run_server, stop
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +61,18 @@ def _servers(tmp_path: Path, database_url: str, count: int, redis_url: str = "")
             "PAYI_SERVER_REDIS_URL": redis_url,
             "PAYI_SERVER_REDIS_PREFIX": f"payi-test-{uuid.uuid4().hex[:8]}",
         }
-        servers = [stack.enter_context(run_server(tmp_path / f"s{i}", env)) for i in range(count)]
+        # The first start bootstraps the database; the others start at the same time as each other.
+        servers = [stack.enter_context(run_server(tmp_path / "s0", env))]
+        with ThreadPoolExecutor(max(count - 1, 1)) as pool:
+            starting = [pool.submit(stack.enter_context, run_server(tmp_path / f"s{i}", env)) for i in range(1, count)]
+        servers += [started.result() for started in starting]
+        stack.callback(_stop_all, servers)  # runs first: every server stops at once, as a deployment's would
         yield servers
+
+
+def _stop_all(servers: list[ServerProcess]) -> None:
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(stop, [server.process for server in servers]))
 
 
 async def add_block_limit(url: str, app_id: int, maximum: Decimal, enforcement: str, limit_id: str = "hot") -> None:
