@@ -12,6 +12,7 @@ import itertools
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,42 @@ def _restore_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
+class _PgDatabases:
+    """Databases cloned from the PostgreSQL template, one made ahead: ``CREATE DATABASE ... TEMPLATE`` takes about
+    0.3 s (its WAL and an fsync), so the next test's database is created in a background thread while this test
+    runs. A failed creation ahead is retried in the test that asks, so the error shows there."""
+
+    def __init__(self, base: str, template: str) -> None:
+        self._base, self._template = base, template
+        self._maker = ThreadPoolExecutor(1, thread_name_prefix="pg-clone")
+        self._next: Future[str] | None = None
+
+    def _create(self) -> str:
+        name = f"payi_t_{os.getpid()}_{next(_counter)}"
+        asyncio.run(_pg_exec(self._base, f"CREATE DATABASE {name} TEMPLATE {self._template}"))
+        return name
+
+    def take(self) -> str:
+        made, self._next = self._next, None
+        try:
+            name = made.result() if made is not None else self._create()
+        except Exception:  # noqa: BLE001 - made again here, where a failure belongs to the test
+            name = self._create()
+        self._next = self._maker.submit(self._create)
+        return name
+
+    def close(self) -> None:
+        made, self._next = self._next, None
+        if made is not None and made.exception() is None:
+            asyncio.run(_pg_exec(self._base, f"DROP DATABASE IF EXISTS {made.result()} WITH (FORCE)"))
+        self._maker.shutdown()
+
+
 @dataclass
 class Templates:
     sqlite_file: Path
     pg_template: str | None
+    pg_databases: _PgDatabases | None = None
 
 
 async def _prepare_template(url: str) -> None:
@@ -96,8 +129,11 @@ def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates
         pg_template = f"payi_tpl_{os.getpid()}"
         asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {pg_template}", f"CREATE DATABASE {pg_template}"))
         asyncio.run(_prepare_template(_with_db(base, pg_template).replace("postgresql://", "postgresql+asyncpg://")))
-    yield Templates(sqlite_file, pg_template)
+    templates = Templates(sqlite_file, pg_template, _PgDatabases(base, pg_template) if base and pg_template else None)
+    yield templates
     if base and pg_template:
+        assert templates.pg_databases is not None
+        templates.pg_databases.close()
         asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {pg_template} WITH (FORCE)"))
 
 
@@ -108,10 +144,9 @@ def _fresh_database(backend: str, templates: Templates, tmp_path: Path) -> tuple
         shutil.copy(templates.sqlite_file, path)
         return f"sqlite:///{path}", lambda: None
     base = pg_base_url()
-    if not base or not templates.pg_template:
+    if not base or not templates.pg_databases:
         pytest.skip(f"PostgreSQL runs need {PG_ENV}")
-    name = f"payi_t_{os.getpid()}_{next(_counter)}"
-    asyncio.run(_pg_exec(base, f"CREATE DATABASE {name} TEMPLATE {templates.pg_template}"))
+    name = templates.pg_databases.take()
     return _with_db(base, name), lambda: asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
