@@ -70,12 +70,14 @@ def _restore_logging() -> Iterator[None]:
 class _PgDatabases:
     """Databases cloned from the PostgreSQL template, one made ahead: ``CREATE DATABASE ... TEMPLATE`` takes about
     0.3 s (its WAL and an fsync), so the next test's database is created in a background thread while this test
-    runs. A failed creation ahead is retried in the test that asks, so the error shows there."""
+    runs. A failed creation ahead is retried in the test that asks, so the error shows there. Drops run in that
+    thread too; the session's end waits for them and fails if one did."""
 
     def __init__(self, base: str, template: str) -> None:
         self._base, self._template = base, template
         self._maker = ThreadPoolExecutor(1, thread_name_prefix="pg-clone")
         self._next: Future[str] | None = None
+        self._drops: list[Future[None]] = []
 
     def _create(self) -> str:
         name = f"payi_t_{os.getpid()}_{next(_counter)}"
@@ -91,11 +93,17 @@ class _PgDatabases:
         self._next = self._maker.submit(self._create)
         return name
 
+    def drop(self, name: str) -> None:
+        statement = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        self._drops.append(self._maker.submit(lambda: asyncio.run(_pg_exec(self._base, statement))))
+
     def close(self) -> None:
         made, self._next = self._next, None
         if made is not None and made.exception() is None:
-            asyncio.run(_pg_exec(self._base, f"DROP DATABASE IF EXISTS {made.result()} WITH (FORCE)"))
+            self.drop(made.result())
         self._maker.shutdown()
+        for dropped in self._drops:
+            dropped.result()
 
 
 @dataclass
@@ -146,8 +154,9 @@ def _fresh_database(backend: str, templates: Templates, tmp_path: Path) -> tuple
     base = pg_base_url()
     if not base or not templates.pg_databases:
         pytest.skip(f"PostgreSQL runs need {PG_ENV}")
-    name = templates.pg_databases.take()
-    return _with_db(base, name), lambda: asyncio.run(_pg_exec(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    databases = templates.pg_databases
+    name = databases.take()
+    return _with_db(base, name), lambda: databases.drop(name)
 
 
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)]
