@@ -63,22 +63,6 @@ def _redis(url: str) -> Any:
     return Redis.from_url(url, socket_connect_timeout=0.5)
 
 
-async def migrate_database(url: str) -> str | None:
-    """Apply the migrations; the revision the database is at. Alembic is imported here, not by the module: a
-    worker that ``payi-server serve`` started never migrates (its supervisor did), and never loads it."""
-    from .store.migrate import migrate
-
-    return await migrate(url)
-
-
-async def sync_catalog_at_start(db: Database) -> dict[str, int] | None:
-    """Bring the installed genai-prices catalog in when it changed (``pricing.sync``). genai-prices' data is
-    imported here only: about 20 MB a process that a worker started by ``payi-server serve`` does without."""
-    from .pricing.sync import sync_system_catalog
-
-    return await sync_system_catalog(db)
-
-
 async def start_state(settings: Settings, metrics: Metrics | None = None) -> AppState:
     """Open the database, check the secret, and start the background work of one server process.
 
@@ -86,7 +70,11 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     managed price catalog. ``payi-server serve`` does both once, before its workers start, and starts them
     without it; ``payi-server migrate`` does both ahead of a rolling deploy."""
     if settings.migrate_on_start:
-        await migrate_database(settings.sqlalchemy_url)
+        # Imported here, not by the module: a worker that ``payi-server serve`` started never migrates (its
+        # supervisor did), and never loads Alembic.
+        from .store.migrate import migrate
+
+        await migrate(settings.sqlalchemy_url)
     db = Database(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
     hasher = KeyHasher(resolve_secret(settings))
     tenancy = Tenancy(db, hasher)
@@ -107,7 +95,10 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
     keys = KeyCache(db, hasher, max_size=settings.key_cache_size)
     keys.attach(changes)
     if settings.migrate_on_start:
-        await sync_catalog_at_start(db)
+        # The same: genai-prices' data (about 20 MB a process) is imported only where the catalog is synced.
+        from .pricing.sync import sync_system_catalog
+
+        await sync_system_catalog(db)
     book = PriceBook(db)
     await book.load()
     book.attach(changes)
