@@ -182,7 +182,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
     proxy = ProxyEndpoint()
-    ingest_endpoint = ingest.IngestEndpoint()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -228,11 +227,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     web.install(app)
     # First in the table: the hot path should not try every REST route before matching.
-    app.router.routes.insert(0, Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False))
+    proxy_route = Route(PROXY_PATH, endpoint=proxy, methods=PROXY_METHODS, include_in_schema=False)
+    app.router.routes.insert(0, proxy_route)
     # Then single ingests, without FastAPI's dependency solving (the FastAPI route documents it).
-    app.router.routes.insert(
-        1, Route("/api/v1/ingest", endpoint=ingest_endpoint, methods=["POST"], include_in_schema=False)
+    ingest_route = Route(
+        "/api/v1/ingest", endpoint=ingest.IngestEndpoint(), methods=["POST"], include_in_schema=False
     )
+    app.router.routes.insert(1, ingest_route)
     check_route_table(app.router.routes)
     install_openapi(app)
     bounds: dict[str, Any] = {"max_bytes": settings.max_body_bytes, "proxy_max_bytes": settings.proxy_max_body_bytes,
@@ -244,8 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bounded = BodyLimitMiddleware(ErrorBoundary(endpoint, app.exception_handlers), **bounds)
         return RequestLogMiddleware(bounded, access_log=settings.access_log, metrics=metrics)
 
-    app.hot_lane = HotLane(proxy_prefix=PROXY_PREFIX, proxy=proxy, proxy_methods=frozenset(PROXY_METHODS),
-                           ingest=ingest_endpoint, wrap=lane)
+    app.hot_lane = HotLane([proxy_route, ingest_route], wrap=lane)  # the same routes, ahead of the stack
     return app
 
 

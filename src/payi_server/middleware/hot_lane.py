@@ -14,12 +14,12 @@ lane does not take (a path it does not match exactly, another method) goes the u
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("payi_server.errors")
@@ -64,28 +64,21 @@ class ErrorBoundary:
 
 
 class HotLane:
-    """Matches the lane's requests and runs them; built once by :func:`payi_server.app.create_app`."""
+    """Matches the lane's routes (the very ``Route`` objects of the route table: one pattern, one set of methods)
+    and runs their endpoints; built once by :func:`payi_server.app.create_app`."""
 
-    def __init__(self, *, proxy_prefix: str, proxy: ASGIApp, proxy_methods: frozenset[str], ingest: ASGIApp,
-                 wrap: Callable[[ASGIApp], ASGIApp]) -> None:
-        self.proxy_prefix = proxy_prefix
-        # the proxy route's own pattern: /api/v1/proxy/<provider>/<anything, possibly empty>
-        self._proxy_path = re.compile(re.escape(proxy_prefix) + r"([^/]+)/")
-        self.proxy_methods = proxy_methods
-        self.proxy = wrap(proxy)
-        self.ingest = wrap(ingest)
+    def __init__(self, routes: list[Route], wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        self.routes = [(route.path_regex, route.methods or set(), wrap(route.endpoint)) for route in routes]
 
     def match(self, scope: Scope) -> ASGIApp | None:
         path: str = scope["path"]
         method: str = scope["method"]
-        if path.startswith(self.proxy_prefix):  # "//api/..." goes the usual way, where the body limit collapses it
-            found = self._proxy_path.match(path)
-            if found is None or method not in self.proxy_methods:
-                return None
-            scope["path_params"] = {"provider": found.group(1), "rest": path[found.end():]}
-            return self.proxy
-        if path == "/api/v1/ingest" and method == "POST":
-            return self.ingest
+        for pattern, methods, app in self.routes:
+            if method in methods:
+                found = pattern.match(path)  # "//api/..." never matches: the usual way collapses it
+                if found is not None:
+                    scope["path_params"] = found.groupdict()
+                    return app
         return None
 
 
