@@ -18,6 +18,7 @@ from ..ids import numeric_id
 from ..metering.attribution import check_properties
 from ..metering.batch import load_limit_states, move_property_rollups
 from ..metering.results import build_result
+from ..store.requestkeys import recorded_ids
 from ..store.tables import requests
 from . import schemas as doc
 from .common import JsonRoute, raw_segments, state
@@ -37,17 +38,23 @@ def _not_found() -> ApiError:
 
 async def _find(request: Request, principal: Principal, *, by_provider: bool) -> dict[str, Any]:
     parts = raw_segments(request)  # ['', 'api', 'v1', 'requests', ...]
+    db = state(request).db
     query = select(requests).where(requests.c.app_id == principal.app_id)
-    if by_provider:
-        if len(parts) != 8:
-            raise _not_found()
-        query = query.where(requests.c.category == parts[5], requests.c.provider_response_id == parts[6])
-    else:
-        number = numeric_id(parts[4]) if len(parts) == 6 else None
-        if number is None:
-            raise _not_found()
-        query = query.where(requests.c.id == number)
-    async with state(request).db.read() as conn:
+    async with db.read() as conn:
+        if by_provider:
+            if len(parts) != 8:
+                raise _not_found()
+            if db.is_sqlite:
+                query = query.where(requests.c.category == parts[5], requests.c.provider_response_id == parts[6])
+            else:  # the log is partitioned by id: its keys say which (store/requestkeys.py)
+                assert principal.app_id is not None
+                key = (principal.app_id, parts[5], parts[6])
+                query = query.where(requests.c.id == (await recorded_ids(conn, [key])).get(key))
+        else:
+            number = numeric_id(parts[4]) if len(parts) == 6 else None
+            if number is None:
+                raise _not_found()
+            query = query.where(requests.c.id == number)
         row = (await conn.execute(query)).first()
     if row is None:
         raise _not_found()

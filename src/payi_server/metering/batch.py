@@ -41,6 +41,7 @@ from ..store.tables import (
     rollup_property_hourly,
 )
 from ..store.bulk import UnnestInsert
+from ..store.requestkeys import KeyedRequestInsert, recorded_ids
 from ..store.upsert import insert_add, insert_ignore
 from ..usecases.implicit import KnownInstances, LimitFactory, UseCaseRef, ensure_use_cases
 from .event import storable
@@ -126,7 +127,7 @@ class BatchWriter:
             rows = {i: request_values(batch[i], charged[i]) for i in valid}
             inserted: set[int] = set()
             if rows and self.statements.unnest_requests is not None:
-                inserted.update(await self.statements.unnest_requests.run(conn, [rows[i] for i in valid]))
+                inserted.update(await self.statements.unnest_requests.insert(conn, [rows[i] for i in valid], now))
             elif rows:
                 stmt = self.statements.insert_requests
                 for chunk in power_of_two_chunks([rows[i] for i in valid]):
@@ -203,7 +204,8 @@ class BatchWriter:
 
             # 6. duplicates answer with the original request's result
             if duplicates:
-                originals = await _originals(conn, [batch[i] for i in duplicates])
+                keyed = self.statements.unnest_requests is not None
+                originals = await _originals(conn, [batch[i] for i in duplicates], now if keyed else None)
                 for i in duplicates:
                     item = batch[i]
                     key = (item.app_id, item.category, item.event.provider_response_id)
@@ -428,13 +430,9 @@ class _Statements:
         self.rollup_properties = insert_add(
             db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")
         )
-        # PostgreSQL: request rows and their limit links in one statement each, whatever the batch size.
-        self.unnest_requests = None if db.is_sqlite else UnnestInsert(
-            requests,
-            conflict=("app_id", "category", "provider_response_id"),
-            conflict_where="provider_response_id IS NOT NULL",
-            returning="id",
-        )
+        # PostgreSQL: request rows (and their duplicate keys) and their limit links in one statement each, whatever
+        # the batch size.
+        self.unnest_requests = None if db.is_sqlite else KeyedRequestInsert()
         self.unnest_links = None if db.is_sqlite else UnnestInsert(request_limits)
 
 
@@ -488,12 +486,18 @@ async def load_limit_states(conn: Any, request_ids: list[int]) -> dict[int, dict
 
 
 async def _originals(
-    conn: Any, items: list[Pending]
+    conn: Any, items: list[Pending], keyed_at: datetime | None = None
 ) -> dict[tuple[int, str, str | None], tuple[dict[str, Any], dict[str, str]]]:
+    """The recorded originals of duplicates: by the unique index of ``requests`` (SQLite) or, ``keyed_at`` a batch's
+    time, by the keys of its duplicate window (PostgreSQL, ``store/requestkeys.py``)."""
     keys = sorted({(i.app_id, i.category, i.event.provider_response_id or "") for i in items})
-    query = select(requests).where(
-        tuple_(requests.c.app_id, requests.c.category, requests.c.provider_response_id).in_(keys)
-    )
+    if keyed_at is not None:
+        ids = await recorded_ids(conn, keys, keyed_at)
+        query = select(requests).where(requests.c.id.in_(sorted(ids.values())))
+    else:
+        query = select(requests).where(
+            tuple_(requests.c.app_id, requests.c.category, requests.c.provider_response_id).in_(keys)
+        )
     rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
     states = await load_limit_states(conn, [r["id"] for r in rows])
     return {(r["app_id"], r["category"], r["provider_response_id"]): (r, states.get(r["id"], {})) for r in rows}

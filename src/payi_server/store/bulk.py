@@ -92,7 +92,8 @@ class UnnestInsert:
             params.append(f"${n}::{element}[]")
             selects.append(f"u.{column.name}{cast}")
         names = ", ".join(name for name, _ in self.columns)
-        sql = f"INSERT INTO {table.name} ({names}) SELECT {', '.join(selects)} FROM unnest({', '.join(params)}) AS u({names})"
+        self.source = f"SELECT {', '.join(selects)} FROM unnest({', '.join(params)}) AS u({names})"
+        sql = f"INSERT INTO {table.name} ({names}) {self.source}"
         if conflict:
             sql += f" ON CONFLICT ({', '.join(conflict)})"
             if conflict_where:

@@ -1,6 +1,7 @@
 """Apply the Alembic migrations (``payi-server migrate`` and ``serve`` start-up).
 
-On PostgreSQL an advisory lock makes concurrent start-ups of several servers migrate once.
+On PostgreSQL an advisory lock makes concurrent start-ups of several servers migrate once, and the request log's
+partitions for today and the next days are created (``store/partitions.py``), so that a server works at once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from .changes import utcnow
+from .partitions import ensure_days
 
 _LOCK_ID = 7_270_001
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,6 +50,7 @@ async def migrate(url: str, revision: str = "head") -> str | None:
             if engine.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
             await conn.run_sync(lambda c: command.upgrade(_config(c), revision))
+            await conn.run_sync(lambda c: ensure_days(c, utcnow().date()))
             return await conn.run_sync(current_revision)
     finally:
         await engine.dispose()

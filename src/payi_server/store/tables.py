@@ -182,7 +182,8 @@ requests = Table(
     Column("result", JSON, nullable=True),  # extra xproxy_result fields (warnings, actions) as answered
     Index("ix_requests_app_id_event_timestamp", "app_id", "event_timestamp"),
 )
-# The same event twice (the SDK's retry queue) is recorded once.
+# The same event twice (the SDK's retry queue) is recorded once: on SQLite by this index; on PostgreSQL, where the
+# request log is partitioned by id (``store/partitions.py``) and so cannot have it, by ``request_keys``.
 Index(
     "uq_requests_app_category_response_id",
     requests.c.app_id,
@@ -210,6 +211,19 @@ request_payloads = Table(
     Column("provider_response_headers", JSON, nullable=True),
     Column("provider_response_function_calls", JSON, nullable=True),
     Index("ix_request_payloads_app_id_event_timestamp", "app_id", "event_timestamp"),
+)
+
+# PostgreSQL: the duplicate keys of the request log, partitioned by the same days of ``request_id`` as
+# ``requests``, each partition with its own unique index on (app_id, category, provider_response_id) (a partitioned
+# table cannot have one on its parent). The recorder checks the keys of recent days and inserts a batch's own in
+# the same statement as its rows (``store/requestkeys.py``). Unused on SQLite, where ``requests`` keeps the index.
+request_keys = Table(
+    "request_keys",
+    metadata,
+    Column("request_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("app_id", BigInteger, nullable=False),
+    Column("category", String(200), nullable=False),
+    Column("provider_response_id", String(300), nullable=False),
 )
 
 # Which limits a request counted against, and the state it left each one in.

@@ -1,5 +1,6 @@
 """``store.bulk.UnnestInsert`` (PostgreSQL's one-statement insert of a batch) stores exactly what SQLAlchemy's
-insert stores, value for value, for any request row; a duplicate response id is skipped and not returned."""
+insert stores, value for value, for any request row; with the keys of ``store.requestkeys.KeyedRequestInsert`` a
+duplicate response id is skipped and not returned."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from payi_server.metering.batch import BatchWriter
 from payi_server.settings import Settings
 from payi_server.store.bulk import UnnestInsert
 from payi_server.store.engine import Database
+from payi_server.store.partitions import id_at
+from payi_server.store.requestkeys import KeyedRequestInsert
 from payi_server.store.tables import requests
-from payi_server.store.upsert import insert_ignore
 from tests.conftest import make_settings
 
 _ids = itertools.count(1)
@@ -106,24 +108,18 @@ def test_every_column_of_the_request_log_is_covered() -> None:
 
 def test_unnest_insert_stores_what_sqlalchemy_stores(make_database: Any, tmp_path: Path) -> None:
     url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
-    unnest = UnnestInsert(
-        requests,
-        conflict=("app_id", "category", "provider_response_id"),
-        conflict_where="provider_response_id IS NOT NULL",
-        returning="id",
-    )
-    plain = insert_ignore(
-        Database(url, pool_size=1), requests, ["app_id", "category", "provider_response_id"],
-        index_where=requests.c.provider_response_id.is_not(None),
-    ).returning(requests.c.id)
+    unnest = KeyedRequestInsert()
+    plain = requests.insert().returning(requests.c.id)
+    now = datetime.now(UTC)
+    base = id_at(now)  # ids of today: the keys' duplicate window is the days around the batch
 
     async def both(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        a, b = dict(row, id=next(_ids) + 10**12), dict(row, id=next(_ids) + 10**12)
+        a, b = dict(row, id=next(_ids) + base), dict(row, id=next(_ids) + base)
         db = Database(url, pool_size=1)  # one per event loop
         try:
             async with db.write() as conn:
                 assert [r[0] for r in (await conn.execute(plain, [a])).all()] == [a["id"]]
-                assert await unnest.run(conn, [b]) == [b["id"]]
+                assert await unnest.insert(conn, [b], now) == [b["id"]]
                 query = select(requests).where(requests.c.id.in_([a["id"], b["id"]]))
                 got = {r.id: dict(r._mapping) for r in (await conn.execute(query)).all()}
         finally:
@@ -141,11 +137,13 @@ def test_unnest_insert_stores_what_sqlalchemy_stores(make_database: Any, tmp_pat
     async def duplicates() -> None:
         db = Database(url, pool_size=1)
         row = _row(provider_response_id="resp-bulk-dup")
-        first, second = dict(row, id=next(_ids) + 10**12), dict(row, id=next(_ids) + 10**12)
-        third = dict(row, id=next(_ids) + 10**12, provider_response_id="resp-bulk-other")
+        first, second = dict(row, id=next(_ids) + base), dict(row, id=next(_ids) + base)
+        third = dict(row, id=next(_ids) + base, provider_response_id="resp-bulk-other")
+        twin = dict(third, id=next(_ids) + base)
         async with db.write() as conn:
-            assert await unnest.run(conn, [first]) == [first["id"]]
-            assert await unnest.run(conn, [second, third]) == [third["id"]]
+            assert await unnest.insert(conn, [first], now) == [first["id"]]
+            # a duplicate of an earlier batch, and one within the batch, are skipped
+            assert await unnest.insert(conn, [second, third, twin], now) == [third["id"]]
         await db.dispose()
 
     check()
