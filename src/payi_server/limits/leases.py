@@ -15,8 +15,9 @@ group commit settles real costs in one statement per lease per batch: ``spent`` 
 - money is conserved: a lease returned (clean stop, idle, limit over its max) or expired (its process died and
   stopped renewing it) gives its rest back to ``reserved``.
 
-Slices adapt: a refill asks for about a second of the process's recent hold rate (at least a few calls' holds),
-capped by a quarter of what is left, so near ``max`` slices shrink to single calls and processes share the rest.
+Slices adapt: a refill asks for three seconds of the process's recent hold rate (at least a few calls' holds), or
+four times as long as a grant recently took when that is longer (a grant waiting for SQLite's one writer behind a
+long group commit), capped by a quarter of what is left, so near ``max`` slices shrink to single calls and processes share the rest.
 A background refill starts when a lease runs low; a call that does not fit waits for one refill, then is refused.
 
 Periodic windows: a lease outlives a window roll (``reserved`` carries over), which is conservative: what the
@@ -47,7 +48,9 @@ log = logging.getLogger("payi_server.limits.leases")
 T = TypeVar("T")
 
 FAIR_SHARE = 4  # a grant takes at most a quarter of what is left
-HORIZON = 3.0  # seconds of the recent hold rate a refill asks for
+HORIZON = 3.0  # seconds of the recent hold rate a refill asks for (at least)
+RATE_WINDOW = 1.0  # seconds over which the hold rate is averaged
+LAG_COVER = 4  # ... or this many times the time a grant recently took, when that is longer
 MIN_HOLDS = 4  # ... and at least this many holds of the recent size
 EXHAUSTED_PAUSE = 0.05  # seconds a limit found without room is not asked again
 REFRESH = 0.5  # seconds between re-reads of the known limits (their rule, their spend) and lease renewals
@@ -105,6 +108,7 @@ class Lease:
     refill: asyncio.Task[None] | None = None  # the background top-up in flight
     waiting: Decimal = ZERO  # the holds of calls waiting for a top-up
     low_water: Decimal = ZERO  # below this much free, a background top-up starts (half a refill, set at each grant)
+    lag: float = 0.0  # seconds a grant recently took, waiting for the database included (rises at once, decays)
     expires: float = 0.0  # monotonic time the lease row may be reclaimed after (renewed with it)
     exhausted_until: float = 0.0  # a grant found no room: until then, calls that do not fit are refused at once
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one grant or return at a time per lease
@@ -126,17 +130,19 @@ class Lease:
         return self.free >= estimate if self.strict else self.free > ZERO
 
     def note_hold(self, amount: Decimal, now: float) -> None:
-        # The hold rate, decaying over ``HORIZON`` seconds: each hold adds amount/HORIZON, so a steady flow of N
-        # holds a second settles at N x amount.
+        # The hold rate, decaying over ``RATE_WINDOW`` seconds: each hold adds amount/RATE_WINDOW, so a steady flow
+        # of N holds a second settles at N x amount (within a few windows of a change in load).
         elapsed = now - self.rate_at if self.rate_at else 0.0
-        self.rate = self.rate * max(0.0, 1.0 - elapsed / HORIZON) + float(amount) / HORIZON
+        self.rate = self.rate * max(0.0, 1.0 - elapsed / RATE_WINDOW) + float(amount) / RATE_WINDOW
         self.rate_at = now
         self.used_at = now
         if amount > ZERO:
             self.typical = amount
 
     def target(self, need: Decimal) -> Decimal:
-        by_rate = Decimal(str(round(self.rate * HORIZON, 10)))
+        # A top-up starts at half of this and must land before the other half is used: when grants wait (SQLite's
+        # one writer behind a long group commit), slices cover that wait instead of calls waiting for the grant.
+        by_rate = Decimal(str(round(self.rate * max(HORIZON, LAG_COVER * self.lag), 10)))
         return max(need, self.typical * MIN_HOLDS, by_rate)
 
 
@@ -433,6 +439,7 @@ class LeaseBook:
                 await conn.execute(update(limits).where(limits.c.id == lease.pk).values(reserved=reserved + grant))
         # Committed: apply to the view.
         self._update(row, time.monotonic(), spent=row["spent_total"])
+        lease.lag = max(time.monotonic() - started, lease.lag * 0.8)
         lease.low_water = lease.target(need) / 2
         lease.expires = started + self._ttl
         if current is None:

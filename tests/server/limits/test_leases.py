@@ -35,7 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payi_server.ids import IdGenerator
-from payi_server.limits.leases import EXHAUSTED_PAUSE, Hold, LeaseBook, reclaim_expired
+from payi_server.limits.leases import EXHAUSTED_PAUSE, HORIZON, LAG_COVER, Hold, LeaseBook, reclaim_expired
 from payi_server.limits.ledger import Ledger
 from payi_server.limits.service import LimitService
 from payi_server.settings import Settings
@@ -799,3 +799,48 @@ async def test_a_process_does_not_admit_from_a_lease_past_its_expiry(running: Ru
     state = await audit(db, app, "s")
     assert state.reserved == state.leased == ZERO
     assert state.spent == Decimal("1.25")  # the call in flight at the expiry: the overrun a lost lease allows
+
+
+async def test_slices_grow_to_cover_the_time_a_grant_waits(running: Running) -> None:
+    """A top-up starts when half a slice is left and must land before the other half is used. When a grant waits
+    for the database (SQLite's one writer behind a long group commit, a locked limit row), later slices cover
+    that wait: a refill asks for ``LAG_COVER`` times the wait at the hold rate, not only ``HORIZON`` seconds."""
+    db, app = running.state.db, app_of(running)
+    await create_limit(db, app, "w", Decimal("1000"))
+    book = new_book(db)
+    calls: list[Call] = []
+
+    async def flow(seconds: float) -> None:  # a steady flow of small calls
+        end = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < end:
+            calls.extend(await admit_all(book, app, ["w"], Decimal("0.01"), 1))
+            await asyncio.sleep(0.01)
+
+    await flow(1.0)
+    await quiesce(book)
+    (lease,) = book.leases()
+    assert lease.lag < 0.5
+    assert lease.target(Decimal("0.01")) <= Decimal(str(round(lease.rate * HORIZON, 10))) + Decimal("0.04")
+
+    async def hold_the_limit(held: asyncio.Event) -> None:
+        async with db.write() as conn:  # SQLite: the writer itself; PostgreSQL: the limit's row
+            await conn.execute(select(limits.c.id).where(limits.c.limit_id == "w").with_for_update())
+            held.set()
+            await asyncio.sleep(1.0)
+
+    held = asyncio.Event()
+    blocker = asyncio.create_task(hold_the_limit(held))
+    await held.wait()
+    # one call takes the lease just below its low water: the background top-up starts, and waits for the limit
+    calls += await admit_all(book, app, ["w"], lease.free - lease.low_water + Decimal("0.005"), 1)
+    await flow(0.9)
+    await blocker
+    await quiesce(book)
+    assert lease.lag >= 0.8
+    covered = lease.target(Decimal("0.01"))
+    assert covered >= Decimal(str(round(lease.rate * LAG_COVER * 0.8, 10)))
+    assert covered > Decimal(str(round(lease.rate * HORIZON, 10)))  # more than the usual slice
+    await record(db, book, app, calls)
+    await assert_ledger(db, app, "w")
+    await assert_books(db, book)
+    await book.stop()
