@@ -15,6 +15,8 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .sqlite_driver import one_trip_dbapi
+
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -28,6 +30,7 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
         pool_size=1 if writer else 8,
         max_overflow=0 if writer else 8,
         connect_args={"timeout": 30},
+        module=one_trip_dbapi(),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
