@@ -129,10 +129,10 @@ class BatchWriter:
             if rows and self.statements.unnest_requests is not None:
                 inserted.update(await self.statements.unnest_requests.insert(conn, [rows[i] for i in valid], now))
             elif rows:
-                stmt = self.statements.insert_requests
-                for chunk in power_of_two_chunks([rows[i] for i in valid]):
-                    result = await conn.execute(stmt, chunk)
-                    inserted.update(r[0] for r in result.all())
+                # SQLite: one statement for the whole batch (SQLAlchemy pages it by SQLite's limit on parameters):
+                # each statement is a trip to the connection's thread, which under load waits for the event loop
+                result = await conn.execute(self.statements.insert_requests, [rows[i] for i in valid])
+                inserted.update(r[0] for r in result.all())
 
             # 4. rollups and stored prompts (the limits' pks are known: their rows are not locked yet)
             rollups: dict[tuple[Any, ...], list[Any]] = {}
@@ -219,24 +219,6 @@ class BatchWriter:
         LeaseBook.applied(settlements)
         self.known_instances.remember(refs, instance_limits)
         return [o if o is not None else api_error("unexpected_error", "batch") for o in outcomes]
-
-
-def power_of_two_chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Split rows into chunks whose sizes are powers of two (37 -> 32 + 4 + 1).
-
-    A multi-row INSERT ... RETURNING has one SQL text per row count, and the PostgreSQL driver prepares and caches
-    each text per connection: with batch sizes from 1 to 500 that cache kept growing (the 10-minute soak found it).
-    Powers of two bound the distinct texts to ten, at the price of a few more round trips for odd sizes.
-    """
-    chunks = []
-    start = 0
-    remaining = len(rows)
-    while remaining:
-        size = 1 << (remaining.bit_length() - 1)
-        chunks.append(rows[start : start + size])
-        start += size
-        remaining -= size
-    return chunks
 
 
 def _text_limits(table: Any) -> dict[str, int | None]:

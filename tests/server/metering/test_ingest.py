@@ -322,17 +322,6 @@ async def test_instances_created_by_ingest_get_their_definitions_limit(running: 
     assert set(other.json()["xproxy_result"]["limits"]) != {limit_id}
 
 
-def test_batches_insert_in_power_of_two_chunks() -> None:
-    from payi_server.metering.batch import power_of_two_chunks
-
-    rows = [{"n": i} for i in range(37)]
-    chunks = power_of_two_chunks(rows)
-    assert [len(c) for c in chunks] == [32, 4, 1]
-    assert [r["n"] for c in chunks for r in c] == list(range(37))
-    sizes = {len(c) for n in range(1, 501) for c in power_of_two_chunks([{}] * n)}
-    assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256}
-
-
 async def test_credentials_in_logged_headers_are_never_stored(running: Running) -> None:
     _app, keys = await running.state.tenancy.create_application(running.boot.org_id, "logs", store_prompts=True)
     body = {

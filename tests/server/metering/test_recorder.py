@@ -13,7 +13,6 @@ from sqlalchemy import event, func, select
 from payi_server.auth.cache import Principal
 from payi_server.auth.keys import KeyKind
 from payi_server.errors import ApiError
-from payi_server.metering.batch import power_of_two_chunks
 from payi_server.metering.event import Attribution, Event
 from payi_server.metering.pending import Pending
 from payi_server.metering.recorder import Recorder
@@ -95,14 +94,36 @@ async def test_a_duplicate_answers_with_the_original_and_counts_once(running: Ru
     assert Decimal(str(cost)) == Decimal("0.000375")  # 1000 x 0.25e-6 + 100 x 1.25e-6, once
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 37, 500])
-def test_batches_insert_in_power_of_two_chunks(n: int) -> None:
-    rows = [{"n": i} for i in range(n)]
-    chunks = power_of_two_chunks(rows)
-    assert [r["n"] for c in chunks for r in c] == list(range(n))
-    assert all(len(c) & (len(c) - 1) == 0 for c in chunks)
-    assert [len(c) for c in chunks] == sorted((len(c) for c in chunks), reverse=True)
-    assert len(chunks) == bin(n).count("1")
+async def test_a_batch_past_one_statement_page_is_recorded_whole_and_duplicates_once(running: Running) -> None:
+    """1,200 rows of about 40 columns do not fit in one SQLite statement (32,766 parameters): the insert is paged.
+    Every row is recorded, and a duplicate (already recorded, or twice in the batch) once, wherever it falls."""
+    recorder = Recorder(running.state.db, batch_size=2000, flush_interval=0.2)
+    await recorder.start()
+    try:
+        earlier = await recorder.submit(_pending(running, response_id="resp-page-0"))
+        ids = [f"resp-page-{n % 500}" if n % 5 == 0 else None for n in range(1200)]  # 100 keys, 240 uses
+        items = [_pending(running, response_id=i) for i in ids]
+        answers = await recorder.submit_many(items)
+    finally:
+        await recorder.stop()
+    assert all(isinstance(a, dict) for a in answers)
+    seen: set[str] = {"resp-page-0"}
+    expected_new = []
+    for item, response_id, answer in zip(items, ids, answers, strict=True):
+        assert isinstance(answer, dict)
+        if response_id is None or response_id not in seen:
+            expected_new.append(item.request_id)
+            assert not answer.get("duplicate_request")
+        else:
+            assert answer.get("duplicate_request") is True
+        if response_id is not None:
+            seen.add(response_id)
+    first = answers[0]
+    assert isinstance(first, dict) and first["request_id"] == earlier["request_id"]  # recorded before the batch
+    assert await _stored(running, [i.request_id for i in items]) == len(expected_new) == 1200 - 140 - 1
+    async with running.state.db.read() as conn:
+        total = (await conn.execute(select(func.sum(rollup_hourly.c.requests)))).scalar_one()
+    assert total == len(expected_new) + 1
 
 
 async def test_submit_many_answers_each_item_in_order(running: Running) -> None:
