@@ -126,6 +126,8 @@ class _ChatStream:
         data = ev.data
         if data.strip() == "[DONE]":
             return self._release() + ev.raw
+        if self._unchanged(data):
+            return ev.raw
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -153,6 +155,23 @@ class _ChatStream:
             self._held, self._held_raw = obj, ev.raw
             return released
         return ev.raw
+
+    def _unchanged(self, data: str) -> bool:
+        """True when parsing this chunk could change nothing: its id and model are known and it names the same
+        model (or none), its only ``usage`` is null and, while a finishing chunk may be held back, every
+        ``finish_reason`` is null. Read from the text: a quote inside a JSON string is escaped, so ``"usage":null``
+        there is a key and its value. Anything else (other spacing included) is parsed as before."""
+        usage = self._usage
+        if self._keep or usage.response_id is None or usage.model is None:
+            return False
+        if data.count('"usage"') != data.count('"usage":null') or data.count('"usage"') > 1:
+            return False
+        models = data.count('"model"')
+        if models > 1 or (models == 1 and f'"model":"{usage.model}"' not in data):
+            return False
+        if self._hide and not self._done and data.count('"finish_reason"') != data.count('"finish_reason":null'):
+            return False
+        return True
 
     def usage(self) -> Usage | None:
         if not self._usage.has_usage:
