@@ -139,8 +139,10 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         batch_size=settings.retention_batch_size,
     )
     def swept(result: dict[str, Any]) -> None:
-        for kind in ("requests", "payloads"):
+        for kind in ("requests", "payloads", "partitions"):
             metrics.retention_deleted.labels(kind).inc(result[kind])
+        if "default_rows" in result:
+            metrics.default_partition_rows.set(result["default_rows"])
 
     sweeper = RetentionSweeper(retention, node_id, settings.retention_interval, observe=swept)
     await sweeper.start()

@@ -47,7 +47,16 @@ class Metrics:
         self.auth_failures = Counter("payi_auth_failures", "Requests refused for their API key", registry=r)
         self.throttled = Counter("payi_auth_throttled", "Requests refused by key brute-force throttling", registry=r)
         self.retention_deleted = Counter(
-            "payi_retention_deleted", "Request rows and payloads deleted by retention sweeps", ["kind"], registry=r
+            "payi_retention_deleted",
+            "Request rows and payloads deleted by retention sweeps (kind=partitions: whole days dropped)",
+            ["kind"],
+            registry=r,
+        )
+        self.default_partition_rows = Gauge(
+            "payi_request_log_default_partition_rows",
+            "Rows in the request log's DEFAULT partition at the last sweep (PostgreSQL; should be 0)",
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.queue_depth = Gauge(
             "payi_record_queue_depth", "Request records waiting to be written", registry=r, multiprocess_mode="livesum"

@@ -50,7 +50,7 @@ async def migrate(url: str, revision: str = "head") -> str | None:
             if engine.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
             await conn.run_sync(lambda c: command.upgrade(_config(c), revision))
-            await conn.run_sync(lambda c: ensure_days(c, utcnow().date()))
+            await conn.run_sync(ensure_days, utcnow().date())
             return await conn.run_sync(current_revision)
     finally:
         await engine.dispose()

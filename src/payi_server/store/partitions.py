@@ -29,6 +29,9 @@ from ..ids import EPOCH_MS, NODE_BITS, SEQ_BITS
 log = logging.getLogger("payi_server.partitions")
 
 DAYS_AHEAD = 7
+# An event is at most this much later than its id's time (``metering/meter.py`` ``MAX_FUTURE``; a test holds them
+# equal): a day of ids holds events until this long after its end.
+EVENT_LEAD = timedelta(minutes=5)
 # The partitioned tables and their partition key: a request's rows of every table share its id's day.
 TABLES = {"requests": "id", "request_limits": "request_id", "request_payloads": "request_id", "request_keys": "request_id"}
 _SHIFT = NODE_BITS + SEQ_BITS

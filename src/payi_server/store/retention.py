@@ -11,6 +11,11 @@ next batch waits a moment, so the recorder's group commits (SQLite's single writ
 never held up for long. One process at a time sweeps: it holds the ``retention`` row of ``maintenance_leases``
 (same on both databases; renewed after every batch, taken over by another process once it expires).
 
+On PostgreSQL, where the request log is partitioned by day of id (``partitions.py``), the sweep first keeps the
+next days' partitions in existence, then drops every whole day that every application's retention has expired (in
+milliseconds, with no dead rows), and leaves the rest to the batches: applications of shorter retention, events
+back-dated at ingest.
+
 The rollups and the limits are never touched: reports and limit totals over expired periods stay exact. What
 leaves with a request row: its detail (``GET /api/v1/requests/...``, exports, the dashboard's request list), and
 the duplicate check of its ``provider_response_id`` (a retry of an expired event would be recorded again; retries
@@ -30,7 +35,16 @@ from sqlalchemy import bindparam, delete, select, update
 
 from .changes import utcnow
 from .engine import Database
-from .tables import app_retention, applications, maintenance_leases, request_limits, request_payloads, requests
+from .partitions import EVENT_LEAD, default_rows, drop_day, ensure_days, expired_days, id_at
+from .tables import (
+    app_retention,
+    applications,
+    maintenance_leases,
+    request_keys,
+    request_limits,
+    request_payloads,
+    requests,
+)
 from .upsert import insert_ignore, insert_replace
 
 log = logging.getLogger("payi_server.retention")
@@ -130,13 +144,17 @@ class Retention:
         return [Policy(r.id, r.request_days, r.payload_days, self.defaults) for r in rows]
 
     async def sweep(self, now: datetime | None = None, renew: Renew | None = None) -> dict[str, int]:
-        """Delete every expired request row (with its payload and limit links) and every expired payload."""
+        """Delete every expired request row (with its payload and limit links) and every expired payload; on
+        PostgreSQL, create the next days' partitions and drop whole expired days first (``partitions``: days dropped,
+        their rows counted in ``requests`` and ``payloads``)."""
         now = now or utcnow()
-        removed = {"applications": 0, "requests": 0, "payloads": 0}
+        removed = {"applications": 0, "requests": 0, "payloads": 0, "partitions": 0}
+        policies = await self.policies()
+        await self._partitions(now, policies, removed)
         filled = await self._fill_payloads(renew)
         if filled:
             log.info("retention: gave %s payloads written by an older server their request's time", filled)
-        for policy in await self.policies():
+        for policy in policies:
             if not policy.request_days and not policy.payload_days:
                 continue
             done_requests = done_payloads = 0
@@ -167,6 +185,7 @@ class Retention:
             async with self.db.write() as conn:
                 ids = [r[0] for r in (await conn.execute(ids_query)).all()]
                 if ids:
+                    await conn.execute(delete(request_keys).where(request_keys.c.request_id.in_(ids)))
                     await conn.execute(delete(request_limits).where(request_limits.c.request_id.in_(ids)))
                     payloads += (
                         await conn.execute(delete(request_payloads).where(request_payloads.c.request_id.in_(ids)))
@@ -175,6 +194,37 @@ class Retention:
             total += len(ids)
             if len(ids) < self.batch_size or not await self._next(renew):
                 return total, payloads
+
+    async def _partitions(self, now: datetime, policies: list[Policy], removed: dict[str, int]) -> None:
+        """PostgreSQL: today's and the next days' partitions (by the real date, whatever ``now`` the sweep is run
+        as), then the days every application's retention has expired, dropped whole. A day's events are at most
+        ``EVENT_LEAD`` later than its ids' time (``metering/meter.py``), so a day whose last id is older than the
+        longest retention's cutoff minus that holds only expired rows; with any application kept forever, none."""
+        async with self.db.write() as conn:
+            await conn.run_sync(ensure_days, utcnow().date())
+        days = [p.request_days for p in policies] + [self.defaults.request_days]
+        if self.db.is_sqlite or not all(days):
+            return
+        before = id_at(now - max(days) * _DAY - EVENT_LEAD)
+        async with self.db.read() as conn:
+            expired = await conn.run_sync(expired_days, before)
+        for day in expired:
+            async with self.db.write() as conn:
+                dropped = await conn.run_sync(drop_day, day)
+            if dropped is not None:
+                removed["partitions"] += 1
+                removed["requests"] += dropped["requests"]
+                removed["payloads"] += dropped["payloads"]
+                log.info("retention: dropped partition %s (%s requests, %s payloads)", day.name, *dropped.values())
+
+    async def default_rows(self) -> int:
+        """Rows in the request log's DEFAULT partition (PostgreSQL; 0 when all is well, -1 on SQLite): a row lands
+        there only when no partition covers its id."""
+        async with self.db.read() as conn:
+            found = await conn.run_sync(default_rows)
+        if found > 0:
+            log.warning("request log: %s rows in the DEFAULT partition (no day partition covered them)", found)
+        return int(found)
 
     async def _expire_payloads(self, app_id: int, cutoff: datetime, renew: Renew | None) -> int:
         t = request_payloads
@@ -294,7 +344,9 @@ async def run_sweep(retention: Retention, lease: Lease, *, not_since: timedelta 
     started = utcnow()
     result: dict[str, Any] | None = None
     try:
-        removed = await retention.sweep(renew=lease.renew)
+        removed: dict[str, Any] = dict(await retention.sweep(renew=lease.renew))
+        if not retention.db.is_sqlite:
+            removed["default_rows"] = await retention.default_rows()
         result = {**removed, "started_at": started.isoformat(), "seconds": round((utcnow() - started).total_seconds(), 3)}
         return result
     finally:

@@ -105,7 +105,7 @@ async def test_sweep_removes_expired_rows_in_batches_and_reports_stay_exact(runn
     removed = await retention.sweep(renew=renew)
     await lease.release(removed)
     # 5 request rows (and their 5 payloads), then the 4 payloads of 20 days; batches of 2
-    assert removed == {"applications": 1, "requests": 5, "payloads": 9}
+    assert removed == {"applications": 1, "requests": 5, "payloads": 9, "partitions": 0}
     assert renewals == 2 + 2  # after each full batch: 2,2,(1) requests and 2,2,(0) payloads
     assert await _count(db, requests, requests.c.app_id == keeper) == 7
     assert await _count(db, requests, requests.c.event_timestamp < NOW - timedelta(days=30), requests.c.app_id == keeper) == 0
@@ -125,7 +125,7 @@ async def test_sweep_removes_expired_rows_in_batches_and_reports_stay_exact(runn
     limits_after = [await _limit_state(running, keeper_limit, keeper_key), await _limit_state(running, default_limit)]
     assert limits_after == limits_before
     # A second sweep finds nothing; the lease row remembers the last run.
-    assert await retention.sweep() == {"applications": 0, "requests": 0, "payloads": 0}
+    assert await retention.sweep() == {"applications": 0, "requests": 0, "payloads": 0, "partitions": 0}
     status = await lease.status()
     assert status is not None and status["running"] is False and status["result"]["requests"] == 5
 
@@ -140,7 +140,7 @@ async def test_server_default_and_per_application_override(running: Running) -> 
     await retention.set(int(other_id), {"request_days": 0})  # this one keeps everything
     policies = {p.app_id: p for p in await retention.policies()}
     assert policies[int(other_id)].request_days == 0 and policies[int(running.boot.app["app_id"])].request_days == 30
-    assert await retention.sweep() == {"applications": 1, "requests": 1, "payloads": 0}
+    assert await retention.sweep() == {"applications": 1, "requests": 1, "payloads": 0, "partitions": 0}
     assert await _count(db, requests, requests.c.app_id == int(other_id)) == 1
     assert await _count(db, requests, requests.c.app_id == int(running.boot.app["app_id"])) == 1
     # Back to the default (None): the next sweep applies the server's 30 days to it too.
@@ -262,7 +262,7 @@ async def test_payloads_an_older_server_wrote_get_their_requests_time(running: R
             [{"request_id": r.id, "provider_request_json": "{}"} for r in rows] + [{"request_id": 7, "provider_request_json": "orphan"}],
         )
     retention = Retention(db, Defaults(payload_days=7), batch_size=2, pause=0)
-    assert await retention.sweep() == {"applications": 1, "requests": 0, "payloads": 1}
+    assert await retention.sweep() == {"applications": 1, "requests": 0, "payloads": 1, "partitions": 0}
     async with db.read() as conn:
         left = (await conn.execute(select(request_payloads))).all()
     app_id = int(running.boot.app["app_id"])

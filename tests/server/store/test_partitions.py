@@ -1,0 +1,327 @@
+"""The request log's time partitions (PostgreSQL) and what stays the same on SQLite: migration 0010 from a database
+with rows, duplicates across partitions and the window of ``request_keys``, partitions created ahead, and retention
+dropping whole expired days while every report stays as it was."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from payi_server.auth.cache import Principal
+from payi_server.auth.keys import KeyKind
+from payi_server.metering import batch
+from payi_server.metering.event import Attribution, Event, Payload
+from payi_server.metering.meter import MAX_FUTURE
+from payi_server.store import partitions
+from payi_server.store.engine import Database
+from payi_server.store.migrate import _config, migrate
+from payi_server.store.partitions import DAYS_AHEAD, EVENT_LEAD, TABLES, day_range, id_at
+from payi_server.store.requestkeys import DUPLICATE_WINDOW
+from payi_server.store.retention import Defaults, Retention
+from payi_server.store.tables import request_keys, request_limits, request_payloads, requests
+
+from ...conftest import Running
+from ..reports.data import CATEGORY, create_app, price, report
+from .test_retention import _limit, _reports
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def test_the_partitions_lead_is_the_meters_max_future() -> None:
+    assert EVENT_LEAD == MAX_FUTURE
+
+
+def test_day_ranges_follow_the_snowflake_ids() -> None:
+    low, high = day_range(NOW.date())
+    midnight = datetime.combine(NOW.date(), datetime.min.time(), UTC)
+    assert partitions.time_of(low) == midnight and partitions.time_of(high) == midnight + timedelta(days=1)
+    assert low <= id_at(NOW) < high
+    assert partitions.is_partition("requests_p20270115") and partitions.is_partition("request_keys_default")
+    assert partitions.is_partition("request_payloads_legacy") and not partitions.is_partition("requests")
+
+
+async def _record(
+    running: Running,
+    at: datetime,
+    *,
+    request_id: int | None = None,
+    response_id: str | None = None,
+    app_id: int | None = None,
+    prompt: bool = False,
+    **attribution: Any,
+) -> dict[str, Any]:
+    """One event through the meter and the recorder, with the request id given (its partition's day)."""
+    principal = Principal(
+        key_id=0, kind=KeyKind.APPLICATION, org_id=running.boot.org_id, app_id=app_id or int(running.boot.app["app_id"])
+    )
+    event = Event(
+        source="ingest",
+        category=CATEGORY,
+        resource="m1",
+        units={"text": {"input": 1000, "output": 0}},
+        event_timestamp=at,
+        attribution=Attribution(**attribution),
+        provider_response_id=response_id,
+        payload=Payload(provider_request_json='{"messages": ["hi"]}') if prompt else None,
+    )
+    pending = running.state.meter.prepare(principal, event, request_id=request_id)
+    pending.store_payload = prompt
+    result: dict[str, Any] = await running.state.recorder.submit(pending)
+    return result
+
+
+async def _count(db: Database, table: Any, *where: Any) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
+
+
+async def _partition_of(db: Database, table: str, key: str, value: int) -> str:
+    async with db.read() as conn:
+        found = (await conn.execute(text(f"SELECT tableoid::regclass::text FROM {table} WHERE {key} = :v"), {"v": value})).scalar()
+    return str(found)
+
+
+async def _partitions(db: Database, table: str) -> list[partitions.Partition]:
+    async with db.read() as conn:
+        return list(await conn.run_sync(lambda c: partitions.partitions(c, table)))
+
+
+async def test_migration_from_0009_keeps_rows_readable_and_duplicates_detected(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = running.state.db
+    await price(running)
+    limit = await _limit(running, "team")
+    old = [(await _record(running, NOW - timedelta(hours=1), response_id=f"old-{i}", limit_ids=[limit]))["request_id"]
+           for i in range(3)]
+    before = await _reports(running)
+    url = running.state.settings.sqlalchemy_url
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(_config(c), "0009"))
+    finally:
+        await engine.dispose()
+    assert await _count(db, requests) == 3
+    await migrate(url)
+    postgresql = not db.is_sqlite
+
+    # the rows recorded before: readable by id and by provider response id, with their limit states
+    for n, request_id in enumerate(old):
+        got = await running.client.get(f"/api/v1/requests/{request_id}/result", headers=running.headers())
+        assert got.status_code == 200 and got.json()["xproxy_result"]["limits"] == {limit: {"state": "ok"}}
+        by_provider = await running.client.get(f"/api/v1/requests/provider/{CATEGORY}/old-{n}/result", headers=running.headers())
+        assert by_provider.status_code == 200 and by_provider.json()["xproxy_result"]["request_id"] == request_id
+    if postgresql:
+        assert {await _partition_of(db, "requests", "id", int(i)) for i in old} == {"requests_legacy"}
+        assert await _count(db, request_keys) == 3  # copied by the migration
+
+    # the server's clock on the day after the cut-over: new ids land in that day's partition
+    cutover = id_at(NOW)
+    if postgresql:
+        legacy = [p for p in await _partitions(db, "requests") if p.name == "requests_legacy"]
+        assert legacy[0].low is None and legacy[0].high is not None and legacy[0].high > id_at(NOW)
+        cutover = legacy[0].high
+    later = partitions.time_of(cutover) + timedelta(hours=2)
+    monkeypatch.setattr(batch, "utcnow", lambda: later)
+    new_id = id_at(later)
+    new = await _record(running, NOW, request_id=new_id, response_id="new-0", limit_ids=[limit], prompt=True)
+    assert new["request_id"] == str(new_id) and new.get("duplicate_request") is False
+
+    # duplicates of the old rows and of the new one are answered with the original, and recorded once
+    again_old = await _record(running, NOW, request_id=new_id + 1, response_id="old-1")
+    again_new = await _record(running, NOW, request_id=new_id + 2, response_id="new-0")
+    assert again_old["duplicate_request"] is True and again_old["request_id"] == old[1]
+    assert again_new["duplicate_request"] is True and again_new["request_id"] == str(new_id)
+    assert await _count(db, requests) == 4
+    if postgresql:
+        day = f"p{partitions.time_of(new_id):%Y%m%d}"
+        assert await _partition_of(db, "requests", "id", new_id) == f"requests_{day}"
+        assert await _partition_of(db, "request_payloads", "request_id", new_id) == f"request_payloads_{day}"
+        assert await _partition_of(db, "request_limits", "request_id", new_id) == f"request_limits_{day}"
+        assert await _partition_of(db, "request_keys", "request_id", new_id) == f"request_keys_{day}"
+        for table in TABLES:
+            assert await _count(db, text(f"{table}_default")) == 0
+    else:  # SQLite is not partitioned: its unique index keeps finding duplicates
+        assert await _count(db, request_keys) == 0
+    totals = await report(running, running.org_key, start=(NOW - timedelta(days=1)).isoformat(),
+                          end=(NOW + timedelta(hours=2)).isoformat(), bucket="total")
+    assert totals["totals"]["requests"] == 4  # the new request counts; the duplicates did not
+    assert before != await _reports(running)
+
+
+async def test_a_duplicate_is_found_across_partitions_within_the_window(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Originals recorded on earlier days: found within the window (PostgreSQL: ``DUPLICATE_WINDOW`` of the keys'
+    partitions; SQLite: its unique index, forever); older than the window, recorded again on PostgreSQL."""
+    db = running.state.db
+    await price(running)
+    today = id_at(NOW)
+    yesterday = await _record(running, NOW - timedelta(days=1), request_id=id_at(NOW - timedelta(days=1)), response_id="r-1")
+    week_ago = await _record(
+        running, NOW - DUPLICATE_WINDOW - timedelta(hours=2), request_id=id_at(NOW - DUPLICATE_WINDOW - timedelta(hours=2)),
+        response_id="r-8",
+    )
+    again = await _record(running, NOW, request_id=today, response_id="r-1")
+    assert again["duplicate_request"] is True and again["request_id"] == yesterday["request_id"]
+    late = await _record(running, NOW, request_id=today + 1, response_id="r-8")
+    # two copies in one batch: one recorded
+    items = []
+    for n in range(2):
+        principal = Principal(key_id=0, kind=KeyKind.APPLICATION, org_id=running.boot.org_id, app_id=int(running.boot.app["app_id"]))
+        event = Event(source="ingest", category=CATEGORY, resource="m1", units={"text": {"input": 1000, "output": 0}},
+                      event_timestamp=NOW, attribution=Attribution(), provider_response_id="r-twin")
+        items.append(running.state.meter.prepare(principal, event, request_id=today + 10 + n))
+    twins = await running.state.recorder.submit_many(items)
+    assert [t["duplicate_request"] for t in twins if isinstance(t, dict)] == [False, True]
+    if db.is_sqlite:
+        assert late["duplicate_request"] is True and late["request_id"] == week_ago["request_id"]
+        assert await _count(db, requests) == 3
+    else:
+        assert late["duplicate_request"] is False and late["request_id"] == str(today + 1)
+        assert await _count(db, requests) == 4
+        assert await _count(db, request_keys) == 4
+        # the second copy of r-8 is the one the window finds from now on
+        monkeypatch.setattr(batch, "utcnow", lambda: NOW + timedelta(minutes=1))
+        third = await _record(running, NOW, request_id=today + 20, response_id="r-8")
+        assert third["duplicate_request"] is True and third["request_id"] == str(today + 1)
+
+
+async def test_partitions_are_created_ahead_and_the_default_partition_is_watched(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = running.state.db
+    retention = running.state.retention
+    assert retention is not None and running.state.sweeper is not None
+    await price(running)
+    if db.is_sqlite:
+        async with db.write() as conn:
+            assert await conn.run_sync(lambda c: partitions.ensure_days(c, NOW.date())) == []
+        assert await retention.default_rows() == -1
+        result = await running.state.sweeper.run_once()
+        assert result is not None and result["partitions"] == 0 and "default_rows" not in result
+        return
+    # made at migration (server start): today and the next DAYS_AHEAD days, and a DEFAULT partition
+    for table in TABLES:
+        found = await _partitions(db, table)
+        assert any(p.default for p in found)
+        for n in range(DAYS_AHEAD + 1):
+            low, high = day_range(NOW.date() + timedelta(days=n))
+            assert [p for p in found if p.overlaps(low, high)] and not [p for p in found if p.overlaps(low, low + 1) and p.default]
+    # the last day's partitions gone (as if nobody had made them): a row of that day lands in DEFAULT
+    last = NOW.date() + timedelta(days=DAYS_AHEAD)
+    async with db.write() as conn:
+        await conn.execute(text("DROP TABLE " + ", ".join(f"{t}_p{last:%Y%m%d}" for t in TABLES)))
+    stray = day_range(last)[0] + 5
+    await _record(running, NOW, request_id=stray, response_id="stray", prompt=True)
+    assert await _partition_of(db, "requests", "id", stray) == "requests_default"
+    with caplog.at_level(logging.WARNING, "payi_server.retention"):
+        assert await retention.default_rows() == 1
+    assert "1 rows in the DEFAULT partition" in caplog.text
+    # the sweep makes the day again and moves the row into it; the gauge shows DEFAULT empty
+    result = await running.state.sweeper.run_once()
+    assert result is not None and result["default_rows"] == 0
+    name = f"p{last:%Y%m%d}"
+    assert await _partition_of(db, "requests", "id", stray) == f"requests_{name}"
+    assert await _partition_of(db, "request_keys", "request_id", stray) == f"request_keys_{name}"
+    assert await _partition_of(db, "request_payloads", "request_id", stray) == f"request_payloads_{name}"
+    metrics = (await running.client.get("/metrics")).text
+    assert "payi_request_log_default_partition_rows 0.0" in metrics
+    got = await running.client.get(f"/api/v1/requests/provider/{CATEGORY}/stray/result", headers=running.headers())
+    assert got.status_code == 200 and got.json()["xproxy_result"]["request_id"] == str(stray)
+
+
+async def _partitioned_since(db: Database, start: datetime) -> None:
+    """As on a server partitioned since ``start``: the (empty) legacy partitions end there, days from there on."""
+    async with db.write() as conn:
+        for table in TABLES:
+            await conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {table}_legacy"))
+            await conn.execute(text(
+                f"ALTER TABLE {table} ATTACH PARTITION {table}_legacy FOR VALUES FROM (MINVALUE) TO ({day_range(start.date())[0]})"
+            ))
+        days = (NOW.date() - start.date()).days
+        await conn.run_sync(lambda c: partitions.ensure_days(c, start.date(), days))
+
+
+async def test_retention_drops_whole_expired_days_and_reports_stay_exact(running: Running) -> None:
+    """Days every application's retention has expired are dropped whole (PostgreSQL); what else expired (a shorter
+    retention, an event back-dated at ingest) leaves by the batches; an application kept forever keeps every day."""
+    db = running.state.db
+    await price(running)
+    if not db.is_sqlite:
+        await _partitioned_since(db, NOW - timedelta(days=50))
+    short_id, _key = await create_app(running, "short")
+    short = int(short_id)
+    limit = await _limit(running, "team")
+
+    def ago(days: float) -> datetime:
+        return NOW - timedelta(days=days)
+
+    # the default application: 4 requests ingested 40 and 35 days ago (with a limit, prompts, response ids), one
+    # ingested 20 days ago, one ingested today but back-dated 45 days
+    for n, days in enumerate((40, 40, 35, 35)):
+        await _record(running, ago(days), request_id=id_at(ago(days)) + n, response_id=f"d{n}", limit_ids=[limit],
+                      prompt=True, user_id="ann")
+    recent = await _record(running, ago(20), request_id=id_at(ago(20)), user_id="bob")
+    backdated = await _record(running, ago(45), user_id="bob")
+    # the short application (10 days): one of 40 days, one of 15
+    await _record(running, ago(40), request_id=id_at(ago(40)) + 7, app_id=short)
+    await _record(running, ago(15), request_id=id_at(ago(15)), app_id=short)
+    before = await _reports(running)
+    assert await _count(db, requests) == 8
+
+    retention = Retention(db, Defaults(request_days=30), batch_size=2, pause=0)
+    await retention.set(short, {"request_days": 0})  # kept forever: no day can be dropped
+    first = await retention.sweep()
+    assert first["partitions"] == 0
+    assert first["requests"] == 5  # the default application's 40, 35 and back-dated rows, in batches
+    await retention.set(short, {"request_days": 10})
+    await _record(running, ago(40), request_id=id_at(ago(40)) + 9, app_id=short, response_id="s40")
+    before = await _reports(running)
+    second = await retention.sweep()
+    assert second["requests"] == 3  # the short application's row of 40 days, the new one, and the one of 15
+    if not db.is_sqlite:
+        assert second["partitions"] >= 1
+        for table in TABLES:
+            assert not [p for p in await _partitions(db, table) if p.name.endswith(f"p{ago(40):%Y%m%d}")]
+        assert await _count(db, request_keys, request_keys.c.request_id < id_at(ago(30))) == 0
+    else:
+        assert second["partitions"] == 0
+    assert await _count(db, requests) == 1
+    left = (await running.client.get(f"/api/v1/requests/{recent['request_id']}/result", headers=running.headers()))
+    assert left.status_code == 200
+    gone = await running.client.get(f"/api/v1/requests/{backdated['request_id']}/result", headers=running.headers())
+    assert gone.status_code == 404
+    assert await _count(db, request_payloads) == 0 and await _count(db, request_limits) == 0
+    assert await _reports(running) == before
+    assert (await retention.sweep())["requests"] == 0
+
+
+async def test_reports_are_the_same_before_and_after_a_partition_is_dropped(running: Running) -> None:
+    db = running.state.db
+    await price(running)
+    if not db.is_sqlite:
+        await _partitioned_since(db, NOW - timedelta(days=50))
+    limit = await _limit(running, "team")
+    for days in (45, 44, 33, 5):
+        for n in range(3):
+            at = NOW - timedelta(days=days, hours=n)
+            await _record(running, at, request_id=id_at(at), response_id=f"r{days}-{n}", limit_ids=[limit],
+                          user_id=f"u{n}", account_name="acme", properties={"team": "red" if n else "blue"}, prompt=True)
+    before = await _reports(running)
+    expired = 0
+    if not db.is_sqlite:  # every day before the cutoff (most of them empty) and the (empty) legacy part
+        before_id = id_at(NOW - timedelta(days=30) - EVENT_LEAD)
+        expired = len([p for p in await _partitions(db, "requests") if p.high is not None and p.high <= before_id])
+        assert expired >= 3
+    removed = await Retention(db, Defaults(request_days=30), pause=0).sweep()
+    assert removed["requests"] == 9 and removed["payloads"] == 9 and removed["partitions"] == expired
+    assert await _count(db, requests) == 3
+    assert await _reports(running) == before
