@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from ..ids import EPOCH_MS, NODE_BITS, SEQ_BITS
 
@@ -35,6 +35,7 @@ EVENT_LEAD = timedelta(minutes=5)
 # The partitioned tables and their partition key: a request's rows of every table share its id's day.
 TABLES = {"requests": "id", "request_limits": "request_id", "request_payloads": "request_id", "request_keys": "request_id"}
 _SHIFT = NODE_BITS + SEQ_BITS
+_LOCK_ID = 7_270_002  # the advisory lock of partition creation (``migrate`` holds 7_270_001)
 _NAME = re.compile(r"_(p\d{8}|default|legacy)$")
 _BOUND = re.compile(r"FROM \((.+?)\) TO \((.+?)\)")
 
@@ -110,26 +111,47 @@ def create_statements(table: str, name: str, bounds: str) -> list[str]:
     return statements
 
 
-def ensure_days(conn: Any, today: date, days_ahead: int = DAYS_AHEAD) -> list[str]:
+def ensure_days(conn: Any, today: date, days_ahead: int = DAYS_AHEAD, lock_timeout_ms: int = 2000) -> list[str]:
     """Create each table's partitions for ``today`` and the ``days_ahead`` next days (those not covered yet) and
-    its DEFAULT partition; the names created. Rows of those days found in DEFAULT move to their new partition."""
+    its DEFAULT partition, in the caller's transaction; the names created. Rows of those days found in DEFAULT
+    move to their new partition.
+
+    Creating a partition takes its parent's exclusive lock (for milliseconds, but it queues behind a long read of
+    the log, and the recorder's inserts would queue behind it): a partition whose lock is not had within
+    ``lock_timeout_ms`` is left for the next call (they are made days ahead). Concurrent callers (the migration of
+    a starting server, another's retention sweep) take turns on an advisory lock."""
     if not partitioned(conn):
         return []
+    conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
     created = []
     for table, key in TABLES.items():
         existing = partitions(conn, table)
+        wanted: list[tuple[str, int | None, int | None]] = []
         if not any(p.default for p in existing):
-            for statement in create_statements(table, f"{table}_default", "DEFAULT"):
-                conn.execute(text(statement))
-            created.append(f"{table}_default")
+            wanted.append((f"{table}_default", None, None))
         for n in range(days_ahead + 1):
             day = today + timedelta(days=n)
             low, high = day_range(day)
-            if any(p.overlaps(low, high) for p in existing):
+            if not any(p.overlaps(low, high) for p in existing):
+                wanted.append((f"{table}_p{day:%Y%m%d}", low, high))
+        for name, low, high in wanted:
+            savepoint = conn.begin_nested()
+            try:
+                conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+                if low is None or high is None:
+                    for statement in create_statements(table, name, "DEFAULT"):
+                        conn.execute(text(statement))
+                else:
+                    _create_day(conn, table, key, name, low, high)
+                savepoint.commit()
+            except DBAPIError as exc:
+                savepoint.rollback()
+                if not _lock_timeout(exc):
+                    raise
+                log.warning("request log: partition %s not created this time (its table is busy)", name)
                 continue
-            name = f"{table}_p{day:%Y%m%d}"
-            _create_day(conn, table, key, name, low, high)
             created.append(name)
+    conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
     if created:
         log.info("request log: created partitions %s", ", ".join(created))
     return created
@@ -187,11 +209,17 @@ def drop_day(conn: Any, day: Partition, lock_timeout_ms: int = 2000) -> dict[str
         conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
         conn.execute(text(f"DROP TABLE {', '.join(names)}"))
         savepoint.commit()
-    except OperationalError as exc:  # lock_not_available
+    except DBAPIError as exc:
         savepoint.rollback()
-        log.warning("request log: partition %s not dropped this time (%s)", day.name, type(exc.orig).__name__)
+        if not _lock_timeout(exc):
+            raise
+        log.warning("request log: partition %s not dropped this time (its table is busy)", day.name)
         return None
     return counted
+
+
+def _lock_timeout(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "55P03"  # lock_not_available
 
 
 def _rows(conn: Any, name: str) -> int:

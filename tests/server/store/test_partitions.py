@@ -325,3 +325,36 @@ async def test_reports_are_the_same_before_and_after_a_partition_is_dropped(runn
     assert removed["requests"] == 9 and removed["payloads"] == 9 and removed["partitions"] == expired
     assert await _count(db, requests) == 3
     assert await _reports(running) == before
+
+
+async def test_a_long_read_of_the_log_does_not_queue_the_recorder_behind_partition_work(running: Running) -> None:
+    """Creating or dropping a partition takes its parent's exclusive lock, which waits for a long read (an export)
+    while every insert waits behind it: both give up after their lock timeout and are done by a later call."""
+    db = running.state.db
+    await price(running)
+    last = NOW.date() + timedelta(days=DAYS_AHEAD)
+    if db.is_sqlite:
+        async with db.write() as conn:
+            assert await conn.run_sync(partitions.ensure_days, last) == []
+        return
+    async with db.write() as conn:
+        await conn.execute(text("DROP TABLE " + ", ".join(f"{t}_p{last:%Y%m%d}" for t in TABLES)))
+    engine = create_async_engine(running.state.settings.sqlalchemy_url)
+    try:
+        async with engine.connect() as reader:
+            await reader.execute(text("SELECT count(*) FROM requests"))  # holds the log until its transaction ends
+            async with db.write() as conn:  # the tables the reader does not hold get their day
+                made = await conn.run_sync(lambda c: partitions.ensure_days(c, NOW.date(), lock_timeout_ms=50))
+            assert sorted(made) == sorted(f"{t}_p{last:%Y%m%d}" for t in TABLES if t != "requests")
+            async with db.write() as conn:
+                expired = await conn.run_sync(partitions.expired_days, id_at(NOW))
+                assert expired and await conn.run_sync(lambda c: partitions.drop_day(c, expired[0], lock_timeout_ms=50)) is None
+            # the recorder goes on meanwhile
+            recorded = await _record(running, NOW, response_id="during")
+            assert recorded["duplicate_request"] is False
+            await reader.rollback()
+    finally:
+        await engine.dispose()
+    async with db.write() as conn:
+        created = await conn.run_sync(partitions.ensure_days, NOW.date())
+    assert created == [f"requests_p{last:%Y%m%d}"]
