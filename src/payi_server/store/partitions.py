@@ -126,23 +126,23 @@ def ensure_days(conn: Any, today: date, days_ahead: int = DAYS_AHEAD, lock_timeo
     created = []
     for table, key in TABLES.items():
         existing = partitions(conn, table)
-        wanted: list[tuple[str, int | None, int | None]] = []
+        wanted: list[tuple[str, tuple[int, int] | None]] = []  # (name, its id range; None: DEFAULT)
         if not any(p.default for p in existing):
-            wanted.append((f"{table}_default", None, None))
+            wanted.append((f"{table}_default", None))
         for n in range(days_ahead + 1):
             day = today + timedelta(days=n)
-            low, high = day_range(day)
-            if not any(p.overlaps(low, high) for p in existing):
-                wanted.append((f"{table}_p{day:%Y%m%d}", low, high))
-        for name, low, high in wanted:
+            span = day_range(day)
+            if not any(p.overlaps(*span) for p in existing):
+                wanted.append((f"{table}_p{day:%Y%m%d}", span))
+        for name, span_or_default in wanted:
             savepoint = conn.begin_nested()
             try:
                 conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
-                if low is None or high is None:
+                if span_or_default is None:
                     for statement in create_statements(table, name, "DEFAULT"):
                         conn.execute(text(statement))
                 else:
-                    _create_day(conn, table, key, name, low, high)
+                    _create_day(conn, table, key, name, *span_or_default)
                 savepoint.commit()
             except DBAPIError as exc:
                 savepoint.rollback()
