@@ -28,15 +28,8 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from .engine import Database
-from .tables import (
-    ROLLUP_HOURLY_KEYS,
-    ROLLUP_HOURLY_MEASURES,
-    request_keys,
-    request_limits,
-    request_payloads,
-    requests,
-    rollup_hourly,
-)
+from .requestkeys import deleting, forget
+from .tables import ROLLUP_HOURLY_KEYS, ROLLUP_HOURLY_MEASURES, request_limits, request_payloads, requests, rollup_hourly
 from .upsert import insert_add
 
 Identity = Literal["user_id", "account_name"]
@@ -149,9 +142,8 @@ async def _erase_hours(
                 await conn.execute(delete(request_payloads).where(request_payloads.c.request_id.in_(chunk)))
             ).rowcount
             if delete_requests:
-                await conn.execute(delete(request_keys).where(request_keys.c.request_id.in_(chunk)))
                 await conn.execute(delete(request_limits).where(request_limits.c.request_id.in_(chunk)))
-                await conn.execute(delete(requests).where(requests.c.id.in_(chunk)))
+                await forget(conn, (await conn.execute(deleting(requests.c.id.in_(chunk)))).all())
             else:
                 await conn.execute(update(requests).where(requests.c.id.in_(chunk)).values({identity: None}))
         counts["requests"] += len(ids)

@@ -36,11 +36,11 @@ from sqlalchemy import bindparam, delete, select, update
 from .changes import utcnow
 from .engine import Database
 from .partitions import EVENT_LEAD, default_rows, drop_day, ensure_days, expired_days, id_at
+from .requestkeys import deleting, forget
 from .tables import (
     app_retention,
     applications,
     maintenance_leases,
-    request_keys,
     request_limits,
     request_payloads,
     requests,
@@ -185,12 +185,11 @@ class Retention:
             async with self.db.write() as conn:
                 ids = [r[0] for r in (await conn.execute(ids_query)).all()]
                 if ids:
-                    await conn.execute(delete(request_keys).where(request_keys.c.request_id.in_(ids)))
                     await conn.execute(delete(request_limits).where(request_limits.c.request_id.in_(ids)))
                     payloads += (
                         await conn.execute(delete(request_payloads).where(request_payloads.c.request_id.in_(ids)))
                     ).rowcount
-                    await conn.execute(delete(requests).where(requests.c.id.in_(ids)))
+                    await forget(conn, (await conn.execute(deleting(requests.c.id.in_(ids)))).all())
             total += len(ids)
             if len(ids) < self.batch_size or not await self._next(renew):
                 return total, payloads

@@ -217,10 +217,12 @@ request_payloads = Table(
 # ``requests``, each partition with its own unique index on (app_id, category, provider_response_id) (a partitioned
 # table cannot have one on its parent). The recorder checks the keys of recent days and inserts a batch's own in
 # the same statement as its rows (``store/requestkeys.py``). Unused on SQLite, where ``requests`` keeps the index.
+# No other index, not even a primary key on request_id: the planner, misled by a young partition's statistics,
+# would scan the window's ids on it instead of probing the key (measured: 20 ms instead of 2 for 20 keys).
 request_keys = Table(
     "request_keys",
     metadata,
-    Column("request_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("request_id", BigInteger, nullable=False),
     Column("app_id", BigInteger, nullable=False),
     Column("category", String(200), nullable=False),
     Column("provider_response_id", String(300), nullable=False),

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from payi_server.store.erasure import _runs, erase
-from payi_server.store.tables import request_limits, request_payloads, requests, rollup_hourly
+from payi_server.store.tables import request_keys, request_limits, request_payloads, requests, rollup_hourly
 
 from ...conftest import Running
 from ..reports.data import create_app, event, ingest, price, report
@@ -27,7 +27,8 @@ async def _setup(running: Running) -> tuple[int, str, str]:
     for hour in (1, 2, 3, 7, 30):  # contiguous hours and gaps (30: the next day)
         at = f"2026-01-{1 + hour // 24:02d}T{hour % 24:02d}:15:00Z"
         items += [
-            event(at, 1000, user_id="ann", account_name="acme", limit_ids=[limit_id], provider_request_json='{"p": "ann"}'),
+            event(at, 1000, user_id="ann", account_name="acme", limit_ids=[limit_id], provider_request_json='{"p": "ann"}',
+                  provider_response_id=f"ann-{hour}"),
             event(at, 2000, user_id="bob", account_name="acme", provider_request_json='{"p": "bob"}'),
             event(at, 4000, account_name="acme"),  # already anonymous: shares ann's rollup keys but the user
         ]
@@ -78,10 +79,12 @@ async def test_erasing_a_user_anonymises_requests_and_merges_rollups(running: Ru
 async def test_erasing_an_account_and_deleting_its_requests(running: Running) -> None:
     app_id, key, _ = await _setup(running)
     totals = (await report(running, running.org_key, **WINDOW, bucket="day"))["totals"]
+    assert await _count(running, request_keys) == (0 if running.state.db.is_sqlite else 5)  # PostgreSQL's keys
     counts = await erase(running.state.db, app_id, "account_name", "acme", delete_requests=True)
     assert counts == {"requests": 15, "payloads": 10, "rollup_rows": 15}
     assert await _count(running, requests) == 0
     assert await _count(running, request_limits) == 0
+    assert await _count(running, request_keys) == 0  # a copy sent again is recorded again, as before
     assert await _count(running, rollup_hourly, rollup_hourly.c.account_name == "acme") == 0
     assert (await report(running, running.org_key, **WINDOW, bucket="day"))["totals"] == totals
     by_account = await report(running, running.org_key, **WINDOW, bucket="total", group_by="account,user")

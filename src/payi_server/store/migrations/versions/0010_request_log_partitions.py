@@ -57,7 +57,7 @@ _TABLES = (
 
 def _keys_columns() -> list[sa.Column[Any]]:
     return [
-        sa.Column("request_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("request_id", sa.BigInteger(), nullable=False),
         sa.Column("app_id", sa.BigInteger(), nullable=False),
         sa.Column("category", sa.String(length=200), nullable=False),
         sa.Column("provider_response_id", sa.String(length=300), nullable=False),
@@ -67,9 +67,7 @@ def _keys_columns() -> list[sa.Column[Any]]:
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
-        op.create_table(
-            "request_keys", *_keys_columns(), sa.PrimaryKeyConstraint("request_id", name=op.f("pk_request_keys"))
-        )
+        op.create_table("request_keys", *_keys_columns())
         return
     now = datetime.now(UTC)
     cut_day = (now + CUTOVER_MARGIN).date() + timedelta(days=1)
@@ -102,8 +100,9 @@ def upgrade() -> None:
 
 
 def _prepare(conn: Any, cutover: int) -> int:
-    """The checks of the cut-over and the key table with the existing rows' keys; the highest id whose key was
-    copied. Idempotent: a run that failed after this step is run again with another cut-over."""
+    """The checks of the cut-over and the key table with the existing rows' keys; an id below which every key
+    was copied (the highest when the copy began). Idempotent: a run that failed after this step is run again with
+    another cut-over."""
     conn.exec_driver_sql("DROP TABLE IF EXISTS request_keys")
     for table, key, _pk, _indexes in _TABLES:
         conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS ck_{table}_legacy")
@@ -111,15 +110,15 @@ def _prepare(conn: Any, cutover: int) -> int:
         conn.exec_driver_sql(f"ALTER TABLE {table} VALIDATE CONSTRAINT ck_{table}_legacy")
     conn.exec_driver_sql(
         "CREATE TABLE request_keys (request_id BIGINT NOT NULL, app_id BIGINT NOT NULL, category VARCHAR(200) NOT NULL, "
-        "provider_response_id VARCHAR(300) NOT NULL, CONSTRAINT pk_request_keys PRIMARY KEY (request_id)) "
-        "PARTITION BY RANGE (request_id)"
+        "provider_response_id VARCHAR(300) NOT NULL) PARTITION BY RANGE (request_id)"
     )
     conn.exec_driver_sql(f"CREATE TABLE request_keys_legacy PARTITION OF request_keys FOR VALUES FROM (MINVALUE) TO ({cutover})")
     conn.exec_driver_sql(
         "CREATE UNIQUE INDEX uq_request_keys_legacy_key ON request_keys_legacy (app_id, category, provider_response_id)"
     )
+    copied = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM requests").scalar_one())
     _copy_keys(conn, since=0)
-    return int(conn.exec_driver_sql("SELECT coalesce(max(request_id), 0) FROM request_keys").scalar_one())
+    return copied
 
 
 def _copy_keys(conn: Any, since: int) -> None:
