@@ -33,7 +33,12 @@ DAYS_AHEAD = 7
 # equal): a day of ids holds events until this long after its end.
 EVENT_LEAD = timedelta(minutes=5)
 # The partitioned tables and their partition key: a request's rows of every table share its id's day.
-TABLES = {"requests": "id", "request_limits": "request_id", "request_payloads": "request_id", "request_keys": "request_id"}
+TABLES = {
+    "requests": "id",
+    "request_limits": "request_id",
+    "request_payloads": "request_id",
+    "request_keys": "request_id",
+}
 _SHIFT = NODE_BITS + SEQ_BITS
 _LOCK_ID = 7_270_002  # the advisory lock of partition creation (``migrate`` holds 7_270_001)
 _NAME = re.compile(r"_(p\d{8}|default|legacy)$")
@@ -164,9 +169,10 @@ def _create_day(conn: Any, table: str, key: str, name: str, low: int, high: int)
     stray = conn.execute(text(f"SELECT 1 FROM {table}_default WHERE {in_range} LIMIT 1")).first() is not None
     if stray:
         conn.execute(text(f"CREATE TEMPORARY TABLE moving_rows (LIKE {table}) ON COMMIT DROP"))
-        conn.execute(
-            text(f"WITH d AS (DELETE FROM {table}_default WHERE {in_range} RETURNING *) INSERT INTO moving_rows SELECT * FROM d")
-        )
+        conn.execute(text(
+            f"WITH d AS (DELETE FROM {table}_default WHERE {in_range} RETURNING *) "
+            "INSERT INTO moving_rows SELECT * FROM d"
+        ))
     for statement in create_statements(table, name, f"FOR VALUES FROM ({low}) TO ({high})"):
         conn.execute(text(statement))
     if stray:

@@ -199,10 +199,12 @@ class Retention:
         as), then the days every application's retention has expired, dropped whole. A day's events are at most
         ``EVENT_LEAD`` later than its ids' time (``metering/meter.py``), so a day whose last id is older than the
         longest retention's cutoff minus that holds only expired rows; with any application kept forever, none."""
+        if self.db.is_sqlite:
+            return
         async with self.db.write() as conn:
             await conn.run_sync(ensure_days, utcnow().date())
         days = [p.request_days for p in policies] + [self.defaults.request_days]
-        if self.db.is_sqlite or not all(days):
+        if not all(days):
             return
         before = id_at(now - max(days) * _DAY - EVENT_LEAD)
         async with self.db.read() as conn:

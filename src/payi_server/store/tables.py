@@ -218,7 +218,7 @@ request_payloads = Table(
 # table cannot have one on its parent). The recorder checks the keys of recent days and inserts a batch's own in
 # the same statement as its rows (``store/requestkeys.py``). Unused on SQLite, where ``requests`` keeps the index.
 # No other index, not even a primary key on request_id: the planner, misled by a young partition's statistics,
-# would scan the window's ids on it instead of probing the key (measured: 20 ms instead of 2 for 20 keys).
+# would scan the window's ids on it instead of probing the key (measured: 13 ms instead of 1.5 for 20 keys).
 request_keys = Table(
     "request_keys",
     metadata,

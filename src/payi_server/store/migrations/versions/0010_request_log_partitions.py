@@ -106,13 +106,17 @@ def _prepare(conn: Any, cutover: int) -> int:
     conn.exec_driver_sql("DROP TABLE IF EXISTS request_keys")
     for table, key, _pk, _indexes in _TABLES:
         conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS ck_{table}_legacy")
-        conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_legacy CHECK ({key} < {cutover}) NOT VALID")
+        conn.exec_driver_sql(
+            f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_legacy CHECK ({key} < {cutover}) NOT VALID"
+        )
         conn.exec_driver_sql(f"ALTER TABLE {table} VALIDATE CONSTRAINT ck_{table}_legacy")
     conn.exec_driver_sql(
-        "CREATE TABLE request_keys (request_id BIGINT NOT NULL, app_id BIGINT NOT NULL, category VARCHAR(200) NOT NULL, "
-        "provider_response_id VARCHAR(300) NOT NULL) PARTITION BY RANGE (request_id)"
+        "CREATE TABLE request_keys (request_id BIGINT NOT NULL, app_id BIGINT NOT NULL, "
+        "category VARCHAR(200) NOT NULL, provider_response_id VARCHAR(300) NOT NULL) PARTITION BY RANGE (request_id)"
     )
-    conn.exec_driver_sql(f"CREATE TABLE request_keys_legacy PARTITION OF request_keys FOR VALUES FROM (MINVALUE) TO ({cutover})")
+    conn.exec_driver_sql(
+        f"CREATE TABLE request_keys_legacy PARTITION OF request_keys FOR VALUES FROM (MINVALUE) TO ({cutover})"
+    )
     conn.exec_driver_sql(
         "CREATE UNIQUE INDEX uq_request_keys_legacy_key ON request_keys_legacy (app_id, category, provider_response_id)"
     )
@@ -150,7 +154,9 @@ def _holds_lock(bind: Any) -> bool:
 def _visible_outside(bind: Any) -> str | None:
     """The kind of ``requests`` as another connection sees it (None: not there, created by this uncommitted run)."""
     with bind.engine.connect() as outside:
-        kind = outside.exec_driver_sql("SELECT relkind::text FROM pg_class WHERE oid = to_regclass('requests')").scalar()
+        kind = outside.exec_driver_sql(
+            "SELECT relkind::text FROM pg_class WHERE oid = to_regclass('requests')"
+        ).scalar()
         outside.rollback()
     return None if kind is None else str(kind)
 
