@@ -123,8 +123,9 @@ def ensure_days(conn: Any, today: date, days_ahead: int = DAYS_AHEAD, lock_timeo
 
     Creating a partition takes its parent's exclusive lock (for milliseconds, but it queues behind a long read of
     the log, and the recorder's inserts would queue behind it): a partition whose lock is not had within
-    ``lock_timeout_ms`` is left for the next call (they are made days ahead). Concurrent callers (the migration of
-    a starting server, another's retention sweep) take turns on an advisory lock."""
+    ``lock_timeout_ms`` is left, with that table's later days, for the next call (they are made days ahead).
+    Concurrent callers (the migration of a starting server, another's retention sweep) take turns on an advisory
+    lock."""
     if not partitioned(conn):
         return []
     conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
@@ -153,8 +154,8 @@ def ensure_days(conn: Any, today: date, days_ahead: int = DAYS_AHEAD, lock_timeo
                 savepoint.rollback()
                 if not _lock_timeout(exc):
                     raise
-                log.warning("request log: partition %s not created this time (its table is busy)", name)
-                continue
+                log.warning("request log: partition %s and the next not created this time (its table is busy)", name)
+                break  # the table's other days would wait as long: next time
             created.append(name)
     conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
     if created:
