@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -85,7 +86,6 @@ SHIFT = NODE_BITS + SEQ_BITS
 NODE = (1 << NODE_BITS) - 1  # a node number the running servers are unlikely to hold; ids never collide anyway
 APPS = ("default", "billing-prod", "search-prod")
 LIMIT_ID = "budget"
-KEY_DAYS = 8  # days of duplicate keys kept: today's partition and the 7 before it
 
 # category, resource, $ per input unit, $ per output unit, provider URI (proxied calls)
 MODELS = (
@@ -188,12 +188,11 @@ SELECT id, app, ts,
 FROM ({_GENERATED}) AS r WHERE stored
 """
 
-# The duplicate keys, where the log keeps them in their own table (a partitioned log: ``request_keys``), for the
-# rows of the last KEY_DAYS days (``{keys_from}``: the first id of them): the recorder looks duplicates up in the
-# last days' partitions only, and older ones are dropped (``docs/request-log.md``).
+# The duplicate keys, where the log keeps them in their own table (a partitioned log: ``request_keys``; they live
+# as long as their requests, ``store/requestkeys.py``).
 _INSERT_KEYS = f"""
 INSERT INTO request_keys (request_id, app_id, category, provider_response_id)
-SELECT id, app, ({_CATS})[m], 'resp-' || g FROM ({_GENERATED}) AS r WHERE id >= {{keys_from}}
+SELECT id, app, ({_CATS})[m], 'resp-' || g FROM ({_GENERATED}) AS r
 """
 
 _NO_CONFLICT = " ON CONFLICT DO NOTHING"
@@ -373,11 +372,11 @@ async def create_partitions(conn: asyncpg.Connection, url: str, start: datetime,
         return tables
     db = Database(url.replace("postgresql://", "postgresql+asyncpg://"), pool_size=1)
     try:
-        day = start
-        while day < end:  # a month a transaction: each partition takes a few locks
-            days = min(30, (end - day).days)
+        day, last = start.date(), (end - timedelta(microseconds=1)).date()
+        while day <= last:  # a month a transaction: each partition takes a few locks
+            days = min(30, (last - day).days + 1)
 
-            def month(sync_conn: Any, first: date = day.date(), more: int = days - 1) -> None:
+            def month(sync_conn: Any, first: date = day, more: int = days - 1) -> None:
                 ensure_days(sync_conn, first, more)
 
             async with db.write() as sa_conn:
@@ -425,10 +424,8 @@ async def _write_rows(conn: asyncpg.Connection, first: int, last: int, meta: dic
     suffix = _NO_CONFLICT if refill else ""
     seconds: dict[str, float] = {}
     statements = [("requests", _INSERT_REQUESTS), ("links", _INSERT_LINKS), ("payloads", _INSERT_PAYLOADS)]
-    keys_from = _day_id(datetime.fromisoformat(meta["end"]) - timedelta(days=KEY_DAYS))
-    last_id = (start_ms + ((last - 1) * meta["span_ms"]) // meta["rows"] + 1) << SHIFT
-    if "request_keys" in meta["partitioned_tables"] and last_id > keys_from:
-        statements.append(("keys", _INSERT_KEYS.format(keys_from=keys_from)))
+    if "request_keys" in meta["partitioned_tables"]:
+        statements.append(("keys", _INSERT_KEYS))
     async with conn.transaction():
         for name, sql in statements:
             t0 = time.perf_counter()
@@ -799,6 +796,7 @@ def main() -> None:
     parser.add_argument("--retention-cap", type=float, default=120.0,
                         help="seconds the retention sweep may run (batch deletes of a log not partitioned)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")  # the sweep's warnings, if any
     revision = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                               cwd=Path(__file__).parent, check=False).stdout.strip()
     results: dict[str, Any] = {"date": date.today().isoformat(), "revision": revision, "rows": args.rows,
