@@ -10,9 +10,9 @@ keeps writing (validation takes no lock that blocks writes); the rename and the 
 exclusive lock for milliseconds, since the validated constraint spares the attach its scan.
 
 The duplicate check moves to ``request_keys`` (a partitioned table cannot have the unique index on
-``(app_id, category, provider_response_id)``): its keys are copied from the existing rows on the separate
-connection (a read of the log that blocks no writer), then those written meanwhile under the lock, and the old
-index is dropped. Today's and the next ``DAYS_AHEAD`` days' partitions and the DEFAULT partitions are created.
+``(app_id, category, provider_response_id)``): on the separate connection a trigger starts adding the keys of new
+rows, then the existing rows' keys are copied (a read of the log that blocks no writer); under the lock the
+trigger and the old index are dropped. Today's and the next ``DAYS_AHEAD`` days' partitions and the DEFAULT partitions are created.
 
 A server of the previous version cannot record once this has run (its ``ON CONFLICT`` names the unique index
 that is gone): upgrade every server together with the migration (``payi-server migrate``, then the restart).
@@ -43,9 +43,6 @@ branch_labels = None
 depends_on = None
 
 CUTOVER_MARGIN = timedelta(hours=12)
-# Keys of rows whose ids are this close below the first copy's last one are copied again under the lock: a batch
-# takes its ids before its transaction commits, so rows below that id may have been committed after the copy read.
-_LATE_COMMIT_IDS = (10 * 60 * 1000) << 22  # 10 minutes of snowflake ids
 
 # Frozen here: (table, partition key, primary key columns, indexes kept (name suffix, columns)).
 _TABLES = (
@@ -74,14 +71,15 @@ def upgrade() -> None:
     cutover = day_range(cut_day)[0]
     if _visible_outside(bind) is None:  # created by this same run (a new database): nobody else writes them
         cutover = day_range(now.date())[0]
-        copied = _prepare(bind, cutover)
+        _prepare(bind, cutover)
     elif _holds_lock(bind):
-        copied = _prepare(bind, cutover)
+        _prepare(bind, cutover)
     else:
-        copied = _prepare_outside(bind, cutover)
+        _prepare_outside(bind, cutover)
     # The rename and the attach: each table's exclusive lock, taken in the order the recorder writes them.
     bind.exec_driver_sql("LOCK TABLE requests, request_payloads, request_limits IN ACCESS EXCLUSIVE MODE")
-    _copy_keys(bind, since=max(0, copied - _LATE_COMMIT_IDS))
+    bind.exec_driver_sql("DROP TRIGGER request_keys_copy ON requests")
+    bind.exec_driver_sql("DROP FUNCTION request_keys_copy()")
     bind.exec_driver_sql("DROP INDEX uq_requests_app_category_response_id")
     for table, key, pk, indexes in _TABLES:
         legacy = f"{table}_legacy"
@@ -99,10 +97,11 @@ def upgrade() -> None:
     ensure_days(bind, now.date())
 
 
-def _prepare(conn: Any, cutover: int) -> int:
-    """The checks of the cut-over and the key table with the existing rows' keys; an id below which every key
-    was copied (the highest when the copy began). Idempotent: a run that failed after this step is run again with
-    another cut-over."""
+def _prepare(conn: Any, cutover: int) -> None:
+    """The checks of the cut-over, and the key table with every row's key: a trigger adds the keys of rows
+    inserted from its creation on (which waits for the inserts under way), then the rows before are copied.
+    Idempotent: a run that failed after this step is run again with another cut-over."""
+    conn.exec_driver_sql("DROP TRIGGER IF EXISTS request_keys_copy ON requests")
     conn.exec_driver_sql("DROP TABLE IF EXISTS request_keys")
     for table, key, _pk, _indexes in _TABLES:
         conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS ck_{table}_legacy")
@@ -120,25 +119,29 @@ def _prepare(conn: Any, cutover: int) -> int:
     conn.exec_driver_sql(
         "CREATE UNIQUE INDEX uq_request_keys_legacy_key ON request_keys_legacy (app_id, category, provider_response_id)"
     )
-    copied = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM requests").scalar_one())
-    _copy_keys(conn, since=0)
-    return copied
-
-
-def _copy_keys(conn: Any, since: int) -> None:
+    conn.exec_driver_sql(
+        "CREATE OR REPLACE FUNCTION request_keys_copy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.provider_response_id IS NOT NULL THEN "
+        "INSERT INTO request_keys (request_id, app_id, category, provider_response_id) "
+        "VALUES (NEW.id, NEW.app_id, NEW.category, NEW.provider_response_id) ON CONFLICT DO NOTHING; "
+        "END IF; RETURN NULL; END $$"
+    )
+    conn.exec_driver_sql(
+        "CREATE TRIGGER request_keys_copy AFTER INSERT ON requests FOR EACH ROW EXECUTE FUNCTION request_keys_copy()"
+    )
     conn.exec_driver_sql(
         "INSERT INTO request_keys (request_id, app_id, category, provider_response_id) "
         "SELECT id, app_id, category, provider_response_id FROM requests "
-        f"WHERE id >= {int(since)} AND provider_response_id IS NOT NULL ON CONFLICT DO NOTHING"
+        "WHERE provider_response_id IS NOT NULL ON CONFLICT DO NOTHING"
     )
 
 
-def _prepare_outside(bind: Any, cutover: int) -> int:
+def _prepare_outside(bind: Any, cutover: int) -> None:
     """``_prepare`` on a connection of its own, each statement committed: the validation and the copy run while the
-    recorder writes. The highest id whose key was copied."""
+    recorder writes."""
     with bind.engine.connect() as outside:
         outside.execution_options(isolation_level="AUTOCOMMIT")
-        return _prepare(outside, cutover)
+        _prepare(outside, cutover)
 
 
 def _holds_lock(bind: Any) -> bool:
