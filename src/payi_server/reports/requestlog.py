@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select, union_all
 
 from ..errors import api_error
 from ..store.engine import Database
+from ..store.partitions import EVENT_LEAD, id_at
 from ..store.tables import requests, rollup_hourly
 from .buckets import check_zone, hour_floor
 from .query import DEFAULT_RANGE, HOURLY_DIMENSIONS, aware, check_date
@@ -133,6 +134,9 @@ def _wheres(app_ids: tuple[int, ...], query: LogQuery, window: tuple[datetime, d
         requests.c.app_id == app_ids[0] if len(app_ids) == 1 else requests.c.app_id.in_(app_ids),
         requests.c.event_timestamp >= start,
         requests.c.event_timestamp < end,
+        # Implied by the range (an event is at most EVENT_LEAD later than its id's time), and lets PostgreSQL skip
+        # the request log's partitions of the days before it (store/partitions.py).
+        requests.c.id >= id_at(start - EVENT_LEAD),
     ]
     for name, values in query.filters.items():
         column = requests.c[FILTERS[name]]

@@ -20,6 +20,8 @@ from payi_server.metering import batch
 from payi_server.metering.event import Attribution, Event, Payload
 from payi_server.metering.meter import MAX_FUTURE
 from payi_server.metering.pending import Pending
+from payi_server.reports.requestlog import LogQuery, _page_statement, read_page
+from payi_server.reports.scope import Scope
 from payi_server.store import partitions
 from payi_server.store.engine import Database
 from payi_server.store.migrate import _config, migrate
@@ -424,3 +426,27 @@ async def test_writes_go_on_while_the_migration_runs(running: Running) -> None:
             keyed = set((await conn.execute(select(request_keys.c.request_id))).scalars())
         missing = [i for i in written if i not in keyed]
         assert missing == written[len(written) - len(missing):] and len(missing) <= 3, (len(written), missing)
+
+
+async def test_a_page_of_the_request_log_reads_only_the_days_of_its_range(running: Running) -> None:
+    """The page query bounds ``id`` below by its range's start (less ``EVENT_LEAD``): PostgreSQL leaves out the
+    partitions of the days before it; rows back-dated at ingest (a later id) are still found."""
+    db = running.state.db
+    await price(running)
+    if not db.is_sqlite:
+        await _partitioned_since(db, NOW - timedelta(days=20))
+    old = await _record(running, NOW - timedelta(days=10), request_id=id_at(NOW - timedelta(days=10)))
+    backdated = await _record(running, NOW - timedelta(days=3))  # ingested now
+    recent = await _record(running, NOW - timedelta(hours=1), request_id=id_at(NOW - timedelta(hours=1)))
+    scope = Scope(org_id=running.boot.org_id, app_ids=(int(running.boot.app["app_id"]),))
+    query = LogQuery(start=NOW - timedelta(days=4), end=NOW + timedelta(hours=1), filters={})
+    rows = await read_page(db, scope, query, None, 10)
+    assert [str(r["id"]) for r in rows] == [backdated["request_id"], recent["request_id"]]
+    assert old["request_id"] not in {str(r["id"]) for r in rows}
+    if not db.is_sqlite:
+        stmt = _page_statement(scope.app_ids, query, None, 10)
+        async with db.read() as conn:
+            sql = str(stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True}))
+            plan = "\n".join(r[0] for r in (await conn.execute(text("EXPLAIN " + sql))).all())
+        assert f"requests_p{NOW - timedelta(days=3):%Y%m%d}" in plan and f"requests_p{NOW:%Y%m%d}" in plan
+        assert f"requests_p{NOW - timedelta(days=10):%Y%m%d}" not in plan and "requests_legacy" not in plan
