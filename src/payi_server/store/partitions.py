@@ -8,7 +8,7 @@ no partition covers its id, that is when nobody created partitions for a week) a
 an unpartitioned one, a ``_legacy`` partition holding every id below the cut-over (migration 0010).
 
 Partitions are created ahead by the server, never by hand: at migration (``migrate``) and by the retention task
-(``store/retention.py``), ``DAYS_AHEAD`` days past today. A whole day leaves by ``drop_days`` once every
+(``store/retention.py``), ``DAYS_AHEAD`` days past today. A whole day leaves by ``drop_day`` once every
 application's retention has expired it. Functions take a synchronous connection (``AsyncConnection.run_sync``);
 on SQLite, or a PostgreSQL database not yet migrated, they do nothing.
 """
