@@ -664,7 +664,7 @@ def reports(url: str, setup: dict[str, Any], meta: dict[str, Any], fake_url: str
     ]
     out: dict[str, Any] = {"request_id": str(request_id)}
     with run_server(workdir, _server_env(url, fake_url)) as server:
-        with httpx2.Client(base_url=server.url, timeout=120) as client:
+        with httpx2.Client(base_url=server.url, timeout=600) as client:  # slow reports at 100M rows
             _login(client)
             for label, path, params, headers in calls:
                 out[label] = _timed(client, path, params, headers, repeat)
