@@ -56,6 +56,9 @@ EXHAUSTED_PAUSE = 0.05  # seconds a limit found without room is not asked again
 REFRESH = 0.5  # seconds between re-reads of the known limits (their rule, their spend) and lease renewals
 MAX_KNOWN = 10_000  # limits a process remembers
 ADMIT_ROUNDS = 8
+# A looser hold (a call counted by bytes while the tokenizer is built) is taken only while the limit has room for
+# this many of it: so near the max, where a hold's size decides admissions, holds are exact.
+LOOSE_HOLD_ROOM = 1000
 QUANTUM = Decimal("1e-10")  # the Money columns' scale
 MIN_ROOM = Decimal("0.000001")  # the room a zero hold asks for (a default limit admits while some is left)
 
@@ -269,6 +272,17 @@ class LeaseBook:
             if lease.free < lease.low_water and (lease.refill is None or lease.refill.done()):
                 lease.refill = asyncio.create_task(self._refill(lease, hold))
         return outcome
+
+    async def far_from_max(self, app_id: int, limit_ids: Sequence[str], hold: Decimal) -> bool:
+        """Whether every named block limit has room left for :data:`LOOSE_HOLD_ROOM` holds of ``hold`` (spend as
+        this process sees it): where a looser hold cannot cost a call its admission."""
+        found = await self._lookup(app_id, limit_ids)
+        if len(found) < len(set(limit_ids)):
+            return False
+        return all(
+            lease.max - lease.spent - lease.pending >= hold * LOOSE_HOLD_ROOM
+            for lease in found.values() if lease.limit_type == "block"
+        )
 
     @staticmethod
     def priced(holds: Iterable[Hold], cost: Decimal) -> None:

@@ -6,7 +6,8 @@ journal. One :class:`MeteredCall` per proxied call:
 
 - ``admit`` (before the provider is called): the model is resolved (price-as; the application's deployment
   mapping; what the provider reported for the same deployment before; the request's model), the call is
-  estimated by the route's estimator, and the estimate is held on every named block limit from this process's
+  estimated by the route's estimator (exactly, or by a looser bound while the tokenizer is built and the limits are
+  far from their max), and the estimate is held on every named block limit from this process's
   budget leases (in memory). A refusal is recorded (its limits count it as blocked) and raised as a 400 with the
   limits' states. A strict limit refuses a call it cannot bound (``limit_estimate_unavailable``).
 - ``started``: the journal notes the call before the provider is called (a crash from then on cannot lose it).
@@ -43,8 +44,10 @@ from .results import build_result
 UNKNOWN_MODEL = "system.unknown_model"
 REPORTED_MODELS_MAX = 10_000
 
-# (model, the version that prices it) -> (the estimate, the units it counted); the route's, as it reads requests.
-Estimator = Callable[[str, PriceVersion], Awaitable[tuple[Decimal, Units]]]
+# (model, the version that prices it, exact) -> (the estimate, the units it counted, whether it is exact); the
+# route's, as it reads requests. Not asked for ``exact``, the estimate may be a looser upper bound: the request's
+# bytes while the tokenizer is still being built, so that no call waits for that build.
+Estimator = Callable[[str, PriceVersion, bool], Awaitable[tuple[Decimal, Units, bool]]]
 
 
 class Gate:
@@ -131,7 +134,9 @@ class MeteredCall:
         resolved = gate.book.resolve(self.principal.org_id, category, model or UNKNOWN_MODEL, self.started_at)
         estimate = None
         if resolved is not None:
-            estimate, self.estimate_units = await estimator(model, resolved.version)
+            estimate, self.estimate_units, exact = await estimator(model, resolved.version, False)
+            if not exact and not await gate.leases.far_from_max(app_id, attr.limit_ids, estimate):
+                estimate, self.estimate_units, _ = await estimator(model, resolved.version, True)
         admission = await gate.leases.admit(app_id, attr.limit_ids, estimate)
         if admission.missing:
             raise api_error("invalid_limit_ids")

@@ -19,7 +19,10 @@ A strict limit must never be exceeded, so the estimate is an upper bound of what
   included too (see :func:`large_context_threshold`). Per-request units (web search) are not estimated.
 
 The estimate is priced with the same catalog version that will price the real usage. On the event loop use
-:func:`estimate_cost_async`, which tokenizes large bodies (and builds an encoding the first time) in a worker thread.
+:func:`estimate_cost_async`, which tokenizes large bodies (and builds an encoding the first time) in a worker thread;
+the proxy asks :func:`estimate_async` for a quick estimate, which never waits for an encoding's first build (it
+counts bytes, the conservative bound, until the build it started in the background is done), and for the exact one
+when a named limit is near its max (where a looser hold could refuse a call that fits).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import asyncio
 import base64
 import ctypes
 import gzip
+import logging
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
@@ -96,6 +100,8 @@ _ENCODINGS = {
 }
 
 
+log = logging.getLogger("payi_server.proxy")
+
 _LOADED_ENCODINGS: set[str] = set()
 """Encodings :func:`encoding` has built (building one takes most of a second, so the event loop must not)."""
 
@@ -132,11 +138,38 @@ def _build(name: str) -> tiktoken.Encoding:
     return loaded
 
 
+_BUILDS: dict[str, threading.Thread] = {}
+
+
+def build_in_background(name: str) -> None:
+    """Starts building the named encoding in a thread of its own, once per process (again only if a build
+    failed); callers do not wait for it."""
+    running = _BUILDS.get(name)
+    if name in _LOADED_ENCODINGS or (running is not None and running.is_alive()):
+        return
+    thread = threading.Thread(target=_build_logged, args=(name,), name=f"tokenizer-{name}", daemon=True)
+    _BUILDS[name] = thread
+    thread.start()
+
+
+def _build_logged(name: str) -> None:
+    try:
+        encoding(name)
+    except Exception:  # the estimates go on bounding by bytes, which is conservative
+        log.exception("building the %s tokenizer failed; estimates count bytes instead", name)
+
+
 def _give_back_memory() -> None:
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: the memory is reused, only not returned
         pass
+
+
+def tokenizer_ready(model: str) -> bool:
+    """Whether a quick estimate of ``model`` is exact: its encoding is built, or it has none (bytes are its count)."""
+    name = encoding_for(model)
+    return name is None or name in _LOADED_ENCODINGS
 
 
 def encoding_for(model: str) -> str | None:
@@ -313,15 +346,23 @@ async def estimate_cost_async(
 
 
 async def estimate_async(
-    model: str, request: Mapping[str, Any] | None, body_size: int, version: PriceVersion | None
+    model: str, request: Mapping[str, Any] | None, body_size: int, version: PriceVersion | None,
+    *, exact: bool = True,
 ) -> tuple[Decimal, dict[str, dict[str, int]]]:
     """The estimate and the text units it counted (what a call cut off by a crash is recorded with), without
     blocking the event loop: a body above :data:`INLINE_TOKENIZE_MAX_BYTES` (or of unknown size), or the first use
-    of an encoding, is tokenized in a worker thread."""
+    of an encoding, is tokenized in a worker thread. Not ``exact``, a call does not wait for an encoding's first
+    build: a body of known size is counted by its bytes (an upper bound) until that build, started in the
+    background, is done."""
     if version is None:
         return Decimal(0), {}
     name = encoding_for(model) if request is not None and body_size <= BYTES_ONLY_ABOVE else None
-    if name is not None and (
+    if not exact and name is not None and name not in _LOADED_ENCODINGS and body_size > 0:
+        # The first use of an encoding: building it takes most of a second. The body's size bounds the count
+        # (a token is at least one byte) until the build, started in the background, is done; no call waits.
+        build_in_background(name)
+        count = body_size
+    elif name is not None and (
         body_size <= 0 or body_size > INLINE_TOKENIZE_MAX_BYTES or name not in _LOADED_ENCODINGS
     ):
         count = await asyncio.to_thread(estimated_input_tokens, model, request, body_size)

@@ -35,7 +35,7 @@ from ..pricing.catalog import PriceVersion
 from ..state import AppState
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
-from .estimate import estimate_async
+from .estimate import estimate_async, tokenizer_ready
 from .upstream import HostCheck, Upstream, make_session, parse_base
 
 log = logging.getLogger("payi_server.proxy")
@@ -221,8 +221,10 @@ class _Call:
         )
         size = len(body)
 
-        async def estimate(model: str, version: PriceVersion) -> tuple[Decimal, Units]:
-            return await estimate_async(model, info.request_json, size, version)
+        async def estimate(model: str, version: PriceVersion, exact: bool) -> tuple[Decimal, Units, bool]:
+            exact = exact or tokenizer_ready(model)
+            estimated, units = await estimate_async(model, info.request_json, size, version, exact=exact)
+            return estimated, units, exact
 
         await metered.admit(estimate)
         metered.started()  # journaled: a crash from here on cannot lose the call (see metering.journal)

@@ -35,7 +35,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payi_server.ids import IdGenerator
-from payi_server.limits.leases import EXHAUSTED_PAUSE, HORIZON, LAG_COVER, Hold, LeaseBook, reclaim_expired
+from payi_server.limits.leases import (
+    EXHAUSTED_PAUSE, HORIZON, LAG_COVER, LOOSE_HOLD_ROOM, Hold, LeaseBook, reclaim_expired,
+)
 from payi_server.limits.ledger import Ledger
 from payi_server.limits.service import LimitService
 from payi_server.settings import Settings
@@ -843,4 +845,25 @@ async def test_slices_grow_to_cover_the_time_a_grant_waits(running: Running) -> 
     await record(db, book, app, calls)
     await assert_ledger(db, app, "w")
     await assert_books(db, book)
+    await book.stop()
+
+
+async def test_a_looser_hold_is_taken_only_far_from_the_max(running: Running) -> None:
+    """While the tokenizer is built, the proxy may hold a call's bytes instead of its tokens, but only where the
+    limits have room for LOOSE_HOLD_ROOM such holds (so the exact count decides every admission near the max);
+    the spend this process settled counts; an unknown limit is never far from anything."""
+    db, app = running.state.db, app_of(running)
+    await create_limit(db, app, "roomy", Decimal("1"))
+    await create_limit(db, app, "tight", Decimal("0.5"), strict=False)
+    await create_limit(db, app, "allow", Decimal("0.001"), limit_type="allow")
+    book = new_book(db)
+    bound = Decimal("1") / LOOSE_HOLD_ROOM  # room for exactly LOOSE_HOLD_ROOM of them in "roomy"
+    assert await book.far_from_max(app, ["roomy"], bound)
+    assert await book.far_from_max(app, ["roomy", "allow"], bound)  # only block limits count
+    assert not await book.far_from_max(app, ["roomy", "tight"], bound)
+    assert not await book.far_from_max(app, ["roomy", "nope"], bound)
+    admitted = await book.admit(app, ["roomy"], Decimal("0.002"))
+    await record(db, book, app, [Call(["roomy"], admitted.holds, Decimal("0.002"))])
+    assert not await book.far_from_max(app, ["roomy"], bound)  # 0.998 left: no room for 1000 holds of 0.001
+    assert await book.far_from_max(app, ["roomy"], Decimal("0.000998"))
     await book.stop()

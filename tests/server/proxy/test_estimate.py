@@ -7,6 +7,8 @@ import asyncio
 import dataclasses
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -294,6 +296,8 @@ async def test_async_estimate_equals_the_sync_one(
     category: str, model: str, text: str, messages: int
 ) -> None:
     version = _version(category, model)
+    for name in ("o200k_base", "cl100k_base"):  # built: before, the async estimate counts bytes (next tests)
+        await asyncio.to_thread(E.encoding, name)
     for extra in ({}, {"max_tokens": 123}):
         request, size = _chat(model, text, messages, **extra)
         assert await E.estimate_cost_async(model, request, size, version) == E.estimate_cost(
@@ -327,6 +331,41 @@ async def test_large_bodies_and_a_first_encoding_use_are_tokenized_off_the_loop(
     await E.estimate_cost_async("gpt-4o", small, small_size, version)
     main = threading.current_thread()
     assert [t is main for t in threads] == [True, False, False, True, False]
+
+
+def test_a_quick_estimate_does_not_wait_for_an_encodings_first_build() -> None:
+    """Measured before: the first calls naming a limit after a start waited for the o200k_base build (most of a
+    second), so every start had a stall (p99 550-760 ms in its first two seconds under load). A quick estimate
+    (the proxy's first) counts a body by its bytes (an upper bound) until the build, started in the background by
+    the first call, is done; afterwards by the tokenizer. An exact one waits. A fresh interpreter, where nothing
+    has built the encoding yet."""
+    script = """
+import asyncio, json, time
+from payi_server.proxy import estimate as E
+from datetime import UTC, datetime
+from payi_server.pricing.catalog import Catalog
+from payi_server.pricing.seed import load_seed
+async def main():
+    version = Catalog(load_seed()).resolve("system.openai", "gpt-4o", datetime.now(UTC))
+    request = {"model": "gpt-4o", "max_tokens": 10, "messages": [{"role": "user", "content": "hello " * 500}]}
+    size = len(json.dumps(request))
+    first = await E.estimate_async("gpt-4o", request, size, version, exact=False)
+    started = sorted(E._BUILDS)
+    exact = await E.estimate_async("gpt-4o", request, size, version)
+    E._BUILDS["o200k_base"].join(60)
+    second = await E.estimate_async("gpt-4o", request, size, version, exact=False)
+    print(json.dumps({"size": size, "first": first[1]["text"]["input"], "second": second[1]["text"]["input"],
+                      "started": started, "cheaper": second[0] < first[0], "exact": exact == second,
+                      "counted": E.input_tokens("gpt-4o", request, size)}))
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["started"] == ["o200k_base"]
+    assert got["first"] == got["size"]  # bytes while the encoding was building
+    assert got["second"] == got["counted"] < got["size"]  # the tokenizer once it is built
+    assert got["cheaper"]
+    assert got["exact"]  # the exact estimate waited for the build: the same as the quick one after it
 
 
 def test_concurrent_first_uses_of_an_encoding_build_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
