@@ -166,10 +166,13 @@ def _give_back_memory() -> None:
         pass
 
 
-def tokenizer_ready(model: str) -> bool:
-    """Whether a quick estimate of ``model`` is exact: its encoding is built, or it has none (bytes are its count)."""
+def counts_bytes_for_now(model: str, request: Mapping[str, Any] | None, body_size: int) -> bool:
+    """Whether a quick (not ``exact``) estimate of this request counts its bytes because its encoding is not built
+    yet: the only case where the quick estimate is looser than the exact one."""
+    if request is None or body_size <= 0 or body_size > BYTES_ONLY_ABOVE:
+        return False
     name = encoding_for(model)
-    return name is None or name in _LOADED_ENCODINGS
+    return name is not None and name not in _LOADED_ENCODINGS
 
 
 def encoding_for(model: str) -> str | None:
@@ -357,7 +360,7 @@ async def estimate_async(
     if version is None:
         return Decimal(0), {}
     name = encoding_for(model) if request is not None and body_size <= BYTES_ONLY_ABOVE else None
-    if not exact and name is not None and name not in _LOADED_ENCODINGS and body_size > 0:
+    if not exact and name is not None and counts_bytes_for_now(model, request, body_size):
         # The first use of an encoding: building it takes most of a second. The body's size bounds the count
         # (a token is at least one byte) until the build, started in the background, is done; no call waits.
         build_in_background(name)

@@ -35,7 +35,7 @@ from ..pricing.catalog import PriceVersion
 from ..state import AppState
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
-from .estimate import estimate_async, tokenizer_ready
+from .estimate import counts_bytes_for_now, estimate_async
 from .upstream import HostCheck, Upstream, make_session, parse_base
 
 log = logging.getLogger("payi_server.proxy")
@@ -222,7 +222,7 @@ class _Call:
         size = len(body)
 
         async def estimate(model: str, version: PriceVersion, exact: bool) -> tuple[Decimal, Units, bool]:
-            exact = exact or tokenizer_ready(model)
+            exact = exact or not counts_bytes_for_now(model, info.request_json, size)
             estimated, units = await estimate_async(model, info.request_json, size, version, exact=exact)
             return estimated, units, exact
 
