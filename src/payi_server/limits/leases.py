@@ -149,18 +149,15 @@ class Lease:
         return max(need, self.typical * MIN_HOLDS, by_rate)
 
 
-@dataclass
+@dataclass(slots=True)
 class Admission:
     """The outcome of ``LeaseBook.admit``: ``blocked`` is empty when the call may go ahead."""
 
+    holds: list[Hold] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
-    states: dict[str, str] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)  # each named limit's state, when the call is refused
     unpriceable: list[str] = field(default_factory=list)  # strict limits a call without an estimate cannot pass
-    holds: list[Hold] = field(default_factory=list)
-    types: dict[str, str] = field(default_factory=dict)
-    # Each limit as this process sees it: (spent, max, threshold), for the provisional states of xproxy_result.
-    snapshot: dict[str, tuple[Decimal, Decimal, Decimal | None]] = field(default_factory=dict)
 
 
 class LeaseBook:
@@ -231,14 +228,16 @@ class LeaseBook:
     async def admit(self, app_id: int, limit_ids: Sequence[str], estimate: Decimal | None) -> Admission:
         """Hold ``estimate`` on every named block limit, or on none. ``None``: the call cannot be priced before it
         is made; strict limits refuse it (``unpriceable``), default limits admit it with a zero hold."""
+        if estimate is not None:
+            named = self._known(app_id, limit_ids)
+            if named is not None and all(lease.fits(estimate) for lease in named):
+                return Admission(self._hold(named, estimate))  # the usual case: all in memory, no await
         outcome = Admission()
         found = await self._lookup(app_id, limit_ids)
         outcome.missing = [i for i in limit_ids if i not in found]
         if outcome.missing:
             return outcome
         named = [found[i] for i in dict.fromkeys(limit_ids)]
-        for lease in named:
-            outcome.types[lease.limit_id] = lease.limit_type
         block = [lease for lease in named if lease.limit_type == "block"]
         if estimate is None:
             outcome.unpriceable = [lease.limit_id for lease in block if lease.strict]
@@ -261,17 +260,35 @@ class LeaseBook:
                 lease.limit_id: ("blocked" if lease.limit_id in refused else "blocked_external") for lease in named
             }
             return outcome
+        outcome.holds = self._hold(named, hold)
+        return outcome
+
+    def _known(self, app_id: int, limit_ids: Sequence[str]) -> list[Lease] | None:
+        """The named limits' leases when this process knows every one of them (``None`` otherwise)."""
+        named = []
+        for limit_id in limit_ids:
+            lease = self._leases.get((app_id, limit_id))
+            if lease is None or lease.deleted:
+                return None
+            if lease not in named:
+                named.append(lease)
+        return named
+
+    def _hold(self, named: list[Lease], hold: Decimal) -> list[Hold]:
+        """Take ``hold`` from every named block lease (each has room: ``Lease.fits``); a background top-up starts
+        where a lease runs low."""
+        holds = []
         now = time.monotonic()
         for lease in named:
             if lease.limit_type != "block":
-                outcome.holds.append(Hold(lease, None, ZERO))
+                holds.append(Hold(lease, None, ZERO))
                 continue
             lease.held += hold
             lease.note_hold(hold, now)
-            outcome.holds.append(Hold(lease, lease.lease_id, hold))
+            holds.append(Hold(lease, lease.lease_id, hold))
             if lease.free < lease.low_water and (lease.refill is None or lease.refill.done()):
                 lease.refill = asyncio.create_task(self._refill(lease, hold))
-        return outcome
+        return holds
 
     async def far_from_max(self, app_id: int, limit_ids: Sequence[str], hold: Decimal) -> bool:
         """Whether every named block limit has room left for :data:`LOOSE_HOLD_ROOM` holds of ``hold`` (spend as

@@ -101,6 +101,26 @@ def price_units(units: UnitCounts, prices: Mapping[str, UnitPrice]) -> Cost:
     return Cost(input=input_cost, output=output_cost, total=add(input_cost, output_cost), unknown_units=unknown)
 
 
+def price_one(price: UnitPrice, input_count: int, output_count: int) -> Decimal:
+    """The total ``price_units`` gives for one unit's counts (each side rounded alike), without its walk over units
+    and sides: the proxy's estimates price one unit per call.
+
+    >>> haiku = UnitPrice(Decimal("0.00000025"), Decimal("0.00000125"))
+    >>> price_one(haiku, 50, 100) == price_units({"text": {"input": 50, "output": 100}}, {"text": haiku}).total
+    True
+    """
+    return _EXACT.add(_side(price.input_price, input_count), _side(price.output_price, output_count))
+
+
+_NOTHING = _ZERO.quantize(LEDGER_QUANTUM)  # what a side without a price or a count comes to: 0E-10, as above
+
+
+def _side(price: Decimal | None, count: int) -> Decimal:
+    if price is None or count <= 0:
+        return _NOTHING
+    return _EXACT.multiply(price, count).quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
+
+
 def cost_to_wire(cost: Cost) -> dict[str, object]:
     """The ``xproxy_result.cost`` object: JSON numbers (floats) only at the edge, currency lower-case ``usd``."""
     return {

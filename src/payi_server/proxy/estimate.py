@@ -43,7 +43,7 @@ import tiktoken
 
 from payi.lib.units.anthropic import LARGE_CONTEXT_THRESHOLD as SDK_LARGE_CONTEXT_TOKENS
 
-from ..pricing.cost import LARGE_CONTEXT_UNITS, price_units
+from ..pricing.cost import LARGE_CONTEXT_UNITS, price_one
 from ..pricing.catalog import LARGE_CONTEXT_SUFFIX, PriceVersion, UnitPrice
 
 __all__ = (
@@ -175,14 +175,26 @@ def counts_bytes_for_now(model: str, request: Mapping[str, Any] | None, body_siz
     return name is not None and name not in _LOADED_ENCODINGS
 
 
+_ENCODING_OF: dict[str, str | None] = {}
+
+
 def encoding_for(model: str) -> str | None:
-    """The tiktoken encoding of an OpenAI model, or ``None`` where it is not known."""
+    """The tiktoken encoding of an OpenAI model, or ``None`` where it is not known (remembered per model name: the
+    hot path asks several times per call)."""
+    try:
+        return _ENCODING_OF[model]
+    except KeyError:
+        pass
     name = model.lower().rsplit("/", 1)[-1]
+    found: str | None = None
     if name.startswith(("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o", "gpt-oss")):
-        return "o200k_base"
-    if name.startswith(("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")):
-        return "cl100k_base"
-    return None
+        found = "o200k_base"
+    elif name.startswith(("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")):
+        found = "cl100k_base"
+    if len(_ENCODING_OF) >= 10_000:  # model names come from requests: bounded
+        _ENCODING_OF.clear()
+    _ENCODING_OF[model] = found
+    return found
 
 
 def _texts(value: Any) -> list[str]:
@@ -191,7 +203,14 @@ def _texts(value: Any) -> list[str]:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
+        kind = type(item)  # parsed JSON: the exact types first (the ABC check is slow)
+        if kind is str:
+            out.append(item)
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif isinstance(item, str):
             out.append(item)
         elif isinstance(item, Mapping):
             stack.extend(item.values())
@@ -242,20 +261,26 @@ def requested_output_limit(request: Mapping[str, Any] | None) -> int | None:
     """
     if request is None:
         return None
-    found: list[object] = [request.get(key) for key in _OUTPUT_LIMIT_KEYS]
+    largest: int | None = None
+    for key in _OUTPUT_LIMIT_KEYS:
+        value = _positive_int(request.get(key))
+        if value is not None and (largest is None or value > largest):
+            largest = value
     for outer, keys in _NESTED_OUTPUT_LIMIT_KEYS:
         config = request.get(outer)
-        if isinstance(config, Mapping):
-            found.extend(config.get(key) for key in keys)
-    return max((v for v in map(_positive_int, found) if v is not None), default=None)
+        if config is not None and isinstance(config, Mapping):
+            for key in keys:
+                value = _positive_int(config.get(key))
+                if value is not None and (largest is None or value > largest):
+                    largest = value
+    return largest
 
 
 def completions(request: Mapping[str, Any] | None) -> int:
     """Completions the call generates and bills: OpenAI's ``n``, or ``best_of`` (legacy completions), else 1."""
     if request is None:
         return 1
-    counts = (_positive_int(request.get("n")), _positive_int(request.get("best_of")))
-    return max((c for c in counts if c is not None), default=1)
+    return max(_positive_int(request.get("n")) or 1, _positive_int(request.get("best_of")) or 1)
 
 
 def output_bound(version: PriceVersion | None, input_count: int) -> int:
@@ -324,10 +349,25 @@ def price_estimate(version: PriceVersion, request: Mapping[str, Any] | None, inp
     return _priced(version, input_count, output_tokens(request, version, input_count))
 
 
-def _priced(version: PriceVersion, input_count: int, output_count: int) -> Decimal:
+_BOUNDS: dict[int, tuple[PriceVersion, int | None]] = {}
+
+
+def _threshold(version: PriceVersion) -> int | None:
+    """:func:`large_context_threshold`, remembered per version (the hot path)."""
+    known = _BOUNDS.get(id(version))
+    if known is not None and known[0] is version:
+        return known[1]
+    if len(_BOUNDS) > 50_000:
+        _BOUNDS.clear()
     threshold = large_context_threshold(version)
+    _BOUNDS[id(version)] = (version, threshold)
+    return threshold
+
+
+def _priced(version: PriceVersion, input_count: int, output_count: int) -> Decimal:
+    threshold = _threshold(version)
     price = highest_prices(version, large_context=threshold is not None and input_count >= threshold)
-    return price_units({"estimate": {"input": input_count, "output": output_count}}, {"estimate": price}).total
+    return price_one(price, input_count, output_count)
 
 
 def estimate_cost(

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from payi_server.pricing.cost import (
     LARGE_CONTEXT_UNITS,
@@ -21,6 +23,7 @@ from payi_server.pricing.cost import (
     cost_to_wire,
     apply_tier_rule,
     price_call,
+    price_one,
     price_units,
 )
 from payi_server.pricing.catalog import Catalog, UnitPrice
@@ -409,3 +412,23 @@ def test_a_cache_write_without_its_own_price_is_priced_as_what_it_falls_back_to(
     bare = _Version({"image": UnitPrice(Decimal("0.01"), None)})
     named, cost = price_call({"text_cache_write": {"input": 8}}, bare)
     assert cost.unknown_units == {"text_cache_write": {"input": 8}}
+
+
+_PRICES = st.one_of(
+    st.none(),
+    st.decimals(min_value=0, max_value=Decimal(1000), places=12, allow_nan=False, allow_infinity=False),
+)
+_COUNTS = st.integers(min_value=0, max_value=10**12)
+
+
+@given(_PRICES, _PRICES, _COUNTS, _COUNTS)
+def test_price_one_is_price_units_for_one_unit(
+    input_price: Decimal | None, output_price: Decimal | None, input_count: int, output_count: int
+) -> None:
+    """The proxy's estimates price one unit with ``price_one``: to the last digit what ``price_units`` gives (a
+    missing price, or a zero count, adds nothing)."""
+    price = UnitPrice(input_price, output_price)
+    expected = price_units({"text": {"input": input_count, "output": output_count}}, {"text": price}).total
+    got = price_one(price, input_count, output_count)
+    assert got == expected
+    assert got.as_tuple().exponent == expected.as_tuple().exponent
