@@ -101,11 +101,15 @@ class Ledger:
         self._now = now
         self._lock_late = lock_late
         self._rows: dict[tuple[int, str], LimitRow] = {}
+        self._pks: dict[tuple[int, str], int] = {}  # ``lock_late``: the loaded limits' pks, until ``lock`` reads them
         # Finished windows charged by late events: (limit pk, window start) -> history row being updated.
         self._history: dict[tuple[int, datetime], dict[str, Any]] = {}
 
     async def load(self, app_id: int, limit_ids: Iterable[str]) -> list[str]:
-        """Lock the application's named limits; return the ids that do not exist (or are another app's)."""
+        """Lock the application's named limits; return the ids that do not exist (or are another app's).
+        ``lock_late``: only their ids are read here (``pk``); ``lock`` reads the rows."""
+        if self._lock_late:
+            return await self._load_ids(app_id, limit_ids)
         wanted = [i for i in dict.fromkeys(limit_ids) if (app_id, i) not in self._rows]
         if wanted:
             query = (
@@ -113,22 +117,37 @@ class Ledger:
                 .where(limits.c.app_id == app_id, limits.c.limit_id.in_(wanted), limits.c.deleted_at.is_(None))
                 .order_by(limits.c.id)
             )
-            if not self._db.is_sqlite and not self._lock_late:
+            if not self._db.is_sqlite:
                 query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE (see ``lock``)
             for raw in (await self._conn.execute(query)).all():
-                data = dict(raw._mapping)
-                if not self._lock_late:
-                    data = await roll_window(self._conn, data, self._now)
+                data = await roll_window(self._conn, dict(raw._mapping), self._now)
                 row = _row(_Mapping(data))
                 self._rows[(app_id, row.limit_id)] = row
         return [i for i in dict.fromkeys(limit_ids) if (app_id, i) not in self._rows]
 
+    async def _load_ids(self, app_id: int, limit_ids: Iterable[str]) -> list[str]:
+        named = list(dict.fromkeys(limit_ids))
+        wanted = [i for i in named if (app_id, i) not in self._pks]
+        if wanted:
+            query = select(limits.c.id, limits.c.limit_id).where(
+                limits.c.app_id == app_id, limits.c.limit_id.in_(wanted), limits.c.deleted_at.is_(None)
+            )
+            for pk, limit_id in (await self._conn.execute(query)).all():
+                self._pks[(app_id, limit_id)] = pk
+        return [i for i in named if (app_id, i) not in self._pks]
+
+    def pk(self, app_id: int, limit_id: str) -> int | None:
+        """The id of a loaded limit (``None``: not loaded, or it does not exist)."""
+        row = self._rows.get((app_id, limit_id))
+        return row.pk if row is not None else self._pks.get((app_id, limit_id))
+
     async def lock(self) -> None:
-        """``lock_late`` mode: lock the loaded rows now (in pk order) and read their totals afresh, so a batch holds
-        its limits' row locks only for its last statements, not for the whole transaction."""
-        if not self._rows:
-            return
+        """``lock_late`` mode: lock the loaded rows now (in pk order) and read them, so a batch holds its limits'
+        row locks only for its last statements, not for the whole transaction."""
         by_pk = {row.pk: key for key, row in self._rows.items()}
+        by_pk.update({pk: key for key, pk in self._pks.items()})
+        if not by_pk:
+            return
         query = select(limits).where(limits.c.id.in_(sorted(by_pk))).order_by(limits.c.id)
         if not self._db.is_sqlite:
             query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: foreign-key checks of other transactions do not wait for it
@@ -183,7 +202,9 @@ class Ledger:
         current: list[str] = []
         late: list[tuple[LimitRow, datetime]] = []
         for limit_id in limit_ids:
-            row = self._rows[(app_id, limit_id)]
+            row = self._rows.get((app_id, limit_id))
+            if row is None:  # removed since it was loaded (``lock`` did not find it): nothing left to charge
+                continue
             start = row.raw.get("window_start")
             if row.raw.get("period") and start is not None:
                 window = window_start(row.raw["period"], row.raw["timezone"], at)

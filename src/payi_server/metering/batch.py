@@ -119,7 +119,7 @@ class BatchWriter:
                 own = instance_limits.get((item.app_id, item.event.attribution.use_case_id or ""))
                 if own and own not in ids:
                     await ledger.load(item.app_id, [own])
-                    if ledger.get(item.app_id, own) is not None:
+                    if ledger.pk(item.app_id, own) is not None:
                         ids.append(own)
                 charged[i] = ids
 
@@ -144,9 +144,9 @@ class BatchWriter:
                 item = batch[i]
                 named = item.blocked_states if item.blocked_states is not None else charged[i]
                 for limit_id in named:
-                    row = ledger.get(item.app_id, limit_id)
-                    if row is not None:
-                        _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, row.pk), [1, item.cost_total])
+                    pk = ledger.pk(item.app_id, limit_id)
+                    if pk is not None:
+                        _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, pk), [1, item.cost_total])
                 _rollup(rollups, property_rollups, item)
             await _write_rollups(conn, self.statements, rollups, limit_rollups, property_rollups)
             payloads = [
