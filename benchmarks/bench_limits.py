@@ -1,6 +1,6 @@
 """Proxied throughput and added latency with one hot strict block limit, against the same calls without one.
 
-    .venv/bin/python -m benchmarks.bench_limits [--duration 10] [--connections 50] [--rounds 3] [--only pg|sqlite]
+    .venv/bin/python -m benchmarks.bench_limits [--duration 10] [--connections 50] [--rounds 5] [--only pg|sqlite]
         [--pg postgresql://postgres@127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379/0]
 
 Starts the fake OpenAI upstream (``bench_proxy.fake_upstream``), then, one configuration after the other,
@@ -13,9 +13,13 @@ limit (``xProxy-Limit-IDs``), so every call contends for it:
 
 - throughput: ``wrk`` (``benchmarks.loadgen`` when wrk is not installed) at ``--connections`` for
   ``--duration`` seconds (whole seconds with wrk) after a 3 s warm-up: requests per second, p50, p99, and the
-  ratio limit / no limit, in ``--rounds`` rounds (3) of a run without the limit then one with it; the table shows
-  the round whose ratio is the median (single runs on a 2-core machine move by 10-20%; every round is in the
-  JSON); the fake upstream called directly the same way gives the ceiling;
+  ratio limit / no limit, in ``--rounds`` rounds (5) of a run without the limit then one with it; the table shows
+  the round whose ratio is the median (single runs on a 2-core machine move by 10-20%, and a round's ratio by
+  more; every round is in the JSON); the fake upstream called directly the same way gives the ceiling;
+- CPU per answered call, over every round: the server's processes (supervisor and workers, read from ``/proc``)
+  and the database's (``postgres`` and ``redis-server`` processes). The machine is saturated in these runs, so
+  throughput follows the CPU each call costs; per call, that cost moves much less between rounds than the
+  throughput does;
 - sequential added latency: one connection, proxied minus calling the fake upstream directly, p50 and p99.
 
 Prints a markdown table for the README and writes it, every figure and the errors each server logged to
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -74,6 +79,43 @@ CONFIGS = (
 def throughput(url: str, headers: dict[str, str], connections: int, duration: float) -> Load:
     """Closed-loop load at ``connections`` for ``duration`` seconds after a warm-up that is not measured."""
     return load(url, headers, BODY, connections, duration, warmup=WARMUP)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(server_group: int) -> dict[str, float]:
+    """CPU seconds used so far by the server's processes (its process group: supervisor and workers) and by the
+    database's (every ``postgres`` and ``redis-server`` process of the machine), from ``/proc``."""
+    out = {"server": 0.0, "database": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+        if int(fields[2]) == server_group:
+            out["server"] += used
+        elif name in ("postgres", "redis-server"):
+            out["database"] += used
+    return out
+
+
+def measured(url: str, headers: dict[str, str], connections: int, duration: float, group: int) -> dict[str, Any]:
+    """``throughput``, with the CPU the server and the database used per answered call during the measured part."""
+    load(url, headers, BODY, connections, WARMUP, warmup=0)
+    before = cpu_seconds(group)
+    result = asdict(load(url, headers, BODY, connections, duration, warmup=0))
+    after = cpu_seconds(group)
+    calls = max(1, result["requests"])
+    for name in ("server", "database"):
+        result[f"{name}_cpu_ms_per_call"] = round((after[name] - before[name]) * 1000 / calls, 3)
+    return result
 
 
 async def _admin(pg: str, sql: str) -> None:
@@ -148,14 +190,27 @@ def measure(
                 plain = {**JSON_HEADERS, "xProxy-Api-Key": key, "authorization": "Bearer sk-bench"}
                 limited = {**plain, "xProxy-Limit-IDs": LIMIT_ID}
                 rounds: list[dict[str, Any]] = result.setdefault("rounds", [])
+                group = server.process.pid  # the server leads its own process group (its workers are in it)
                 for _ in range(args.rounds):  # in turns: a drift of the machine moves both sides of a round
-                    no_limit = throughput(proxied, plain, args.connections, args.duration)
-                    with_limit = throughput(proxied, limited, args.connections, args.duration)
-                    ratio = round(with_limit.rps / no_limit.rps, 3) if no_limit.rps else None
-                    rounds.append({"no_limit": asdict(no_limit), "limit": asdict(with_limit), "ratio": ratio})
+                    no_limit = measured(proxied, plain, args.connections, args.duration, group)
+                    with_limit = measured(proxied, limited, args.connections, args.duration, group)
+                    ratio = round(with_limit["rps"] / no_limit["rps"], 3) if no_limit["rps"] else None
+                    rounds.append({"no_limit": no_limit, "limit": with_limit, "ratio": ratio})
                 # the round whose ratio is the median (the lower middle one for an even count)
                 middle = sorted(rounds, key=lambda r: r["ratio"] or 0.0)[(len(rounds) - 1) // 2]
                 result.update(no_limit=middle["no_limit"], limit=middle["limit"], ratio=middle["ratio"])
+                # CPU per call over every round (the steadier measure of what the limit costs)
+                result["cpu_ms_per_call"] = {
+                    side: {
+                        name: round(
+                            sum(r[side][f"{name}_cpu_ms_per_call"] * r[side]["requests"] for r in rounds)
+                            / max(1, sum(r[side]["requests"] for r in rounds)),
+                            3,
+                        )
+                        for name in ("server", "database")
+                    }
+                    for side in ("no_limit", "limit")
+                }
                 direct = fake_url + "/v1/chat/completions"
                 result["sequential"] = {
                     name: asyncio.run(_pair("sequential", direct, proxied, headers, BODY, 1, args.duration))
@@ -179,17 +234,18 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"Loader {results['loader']}, {results['connections']} connections, {results['duration_s']:g} s per "
         f"run; throughput: the round with the median ratio of {results.get('rounds', 1)} (no limit, then the "
-        "limit, in turns); added latency: 1 connection, proxied minus direct.",
+        "limit, in turns); CPU per answered call over all rounds: the server's processes + the database's; added "
+        "latency: 1 connection, proxied minus direct.",
         "",
-        "| configuration | limit | req/s | p50 ms | p99 ms | limit / no limit | added p50 ms | added p99 ms"
-        " |",
-        "|---|---|---|---|---|---|---|---|",
-        "| fake upstream, direct | - | " + " | ".join(_cells(results["upstream_direct"])) + " | | | |",
+        "| configuration | limit | req/s | p50 ms | p99 ms | limit / no limit | CPU ms / call | added p50 ms"
+        " | added p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+        "| fake upstream, direct | - | " + " | ".join(_cells(results["upstream_direct"])) + " | | | | |",
     ]
     for label, result in results["configurations"].items():
         if "error" in result:
             reason = result["error"].strip().splitlines()[-1][:100].replace("|", "/")
-            lines.append(f"| {label} | failed: {reason} | | | | | | |")
+            lines.append(f"| {label} | failed: {reason} | | | | | | | |")
             continue
         # far below its max, the limit should block nothing: calls it blocked (in any run, warm-ups too) show
         blocked = result["limit_after"]["totals"]["requests"]["blocked"]
@@ -197,8 +253,10 @@ def table(results: dict[str, Any]) -> str:
         for name, shown in (("no_limit", "none"), ("limit", hot)):
             ratio = f"{result['ratio']:.2f}x" if name == "limit" and result["ratio"] is not None else ""
             seq = result["sequential"][name]
+            cpu = result.get("cpu_ms_per_call", {}).get(name)
+            used = f"{cpu['server']:.2f} + {cpu['database']:.2f}" if cpu else ""
             lines.append(f"| {label} | {shown} | " + " | ".join(_cells(result[name]))
-                         + f" | {ratio} | {seq['added_p50_ms']:.2f} | {seq['added_p99_ms']:.2f} |")
+                         + f" | {ratio} | {used} | {seq['added_p50_ms']:.2f} | {seq['added_p99_ms']:.2f} |")
     return "\n".join(lines)
 
 
@@ -206,7 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="throughput rounds per configuration (no limit, then the limit); the median is shown")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="an existing database; each configuration creates and drops its own next to it")
