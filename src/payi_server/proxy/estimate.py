@@ -219,6 +219,14 @@ def _texts(value: Any) -> list[str]:
     return out
 
 
+SHORT_TEXT = 16
+"""Strings up to this many characters (roles, part types, tool and enum names: the same few in every request) have
+their token counts remembered per encoding, up to :data:`SHORT_COUNTS_MAX` of them: each ``encode_ordinary`` call
+lets go of the GIL and waits to take it back, which on a busy worker costs more than the count."""
+SHORT_COUNTS_MAX = 10_000
+_SHORT_COUNTS: dict[str, dict[str, int]] = {}
+
+
 def input_tokens(model: str, request: Mapping[str, Any] | None, body_size: int) -> int:
     """Input tokens of the request as tiktoken counts them, or ``body_size`` where the encoding is not known."""
     enc_name = encoding_for(model)
@@ -226,8 +234,18 @@ def input_tokens(model: str, request: Mapping[str, Any] | None, body_size: int) 
         return body_size
     enc = encoding(enc_name)
     parts: list[Any] = [request.get(k) for k in ("messages", "input", "instructions", "system", "prompt", "tools")]
-    texts = _texts([p for p in parts if p is not None])
-    tokens = sum(len(enc.encode_ordinary(t)) for t in texts)
+    known = _SHORT_COUNTS.setdefault(enc_name, {})
+    tokens = 0
+    for text in _texts([p for p in parts if p is not None]):
+        if len(text) > SHORT_TEXT:
+            tokens += len(enc.encode_ordinary(text))
+            continue
+        count = known.get(text)
+        if count is None:
+            count = len(enc.encode_ordinary(text))
+            if len(known) < SHORT_COUNTS_MAX:
+                known[text] = count
+        tokens += count
     messages = request.get("messages")
     if isinstance(messages, list):
         tokens += _PER_MESSAGE_OVERHEAD * len(messages)

@@ -18,6 +18,9 @@ from functools import cache
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from payi_server.pricing.cost import LARGE_CONTEXT_UNITS, price_call, price_units
 from payi_server.pricing.catalog import LARGE_CONTEXT_SUFFIX, Catalog, PriceVersion
@@ -254,6 +257,35 @@ def test_no_version_cannot_be_priced_before_the_call() -> None:
 
 
 # --- input tokens ----------------------------------------------------------------------------------------------
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=6), st.sampled_from(["gpt-4o", "gpt-4"]))
+def test_remembered_short_counts_are_the_tokenizers_counts(
+    messages: list[tuple[str, str]], model: str
+) -> None:
+    """Short strings' counts are remembered (roles, types, names repeat in every request): the count stays what
+    tiktoken gives for each string, whether a string is new, remembered, or past the size remembered."""
+    request = {"model": model, "messages": [{"role": role, "content": text} for role, text in messages]}
+    enc = E.encoding(E.encoding_for(model) or "")
+    direct = sum(len(enc.encode_ordinary(t)) for t in E._texts([request["messages"]]))
+    expected = direct + E._PER_MESSAGE_OVERHEAD * len(messages) + 3
+    assert E.input_tokens(model, request, 0) == expected
+    assert E.input_tokens(model, request, 0) == expected  # now from what was remembered
+    assert all(len(text) <= E.SHORT_TEXT for counts in E._SHORT_COUNTS.values() for text in counts)
+
+
+def test_remembered_short_counts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(E, "_SHORT_COUNTS", {})
+    monkeypatch.setattr(E, "SHORT_COUNTS_MAX", 5)
+    request = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"w{i}"} for i in range(20)]}
+    enc = E.encoding("o200k_base")
+    expected = sum(len(enc.encode_ordinary(t)) for t in E._texts([request["messages"]])) + 4 * 20 + 3
+    assert E.input_tokens("gpt-4o", request, 0) == expected
+    assert len(E._SHORT_COUNTS["o200k_base"]) == 5
 
 
 def test_input_count_never_exceeds_the_body_size() -> None:
