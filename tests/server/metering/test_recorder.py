@@ -177,3 +177,72 @@ async def test_known_instances_need_no_statement_and_a_deleted_one_is_created_ag
         assert instance["properties"] == {"team": "search"}
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: Running) -> None:
+    """Proxied calls held on a strict block limit and counted on an allow limit, recorded in one batch: each
+    limit's totals, its request links and its hourly rollup agree with the calls' costs, and the leases are
+    settled (on PostgreSQL these writes are one statement, ``metering.limit_tail``; on SQLite one each)."""
+    from payi_server.limits.leases import ZERO
+    from payi_server.metering.event import Usage
+    from payi_server.store.tables import limit_reservations, limits, request_limits, rollup_limit_hourly
+
+    for limit_id, kind in (("hot", "block"), ("seen", "allow")):
+        answer = await running.client.post(
+            "/api/v1/limits", headers=running.headers(),
+            json={"limit_name": limit_id, "limit_id": limit_id, "max": 1000, "limit_type": kind,
+                  "properties": {"enforcement": "strict"} if kind == "block" else {}},
+        )
+        assert answer.status_code in (200, 201), answer.text
+    gate = running.state.gate
+    calls = []
+    for n in range(40):
+        call = gate.call(_principal(running), Attribution(limit_ids=["hot", "seen"]), category="system.anthropic",
+                         named_model="claude-3-haiku-20240307", store=False)
+        await call.admit(_fixed_estimate)
+        call.started()
+        call.price(Usage(units={"text": {"input": 1000 + n, "output": 100}}, response_id=f"r{n}"), 200)
+        calls.append(call)
+    for call in calls:  # queued together: one group commit (or a few) takes them all
+        call.finish(200, None, None)
+    await _drained(running, len(calls))
+    lease = next(lease for lease in gate.leases.leases() if lease.limit_id == "hot")
+    if lease.refill is not None:  # a background top-up in flight would move `reserved` under the reads below
+        await lease.refill
+
+    costs = [call.pending.cost_total for call in calls]
+    ids = [call.pending.request_id for call in calls]
+    async with running.state.db.read() as conn:
+        rows = {r.limit_id: r for r in (await conn.execute(select(limits))).all()}
+        for limit_id in ("hot", "seen"):
+            row = rows[limit_id]
+            assert row.spent_total == sum(costs) and row.count_total == len(calls) and row.count_ok == len(calls)
+            rollup = (await conn.execute(
+                select(func.sum(rollup_limit_hourly.c.requests), func.sum(rollup_limit_hourly.c.cost_total))
+                .where(rollup_limit_hourly.c.limit_pk == row.id)
+            )).one()
+            assert (int(rollup[0]), rollup[1]) == (len(calls), sum(costs))
+            links = (await conn.execute(
+                select(request_limits.c.request_id, request_limits.c.state).where(request_limits.c.limit_pk == row.id)
+            )).all()
+            assert sorted(r.request_id for r in links) == sorted(ids) and {r.state for r in links} == {"ok"}
+        leased = (await conn.execute(
+            select(func.coalesce(func.sum(limit_reservations.c.amount), 0))
+            .where(limit_reservations.c.limit_pk == rows["hot"].id)
+        )).scalar_one()
+        assert rows["hot"].reserved == Decimal(leased)
+    assert lease.held == ZERO and lease.pending == ZERO and lease.spent == sum(costs)
+    assert lease.amount == rows["hot"].reserved  # this process's lease is the limit's only one
+
+
+async def _fixed_estimate(model: str, version: Any, exact: bool) -> tuple[Decimal, Any, bool]:
+    return Decimal("0.5"), {"text": {"input": 1, "output": 1}}, True
+
+
+async def _drained(running: Running, count: int) -> None:
+    recorder = running.state.meter.recorder
+    for _ in range(500):
+        if recorder.written >= count and recorder.depth == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"recorded {recorder.written} of {count}")
