@@ -522,23 +522,8 @@ class LeaseBook:
     async def settle(self, conn: Any, charges: Sequence[tuple[Hold, Decimal]]) -> list[Settlement]:
         """Consume each call's real cost from its lease row: one statement per lease. Returns what to apply in
         memory after the commit (``applied``); the caller reduces the limit's ``reserved`` by ``released``."""
-        settlements, consumed = await self.settle_amounts(conn, charges)
-        if consumed:
-            await conn.execute(
-                update(limit_reservations)
-                .where(limit_reservations.c.id == bindparam("lease"))
-                .values(amount=limit_reservations.c.amount - bindparam("used")),
-                [{"lease": i, "used": consumed[i]} for i in sorted(consumed)],
-            )
-        return settlements
-
-    async def settle_amounts(
-        self, conn: Any, charges: Sequence[tuple[Hold, Decimal]]
-    ) -> tuple[list[Settlement], dict[int, Decimal]]:
-        """``settle`` without its write: the settlements, and what each lease row gives up ({lease id: amount}),
-        for a caller that writes that itself (``metering.limit_tail``)."""
         if not charges:
-            return [], {}
+            return []
         ids = sorted({h.lease_id for h, _ in charges if h.lease_id is not None})
         amounts: dict[int, Decimal] = {}
         if ids:
@@ -557,7 +542,14 @@ class LeaseBook:
                 amounts[hold.lease_id] -= released
                 consumed[hold.lease_id] = consumed.get(hold.lease_id, ZERO) + released
             out.append(Settlement(hold, cost, released))
-        return out, consumed
+        if consumed:
+            await conn.execute(
+                update(limit_reservations)
+                .where(limit_reservations.c.id == bindparam("lease"))
+                .values(amount=limit_reservations.c.amount - bindparam("used")),
+                [{"lease": i, "used": consumed[i]} for i in sorted(consumed)],
+            )
+        return out
 
     @staticmethod
     def applied(settlements: Iterable[Settlement]) -> None:

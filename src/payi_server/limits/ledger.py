@@ -264,14 +264,6 @@ class Ledger:
             states[limit_id] = state
         return states
 
-    def take_dirty(self) -> list[LimitRow]:
-        """The rows charged since they were read, for a caller that writes them itself (``metering.limit_tail``);
-        ``flush`` then writes only the finished windows' history."""
-        dirty = sorted((row for row in self._rows.values() if row.dirty), key=lambda r: r.pk)
-        for row in dirty:
-            row.dirty = False
-        return dirty
-
     async def flush(self) -> None:
         for row in sorted(self._rows.values(), key=lambda r: r.pk):
             if not row.dirty:

@@ -5,10 +5,8 @@
 2. use cases named on the fly are created; an instance's own limit joins the request's limits;
 3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not);
 4. hourly rollups (by resource, by limit, by property) and stored prompts;
-5. last, so their row locks are held briefly: the limits are locked, budget leases settled, limits charged in the
-   window of each event's time, and each request's limit states linked. On PostgreSQL the writes of this step (and
-   the limit rollups of step 4) are one statement (``metering.limit_tail``): a round trip costs a busy worker more
-   than the statement does;
+5. last, so their row locks are held briefly: the limits are locked, budget leases settled (one statement per
+   lease), limits charged in the window of each event's time, and each request's limit states linked;
 6. a duplicate answers with the original request's result.
 
 The queue, the retries and what happens when the database is away are the recorder's (``metering.recorder``).
@@ -42,11 +40,11 @@ from ..store.tables import (
     rollup_limit_hourly,
     rollup_property_hourly,
 )
+from ..store.bulk import UnnestInsert
 from ..store.requestkeys import KeyedRequestInsert, recorded_ids
 from ..store.upsert import insert_add, insert_ignore
 from ..usecases.implicit import KnownInstances, LimitFactory, UseCaseRef, ensure_use_cases
 from .event import storable
-from .limit_tail import LimitTail
 from .pending import Pending
 from .results import build_result
 
@@ -150,9 +148,7 @@ class BatchWriter:
                     if pk is not None:
                         _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, pk), [1, item.cost_total])
                 _rollup(rollups, property_rollups, item)
-            tail = self.statements.limit_tail
-            # PostgreSQL: the limit rollups are written with the rest of the limits' writes, in step 5's one statement
-            await _write_rollups(conn, self.statements, rollups, limit_rollups if tail is None else {}, property_rollups)
+            await _write_rollups(conn, self.statements, rollups, limit_rollups, property_rollups)
             payloads = [
                 p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
             ]
@@ -163,7 +159,6 @@ class BatchWriter:
             # statement per lease), charge the limits and count states
             await ledger.lock()
             settlements: list[Settlement] = []
-            used: dict[int, Decimal] = {}  # PostgreSQL: what each lease row gives up, written by the tail
             released_by_item: dict[int, dict[int, Decimal]] = {}
             if self._leases is not None:
                 charges = [
@@ -171,10 +166,7 @@ class BatchWriter:
                     for i in valid
                     for hold in batch[i].holds or ()
                 ]
-                if tail is not None:
-                    settlements, used = await self._leases.settle_amounts(conn, [(h, c) for h, c, _ in charges])
-                else:
-                    settlements = await self._leases.settle(conn, [(h, c) for h, c, _ in charges])
+                settlements = await self._leases.settle(conn, [(h, c) for h, c, _ in charges])
                 for (_h, _c, i), done in zip(charges, settlements, strict=True):
                     per = released_by_item.setdefault(i, {})
                     per[done.hold.lease.pk] = per.get(done.hold.lease.pk, Decimal(0)) + done.released
@@ -204,10 +196,10 @@ class BatchWriter:
                     if row is not None:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
-            if tail is not None:  # one statement: settle the leases, write the totals, link the requests, add the rollups
-                await tail.run(conn, used, ledger.take_dirty(), link_rows, limit_rollups)
-            await ledger.flush()  # after the tail: only the finished windows' history is left to write
-            if link_rows and tail is None:
+            await ledger.flush()
+            if link_rows and self.statements.unnest_links is not None:
+                await self.statements.unnest_links.run(conn, link_rows)
+            elif link_rows:
                 await conn.execute(request_limits.insert(), link_rows)
 
             # 6. duplicates answer with the original request's result
@@ -420,10 +412,10 @@ class _Statements:
         self.rollup_properties = insert_add(
             db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")
         )
-        # PostgreSQL: request rows (and their duplicate keys) in one statement, whatever the batch size; the limits'
-        # writes (leases, totals, links, rollups) in one more.
+        # PostgreSQL: request rows (and their duplicate keys) and their limit links in one statement each, whatever
+        # the batch size.
         self.unnest_requests = None if db.is_sqlite else KeyedRequestInsert()
-        self.limit_tail = None if db.is_sqlite else LimitTail()
+        self.unnest_links = None if db.is_sqlite else UnnestInsert(request_limits)
 
 
 async def _write_rollups(

@@ -182,7 +182,7 @@ async def test_known_instances_need_no_statement_and_a_deleted_one_is_created_ag
 async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: Running) -> None:
     """Proxied calls held on a strict block limit and counted on an allow limit, recorded in one batch: each
     limit's totals, its request links and its hourly rollup agree with the calls' costs, and the leases are
-    settled (on PostgreSQL these writes are one statement, ``metering.limit_tail``; on SQLite one each)."""
+    settled."""
     from payi_server.limits.leases import ZERO
     from payi_server.metering.event import Usage
     from payi_server.store.tables import limit_reservations, limits, request_limits, rollup_limit_hourly

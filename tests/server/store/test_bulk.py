@@ -94,7 +94,7 @@ def test_the_batch_writer_uses_the_unnest_insert_on_postgresql_only(settings: Se
     try:
         writer = BatchWriter(db)
         assert (writer.statements.unnest_requests is None) == db.is_sqlite
-        assert (writer.statements.limit_tail is None) == db.is_sqlite  # limit writes in one statement (limit_tail)
+        assert (writer.statements.unnest_links is None) == db.is_sqlite
     finally:
         asyncio.run(db.dispose())
 
