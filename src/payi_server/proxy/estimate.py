@@ -33,6 +33,7 @@ import ctypes
 import gzip
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
@@ -139,13 +140,21 @@ def _build(name: str) -> tiktoken.Encoding:
 
 
 _BUILDS: dict[str, threading.Thread] = {}
+_RETRY_AT: dict[str, tuple[float, float]] = {}  # encoding -> (monotonic time of the next try, the wait before it)
+BUILD_RETRY_FIRST = 30.0
+"""Seconds after a failed build before the next call may start another; the wait doubles with each failure, up to
+:data:`BUILD_RETRY_MAX` (so a build that cannot succeed is not retried, and logged, on every call)."""
+BUILD_RETRY_MAX = 3600.0
 
 
 def build_in_background(name: str) -> None:
-    """Starts building the named encoding in a thread of its own, once per process (again only if a build
-    failed); callers do not wait for it."""
+    """Starts building the named encoding in a thread of its own, once per process (again only if a build failed,
+    and not before its back-off has passed); callers do not wait for it."""
     running = _BUILDS.get(name)
     if name in _LOADED_ENCODINGS or (running is not None and running.is_alive()):
+        return
+    retry = _RETRY_AT.get(name)
+    if retry is not None and time.monotonic() < retry[0]:
         return
     thread = threading.Thread(target=_build_logged, args=(name,), name=f"tokenizer-{name}", daemon=True)
     _BUILDS[name] = thread
@@ -156,7 +165,14 @@ def _build_logged(name: str) -> None:
     try:
         encoding(name)
     except Exception:  # the estimates go on bounding by bytes, which is conservative
-        log.exception("building the %s tokenizer failed; estimates count bytes instead", name)
+        previous = _RETRY_AT.get(name)
+        wait = BUILD_RETRY_FIRST if previous is None else min(previous[1] * 2, BUILD_RETRY_MAX)
+        _RETRY_AT[name] = (time.monotonic() + wait, wait)
+        log.exception(
+            "building the %s tokenizer failed; estimates count bytes instead (next try in %.0f s)", name, wait
+        )
+    else:
+        _RETRY_AT.pop(name, None)
 
 
 def _give_back_memory() -> None:

@@ -474,3 +474,32 @@ async def test_event_loop_keeps_ticking_while_a_multi_mb_body_is_estimated() -> 
     # the worker thread holds the GIL only to build each message's token list; the loop keeps running meanwhile
     assert gap < tokenize_time / 3, (gap, tokenize_time)
 
+
+
+def test_a_failed_tokenizer_build_is_tried_again_only_after_a_growing_wait(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A build that fails (here: an encoding that does not exist) is logged and retried, but not on every call:
+    the next try waits, twice as long after each failure."""
+    monkeypatch.setattr(E, "_BUILDS", {})
+    monkeypatch.setattr(E, "_RETRY_AT", {})
+    monkeypatch.setattr(E, "BUILD_RETRY_FIRST", 0.3)
+    caplog.set_level("ERROR", logger="payi_server.proxy")
+
+    def failures() -> int:
+        return sum("tokenizer failed" in r.getMessage() for r in caplog.records)
+
+    E.build_in_background("no_such_encoding")
+    first = E._BUILDS["no_such_encoding"]
+    first.join(10)
+    assert failures() == 1 and E._RETRY_AT["no_such_encoding"][1] == 0.3
+    for _ in range(20):  # calls during the wait start nothing
+        E.build_in_background("no_such_encoding")
+    assert E._BUILDS["no_such_encoding"] is first and failures() == 1
+    time.sleep(0.35)
+    E.build_in_background("no_such_encoding")
+    second = E._BUILDS["no_such_encoding"]
+    assert second is not first
+    second.join(10)
+    assert failures() == 2 and E._RETRY_AT["no_such_encoding"][1] == 0.6
+    assert "no_such_encoding" not in E._LOADED_ENCODINGS
