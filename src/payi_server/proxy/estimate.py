@@ -347,21 +347,29 @@ def large_context_threshold(version: PriceVersion) -> int | None:
     return None
 
 
-_HIGHEST: dict[tuple[int, bool], tuple[PriceVersion, UnitPrice]] = {}
+_BOUNDS: dict[int, tuple[PriceVersion, int | None, UnitPrice, UnitPrice]] = {}
+
+
+def _bounds(version: PriceVersion) -> tuple[int | None, UnitPrice, UnitPrice]:
+    """(:func:`large_context_threshold`, the highest prices below it, the highest prices from it), remembered per
+    version (the hot path)."""
+    known = _BOUNDS.get(id(version))
+    if known is not None and known[0] is version:
+        return known[1], known[2], known[3]
+    if len(_BOUNDS) > 50_000:
+        _BOUNDS.clear()
+    below = _highest_prices(version, large_context=False)
+    above = _highest_prices(version, large_context=True)
+    threshold = large_context_threshold(version)
+    _BOUNDS[id(version)] = (version, threshold, below, above)
+    return threshold, below, above
 
 
 def highest_prices(version: PriceVersion, *, large_context: bool) -> UnitPrice:
     """The highest input and output price among the version's token units (with their ``_large_context`` prices
     when ``large_context``); ``None`` on a side no token unit prices. Remembered per version (the hot path)."""
-    key = (id(version), large_context)
-    known = _HIGHEST.get(key)
-    if known is not None and known[0] is version:
-        return known[1]
-    if len(_HIGHEST) > 50_000:
-        _HIGHEST.clear()
-    price = _highest_prices(version, large_context=large_context)
-    _HIGHEST[key] = (version, price)
-    return price
+    _, below, above = _bounds(version)
+    return above if large_context else below
 
 
 def _highest_prices(version: PriceVersion, *, large_context: bool) -> UnitPrice:
@@ -383,25 +391,9 @@ def price_estimate(version: PriceVersion, request: Mapping[str, Any] | None, inp
     return _priced(version, input_count, output_tokens(request, version, input_count))
 
 
-_BOUNDS: dict[int, tuple[PriceVersion, int | None]] = {}
-
-
-def _threshold(version: PriceVersion) -> int | None:
-    """:func:`large_context_threshold`, remembered per version (the hot path)."""
-    known = _BOUNDS.get(id(version))
-    if known is not None and known[0] is version:
-        return known[1]
-    if len(_BOUNDS) > 50_000:
-        _BOUNDS.clear()
-    threshold = large_context_threshold(version)
-    _BOUNDS[id(version)] = (version, threshold)
-    return threshold
-
-
 def _priced(version: PriceVersion, input_count: int, output_count: int) -> Decimal:
-    threshold = _threshold(version)
-    price = highest_prices(version, large_context=threshold is not None and input_count >= threshold)
-    return price_one(price, input_count, output_count)
+    threshold, below, above = _bounds(version)
+    return price_one(above if threshold is not None and input_count >= threshold else below, input_count, output_count)
 
 
 def estimate_cost(
