@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from ..ids import IdGenerator
+from ..store.bulk import driver
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import limit_reservations, limits
@@ -45,6 +46,11 @@ from .ledger import roll_window
 from .model import ZERO, is_stale
 
 log = logging.getLogger("payi_server.limits.leases")
+_PG_AMOUNTS = "SELECT id, amount FROM limit_reservations WHERE id = ANY($1::int8[])"
+_PG_CONSUME = (
+    "UPDATE limit_reservations AS r SET amount = r.amount - u.used "
+    "FROM unnest($1::int8[], $2::numeric[]) AS u(id, used) WHERE r.id = u.id"
+)
 T = TypeVar("T")
 
 FAIR_SHARE = 4  # a grant takes at most a quarter of what is left
@@ -526,7 +532,10 @@ class LeaseBook:
             return []
         ids = sorted({h.lease_id for h, _ in charges if h.lease_id is not None})
         amounts: dict[int, Decimal] = {}
-        if ids:
+        pg = None if self._db.is_sqlite else await driver(conn)  # PostgreSQL: through asyncpg (``store.bulk``)
+        if ids and pg is not None:
+            amounts = {r["id"]: r["amount"] for r in await pg.fetch(_PG_AMOUNTS, ids)}  # numeric(38, 10)
+        elif ids:
             rows = (
                 await conn.execute(
                     select(limit_reservations.c.id, limit_reservations.c.amount).where(limit_reservations.c.id.in_(ids))
@@ -542,7 +551,9 @@ class LeaseBook:
                 amounts[hold.lease_id] -= released
                 consumed[hold.lease_id] = consumed.get(hold.lease_id, ZERO) + released
             out.append(Settlement(hold, cost, released))
-        if consumed:
+        if consumed and pg is not None:
+            await pg.execute(_PG_CONSUME, sorted(consumed), [consumed[i] for i in sorted(consumed)])
+        elif consumed:
             await conn.execute(
                 update(limit_reservations)
                 .where(limit_reservations.c.id == bindparam("lease"))

@@ -40,7 +40,7 @@ from ..store.tables import (
     rollup_limit_hourly,
     rollup_property_hourly,
 )
-from ..store.bulk import UnnestInsert
+from ..store.bulk import UnnestInsert, UnnestUpsert
 from ..store.requestkeys import KeyedRequestInsert, recorded_ids
 from ..store.upsert import insert_add, insert_ignore
 from ..usecases.implicit import KnownInstances, LimitFactory, UseCaseRef, ensure_use_cases
@@ -358,6 +358,9 @@ def _rollup(
 
 
 _ROLLUP_KEYS = ROLLUP_HOURLY_KEYS
+_LIMIT_KEYS = ("bucket", "app_id", "limit_pk")
+_PROPERTY_KEYS = ("bucket", "app_id", "name", "value")
+_SUMS = ("requests", "cost_total")
 _ROLLUP_COLUMNS = ROLLUP_HOURLY_MEASURES
 _LATENCY_AT = len(ROLLUP_HOURLY_MEASURES) - len(ROLLUP_LATENCY_COLUMNS)
 _NO_LATENCY = [0] * len(ROLLUP_LATENCY_COLUMNS)
@@ -379,7 +382,7 @@ async def move_property_rollups(
             _add(deltas, (bucket, row["app_id"], name[:200], new[name][:500]), [1, row["cost_total"]])
     if deltas:
         await conn.execute(
-            insert_add(db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")),
+            insert_add(db, rollup_property_hourly, _PROPERTY_KEYS, _SUMS),
             [
                 {"bucket": k[0], "app_id": k[1], "name": k[2], "value": k[3], "requests": v[0], "cost_total": v[1]}
                 for k, v in sorted(deltas.items(), key=lambda kv: kv[0])
@@ -406,12 +409,14 @@ class _Statements:
             index_where=requests.c.provider_response_id.is_not(None),
         ).returning(requests.c.id)
         self.rollup_hourly = insert_add(db, rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS)
-        self.rollup_limits = insert_add(
-            db, rollup_limit_hourly, ("bucket", "app_id", "limit_pk"), ("requests", "cost_total")
-        )
-        self.rollup_properties = insert_add(
-            db, rollup_property_hourly, ("bucket", "app_id", "name", "value"), ("requests", "cost_total")
-        )
+        self.rollup_limits = insert_add(db, rollup_limit_hourly, _LIMIT_KEYS, _SUMS)
+        self.rollup_properties = insert_add(db, rollup_property_hourly, _PROPERTY_KEYS, _SUMS)
+        # PostgreSQL: the rollups through asyncpg (``store.bulk``), one statement each whatever the batch size
+        self.pg_rollups = None if db.is_sqlite else {
+            "hourly": UnnestUpsert(rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+            "limits": UnnestUpsert(rollup_limit_hourly, _LIMIT_KEYS, _SUMS),
+            "properties": UnnestUpsert(rollup_property_hourly, _PROPERTY_KEYS, _SUMS),
+        }
         # PostgreSQL: request rows (and their duplicate keys) and their limit links in one statement each, whatever
         # the batch size.
         self.unnest_requests = None if db.is_sqlite else KeyedRequestInsert()
@@ -426,30 +431,21 @@ async def _write_rollups(
     property_rollups: dict[tuple[Any, ...], list[Any]],
 ) -> None:
     # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock).
-    if rollups:
-        await conn.execute(
-            statements.rollup_hourly,
-            [
-                {**dict(zip(_ROLLUP_KEYS, key, strict=True)), **dict(zip(_ROLLUP_COLUMNS, values, strict=True))}
-                for key, values in sorted(rollups.items(), key=lambda kv: kv[0])
-            ],
-        )
-    if limit_rollups:
-        await conn.execute(
-            statements.rollup_limits,
-            [
-                {"bucket": k[0], "app_id": k[1], "limit_pk": k[2], "requests": v[0], "cost_total": v[1]}
-                for k, v in sorted(limit_rollups.items(), key=lambda kv: kv[0])
-            ],
-        )
-    if property_rollups:
-        await conn.execute(
-            statements.rollup_properties,
-            [
-                {"bucket": k[0], "app_id": k[1], "name": k[2], "value": k[3], "requests": v[0], "cost_total": v[1]}
-                for k, v in sorted(property_rollups.items(), key=lambda kv: kv[0])
-            ],
-        )
+    for name, table, keys, columns in (
+        ("hourly", rollups, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+        ("limits", limit_rollups, _LIMIT_KEYS, _SUMS),
+        ("properties", property_rollups, _PROPERTY_KEYS, _SUMS),
+    ):
+        if not table:
+            continue
+        rows = [
+            {**dict(zip(keys, key, strict=True)), **dict(zip(columns, values, strict=True))}
+            for key, values in sorted(table.items(), key=lambda kv: kv[0])
+        ]
+        if statements.pg_rollups is not None:
+            await statements.pg_rollups[name].run(conn, rows)
+        else:
+            await conn.execute(getattr(statements, f"rollup_{name}"), rows)
 
 
 async def load_limit_states(conn: Any, request_ids: list[int]) -> dict[int, dict[str, str]]:

@@ -24,10 +24,14 @@ def insert_ignore(db: Database, table: Table, index_elements: Sequence[Any], ind
 def insert_add(db: Database, table: Table, index_elements: Sequence[str], add: Sequence[str]) -> Any:
     """INSERT that, for an existing key, adds the new row's values to the ``add`` columns (rollup counters),
     each saturating at what its column holds (``store.sums``)."""
-    stmt = _insert(db, table)
+    return add_on_conflict(_insert(db, table), table, index_elements, add, sqlite=db.is_sqlite)
+
+
+def add_on_conflict(stmt: Any, table: Table, index_elements: Sequence[str], add: Sequence[str], *, sqlite: bool) -> Any:
+    """``insert_add``'s ``ON CONFLICT`` clause on a dialect's ``stmt`` (``store.bulk`` compiles it for asyncpg)."""
     return stmt.on_conflict_do_update(
         index_elements=list(index_elements),
-        set_={name: saturating_add(table.c[name], stmt.excluded[name], db.is_sqlite) for name in add},
+        set_={name: saturating_add(table.c[name], stmt.excluded[name], sqlite) for name in add},
     )
 
 

@@ -1,6 +1,8 @@
 """``store.bulk.UnnestInsert`` (PostgreSQL's one-statement insert of a batch) stores exactly what SQLAlchemy's
 insert stores, value for value, for any request row; with the keys of ``store.requestkeys.KeyedRequestInsert`` a
-duplicate response id is skipped and not returned."""
+duplicate response id is skipped and not returned. ``UnnestUpsert`` adds what ``insert_add`` adds (saturating
+alike), ``decoded`` reads what SQLAlchemy reads, and a statement sent through ``driver`` first in a transaction is
+part of it."""
 
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ from sqlalchemy import select
 
 from payi_server.metering.batch import BatchWriter
 from payi_server.settings import Settings
-from payi_server.store.bulk import UnnestInsert
+from payi_server.store.bulk import UnnestInsert, UnnestUpsert, decoded, driver
 from payi_server.store.engine import Database
 from payi_server.store.partitions import id_at
 from payi_server.store.requestkeys import KeyedRequestInsert
-from payi_server.store.tables import requests
+from payi_server.store.tables import requests, rollup_limit_hourly
+from payi_server.store.types import MONEY_MAX
+from payi_server.store.upsert import insert_add
 from tests.conftest import make_settings
 
 _ids = itertools.count(1)
@@ -159,3 +163,71 @@ def test_naive_times_are_refused_like_the_column_type_refuses_them() -> None:
         assert "naive" in str(exc)
     else:
         raise AssertionError("a naive datetime was accepted")
+
+
+_SUMS = ("requests", "cost_total")
+_KEYS = ("bucket", "app_id", "limit_pk")
+
+
+def test_unnest_upsert_adds_what_insert_add_adds_and_reads_back_alike(make_database: Any, tmp_path: Path) -> None:
+    """Two writes to one rollup row, through SQLAlchemy's ``insert_add`` for one key and ``UnnestUpsert`` for
+    another: the rows are equal, saturated alike near the columns' ceilings, and ``decoded`` reads them as
+    SQLAlchemy does."""
+    url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
+    unnest = UnnestUpsert(rollup_limit_hourly, _KEYS, _SUMS)
+    near_top = st.sampled_from([MONEY_MAX, MONEY_MAX - Decimal("0.5"), Decimal("-1")])
+    amounts = st.tuples(st.integers(-5, 2**63 - 1), _money | near_top)
+    bucket = datetime(2026, 12, 4, 5, tzinfo=UTC)
+
+    async def both(writes: list[tuple[int, Decimal]]) -> None:
+        a, b = next(_ids), next(_ids)
+        db = Database(url, pool_size=1)
+        try:
+            async with db.write() as conn:
+                plain = insert_add(db, rollup_limit_hourly, _KEYS, _SUMS)
+                for n, cost in writes:
+                    values = {"bucket": bucket, "app_id": 1, "requests": n, "cost_total": cost}
+                    await conn.execute(plain, [dict(values, limit_pk=a)])
+                    await unnest.run(conn, [dict(values, limit_pk=b)])
+                query = select(rollup_limit_hourly).where(rollup_limit_hourly.c.limit_pk.in_([a, b]))
+                got = {r.limit_pk: dict(r._mapping) for r in (await conn.execute(query)).all()}
+                raw = await (await driver(conn)).fetch("SELECT * FROM rollup_limit_hourly WHERE limit_pk = $1", b)
+                assert decoded(rollup_limit_hourly, raw[0]) == got[b]
+        finally:
+            await db.dispose()
+        assert dict(got[a], limit_pk=0) == dict(got[b], limit_pk=0)
+
+    @hsettings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(amounts, min_size=1, max_size=3))
+    def check(writes: list[tuple[int, Decimal]]) -> None:
+        asyncio.run(both(writes))
+
+    check()
+
+
+def test_a_statement_sent_through_the_driver_first_is_part_of_the_transaction(
+    make_database: Any, tmp_path: Path
+) -> None:
+    """The group commit's first statement may go straight to asyncpg: if the transaction then fails, nothing of it
+    stays (SQLAlchemy sends ``BEGIN`` only before its own first statement; ``driver`` begins it)."""
+    url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
+    unnest = UnnestUpsert(rollup_limit_hourly, _KEYS, _SUMS)
+    row = {"bucket": datetime(2026, 12, 4, tzinfo=UTC), "app_id": 1, "limit_pk": next(_ids), "requests": 1,
+           "cost_total": Decimal("0.5")}
+
+    async def run() -> int:
+        db = Database(url, pool_size=1)
+        try:
+            try:
+                async with db.write() as conn:
+                    await unnest.run(conn, [row])
+                    raise RuntimeError("the batch failed after its first statement")
+            except RuntimeError:
+                pass
+            async with db.read() as conn:
+                query = select(rollup_limit_hourly).where(rollup_limit_hourly.c.limit_pk == row["limit_pk"])
+                return len((await conn.execute(query)).all())
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(run()) == 0
