@@ -31,7 +31,9 @@ _PG_LOCK = (
     "FOR NO KEY UPDATE"
 )
 _PG_WRITE_BACK = UnnestUpdate(
-    limits, "id", ["spent_input", "spent_output", "spent_total", "reserved", *(f"count_{s}" for s in (*STATES, "total"))]
+    limits,
+    "id",
+    ["spent_input", "spent_output", "spent_total", "reserved", *(f"count_{s}" for s in (*STATES, "total"))],
 )
 
 
@@ -160,9 +162,8 @@ class Ledger:
     async def lock(self) -> None:
         """``lock_late`` mode: lock the loaded rows now (in pk order) and read them, so a batch holds its limits'
         row locks only for its last statements, not for the whole transaction."""
-        by_pk = {row.pk: key for key, row in self._rows.items()}
-        by_pk.update({pk: key for key, pk in self._pks.items()})
-        if not by_pk:
+        by_pk = {pk: key for key, pk in self._pks.items() if key not in self._rows}
+        if not by_pk:  # not ``lock_late``: ``load`` read and locked them
             return
         if self._db.is_sqlite:
             query = select(limits).where(limits.c.id.in_(sorted(by_pk))).order_by(limits.c.id)

@@ -77,7 +77,9 @@ class BatchWriter:
         now = utcnow()
         outcomes: list[dict[str, Any] | ApiError | None] = [None] * len(batch)
         async with self._db.write() as conn:
-            ledger = Ledger(conn, self._db, now, lock_late=True)
+            # PostgreSQL locks the limits' rows only in step 5; SQLite's writer holds the database from ``BEGIN
+            # IMMEDIATE``, so its rows are read once, here (one statement, each a trip to the connection's thread)
+            ledger = Ledger(conn, self._db, now, lock_late=not self._db.is_sqlite)
 
             # 1. limits named by each request (read now, locked in step 5); unknown ids reject that request only
             by_app: dict[int, set[str]] = defaultdict(set)

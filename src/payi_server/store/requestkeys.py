@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .bulk import UnnestInsert
+from .bulk import UnnestInsert, driver
 from .partitions import id_at
 from .tables import request_keys, requests
 
@@ -68,11 +68,10 @@ class KeyedRequestInsert(UnnestInsert):
     async def insert(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         if not rows:
             return []
-        raw = await conn.get_raw_connection()
-        driver: Any = raw.driver_connection
+        raw = await driver(conn)  # the transaction begun: this is often a batch's first statement
         if any(row.get("provider_response_id") is not None for row in rows):
-            return [r[0] for r in await driver.fetch(self.sql, *self.arrays(rows), *window(now))]
-        return [r[0] for r in await driver.fetch(self.plain, *self.arrays(rows))]
+            return [r[0] for r in await raw.fetch(self.sql, *self.arrays(rows), *window(now))]
+        return [r[0] for r in await raw.fetch(self.plain, *self.arrays(rows))]
 
 
 async def recorded_ids(

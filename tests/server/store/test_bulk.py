@@ -215,19 +215,29 @@ def test_a_statement_sent_through_the_driver_first_is_part_of_the_transaction(
     row = {"bucket": datetime(2026, 12, 4, tzinfo=UTC), "app_id": 1, "limit_pk": next(_ids), "requests": 1,
            "cost_total": Decimal("0.5")}
 
-    async def run() -> int:
+    now = datetime.now(UTC)
+    request = dict(_row(), id=id_at(now) + next(_ids))
+
+    async def run() -> tuple[int, int]:
         db = Database(url, pool_size=1)
         try:
-            try:
-                async with db.write() as conn:
-                    await unnest.run(conn, [row])
-                    raise RuntimeError("the batch failed after its first statement")
-            except RuntimeError:
-                pass
+            firsts = (
+                lambda conn: unnest.run(conn, [row]),
+                lambda conn: KeyedRequestInsert().insert(conn, [request], now),
+            )
+            for first in firsts:
+                try:
+                    async with db.write() as conn:
+                        await first(conn)
+                        raise RuntimeError("the batch failed after its first statement")
+                except RuntimeError:
+                    pass
             async with db.read() as conn:
                 query = select(rollup_limit_hourly).where(rollup_limit_hourly.c.limit_pk == row["limit_pk"])
-                return len((await conn.execute(query)).all())
+                rollups = len((await conn.execute(query)).all())
+                query = select(requests).where(requests.c.id == request["id"])
+                return rollups, len((await conn.execute(query)).all())
         finally:
             await db.dispose()
 
-    assert asyncio.run(run()) == 0
+    assert asyncio.run(run()) == (0, 0)
