@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from ..store.bulk import UnnestUpdate, decoded, driver
+from ..store.bulk import BulkUpdate, decoded, driver
 from ..store.engine import Database
 from ..store.tables import limit_history, limits
 from .model import STATES, ZERO, is_stale, state_after, totals_view, window_start
@@ -30,7 +30,7 @@ _PG_LOCK = (
     f"SELECT {', '.join(c.name for c in limits.columns)} FROM limits WHERE id = ANY($1::int8[]) ORDER BY id "
     "FOR NO KEY UPDATE"
 )
-_PG_WRITE_BACK = UnnestUpdate(
+_PG_WRITE_BACK = BulkUpdate(
     limits,
     "id",
     ["spent_input", "spent_output", "spent_total", "reserved", *(f"count_{s}" for s in (*STATES, "total"))],

@@ -40,7 +40,7 @@ from ..store.tables import (
     rollup_limit_hourly,
     rollup_property_hourly,
 )
-from ..store.bulk import UnnestInsert, UnnestUpsert
+from ..store.bulk import BulkInsert, BulkUpsert
 from ..store.requestkeys import KeyedRequestInsert, recorded_ids
 from ..store.upsert import insert_add, insert_ignore
 from ..usecases.implicit import KnownInstances, LimitFactory, UseCaseRef, ensure_use_cases
@@ -128,8 +128,8 @@ class BatchWriter:
             # 3. the request rows; a duplicate (app, category, provider_response_id) is not inserted
             rows = {i: request_values(batch[i], charged[i]) for i in valid}
             inserted: set[int] = set()
-            if rows and self.statements.unnest_requests is not None:
-                inserted.update(await self.statements.unnest_requests.insert(conn, [rows[i] for i in valid], now))
+            if rows and self.statements.bulk_requests is not None:
+                inserted.update(await self.statements.bulk_requests.insert(conn, [rows[i] for i in valid], now))
             elif rows:
                 # SQLite: one statement for the whole batch (SQLAlchemy pages it by SQLite's limit on parameters):
                 # each statement is a trip to the connection's thread, which under load waits for the event loop
@@ -199,14 +199,14 @@ class BatchWriter:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
             await ledger.flush()
-            if link_rows and self.statements.unnest_links is not None:
-                await self.statements.unnest_links.run(conn, link_rows)
+            if link_rows and self.statements.bulk_links is not None:
+                await self.statements.bulk_links.run(conn, link_rows)
             elif link_rows:
                 await conn.execute(request_limits.insert(), link_rows)
 
             # 6. duplicates answer with the original request's result
             if duplicates:
-                keyed = self.statements.unnest_requests is not None
+                keyed = self.statements.bulk_requests is not None
                 originals = await _originals(conn, [batch[i] for i in duplicates], now if keyed else None)
                 for i in duplicates:
                     item = batch[i]
@@ -415,14 +415,14 @@ class _Statements:
         self.rollup_properties = insert_add(db, rollup_property_hourly, _PROPERTY_KEYS, _SUMS)
         # PostgreSQL: the rollups through asyncpg (``store.bulk``), one statement each whatever the batch size
         self.pg_rollups = None if db.is_sqlite else {
-            "hourly": UnnestUpsert(rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
-            "limits": UnnestUpsert(rollup_limit_hourly, _LIMIT_KEYS, _SUMS),
-            "properties": UnnestUpsert(rollup_property_hourly, _PROPERTY_KEYS, _SUMS),
+            "hourly": BulkUpsert(rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+            "limits": BulkUpsert(rollup_limit_hourly, _LIMIT_KEYS, _SUMS),
+            "properties": BulkUpsert(rollup_property_hourly, _PROPERTY_KEYS, _SUMS),
         }
         # PostgreSQL: request rows (and their duplicate keys) and their limit links in one statement each, whatever
         # the batch size.
-        self.unnest_requests = None if db.is_sqlite else KeyedRequestInsert()
-        self.unnest_links = None if db.is_sqlite else UnnestInsert(request_limits)
+        self.bulk_requests = None if db.is_sqlite else KeyedRequestInsert()
+        self.bulk_links = None if db.is_sqlite else BulkInsert(request_limits)
 
 
 async def _write_rollups(

@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .bulk import UnnestInsert, driver
+from .bulk import BulkInsert, driver
 from .partitions import id_at
 from .tables import request_keys, requests
 
@@ -39,7 +39,7 @@ def window(now: datetime) -> tuple[int, int]:
     return id_at(now - DUPLICATE_WINDOW), id_at(now + _AHEAD)
 
 
-class KeyedRequestInsert(UnnestInsert):
+class KeyedRequestInsert(BulkInsert):
     """``requests`` rows from column arrays, skipping those whose key is already recorded; returns the ids
     inserted. The batch's keys go to ``request_keys`` in the same statement. A batch without keys takes the plain
     insert (``plain``): the keyed statement is planned anew at each run (PostgreSQL prefers custom plans for
@@ -49,7 +49,7 @@ class KeyedRequestInsert(UnnestInsert):
         super().__init__(requests)
         self.plain = self.sql + " RETURNING id"
         names = ", ".join(name for name, _ in self.columns)
-        since, until = f"${len(self.columns) + 1}::int8", f"${len(self.columns) + 2}::int8"
+        since, until = "$2::int8", "$3::int8"
         # OFFSET 0 keeps NOT EXISTS a probe of each window partition's key index per key: made an anti-join, it
         # hashed whole partitions whenever a young partition's statistics said it was small (13 ms for 20 keys
         # instead of 1.5).
@@ -70,8 +70,8 @@ class KeyedRequestInsert(UnnestInsert):
             return []
         raw = await driver(conn)  # the transaction begun: this is often a batch's first statement
         if any(row.get("provider_response_id") is not None for row in rows):
-            return [r[0] for r in await raw.fetch(self.sql, *self.arrays(rows), *window(now))]
-        return [r[0] for r in await raw.fetch(self.plain, *self.arrays(rows))]
+            return [r[0] for r in await raw.fetch(self.sql, self.payload(rows), *window(now))]
+        return [r[0] for r in await raw.fetch(self.plain, self.payload(rows))]
 
 
 async def recorded_ids(

@@ -1,6 +1,6 @@
-"""``store.bulk.UnnestInsert`` (PostgreSQL's one-statement insert of a batch) stores exactly what SQLAlchemy's
+"""``store.bulk.BulkInsert`` (PostgreSQL's one-statement insert of a batch, the rows as one JSON parameter) stores exactly what SQLAlchemy's
 insert stores, value for value, for any request row; with the keys of ``store.requestkeys.KeyedRequestInsert`` a
-duplicate response id is skipped and not returned. ``UnnestUpsert`` adds what ``insert_add`` adds (saturating
+duplicate response id is skipped and not returned. ``BulkUpsert`` adds what ``insert_add`` adds (saturating
 alike), ``decoded`` reads what SQLAlchemy reads, and a statement sent through ``driver`` first in a transaction is
 part of it."""
 
@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from payi_server.metering.batch import BatchWriter
 from payi_server.settings import Settings
-from payi_server.store.bulk import UnnestInsert, UnnestUpsert, decoded, driver
+from payi_server.store.bulk import BulkInsert, BulkUpsert, decoded, driver
 from payi_server.store.engine import Database
 from payi_server.store.partitions import id_at
 from payi_server.store.requestkeys import KeyedRequestInsert
@@ -93,26 +93,27 @@ def _row(**changes: Any) -> dict[str, Any]:
     return row
 
 
-def test_the_batch_writer_uses_the_unnest_insert_on_postgresql_only(settings: Settings) -> None:
+def test_the_batch_writer_uses_the_bulk_insert_on_postgresql_only(settings: Settings) -> None:
     db = Database(settings.sqlalchemy_url, pool_size=1)
     try:
         writer = BatchWriter(db)
-        assert (writer.statements.unnest_requests is None) == db.is_sqlite
-        assert (writer.statements.unnest_links is None) == db.is_sqlite
+        assert (writer.statements.bulk_requests is None) == db.is_sqlite
+        assert (writer.statements.bulk_links is None) == db.is_sqlite
     finally:
         asyncio.run(db.dispose())
 
 
 def test_every_column_of_the_request_log_is_covered() -> None:
-    """A column added to ``requests`` gets an array type (or this fails), and the statement names every column."""
-    insert = UnnestInsert(requests, returning="id")
+    """A column added to ``requests`` gets a recordset type (or this fails), and the statement names every column."""
+    insert = BulkInsert(requests, returning="id")
     assert [name for name, _ in insert.columns] == [c.name for c in requests.columns]
-    assert insert.sql.count("$") == len(requests.columns)
+    assert insert.sql.count("$") == 1
+    assert all(f"u.{c.name}" in insert.source for c in requests.columns)
 
 
-def test_unnest_insert_stores_what_sqlalchemy_stores(make_database: Any, tmp_path: Path) -> None:
+def test_bulk_insert_stores_what_sqlalchemy_stores(make_database: Any, tmp_path: Path) -> None:
     url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
-    unnest = KeyedRequestInsert()
+    bulk = KeyedRequestInsert()
     plain = requests.insert().returning(requests.c.id)
     now = datetime.now(UTC)
     base = id_at(now)  # ids of today: the keys' duplicate window is the days around the batch
@@ -123,20 +124,24 @@ def test_unnest_insert_stores_what_sqlalchemy_stores(make_database: Any, tmp_pat
         try:
             async with db.write() as conn:
                 assert [r[0] for r in (await conn.execute(plain, [a])).all()] == [a["id"]]
-                assert await unnest.insert(conn, [b], now) == [b["id"]]
+                assert await bulk.insert(conn, [b], now) == [b["id"]]
                 query = select(requests).where(requests.c.id.in_([a["id"], b["id"]]))
                 got = {r.id: dict(r._mapping) for r in (await conn.execute(query)).all()}
+                # as PostgreSQL holds them: SQL NULL is not JSON null, numeric keeps its scale
+                stored = select(requests.c.id, *[cast(c, Text).label(c.name) for c in requests.columns if c.name != "id"])
+                texts = {r.id: dict(r._mapping) for r in (await conn.execute(stored.where(query.whereclause))).all()}
         finally:
             await db.dispose()
+        assert dict(texts[a["id"]], id=0) == dict(texts[b["id"]], id=0)
         return got[a["id"]], got[b["id"]]
 
     @hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(request_rows())
     def check(row: dict[str, Any]) -> None:
-        via_sqlalchemy, via_unnest = asyncio.run(both(row))
+        via_sqlalchemy, via_bulk = asyncio.run(both(row))
         via_sqlalchemy.pop("id")
-        via_unnest.pop("id")
-        assert via_unnest == via_sqlalchemy
+        via_bulk.pop("id")
+        assert via_bulk == via_sqlalchemy
 
     async def duplicates() -> None:
         db = Database(url, pool_size=1)
@@ -145,9 +150,9 @@ def test_unnest_insert_stores_what_sqlalchemy_stores(make_database: Any, tmp_pat
         third = dict(row, id=next(_ids) + base, provider_response_id="resp-bulk-other")
         twin = dict(third, id=next(_ids) + base)
         async with db.write() as conn:
-            assert await unnest.insert(conn, [first], now) == [first["id"]]
+            assert await bulk.insert(conn, [first], now) == [first["id"]]
             # a duplicate of an earlier batch, and one within the batch, are skipped
-            assert await unnest.insert(conn, [second, third, twin], now) == [third["id"]]
+            assert await bulk.insert(conn, [second, third, twin], now) == [third["id"]]
         await db.dispose()
 
     check()
@@ -155,10 +160,10 @@ def test_unnest_insert_stores_what_sqlalchemy_stores(make_database: Any, tmp_pat
 
 
 def test_naive_times_are_refused_like_the_column_type_refuses_them() -> None:
-    insert = UnnestInsert(requests)
+    insert = BulkInsert(requests)
     row = _row(event_timestamp=datetime(2026, 1, 1) + timedelta(hours=1))
     try:
-        insert.arrays([row])
+        insert.payload([row])
     except ValueError as exc:
         assert "naive" in str(exc)
     else:
@@ -169,12 +174,12 @@ _SUMS = ("requests", "cost_total")
 _KEYS = ("bucket", "app_id", "limit_pk")
 
 
-def test_unnest_upsert_adds_what_insert_add_adds_and_reads_back_alike(make_database: Any, tmp_path: Path) -> None:
-    """Two writes to one rollup row, through SQLAlchemy's ``insert_add`` for one key and ``UnnestUpsert`` for
+def test_bulk_upsert_adds_what_insert_add_adds_and_reads_back_alike(make_database: Any, tmp_path: Path) -> None:
+    """Two writes to one rollup row, through SQLAlchemy's ``insert_add`` for one key and ``BulkUpsert`` for
     another: the rows are equal, saturated alike near the columns' ceilings, and ``decoded`` reads them as
     SQLAlchemy does."""
     url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
-    unnest = UnnestUpsert(rollup_limit_hourly, _KEYS, _SUMS)
+    bulk = BulkUpsert(rollup_limit_hourly, _KEYS, _SUMS)
     near_top = st.sampled_from([MONEY_MAX, MONEY_MAX - Decimal("0.5"), Decimal("-1")])
     amounts = st.tuples(st.integers(-5, 2**63 - 1), _money | near_top)
     bucket = datetime(2026, 12, 4, 5, tzinfo=UTC)
@@ -188,7 +193,7 @@ def test_unnest_upsert_adds_what_insert_add_adds_and_reads_back_alike(make_datab
                 for n, cost in writes:
                     values = {"bucket": bucket, "app_id": 1, "requests": n, "cost_total": cost}
                     await conn.execute(plain, [dict(values, limit_pk=a)])
-                    await unnest.run(conn, [dict(values, limit_pk=b)])
+                    await bulk.run(conn, [dict(values, limit_pk=b)])
                 query = select(rollup_limit_hourly).where(rollup_limit_hourly.c.limit_pk.in_([a, b]))
                 got = {r.limit_pk: dict(r._mapping) for r in (await conn.execute(query)).all()}
                 raw = await (await driver(conn)).fetch("SELECT * FROM rollup_limit_hourly WHERE limit_pk = $1", b)
@@ -211,7 +216,7 @@ def test_a_statement_sent_through_the_driver_first_is_part_of_the_transaction(
     """The group commit's first statement may go straight to asyncpg: if the transaction then fails, nothing of it
     stays (SQLAlchemy sends ``BEGIN`` only before its own first statement; ``driver`` begins it)."""
     url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
-    unnest = UnnestUpsert(rollup_limit_hourly, _KEYS, _SUMS)
+    bulk = BulkUpsert(rollup_limit_hourly, _KEYS, _SUMS)
     row = {"bucket": datetime(2026, 12, 4, tzinfo=UTC), "app_id": 1, "limit_pk": next(_ids), "requests": 1,
            "cost_total": Decimal("0.5")}
 
@@ -222,7 +227,7 @@ def test_a_statement_sent_through_the_driver_first_is_part_of_the_transaction(
         db = Database(url, pool_size=1)
         try:
             firsts = (
-                lambda conn: unnest.run(conn, [row]),
+                lambda conn: bulk.run(conn, [row]),
                 lambda conn: KeyedRequestInsert().insert(conn, [request], now),
             )
             for first in firsts:
