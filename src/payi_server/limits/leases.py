@@ -35,11 +35,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from ..ids import IdGenerator
 from ..store.bulk import driver
 from ..store.changes import utcnow
+from ..store.sqlite_driver import bound, read, trip
 from ..store.engine import Database
 from ..store.tables import limit_reservations, limits
 from .ledger import roll_window
@@ -535,13 +536,9 @@ class LeaseBook:
         pg = None if self._db.is_sqlite else await driver(conn)  # PostgreSQL: through asyncpg (``store.bulk``)
         if ids and pg is not None:
             amounts = {r["id"]: r["amount"] for r in await pg.fetch(_PG_AMOUNTS, ids)}  # numeric(38, 10)
-        elif ids:
-            rows = (
-                await conn.execute(
-                    select(limit_reservations.c.id, limit_reservations.c.amount).where(limit_reservations.c.id.in_(ids))
-                )
-            ).all()
-            amounts = {r.id: r.amount for r in rows}
+        elif ids:  # SQLite: one trip, without SQLAlchemy (``store.sqlite_driver``)
+            query = f"SELECT id, amount FROM limit_reservations WHERE id IN ({', '.join('?' * len(ids))})"
+            amounts = {i: read(limit_reservations, "amount", amount) for i, amount in await trip(conn, query, ids)}
         out = []
         consumed: dict[int, Decimal] = {}
         for hold, cost in charges:
@@ -554,12 +551,8 @@ class LeaseBook:
         if consumed and pg is not None:
             await pg.execute(_PG_CONSUME, sorted(consumed), [consumed[i] for i in sorted(consumed)])
         elif consumed:
-            await conn.execute(
-                update(limit_reservations)
-                .where(limit_reservations.c.id == bindparam("lease"))
-                .values(amount=limit_reservations.c.amount - bindparam("used")),
-                [{"lease": i, "used": consumed[i]} for i in sorted(consumed)],
-            )
+            used = [(bound(limit_reservations, "amount", consumed[i]), i) for i in sorted(consumed)]
+            await trip(conn, "UPDATE limit_reservations SET amount = amount - ? WHERE id = ?", used, many=True)
         return out
 
     @staticmethod

@@ -19,22 +19,21 @@ from sqlalchemy import insert, select, update
 
 from ..store.bulk import BulkUpdate, decoded, driver
 from ..store.engine import Database
+from ..store.sqlite_driver import bound, select_rows, trip
 from ..store.tables import limit_history, limits
 from .model import STATES, ZERO, is_stale, state_after, totals_view, window_start
 
 
-# PostgreSQL's statements of a batch, run through asyncpg (``store.bulk``): each through SQLAlchemy cost the worker
-# about three times the CPU.
+# A batch's statements on limits, sent to the driver (``store.bulk``, ``store.sqlite_driver``): each through
+# SQLAlchemy cost the worker three (PostgreSQL) to seven (SQLite) times the CPU.
 _PG_LOAD_IDS = "SELECT id, limit_id FROM limits WHERE app_id = $1 AND limit_id = ANY($2::text[]) AND deleted_at IS NULL"
 _PG_LOCK = (
     f"SELECT {', '.join(c.name for c in limits.columns)} FROM limits WHERE id = ANY($1::int8[]) ORDER BY id "
     "FOR NO KEY UPDATE"
 )
-_PG_WRITE_BACK = BulkUpdate(
-    limits,
-    "id",
-    ["spent_input", "spent_output", "spent_total", "reserved", *(f"count_{s}" for s in (*STATES, "total"))],
-)
+_WRITTEN = ("spent_input", "spent_output", "spent_total", "reserved", *(f"count_{s}" for s in (*STATES, "total")))
+_PG_WRITE_BACK = BulkUpdate(limits, "id", _WRITTEN)
+_SQLITE_WRITE_BACK = f"UPDATE limits SET {', '.join(f'{name} = ?' for name in _WRITTEN)} WHERE id = ?"
 
 
 @dataclass(slots=True)
@@ -110,49 +109,35 @@ async def roll_window(conn: Any, raw: dict[str, Any], now: datetime) -> dict[str
 class Ledger:
     """Limit rows of one transaction: load them locked, charge requests against them, write them back."""
 
-    def __init__(self, conn: Any, db: Database, now: datetime, *, lock_late: bool = False) -> None:
+    def __init__(self, conn: Any, db: Database, now: datetime) -> None:
         self._conn = conn
         self._db = db
         self._now = now
-        self._lock_late = lock_late
         self._rows: dict[tuple[int, str], LimitRow] = {}
-        self._pks: dict[tuple[int, str], int] = {}  # ``lock_late``: the loaded limits' pks, until ``lock`` reads them
+        self._pks: dict[tuple[int, str], int] = {}  # PostgreSQL: the loaded limits' pks, until ``lock`` reads them
         # Finished windows charged by late events: (limit pk, window start) -> history row being updated.
         self._history: dict[tuple[int, datetime], dict[str, Any]] = {}
 
     async def load(self, app_id: int, limit_ids: Iterable[str]) -> list[str]:
-        """Lock the application's named limits; return the ids that do not exist (or are another app's).
-        ``lock_late``: only their ids are read here (``pk``); ``lock`` reads the rows."""
-        if self._lock_late:
-            return await self._load_ids(app_id, limit_ids)
-        wanted = [i for i in dict.fromkeys(limit_ids) if (app_id, i) not in self._rows]
+        """Find the application's named limits; return the ids that do not exist (or are another app's).
+        PostgreSQL: only their ids are read here (``pk``); ``lock`` locks and reads the rows, so that a batch holds
+        their row locks only for its last statements. SQLite: the rows are read here (the writer holds the whole
+        database from ``BEGIN IMMEDIATE``), in one trip to the connection's thread."""
+        named = list(dict.fromkeys(limit_ids))
+        if not self._db.is_sqlite:
+            wanted = [i for i in named if (app_id, i) not in self._pks]
+            if wanted:
+                for pk, limit_id in await (await driver(self._conn)).fetch(_PG_LOAD_IDS, app_id, wanted):
+                    self._pks[(app_id, limit_id)] = pk
+            return [i for i in named if (app_id, i) not in self._pks]
+        wanted = [i for i in named if (app_id, i) not in self._rows]
         if wanted:
-            query = (
-                select(limits)
-                .where(limits.c.app_id == app_id, limits.c.limit_id.in_(wanted), limits.c.deleted_at.is_(None))
-                .order_by(limits.c.id)
-            )
-            if not self._db.is_sqlite:
-                query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE (see ``lock``)
-            for raw in (await self._conn.execute(query)).all():
-                data = await roll_window(self._conn, dict(raw._mapping), self._now)
+            where = f"app_id = ? AND limit_id IN ({', '.join('?' * len(wanted))}) AND deleted_at IS NULL ORDER BY id"
+            for raw in await select_rows(self._conn, limits, where, (app_id, *wanted)):
+                data = await roll_window(self._conn, raw, self._now)
                 row = _row(_Mapping(data))
                 self._rows[(app_id, row.limit_id)] = row
-        return [i for i in dict.fromkeys(limit_ids) if (app_id, i) not in self._rows]
-
-    async def _load_ids(self, app_id: int, limit_ids: Iterable[str]) -> list[str]:
-        named = list(dict.fromkeys(limit_ids))
-        wanted = [i for i in named if (app_id, i) not in self._pks]
-        if wanted and not self._db.is_sqlite:  # PostgreSQL: through asyncpg (``store.bulk``)
-            for pk, limit_id in await (await driver(self._conn)).fetch(_PG_LOAD_IDS, app_id, wanted):
-                self._pks[(app_id, limit_id)] = pk
-        elif wanted:
-            query = select(limits.c.id, limits.c.limit_id).where(
-                limits.c.app_id == app_id, limits.c.limit_id.in_(wanted), limits.c.deleted_at.is_(None)
-            )
-            for pk, limit_id in (await self._conn.execute(query)).all():
-                self._pks[(app_id, limit_id)] = pk
-        return [i for i in named if (app_id, i) not in self._pks]
+        return [i for i in named if (app_id, i) not in self._rows]
 
     def pk(self, app_id: int, limit_id: str) -> int | None:
         """The id of a loaded limit (``None``: not loaded, or it does not exist)."""
@@ -160,19 +145,13 @@ class Ledger:
         return row.pk if row is not None else self._pks.get((app_id, limit_id))
 
     async def lock(self) -> None:
-        """``lock_late`` mode: lock the loaded rows now (in pk order) and read them, so a batch holds its limits'
-        row locks only for its last statements, not for the whole transaction."""
+        """PostgreSQL: lock the loaded rows now (in pk order, ``FOR NO KEY UPDATE``: foreign-key checks of other
+        transactions do not wait for it) and read them. SQLite: nothing left to do."""
         by_pk = {pk: key for key, pk in self._pks.items() if key not in self._rows}
-        if not by_pk:  # not ``lock_late``: ``load`` read and locked them
+        if not by_pk:
             return
-        if self._db.is_sqlite:
-            query = select(limits).where(limits.c.id.in_(sorted(by_pk))).order_by(limits.c.id)
-            found = [dict(raw._mapping) for raw in (await self._conn.execute(query)).all()]
-        else:  # FOR NO KEY UPDATE: foreign-key checks of other transactions do not wait for it
-            records = await (await driver(self._conn)).fetch(_PG_LOCK, sorted(by_pk))
-            found = [decoded(limits, record) for record in records]
-        for raw in found:
-            data = await roll_window(self._conn, raw, self._now)
+        for record in await (await driver(self._conn)).fetch(_PG_LOCK, sorted(by_pk)):
+            data = await roll_window(self._conn, decoded(limits, record), self._now)
             self._rows[by_pk[data["id"]]] = _row(_Mapping(data))
 
     def get(self, app_id: int, limit_id: str) -> LimitRow | None:
@@ -300,9 +279,13 @@ class Ledger:
             row.dirty = False
         if written and not self._db.is_sqlite:  # PostgreSQL: one statement, through asyncpg (``store.bulk``)
             await _PG_WRITE_BACK.run(self._conn, written)
-        else:
-            for values in written:
-                await self._conn.execute(update(limits).where(limits.c.id == values.pop("id")).values(**values))
+        elif written:  # SQLite: one trip (``store.sqlite_driver``)
+            await trip(
+                self._conn,
+                _SQLITE_WRITE_BACK,
+                [[bound(limits, name, values[name]) for name in (*_WRITTEN, "id")] for values in written],
+                many=True,
+            )
         for (pk, window), entry in sorted(self._history.items(), key=lambda kv: kv[0]):
             if not entry.pop("dirty", False):
                 continue

@@ -42,6 +42,7 @@ from ..store.tables import (
 )
 from ..store.bulk import BulkInsert, BulkUpsert
 from ..store.requestkeys import KeyedRequestInsert, recorded_ids
+from ..store.sqlite_driver import trip
 from ..store.upsert import insert_add, insert_ignore
 from ..usecases.implicit import KnownInstances, LimitFactory, UseCaseRef, ensure_use_cases
 from .event import storable
@@ -77,9 +78,9 @@ class BatchWriter:
         now = utcnow()
         outcomes: list[dict[str, Any] | ApiError | None] = [None] * len(batch)
         async with self._db.write() as conn:
-            # PostgreSQL locks the limits' rows only in step 5; SQLite's writer holds the database from ``BEGIN
-            # IMMEDIATE``, so its rows are read once, here (one statement, each a trip to the connection's thread)
-            ledger = Ledger(conn, self._db, now, lock_late=not self._db.is_sqlite)
+            # PostgreSQL reads the limits' ids now and locks their rows in step 5; SQLite, whose writer holds the
+            # database from ``BEGIN IMMEDIATE``, reads the rows now
+            ledger = Ledger(conn, self._db, now)
 
             # 1. limits named by each request (read now, locked in step 5); unknown ids reject that request only
             by_app: dict[int, set[str]] = defaultdict(set)
@@ -201,8 +202,9 @@ class BatchWriter:
             await ledger.flush()
             if link_rows and self.statements.bulk_links is not None:
                 await self.statements.bulk_links.run(conn, link_rows)
-            elif link_rows:
-                await conn.execute(request_limits.insert(), link_rows)
+            elif link_rows:  # SQLite: one trip, without SQLAlchemy (``store.sqlite_driver``)
+                links = [(r["request_id"], r["limit_pk"], r["state"]) for r in link_rows]
+                await trip(conn, _SQLITE_LINKS, links, many=True)
 
             # 6. duplicates answer with the original request's result
             if duplicates:
@@ -360,6 +362,7 @@ def _rollup(
 
 
 _ROLLUP_KEYS = ROLLUP_HOURLY_KEYS
+_SQLITE_LINKS = "INSERT INTO request_limits (request_id, limit_pk, state) VALUES (?, ?, ?)"
 _LIMIT_KEYS = ("bucket", "app_id", "limit_pk")
 _PROPERTY_KEYS = ("bucket", "app_id", "name", "value")
 _SUMS = ("requests", "cost_total")

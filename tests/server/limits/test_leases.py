@@ -82,6 +82,7 @@ async def spend(db: Database, app_id: int, limit_id: str, amount: Decimal) -> No
     async with db.write() as conn:
         ledger = Ledger(conn, db, utcnow())
         assert await ledger.load(app_id, [limit_id]) == []
+        await ledger.lock()  # PostgreSQL: the rows are read and locked here
         ledger.charge(app_id, [limit_id], amount, ZERO, failed=False)
         await ledger.flush()
 
@@ -120,7 +121,7 @@ async def record(
     db: Database, book: LeaseBook, app_id: int, calls: Sequence[Call], default_cost: Decimal | None = None
 ) -> None:
     """Settle calls as the recorder's group commit does (``Recorder._write``, step 5): one write transaction
-    that locks the limits late, settles the process's leases (one statement per lease), charges each call (at
+    that locks the limits late (PostgreSQL), settles the process's leases (one statement per lease), charges each call (at
     its event time, now) with what its holds released, and applies the settlements to the process's memory
     only after the commit. A call not priced yet is priced first at ``default_cost`` (its hold when not
     given), as the proxy does when the answer comes."""
@@ -131,7 +132,7 @@ async def record(
             call.price(call.hold if default_cost is None else default_cost)
     now = utcnow()
     async with db.write() as conn:
-        ledger = Ledger(conn, db, now, lock_late=True)
+        ledger = Ledger(conn, db, now)
         assert await ledger.load(app_id, sorted({i for call in calls for i in call.limit_ids})) == []
         await ledger.lock()
         charges = [(n, hold, call.cost or ZERO) for n, call in enumerate(calls) for hold in call.holds]

@@ -41,6 +41,7 @@ async def _charge(running: Running, limit_id: str, amount: str, now: datetime, *
     async with db.write() as conn:
         ledger = Ledger(conn, db, now)
         assert await ledger.load(_app(running), [limit_id]) == []
+        await ledger.lock()  # PostgreSQL: the rows are read and locked here
         states = ledger.charge(_app(running), [limit_id], Decimal(amount), Decimal(0), failed=failed)
         await ledger.flush()
     return states[limit_id]

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from payi_server.store.engine import Database
+from payi_server.store.sqlite_driver import trip
 
 
 @pytest.fixture
@@ -90,3 +91,55 @@ async def test_streamed_results_still_work(db: Database) -> None:
         async for partition in result.partitions(1000):
             total += sum(r[0] for r in partition)
     assert total == 2500 * 2501 // 2
+
+
+async def test_a_trip_without_sqlalchemy_is_one_trip_in_the_transaction_and_raises_its_errors(
+    db: Database, trips: list[str]
+) -> None:
+    """``trip`` (the group commit's statements on limits): one trip each, inside the transaction (rolled back with
+    it), and the driver's errors as SQLAlchemy's, as the recorder's retry logic expects them."""
+    with pytest.raises(IntegrityError):
+        async with db.write() as conn:
+            del trips[:]
+            await trip(conn, "INSERT INTO t (b) VALUES (?)", [("p",), ("q",)], many=True)
+            assert await trip(conn, "SELECT b FROM t ORDER BY b") == [("p",), ("q",)]
+            assert trips == ["_run", "_run"], trips
+            await trip(conn, "INSERT INTO t (b) VALUES (?)", ("p",))  # duplicate: the whole transaction goes
+    with pytest.raises(OperationalError, match="no such table"):
+        async with db.read() as conn:
+            await trip(conn, "SELECT * FROM nowhere")
+    async with db.read() as conn:
+        assert await trip(conn, "SELECT count(*) FROM t") == [(0,)]
+
+
+async def test_rows_read_without_sqlalchemy_are_what_sqlalchemy_reads(tmp_path: Path) -> None:
+    """``select_rows`` / ``read`` / ``bound`` convert as the columns' types do: money, prices, times, JSON."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from payi_server.store.changes import utcnow
+    from payi_server.store.sqlite_driver import bound, read, select_rows
+    from payi_server.store.tables import applications, limits, metadata, organizations
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/rows.db")
+    now = utcnow()
+    try:
+        async with database.write() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(organizations.insert().values(id=1, name="o", created_at=now))
+            await conn.execute(applications.insert().values(id=1, org_id=1, name="a", created_at=now))
+            await conn.execute(limits.insert().values(
+                id=7, app_id=1, limit_id="hot", name="hot", limit_type="block", max=Decimal("12.5"),
+                threshold=Decimal("0.75"), enforcement="strict", period="day", timezone="UTC",
+                properties={"a": [1, "b"]}, limit_tags=["x"], window_start=now, spent_input=Decimal("0.0000000001"),
+                spent_output=Decimal("3"), spent_total=Decimal("3.0000000001"), reserved=Decimal("2.25"),
+                created_at=now, updated_at=now,
+            ))
+            via_sqlalchemy = dict((await conn.execute(select(limits).where(limits.c.id == 7))).one()._mapping)
+            assert await select_rows(conn, limits, "id = ?", (7,)) == [via_sqlalchemy]
+            stored = await trip(conn, "SELECT max, reserved FROM limits WHERE id = 7")
+            assert stored == [(bound(limits, "max", Decimal("12.5")), bound(limits, "reserved", Decimal("2.25")))]
+            assert read(limits, "reserved", stored[0][1]) == Decimal("2.25")
+    finally:
+        await database.dispose()
