@@ -125,7 +125,6 @@ class BulkInsert:
             selects.append(f"COALESCE(u.{name}, 'null'::json) AS {name}" if element == "json" else f"u.{name}")
         names = ", ".join(name for name, _ in self.columns)
         self.source = f"SELECT {', '.join(selects)} FROM json_to_recordset($1::json) AS u({', '.join(fields)})"
-        self.names = names
         sql = f"INSERT INTO {table.name} ({names}) {self.source}"
         if conflict:
             sql += f" ON CONFLICT ({', '.join(conflict)})"

@@ -40,8 +40,8 @@ def window(now: datetime) -> tuple[int, int]:
 
 
 class KeyedRequestInsert(BulkInsert):
-    """``requests`` rows from column arrays, skipping those whose key is already recorded; returns the ids
-    inserted. The batch's keys go to ``request_keys`` in the same statement. A batch without keys takes the plain
+    """``requests`` rows from the batch's JSON (``BulkInsert``), skipping those whose key is already recorded;
+    returns the ids inserted. The batch's keys go to ``request_keys`` in the same statement. A batch without keys takes the plain
     insert (``plain``): the keyed statement is planned anew at each run (PostgreSQL prefers custom plans for
     partitioned tables), about half a millisecond that such a batch need not pay."""
 
