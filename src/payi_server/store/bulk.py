@@ -9,7 +9,7 @@ number of rows (prepared once per connection). Column arrays (``unnest``) did th
 every element of an array parameter against the iterable ABCs (about 110 checks per request row): measured in
 process, the insert of 64 request rows cost the worker 85 us of CPU per row with arrays and 19 us with the JSON
 text, and PostgreSQL's backend 42 and 61 us.
-SQLite keeps SQLAlchemy's path (``executemany`` on one connection is already cheap there).
+SQLite's counterpart, one trip per statement without SQLAlchemy, is ``store.sqlite_bulk``.
 
 The same holds for the group commit's few-row statements (the limits it locks and writes back, the leases it
 settles, the hourly rollups): through SQLAlchemy each statement cost the worker 0.3-1 ms of CPU on the benchmark

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .sqlite_driver import one_trip_dbapi
@@ -48,7 +49,12 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        # Straight to the driver: through ``exec_driver_sql`` the BEGIN cost the worker about 0.25 ms of CPU (an
+        # execution context and its result), on every transaction. Its error is raised as SQLAlchemy's, as there.
+        try:
+            conn.connection.dbapi_connection.cursor().execute(begin)
+        except Exception as error:
+            raise sa_exc.DBAPIError.instance(begin, None, error, conn.dialect.loaded_dbapi.Error) from error
 
     return engine
 
