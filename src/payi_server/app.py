@@ -122,6 +122,7 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
         observers=observers,
         batch_size=settings.record_batch_size,
         flush_interval=settings.record_flush_interval,
+        linger=settings.record_linger,
         metrics=metrics,
         make_limit=make_instance_limit,
         leases=leases,

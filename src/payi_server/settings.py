@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     # --- recording ---------------------------------------------------------------------------------
     record_batch_size: int = Field(default=500, ge=1, le=10_000)
     record_flush_interval: float = Field(default=0.0, ge=0, le=5)
+    # Seconds a batch of proxied calls (already answered and journaled) waits for more before it is written.
+    record_linger: float = Field(default=0.005, ge=0, le=1)
     # Seconds a process's budget lease on a block limit outlives its last renewal (a dead process's leases
     # return to the limit after this); renewed about every ttl/4 seconds.
     lease_ttl: float = Field(default=10.0, ge=1, le=3600)

@@ -32,6 +32,7 @@ log = logging.getLogger("payi_server.recorder")
 Observer = Callable[["Pending", dict[str, Any]], None]
 
 _MAX_ATTEMPTS = 8
+_WAKE: Any = object()  # queued by ``stop``: a batch that lingers is written at once
 
 
 class Recorder:
@@ -41,6 +42,7 @@ class Recorder:
         *,
         batch_size: int,
         flush_interval: float,
+        linger: float = 0.0,
         make_limit: LimitFactory | None = None,
         queue_size: int = 20_000,
         metrics: Metrics | None = None,
@@ -55,6 +57,7 @@ class Recorder:
         self.journal = journal
         self._batch_size = batch_size
         self._flush_interval = flush_interval
+        self._linger = max(linger, flush_interval)
         self._queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._held: list[Pending] = []
@@ -80,6 +83,9 @@ class Recorder:
             return
         while self._waiting_puts:
             await asyncio.gather(*self._waiting_puts)
+        self._linger = self._flush_interval
+        if not self._queue.full():  # (a full queue has no batch lingering: the writer takes what is queued)
+            self._queue.put_nowait(_WAKE)
         await self._queue.join()
         if self._retry_task is not None and not self._retry_task.done():
             try:
@@ -122,23 +128,34 @@ class Recorder:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            # Group commit without waiting on purpose: what queued while the last batch was being written
-            # is the next batch (``flush_interval`` > 0 adds a linger, for more batching at low load).
-            batch = [await self._queue.get()]
-            deadline = loop.time() + self._flush_interval
+            # Group commit: what queued while the last batch was being written is the next batch
+            # (``flush_interval`` > 0 waits that long for more). A batch of calls already answered (proxied,
+            # journaled: nobody waits for their commit) waits up to ``linger`` for more, so that calls a few
+            # milliseconds apart share one transaction instead of each running its own on the event loop while
+            # the next call is being served; a record whose client waits (an ingest) ends the wait.
+            first = await self._queue.get()
+            if first is _WAKE:
+                self._queue.task_done()
+                continue
+            batch = [first]
+            started = loop.time()
+            waited_for = first.future is not None
             while len(batch) < self._batch_size:
                 try:
-                    batch.append(self._queue.get_nowait())
-                    continue
+                    item = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
-                    pass
-                timeout = deadline - loop.time()
-                if timeout <= 0:
+                    timeout = started + (self._flush_interval if waited_for else self._linger) - loop.time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), timeout)
+                    except TimeoutError:
+                        break
+                if item is _WAKE:
+                    self._queue.task_done()
                     break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
-                except TimeoutError:
-                    break
+                batch.append(item)
+                waited_for = waited_for or item.future is not None
             try:
                 await self._write_with_retry(batch)
             finally:

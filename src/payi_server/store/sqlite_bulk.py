@@ -4,9 +4,10 @@ one trip to the connection's thread per statement (``store.sqlite_driver.trip``)
 The group commit's request insert and its hourly rollups run on every batch, with a limit or without. Through
 SQLAlchemy each statement cost the worker about 0.35 ms of CPU before its rows (the execution context, the compiled
 "insertmanyvalues" for that row count, the result), and each value passed its type's bind processor one call at a
-time. Here the statement's text is built per row count and SQLite's own statement cache keeps it; each value is
-converted by the same bind processor SQLAlchemy would run (taken once per column, from the engine's own dialect,
-so a time, an amount or a JSON value is stored as the same text: ``tests/server/store/test_sqlite_bulk.py``).
+time. Here the statement's text is built per row count (kept for small counts; SQLite's own statement cache,
+128 texts, keeps the prepared statements); each value is converted by the same bind processor SQLAlchemy would
+run (taken once per column, from the engine's own dialect, so a time, an amount or a JSON value is stored as the
+same text: ``tests/server/store/test_sqlite_bulk.py``).
 The ``ON CONFLICT`` clause is compiled from SQLAlchemy's statement once (``insert_ignore``, ``insert_add``), so the
 two paths cannot drift. PostgreSQL's counterpart is ``store.bulk``.
 """
@@ -24,6 +25,7 @@ from .sqlite_driver import trip
 
 # SQLite's limit on a statement's parameters (SQLITE_MAX_VARIABLE_NUMBER): 32766 since 3.32, 999 before.
 _MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+_KEPT_TEXTS = 64
 
 
 def conflict_clause(statement: Any, dialect: Any) -> str:
@@ -62,9 +64,13 @@ class SqliteInsert:
         return [row.get(name) if process is None else process(row.get(name)) for name, process in self.columns]
 
     def _text(self, count: int) -> str:
+        # The texts of small batches are kept (a request row's is about 120 bytes: kept for every count up to a
+        # statement's 885 rows they would take 45 MB); a larger one is built again, in a few microseconds.
         text = self._texts.get(count)
         if text is None:
-            text = self._texts[count] = self._head + ", ".join([self._row] * count) + self._tail
+            text = self._head + ", ".join([self._row] * count) + self._tail
+            if count <= _KEPT_TEXTS:
+                self._texts[count] = text
         return text
 
     async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:

@@ -61,6 +61,37 @@ async def test_a_full_queue_never_drops_a_record_and_stop_drains_everything(runn
     assert await _stored(running, [i.request_id for i in items]) == 50
 
 
+async def test_answered_calls_wait_for_company_and_a_waiting_client_ends_the_wait(running: Running) -> None:
+    """Records nobody waits for (proxied calls, already answered) linger for more of their batch; a record whose
+    client waits for its commit (an ingest) joins that batch and has it written at once."""
+    recorder = Recorder(running.state.db, batch_size=16, flush_interval=0, linger=5.0)
+    sizes: list[int] = []
+    write = recorder._writer.write
+
+    async def counted(batch: list[Pending]) -> list[dict[str, Any] | ApiError]:
+        sizes.append(len(batch))
+        return await write(batch)
+
+    recorder._writer.write = counted  # type: ignore[method-assign]
+    await recorder.start()
+    try:
+        answered = [_pending(running), _pending(running)]
+        for item in answered:
+            recorder.submit_nowait(item)
+            await asyncio.sleep(0.05)
+        assert sizes == []  # still lingering, well inside its 5 s
+        waiting = _pending(running)
+        result = await asyncio.wait_for(recorder.submit(waiting), 2.0)
+        assert result["request_id"] == str(waiting.request_id)
+        assert sizes == [3]
+        late = _pending(running)
+        recorder.submit_nowait(late)
+    finally:
+        await recorder.stop()  # a clean stop writes what lingers
+    assert sizes == [3, 1]
+    assert await _stored(running, [i.request_id for i in [*answered, waiting, late]]) == 4
+
+
 async def test_one_bad_item_does_not_sink_its_batch(running: Running) -> None:
     recorder = Recorder(running.state.db, batch_size=16, flush_interval=0.05)
     await recorder.start()
