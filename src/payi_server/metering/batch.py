@@ -151,7 +151,7 @@ class BatchWriter:
                 p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
             ]
             if payloads:
-                await conn.execute(request_payloads.insert(), payloads)
+                await self.statements.payloads.run(conn, payloads)
 
             # 5. last, so that their row locks are held briefly: lock the limits, settle budget leases (one
             # statement per lease), charge the limits and count states
@@ -409,6 +409,7 @@ class _Statements:
         }
         self.rollups: dict[str, BulkUpsert | SqliteInsert]
         self.links: BulkInsert | SqliteInsert
+        self.payloads: BulkInsert | SqliteInsert
         self._keyed: KeyedRequestInsert | None = None
         self._requests: SqliteInsert | None = None
         if db.is_sqlite:
@@ -426,11 +427,13 @@ class _Statements:
             )
             self._requests = SqliteInsert(requests, dialect, tail=conflict_clause(ignore, dialect), returning="id")
             self.links = SqliteInsert(request_limits, dialect)
+            self.payloads = SqliteInsert(request_payloads, dialect)
         else:
             # request rows and their duplicate keys in one statement (``store/requestkeys.py``)
             self.rollups = {name: BulkUpsert(table, keys, add) for name, (table, keys, add) in tables.items()}
             self._keyed = KeyedRequestInsert()
             self.links = BulkInsert(request_limits)
+            self.payloads = BulkInsert(request_payloads)
 
     async def insert_requests(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> list[int]:
         """Insert request rows; the ids of those inserted (a duplicate is not)."""

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlalchemy import Text, cast, select
 
@@ -23,10 +24,10 @@ from payi_server.store.engine import Database
 from payi_server.store.partitions import id_at
 from payi_server.store.requestkeys import KeyedRequestInsert
 from payi_server.store.sqlite_bulk import SqliteInsert
-from payi_server.store.tables import requests, rollup_limit_hourly
+from payi_server.store.tables import request_payloads, requests, rollup_limit_hourly
 from payi_server.store.types import MONEY_MAX
 from payi_server.store.upsert import insert_add
-from tests.conftest import make_settings
+from tests.conftest import BACKENDS, make_settings
 
 _ids = itertools.count(1)
 _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
@@ -256,3 +257,51 @@ def test_a_statement_sent_through_the_driver_first_is_part_of_the_transaction(
             await db.dispose()
 
     assert asyncio.run(run()) == (0, 0)
+
+
+_headers = st.none() | st.lists(st.dictionaries(_text, _text, max_size=2), max_size=2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_group_commit_stores_payloads_as_sqlalchemy_does(backend: str, make_database: Any, tmp_path: Path) -> None:
+    """Stored prompts and responses go in the batch's own statement on each database (``BulkInsert`` /
+    ``SqliteInsert``): the same values and the same stored text as SQLAlchemy's insert, for any payload."""
+    url = make_settings(make_database(backend), tmp_path).sqlalchemy_url
+    plain = request_payloads.insert()
+    stored = select(request_payloads.c.request_id, *[
+        cast(c, Text).label(c.name) for c in request_payloads.columns if c.name != "request_id"
+    ])
+
+    async def both(row: dict[str, Any]) -> None:
+        base = id_at(datetime.now(UTC))
+        a, b = dict(row, request_id=base + next(_ids)), dict(row, request_id=base + next(_ids))
+        db = Database(url, pool_size=1)
+        try:
+            ours = BatchWriter(db).statements.payloads
+            async with db.write() as conn:
+                await conn.execute(plain, [a])
+                await ours.run(conn, [b])
+                where = request_payloads.c.request_id.in_([a["request_id"], b["request_id"]])
+                query = select(request_payloads).where(where)
+                read = {r.request_id: dict(r._mapping) for r in (await conn.execute(query)).all()}
+                texts = {r.request_id: dict(r._mapping) for r in (await conn.execute(stored.where(where))).all()}
+        finally:
+            await db.dispose()
+        assert dict(read[a["request_id"]], request_id=0) == dict(read[b["request_id"]], request_id=0)
+        assert dict(texts[a["request_id"]], request_id=0) == dict(texts[b["request_id"]], request_id=0)
+
+    @hsettings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.fixed_dictionaries({
+        "app_id": st.integers(1, 2**40),
+        "event_timestamp": _time,
+        "provider_request_json": st.none() | _text,
+        "provider_request_reasoning_json": st.none() | _text,
+        "provider_response_json": st.none() | _text | st.lists(_text, max_size=3),
+        "provider_request_headers": _headers,
+        "provider_response_headers": _headers,
+        "provider_response_function_calls": st.none() | st.lists(st.dictionaries(_text, _json, max_size=2), max_size=2),
+    }))
+    def check(row: dict[str, Any]) -> None:
+        asyncio.run(both(row))
+
+    check()
