@@ -43,7 +43,7 @@ from .jsonio import ORJSONResponse
 from .logs import configure_logging
 from .metrics import Metrics
 from .middleware.body_limit import BodyLimitMiddleware
-from .middleware.hot_lane import ErrorBoundary, HotLane, PayiApp
+from .middleware.hot_lane import Guarded, HotLane, PayiApp
 from .middleware.request_log import RequestLogMiddleware
 from .settings import Settings, load_settings, resolve_secret
 from .state import AppState
@@ -250,8 +250,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLogMiddleware, access_log=settings.access_log, metrics=metrics)
 
     def lane(endpoint: ASGIApp) -> ASGIApp:  # the same parts, in the same order, as the stack above
-        bounded = BodyLimitMiddleware(ErrorBoundary(endpoint, app.exception_handlers), **bounds)
-        return RequestLogMiddleware(bounded, access_log=settings.access_log, metrics=metrics)
+        return Guarded(
+            endpoint, app.exception_handlers, BodyLimitMiddleware(endpoint, **bounds),
+            RequestLogMiddleware(endpoint, access_log=settings.access_log, metrics=metrics),
+        )
 
     app.hot_lane = HotLane([proxy_route, ingest_route], wrap=lane)  # the same routes, ahead of the stack
     return app

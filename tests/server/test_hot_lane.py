@@ -11,7 +11,9 @@ import httpx2
 import pytest
 
 from payi_server.errors import ApiError
-from payi_server.middleware.hot_lane import ErrorBoundary
+from payi_server.middleware.body_limit import BodyLimitMiddleware
+from payi_server.middleware.hot_lane import ErrorBoundary, Guarded
+from payi_server.middleware.request_log import RequestLogMiddleware
 from tests.conftest import Running, make_settings, run_app
 
 
@@ -127,19 +129,29 @@ async def test_error_boundary_renders_with_the_apps_handlers(lane: Running) -> N
         async def receive() -> dict[str, object]:
             return {"type": "http.request", "body": b""}
 
-        boundary = ErrorBoundary(app, lane.app.exception_handlers)
+        boundary = wrap(app)
         await boundary({"type": "http", "method": "POST", "path": "/x", "headers": [], "query_string": b""},
                        receive, send)
         return sent
 
-    unexpected = await fails(RuntimeError, started=False)
-    assert unexpected[0]["status"] == 500
-    assert b"unexpected_error" in unexpected[1]["body"]  # type: ignore[operator]
-    assert b"Traceback" not in unexpected[1]["body"]  # type: ignore[operator]
-    own = await fails(ApiError, started=False)
-    assert own[0]["status"] == 409
-    with pytest.raises(RuntimeError):
-        await fails(RuntimeError, started=True)
+    handlers = lane.app.exception_handlers
+    for wrap in (
+        lambda app: ErrorBoundary(app, handlers),
+        # the lane's own fused layer: the same answers, and the request id on them
+        lambda app: Guarded(app, handlers, BodyLimitMiddleware(app, max_bytes=10, proxy_max_bytes=10, proxy_prefix="/p"),
+                            RequestLogMiddleware(app, access_log=False)),
+    ):
+        unexpected = await fails(RuntimeError, started=False)
+        assert unexpected[0]["status"] == 500
+        assert b"unexpected_error" in unexpected[1]["body"]  # type: ignore[operator]
+        assert b"Traceback" not in unexpected[1]["body"]  # type: ignore[operator]
+        own = await fails(ApiError, started=False)
+        assert own[0]["status"] == 409
+        assert len(own) == 2
+        if wrap(None).__class__ is Guarded:
+            assert any(name == b"x-request-id" for name, _ in own[0]["headers"])  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError):
+            await fails(RuntimeError, started=True)
 
 
 def test_request_ids_are_unique_across_a_fork() -> None:

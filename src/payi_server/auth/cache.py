@@ -1,6 +1,7 @@
 """Key verification with an in-process cache that every server process keeps consistent within a second.
 
-A warm request costs a dict lookup and one HMAC, no database round trip. Through the process's ``ChangeFeed``
+A warm request costs a dict lookup (the shape check and one HMAC the first time a key is presented), no database
+round trip. Through the process's ``ChangeFeed``
 (``store.changes``, polled every ``key_refresh_interval`` seconds, 0.25 by default) it drops the cached copy of
 any key or application that changed, so a revoked or regenerated key stops working everywhere within a second.
 """
@@ -12,7 +13,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
@@ -58,6 +58,9 @@ class KeyCache:
         self._hasher = hasher
         self._max_size = max_size
         self._entries: dict[str, _Entry] = {}
+        # A key as presented -> (its lookup id, the entry it verified against): a warm request of a key seen
+        # before skips the shape check and the HMAC (together a few percent of a proxied call's time).
+        self._verified: dict[str, tuple[str, _Entry]] = {}
         self._loading: dict[str, asyncio.Future[_Entry | None]] = {}
         self._used: dict[int, float] = {}
         self._used_written: dict[int, float] = {}
@@ -79,6 +82,15 @@ class KeyCache:
     async def authenticate(self, raw: str | None) -> Principal:
         if not raw or len(raw) > MAX_KEY_LENGTH:
             raise invalid_api_key()
+        seen = self._verified.get(raw)
+        if seen is not None and self._entries.get(seen[0]) is seen[1]:
+            # This very key verified against the entry still cached (a changed or revoked key is dropped from
+            # ``_entries``, and with it this shortcut).
+            known = seen[1]
+            if known.expires_at is not None and known.expires_at <= utcnow():
+                raise invalid_api_key()
+            self._used[known.principal.key_id] = time.time()
+            return known.principal
         parsed = parse_key(raw.strip())
         if parsed is None:
             raise invalid_api_key()
@@ -91,6 +103,9 @@ class KeyCache:
             raise invalid_api_key()
         if entry.expires_at is not None and entry.expires_at <= utcnow():
             raise invalid_api_key()
+        if len(self._verified) >= self._max_size:
+            self._verified.clear()
+        self._verified[raw] = (parsed.lookup_id, entry)
         self._used[entry.principal.key_id] = time.time()
         return entry.principal
 

@@ -85,44 +85,52 @@ class BodyLimitMiddleware:
         self.proxy_max_bytes = proxy_max_bytes
         self.proxy_prefix = proxy_prefix
 
+    def refusal(self, scope: Scope) -> tuple[int, ApiError | None]:
+        """The body limit that applies to ``scope``, and the error it is refused with before anything is read."""
+        limit = self.proxy_max_bytes if scope["path"].startswith(self.proxy_prefix) else self.max_bytes
+        headers = scope["headers"]
+        if len(headers) > MAX_HEADERS or sum(len(n) + len(v) for n, v in headers) > MAX_HEADER_BYTES:
+            return limit, api_error(
+                "request_header_fields_too_large",
+                max_headers=MAX_HEADERS,
+                max_header_bytes=MAX_HEADER_BYTES,
+            )
+        if _bad_header(headers):
+            return limit, api_error("invalid_header")
+        if _bad_query(scope):
+            return limit, api_error("invalid_request", "nul_query")
+        for name, value in headers:
+            if name == b"content-length":
+                if not value.isdigit():
+                    return limit, api_error("invalid_content_length")
+                if int(value) > limit:
+                    return limit, BodyTooLarge(limit)
+                break
+        return limit, None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         scope = collapse_leading_slashes(scope)
-        limit = self.proxy_max_bytes if scope["path"].startswith(self.proxy_prefix) else self.max_bytes
-        headers = scope["headers"]
-        if len(headers) > MAX_HEADERS or sum(len(n) + len(v) for n, v in headers) > MAX_HEADER_BYTES:
-            await send_error(send, api_error(
-                "request_header_fields_too_large",
-                max_headers=MAX_HEADERS,
-                max_header_bytes=MAX_HEADER_BYTES,
-            ))
+        limit, error = self.refusal(scope)
+        if error is not None:
+            await send_error(send, error)
             return
-        if _bad_header(headers):
-            await send_error(send, api_error("invalid_header"))
-            return
-        if _bad_query(scope):
-            await send_error(send, api_error("invalid_request", "nul_query"))
-            return
-        for name, value in headers:
-            if name == b"content-length":
-                if not value.isdigit():
-                    await send_error(send, api_error("invalid_content_length"))
-                    return
-                if int(value) > limit:
-                    await send_error(send, BodyTooLarge(limit))
-                    return
-                break
-        received = 0
+        await self.app(scope, limited(receive, limit), send)
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
 
-        await self.app(scope, limited_receive, send)
+def limited(receive: Receive, limit: int) -> Receive:
+    """``receive``, raising :class:`BodyTooLarge` once the body read so far is over ``limit`` bytes."""
+    received = 0
+
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return limited_receive

@@ -14,6 +14,7 @@ lane does not take (a path it does not match exactly, another method) goes the u
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,9 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .body_limit import BodyLimitMiddleware, limited, send_error
+from .request_log import RequestLogMiddleware, begin
 
 log = logging.getLogger("payi_server.errors")
 
@@ -37,7 +41,7 @@ class ErrorBoundary:
         self.app = app
         self.handlers = handlers
 
-    def _handler(self, exc: Exception) -> Handler | None:
+    def handler(self, exc: Exception) -> Handler | None:
         for kind in type(exc).__mro__:
             handler = self.handlers.get(kind)
             if handler is not None:
@@ -56,11 +60,55 @@ class ErrorBoundary:
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:
-            handler = self._handler(exc)
+            handler = self.handler(exc)
             if started or handler is None:
                 raise
             response = await handler(Request(scope, receive), exc)
             await response(scope, receive, send)
+
+
+class Guarded:
+    """An endpoint of the lane inside the request log, the body limit and the error boundary (in that order, as
+    on the usual way), fused into one layer: one wrapped ``send`` and one frame per request instead of three
+    (the three layers were a twentieth of a proxied call's time)."""
+
+    def __init__(
+        self, endpoint: ASGIApp, handlers: dict[Any, Handler], bounds: BodyLimitMiddleware, log: RequestLogMiddleware
+    ) -> None:
+        self.endpoint = endpoint
+        self.boundary = ErrorBoundary(endpoint, handlers)
+        self.bounds = bounds
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id, token = begin(scope)
+        start = time.perf_counter()
+        status = 0
+        stamp = (b"x-request-id", request_id.encode())
+
+        async def logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), stamp]
+            await send(message)
+
+        try:
+            limit, error = self.bounds.refusal(scope)  # (the lane's paths never start with "//")
+            if error is not None:
+                await send_error(logged, error)
+                return
+            bounded = limited(receive, limit)
+            try:
+                await self.endpoint(scope, bounded, logged)
+            except Exception as exc:
+                handler = self.boundary.handler(exc)
+                if status or handler is None:  # a response started cannot be answered again
+                    raise
+                response = await handler(Request(scope, bounded), exc)
+                await response(scope, bounded, logged)
+        finally:
+            self.log.end(scope, status, start, token)
 
 
 class HotLane:

@@ -50,9 +50,7 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_ids.next()
-        token = request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id, token = begin(scope)
         start = time.perf_counter()
         status = 0
 
@@ -66,21 +64,33 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if self.metrics is not None:
-                group = route_group(scope["path"])
-                metrics = self.metrics
-                metrics.child(metrics.requests, group, _STATUS_CLASS[(status or 500) // 100]).inc()
-                metrics.child(metrics.latency, group).observe(time.perf_counter() - start)
-            if self.access_log:
-                principal: Any = scope.get("state", {}).get("principal")
-                fields: dict[str, Any] = {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status or 500,
-                    "ms": round((time.perf_counter() - start) * 1000, 3),
-                }
-                if principal is not None:
-                    fields["app_id"] = principal.app_id
-                    fields["key_id"] = principal.key_id
-                log.info("request", extra={"fields": fields})
-            request_id_var.reset(token)
+            self.end(scope, status, start, token)
+
+    def end(self, scope: Scope, status: int, start: float, token: Any) -> None:
+        """Count, time and log the request (``status`` 0: it ended without a response, counted as a 500)."""
+        if self.metrics is not None:
+            group = route_group(scope["path"])
+            metrics = self.metrics
+            metrics.child(metrics.requests, group, _STATUS_CLASS[(status or 500) // 100]).inc()
+            metrics.child(metrics.latency, group).observe(time.perf_counter() - start)
+        if self.access_log:
+            principal: Any = scope.get("state", {}).get("principal")
+            fields: dict[str, Any] = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status or 500,
+                "ms": round((time.perf_counter() - start) * 1000, 3),
+            }
+            if principal is not None:
+                fields["app_id"] = principal.app_id
+                fields["key_id"] = principal.key_id
+            log.info("request", extra={"fields": fields})
+        request_id_var.reset(token)
+
+
+def begin(scope: Scope) -> tuple[str, Any]:
+    """A request's id, set in the scope's state and the logging context (the token resets the latter)."""
+    request_id = request_ids.next()
+    token = request_id_var.set(request_id)
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id, token

@@ -106,3 +106,34 @@ async def test_last_used_is_recorded(running: Running) -> None:
     assert org_key["last_used_at"] is not None
     app_keys = [k for k in keys if k["kind"] == "application"]
     assert all(k["last_used_at"] is None for k in app_keys)
+
+
+async def test_a_key_seen_before_still_expires_and_is_still_checked(running: Running) -> None:
+    """A key presented before skips its shape check and HMAC (``KeyCache._verified``), never its expiry; and a
+    different string for the same lookup id is verified in full."""
+    import asyncio
+
+    from payi_server.errors import ApiError
+
+    issued = await running.state.tenancy.create_org_key(
+        running.boot.org_id, expires_at=datetime.now(UTC) + timedelta(seconds=1.5)
+    )
+    keys = running.state.keys
+    first = await keys.authenticate(issued.plaintext)
+    assert await keys.authenticate(issued.plaintext) == first
+    assert issued.plaintext in keys._verified
+    forged = issued.plaintext[:-8] + ("A" * 8 if not issued.plaintext.endswith("A" * 8) else "B" * 8)
+    for bad in (forged, issued.plaintext + " x"):
+        try:
+            await keys.authenticate(bad)
+        except ApiError as exc:
+            assert exc.status == 401
+        else:
+            raise AssertionError("a different key string was let in")
+    await asyncio.sleep(1.6)
+    try:
+        await keys.authenticate(issued.plaintext)
+    except ApiError as exc:
+        assert exc.status == 401
+    else:
+        raise AssertionError("an expired key was let in from the shortcut")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,11 @@ _json = st.recursive(  # text in JSON may hold a NUL: the json type keeps it esc
     max_leaves=8,
 )
 _money = st.decimals(min_value=0, max_value=Decimal("1e6"), places=12, allow_nan=False, allow_infinity=False)
-_time = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(
-    lambda d: d.replace(tzinfo=UTC)
+# any offset: each path converts to UTC itself (whole microseconds too, and none)
+_time = st.builds(
+    lambda d, minutes: d.replace(tzinfo=timezone(timedelta(minutes=minutes))),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.sampled_from([0, 0, 60, -300, 330, 14 * 60 - 1, -(14 * 60 - 1)]),
 )
 
 
@@ -58,7 +61,9 @@ def request_rows(draw: Any) -> dict[str, Any]:
         "cost_output": draw(_money),
         "cost_total": draw(_money),
         "unpriced": draw(st.booleans()),
-        "unknown_units": draw(st.none() | _json),
+        # an object, as the recorder writes it (SQLite gives a JSON column NUMERIC affinity: a bare number would
+        # come back as a number, for either path)
+        "unknown_units": draw(st.none() | st.dictionaries(_text, _json, max_size=3)),
         "use_case_id": draw(st.none() | _text),
         "use_case_name": draw(st.none() | _text),
         "use_case_version": draw(st.none() | st.integers(0, 2**31 - 1)),
