@@ -101,6 +101,8 @@ def _encode(record: dict[str, Any]) -> bytes:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:
         # orjson refuses a lone surrogate and integers past 64 bits; the standard library escapes / keeps them.
+        if isinstance(record.get("ev"), Event):
+            record = {**record, "ev": event_to_json(record["ev"])}
         return (json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
@@ -208,7 +210,10 @@ class Journal:
         """Journal a call about to be sent to its provider (``estimate_units`` is what it is charged if cut off)."""
         if self._closed:
             return
-        record = {"k": "s", "id": request_id, "app": app_id, "org": org_id, "ev": event_to_json(event)}
+        # orjson writes the event itself (a dataclass: every field, in order, at C speed; the payload is None
+        # here, as the proxy sets it only once the call is answered); ``event_to_json`` is the fallback.
+        ev: Event | dict[str, Any] = event if event.payload is None else event_to_json(event)
+        record = {"k": "s", "id": request_id, "app": app_id, "org": org_id, "ev": ev}
         record["est"] = estimate_units
         line = self._line(record)
         if line is None or not self._append(line):

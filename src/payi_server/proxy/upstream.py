@@ -24,12 +24,14 @@ import ipaddress
 import re
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from multidict import CIMultiDict
 
 from ..errors import ApiError, api_error
 
@@ -184,6 +186,26 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
+_NOT_OURS = ("User-Agent", "Accept-Encoding", "Content-Type")
+
+
+class _ForwardingRequest(aiohttp.ClientRequest):
+    """aiohttp's request, adding none of the client's own ``User-Agent``, ``Accept-Encoding`` or ``Content-Type``
+    (what the caller sent is what the provider gets; ``Accept: */*`` is added when the caller sent no ``Accept``,
+    as any HTTP client does). The session's ``skip_auto_headers`` did the same, but aiohttp builds, sorts and
+    merges that list again on every request: 1.5% of a proxied call. Pinned by
+    ``test_the_provider_gets_the_clients_headers_and_no_client_defaults_of_ours``."""
+
+    _NOT_OURS: CIMultiDict[None] = CIMultiDict((name, None) for name in _NOT_OURS)
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        self._skip_auto_headers = self._NOT_OURS  # read (never changed) by aiohttp's body and payload headers
+        headers = self.headers
+        for name, value in self.DEFAULT_HEADERS.items():
+            if name not in headers and name not in self._NOT_OURS:
+                headers[name] = value
+
+
 def make_session(
     *,
     allow_private: bool,
@@ -205,7 +227,7 @@ def make_session(
         connector=connector,
         timeout=timeout,
         auto_decompress=True,
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        request_class=_ForwardingRequest,
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx2
 import openai
+import orjson
 import pytest
 
 from .conftest import ProxyEnv
@@ -139,3 +140,38 @@ def test_forwarded_headers_cannot_set_host_framing_or_xproxy(proxy_env: ProxyEnv
     assert names.count("host") == 1 and "transfer-encoding" not in names
     assert upstream.header("openai-organization") == "org-123"
     assert not any(name.startswith("xproxy") for name in names)
+
+
+def test_the_provider_gets_the_clients_headers_and_no_client_defaults_of_ours(proxy_env: ProxyEnv) -> None:
+    """The HTTP client that calls the provider adds no User-Agent, Content-Type or Accept-Encoding of its own (an
+    ``Accept: */*`` only when the caller sent none, as any HTTP client does); what the caller sent goes as sent."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    target = urlsplit(proxy_env.url("openai") + "/v1/chat/completions")
+    body = orjson.dumps({"model": "gpt-4o-mini", "messages": MESSAGES})
+    sent = [
+        # the standard library's client sends no User-Agent, Accept or Content-Type unless told to
+        {"xProxy-Api-Key": proxy_env.key},
+        {"xProxy-Api-Key": proxy_env.key, "User-Agent": "OpenAI/Python 9.9", "Accept": "application/json",
+         "Content-Type": "application/json", "Accept-Encoding": "gzip"},
+    ]
+    seen = []
+    for headers in sent:
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        try:
+            connection.request("POST", target.path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+        finally:
+            connection.close()
+        seen.append(proxy_env.fake.last("openai.chat"))
+    bare, full = seen
+    assert bare.header("user-agent") is None and bare.header("content-type") is None
+    assert bare.header("accept") == "*/*"
+    assert bare.header_values("accept-encoding") == ["identity"]
+    assert full.header("user-agent") == "OpenAI/Python 9.9"
+    assert full.header_values("accept") == ["application/json"]
+    assert full.header_values("content-type") == ["application/json"]
+    assert full.header_values("accept-encoding") == ["identity"]  # the proxy reads the answer itself
