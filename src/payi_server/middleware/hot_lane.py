@@ -4,9 +4,10 @@ Every other request passes, outermost first, Starlette's ``ServerErrorMiddleware
 telemetry, our request log and body limit, Starlette's ``ExceptionMiddleware``, FastAPI's
 ``AsyncExitStackMiddleware``, the router's match and the route's wrappers; each also wraps ``send``. Under load
 that was a tenth of a proxy worker's time (py-spy, 50 connections). The two busiest endpoints are plain ASGI
-apps that need none of it, so :class:`PayiApp` sends them down a lane built from the same parts: the request log
-(request id, access log, metrics) around the body limit (header and body bounds) around :class:`ErrorBoundary`
-(the app's own exception handlers, so every error is the same Pay-i error body as on any other route). What the
+apps that need none of it, so :class:`PayiApp` sends them down a lane built from the same parts, fused into one
+layer (:class:`Guarded`): the request log (request id, access log, metrics) around the body limit (header and
+body bounds) around the error boundary (the app's own exception handlers, so every error is the same Pay-i error
+body as on any other route). What the
 lane does not take (a path it does not match exactly, another method) goes the usual way and gets the usual
 404 or 405.
 """
