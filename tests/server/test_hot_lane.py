@@ -138,8 +138,10 @@ async def test_error_boundary_renders_with_the_apps_handlers(lane: Running) -> N
     for wrap in (
         lambda app: ErrorBoundary(app, handlers),
         # the lane's own fused layer: the same answers, and the request id on them
-        lambda app: Guarded(app, handlers, BodyLimitMiddleware(app, max_bytes=10, proxy_max_bytes=10, proxy_prefix="/p"),
-                            RequestLogMiddleware(app, access_log=False)),
+        lambda app: Guarded(
+            app, handlers, BodyLimitMiddleware(app, max_bytes=10, proxy_max_bytes=10, proxy_prefix="/p"),
+            RequestLogMiddleware(app, access_log=False),
+        ),
     ):
         unexpected = await fails(RuntimeError, started=False)
         assert unexpected[0]["status"] == 500

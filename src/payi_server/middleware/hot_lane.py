@@ -42,12 +42,21 @@ class ErrorBoundary:
         self.app = app
         self.handlers = handlers
 
-    def handler(self, exc: Exception) -> Handler | None:
+    def _handler(self, exc: Exception) -> Handler | None:
         for kind in type(exc).__mro__:
             handler = self.handlers.get(kind)
             if handler is not None:
                 return handler
         return None
+
+    async def answer(self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``exc`` with its handler's response; raise it on when the response started or no handler
+        takes it."""
+        handler = self._handler(exc)
+        if started or handler is None:
+            raise exc
+        response = await handler(Request(scope, receive), exc)
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -61,11 +70,7 @@ class ErrorBoundary:
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:
-            handler = self.handler(exc)
-            if started or handler is None:
-                raise
-            response = await handler(Request(scope, receive), exc)
-            await response(scope, receive, send)
+            await self.answer(exc, started, scope, receive, send)
 
 
 class Guarded:
@@ -103,11 +108,7 @@ class Guarded:
             try:
                 await self.endpoint(scope, bounded, logged)
             except Exception as exc:
-                handler = self.boundary.handler(exc)
-                if status or handler is None:  # a response started cannot be answered again
-                    raise
-                response = await handler(Request(scope, bounded), exc)
-                await response(scope, bounded, logged)
+                await self.boundary.answer(exc, bool(status), scope, bounded, logged)  # (status: it started)
         finally:
             self.log.end(scope, status, start, token)
 

@@ -47,6 +47,12 @@ def _utc_text(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """The bind processor SQLAlchemy runs for ``column``'s values on ``dialect``."""
+    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor
+
+
 class SqliteInsert:
     """``INSERT INTO table (columns) VALUES ...`` for any number of rows, plus ``tail`` (an ``ON CONFLICT`` clause)
     and ``RETURNING`` one column. Rows are mappings; a missing key is ``None`` (as its column's default is not
@@ -63,8 +69,7 @@ class SqliteInsert:
     ) -> None:
         chosen = list(table.columns) if columns is None else [table.c[name] for name in columns]
         self.columns: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (str(c.name), _utc_text if isinstance(c.type, UTCDateTime) else c.type.dialect_impl(dialect).bind_processor(dialect))
-            for c in chosen
+            (str(c.name), _utc_text if isinstance(c.type, UTCDateTime) else _bind(c, dialect)) for c in chosen
         ]
         self._head = f"INSERT INTO {table.name} ({', '.join(name for name, _ in self.columns)}) VALUES "
         self._row = "(" + ", ".join("?" * len(self.columns)) + ")"
