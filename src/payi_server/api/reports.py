@@ -29,9 +29,10 @@ from ..auth.keys import KeyKind
 from ..errors import api_error
 from ..reports.formats import export_stream, report_csv
 from ..reports.query import DIMENSIONS, PROPERTY_PREFIX, ReportQuery, build_query, split_list
-from ..reports.requestlog import FILTERS, LogQuery, iter_requests, make_log_query
+from ..reports.requestlog import iter_requests, make_log_query
 from ..reports.scope import Scope, load_scope, narrow
 from ..reports.service import ReportService
+from ..store.requestlog import FILTERS, LogQuery
 from .common import state
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])

@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, delete, select, tuple_
+from sqlalchemy import delete
 
 from ..errors import ApiError, api_error
 from ..limits.leases import LeaseBook, Settlement
@@ -32,18 +32,14 @@ from ..store.tables import (
     ROLLUP_HOURLY_KEYS,
     ROLLUP_HOURLY_MEASURES,
     ROLLUP_LATENCY_COLUMNS,
-    limits,
-    request_limits,
-    request_payloads,
-    requests,
     rollup_hourly,
     rollup_limit_hourly,
     rollup_property_hourly,
 )
-from ..store.bulk import BulkInsert, BulkUpsert
-from ..store.requestkeys import KeyedRequestInsert, recorded_ids
+from ..store.bulk import BulkUpsert
+from ..store.requestlog import PAYLOAD_TEXT_LIMITS, REQUEST_TEXT_LIMITS
 from ..store.sqlite_bulk import SqliteInsert, conflict_clause
-from ..store.upsert import insert_add, insert_ignore
+from ..store.upsert import insert_add
 from ..usecases.implicit import KnownInstances, LimitFactory, UseCaseRef, ensure_use_cases
 from .event import storable
 from .pending import Pending
@@ -67,6 +63,7 @@ class BatchWriter:
 
     def __init__(self, db: Database, *, leases: LeaseBook | None = None, make_limit: LimitFactory | None = None) -> None:
         self._db = db
+        self.log = db.request_log
         self.statements = _Statements(db)
         self._leases = leases
         self._make_limit = make_limit
@@ -130,7 +127,7 @@ class BatchWriter:
             rows = {i: request_values(batch[i], charged[i]) for i in valid}
             inserted: set[int] = set()
             if rows:
-                inserted.update(await self.statements.insert_requests(conn, [rows[i] for i in valid], now))
+                inserted.update(await self.log.insert(conn, [rows[i] for i in valid], now))
 
             # 4. rollups and stored prompts (the limits' pks are known: their rows are not locked yet)
             rollups: dict[tuple[Any, ...], list[Any]] = {}
@@ -150,8 +147,7 @@ class BatchWriter:
             payloads = [
                 p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
             ]
-            if payloads:
-                await self.statements.payloads.run(conn, payloads)
+            await self.log.store_payloads(conn, payloads)
 
             # 5. last, so that their row locks are held briefly: lock the limits, settle budget leases (one
             # statement per lease), charge the limits and count states
@@ -195,16 +191,15 @@ class BatchWriter:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
             await ledger.flush()
-            if link_rows:
-                await self.statements.links.run(conn, link_rows)
+            await self.log.link(conn, link_rows)
 
             # 6. duplicates answer with the original request's result
             if duplicates:
-                keyed = not self._db.is_sqlite
-                originals = await _originals(conn, [batch[i] for i in duplicates], now if keyed else None)
+                keys = [(batch[i].app_id, batch[i].category, batch[i].event.provider_response_id or "") for i in duplicates]
+                originals = await self.log.originals(conn, keys, now)
                 for i in duplicates:
                     item = batch[i]
-                    key = (item.app_id, item.category, item.event.provider_response_id)
+                    key = (item.app_id, item.category, item.event.provider_response_id or "")
                     original = originals.get(key)
                     outcomes[i] = (
                         build_result(original[0], original[1], duplicate=True)
@@ -215,14 +210,6 @@ class BatchWriter:
         LeaseBook.applied(settlements)
         self.known_instances.remember(refs, instance_limits)
         return [o if o is not None else api_error("unexpected_error", "batch") for o in outcomes]
-
-
-def _text_limits(table: Any) -> dict[str, int | None]:
-    return {c.name: c.type.length for c in table.columns if isinstance(c.type, String)}
-
-
-_REQUEST_TEXT = _text_limits(requests)
-_PAYLOAD_TEXT = _text_limits(request_payloads)
 
 
 def _storable(values: dict[str, Any], limits: dict[str, int | None]) -> dict[str, Any]:
@@ -261,7 +248,7 @@ def _result_fields(item: Pending) -> dict[str, Any]:
 def result_values(item: Pending) -> dict[str, Any]:
     """What a call's ``xproxy_result`` is built from, as its row will hold it (text cut to its columns), without
     building the whole row: the proxy answers with it before the recorder builds the row."""
-    return _storable(_result_fields(item), _REQUEST_TEXT)
+    return _storable(_result_fields(item), REQUEST_TEXT_LIMITS)
 
 
 def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
@@ -289,7 +276,7 @@ def request_values(item: Pending, limit_ids: list[str]) -> dict[str, Any]:
         "resource_scope": attr.resource_scope,
         "price_as_category": attr.price_as_category,
         "price_as_resource": attr.price_as_resource,
-    }, _REQUEST_TEXT)
+    }, REQUEST_TEXT_LIMITS)
 
 
 def _payload_values(item: Pending) -> dict[str, Any] | None:
@@ -306,7 +293,7 @@ def _payload_values(item: Pending) -> dict[str, Any] | None:
         "provider_request_headers": payload.provider_request_headers,
         "provider_response_headers": payload.provider_response_headers,
         "provider_response_function_calls": payload.provider_response_function_calls,
-    }, _PAYLOAD_TEXT)
+    }, PAYLOAD_TEXT_LIMITS)
 
 
 def _add(table: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], values: list[Any]) -> None:
@@ -354,7 +341,6 @@ def _rollup(
 
 
 _ROLLUP_KEYS = ROLLUP_HOURLY_KEYS
-_DUPLICATE_KEY = ("app_id", "category", "provider_response_id")
 _LIMIT_KEYS = ("bucket", "app_id", "limit_pk")
 _PROPERTY_KEYS = ("bucket", "app_id", "name", "value")
 _SUMS = ("requests", "cost_total")
@@ -396,10 +382,10 @@ async def move_property_rollups(
 
 
 class _Statements:
-    """The recorder's statements, built once per process (not per batch). None goes through SQLAlchemy: each
+    """The recorder's rollup statements, built once per process (not per batch). None goes through SQLAlchemy: each
     statement there cost the worker about 0.35 ms of CPU before its rows. PostgreSQL's take the batch as one JSON
     parameter (``store.bulk``), SQLite's are one trip each (``store.sqlite_bulk``); both compile their
-    ``ON CONFLICT`` clauses from ``insert_ignore`` / ``insert_add``."""
+    ``ON CONFLICT`` clauses from ``insert_add``. (The request log's are the log's: ``store.requestlog``.)"""
 
     def __init__(self, db: Database) -> None:
         tables = {
@@ -408,10 +394,6 @@ class _Statements:
             "properties": (rollup_property_hourly, _PROPERTY_KEYS, _SUMS),
         }
         self.rollups: dict[str, BulkUpsert | SqliteInsert]
-        self.links: BulkInsert | SqliteInsert
-        self.payloads: BulkInsert | SqliteInsert
-        self._keyed: KeyedRequestInsert | None = None
-        self._requests: SqliteInsert | None = None
         if db.is_sqlite:
             dialect = db.engine.dialect
             self.rollups = {
@@ -421,26 +403,8 @@ class _Statements:
                 )
                 for name, (table, keys, add) in tables.items()
             }
-            # a duplicate (app, category, provider_response_id) is skipped by the unique index of ``requests``
-            ignore = insert_ignore(
-                db, requests, _DUPLICATE_KEY, index_where=requests.c.provider_response_id.is_not(None)
-            )
-            self._requests = SqliteInsert(requests, dialect, tail=conflict_clause(ignore, dialect), returning="id")
-            self.links = SqliteInsert(request_limits, dialect)
-            self.payloads = SqliteInsert(request_payloads, dialect)
         else:
-            # request rows and their duplicate keys in one statement (``store/requestkeys.py``)
             self.rollups = {name: BulkUpsert(table, keys, add) for name, (table, keys, add) in tables.items()}
-            self._keyed = KeyedRequestInsert()
-            self.links = BulkInsert(request_limits)
-            self.payloads = BulkInsert(request_payloads)
-
-    async def insert_requests(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> list[int]:
-        """Insert request rows; the ids of those inserted (a duplicate is not)."""
-        if self._keyed is not None:
-            return await self._keyed.insert(conn, rows, now)
-        assert self._requests is not None
-        return await self._requests.run(conn, rows)
 
 
 async def _write_rollups(
@@ -463,36 +427,3 @@ async def _write_rollups(
             for key, values in sorted(table.items(), key=lambda kv: kv[0])
         ]
         await statements.rollups[name].run(conn, rows)
-
-
-async def load_limit_states(conn: Any, request_ids: list[int]) -> dict[int, dict[str, str]]:
-    """``{request id: {limit_id: state}}`` as recorded."""
-    if not request_ids:
-        return {}
-    query = (
-        select(request_limits.c.request_id, request_limits.c.state, limits.c.limit_id)
-        .join(limits, limits.c.id == request_limits.c.limit_pk)
-        .where(request_limits.c.request_id.in_(request_ids))
-    )
-    out: dict[int, dict[str, str]] = defaultdict(dict)
-    for row in (await conn.execute(query)).all():
-        out[row.request_id][row.limit_id] = row.state
-    return out
-
-
-async def _originals(
-    conn: Any, items: list[Pending], keyed_at: datetime | None = None
-) -> dict[tuple[int, str, str | None], tuple[dict[str, Any], dict[str, str]]]:
-    """The recorded originals of duplicates: by the unique index of ``requests`` (SQLite) or, ``keyed_at`` a batch's
-    time, by the keys of its duplicate window (PostgreSQL, ``store/requestkeys.py``)."""
-    keys = sorted({(i.app_id, i.category, i.event.provider_response_id or "") for i in items})
-    if keyed_at is not None:
-        ids = await recorded_ids(conn, keys, keyed_at)
-        query = select(requests).where(requests.c.id.in_(sorted(ids.values())))
-    else:
-        query = select(requests).where(
-            tuple_(requests.c.app_id, requests.c.category, requests.c.provider_response_id).in_(keys)
-        )
-    rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
-    states = await load_limit_states(conn, [r["id"] for r in rows])
-    return {(r["app_id"], r["category"], r["provider_response_id"]): (r, states.get(r["id"], {})) for r in rows}

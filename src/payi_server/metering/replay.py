@@ -11,30 +11,15 @@ import asyncio
 import logging
 from pathlib import Path
 
-from sqlalchemy import select
-
 from ..auth.cache import Principal
 from ..auth.keys import KeyKind
 from ..errors import ApiError
 from ..store.engine import Database
-from ..store.tables import requests
 from .journal import CUT_OFF_WARNING, Recovered, finish_recovery, recover
 from .meter import Meter
 from .recorder import Pending
 
 log = logging.getLogger("payi_server.replay")
-
-_CHUNK = 1000
-
-
-async def _already_recorded(db: Database, ids: list[int]) -> set[int]:
-    found: set[int] = set()
-    async with db.read() as conn:
-        for start in range(0, len(ids), _CHUNK):
-            query = select(requests.c.id).where(requests.c.id.in_(ids[start : start + _CHUNK]))
-            found.update(row.id for row in (await conn.execute(query)).all())
-    return found
-
 
 def _pending(meter: Meter, call: Recovered) -> Pending | None:
     principal = Principal(key_id=0, kind=KeyKind.APPLICATION, org_id=call.org_id, app_id=call.app_id)
@@ -58,7 +43,7 @@ async def replay_journal(directory: Path, meter: Meter, db: Database) -> int:
         finish_recovery(directory)
         return 0
     try:
-        done = await _already_recorded(db, sorted(c.request_id for c in calls))
+        done = await db.request_log.recorded(sorted(c.request_id for c in calls))
         pendings = [p for c in calls if c.request_id not in done and (p := _pending(meter, c)) is not None]
         results = await asyncio.gather(*(meter.recorder.submit(p) for p in pendings), return_exceptions=True)
     except BaseException:

@@ -14,7 +14,8 @@ import orjson
 from ..store.engine import Database
 from .formats import export_stream, report_csv
 from .query import ReportQuery, build_query
-from .requestlog import LogQuery, iter_requests
+from ..store.requestlog import LogQuery
+from .requestlog import iter_requests
 from .scope import Scope
 from .service import ReportService
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from ..errors import api_error
-from ..store.tables import ROLLUP_HOURLY_MEASURES, ROLLUP_LATENCY_COLUMNS
+from ..store.tables import DIMENSION_COLUMNS, ROLLUP_HOURLY_MEASURES, ROLLUP_LATENCY_COLUMNS
 from .buckets import check_zone, hour_ceil, hour_floor
 from .latency import LATENCY_MEASURES
 
@@ -30,16 +30,7 @@ Bucket = Literal["hour", "day", "month", "total"]
 BUCKETS: tuple[Bucket, ...] = ("hour", "day", "month", "total")
 
 # Dimension name -> rollup_hourly column.
-HOURLY_DIMENSIONS: dict[str, str] = {
-    "application": "app_id",
-    "category": "category",
-    "resource": "resource",
-    "use_case": "use_case_name",
-    "use_case_version": "use_case_version",
-    "use_case_step": "use_case_step",
-    "user": "user_id",
-    "account": "account_name",
-}
+HOURLY_DIMENSIONS: dict[str, str] = {"application": "app_id", **DIMENSION_COLUMNS}
 DIMENSIONS = (*HOURLY_DIMENSIONS, "limit", "property")
 PROPERTY_PREFIX = "property:"
 

@@ -1,4 +1,4 @@
-"""The request log itself, read page by page for exports and the dashboard's request list.
+"""The request log itself, read page by page for exports and the dashboard's request list (``RequestLog.page``).
 
 Pages are keyset-paginated on ``(event_timestamp, id)`` within ``app_id IN scope`` (the request log's
 ``(app_id, event_timestamp)`` index), each page in its own short read, so an export of any size holds one page
@@ -9,31 +9,19 @@ providers put credentials there, ``?key=...``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import func, select
 
 from ..errors import api_error
 from ..store.engine import Database
-from ..store.partitions import EVENT_LEAD, id_at
-from ..store.tables import requests, rollup_hourly
+from ..store.requestlog import FILTERS, LogQuery
+from ..store.tables import rollup_hourly
 from .buckets import check_zone, hour_floor
 from .query import DEFAULT_RANGE, HOURLY_DIMENSIONS, aware, check_date
 from .scope import Scope
-
-# Filter name (as in reports) -> request-log column.
-FILTERS: dict[str, str] = {
-    "category": "category",
-    "resource": "resource",
-    "use_case": "use_case_name",
-    "use_case_version": "use_case_version",
-    "use_case_step": "use_case_step",
-    "user": "user_id",
-    "account": "account_name",
-}
 
 EXPORT_COLUMNS = (
     "request_id",
@@ -69,18 +57,6 @@ EXPORT_COLUMNS = (
     "price_as_category",
     "price_as_resource",
 )
-
-_SELECTED = [c for c in requests.c if c.name not in ("result",)]
-
-
-@dataclass(frozen=True)
-class LogQuery:
-    start: datetime
-    end: datetime
-    filters: Mapping[str, tuple[str, ...]]
-    failed: bool | None = None
-    newest_first: bool = False
-
 
 def make_log_query(
     start: datetime | None,
@@ -128,48 +104,7 @@ def export_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {c: out.get(c) for c in EXPORT_COLUMNS}
 
 
-def _wheres(app_ids: tuple[int, ...], query: LogQuery, window: tuple[datetime, datetime] | None = None) -> list[Any]:
-    start, end = window or (query.start, query.end)
-    wheres: list[Any] = [
-        requests.c.app_id == app_ids[0] if len(app_ids) == 1 else requests.c.app_id.in_(app_ids),
-        requests.c.event_timestamp >= start,
-        requests.c.event_timestamp < end,
-        # Implied by the range (an event is at most EVENT_LEAD later than its id's time), and lets PostgreSQL skip
-        # the request log's partitions of the days before it (store/partitions.py).
-        requests.c.id >= id_at(start - EVENT_LEAD),
-    ]
-    for name, values in query.filters.items():
-        column = requests.c[FILTERS[name]]
-        if name == "use_case_version":
-            ints = [int(v) for v in values if v]
-            wheres.append(or_(column.in_(ints), column.is_(None)) if "" in values else column.in_(ints))
-        else:
-            present = [v for v in values if v]
-            cond = column.in_(present)
-            wheres.append(or_(cond, column.is_(None), column == "") if "" in values else cond)
-    if query.failed is not None:
-        wheres.append(requests.c.failed.is_(query.failed))
-    return wheres
-
-
-MAX_UNION_APPS = 64
 _HOUR = timedelta(hours=1)
-
-
-def _page_statement(
-    app_ids: tuple[int, ...], query: LogQuery, after: tuple[datetime, int] | None, size: int,
-    window: tuple[datetime, datetime] | None = None,
-) -> Any:
-    wheres = _wheres(app_ids, query, window)
-    ts, rid = requests.c.event_timestamp, requests.c.id
-    if after is not None:
-        # The range condition first, so that the (app_id, event_timestamp) index bounds the scan.
-        if query.newest_first:
-            wheres += [ts <= after[0], or_(ts < after[0], rid < after[1])]
-        else:
-            wheres += [ts >= after[0], or_(ts > after[0], rid > after[1])]
-    order = [ts.desc(), rid.desc()] if query.newest_first else [ts.asc(), rid.asc()]
-    return select(*_SELECTED).where(*wheres).order_by(*order).limit(size)
 
 
 async def _windows(db: Database, scope: Scope, query: LogQuery) -> dict[int, tuple[datetime, datetime]]:
@@ -198,61 +133,23 @@ async def _windows(db: Database, scope: Scope, query: LogQuery) -> dict[int, tup
 async def read_page(
     db: Database, scope: Scope, query: LogQuery, after: tuple[datetime, int] | None, size: int
 ) -> list[dict[str, Any]]:
-    """One page of rows after the keyset position ``after`` (``(event_timestamp, id)`` of the last row seen).
-
-    Over several applications, each application's page is read on its own index range and the pages are merged
-    (``UNION ALL``, then the first ``size``): one ``app_id IN (...)`` query would sort the whole range. Filtered
-    queries first ask the rollups which applications and hours can match.
-    """
+    """One page of rows after the keyset position ``after`` (``(event_timestamp, id)`` of the last row seen), from
+    the request log (``RequestLog.page``). Filtered queries first ask the rollups which applications and hours can
+    match."""
     if not scope.app_ids:
         return []
     windows: dict[int, tuple[datetime, datetime]] | None = None
+    app_ids = scope.app_ids
     if query.filters or query.failed is not None:
         windows = await _windows(db, scope, query)
         app_ids = tuple(a for a in scope.app_ids if a in windows)
-        if not app_ids:
-            return []
-    else:
-        app_ids = scope.app_ids
-    if len(app_ids) > MAX_UNION_APPS:
-        stmt = _page_statement(app_ids, query, after, size)
-    elif len(app_ids) == 1:
-        stmt = _page_statement(app_ids, query, after, size, windows[app_ids[0]] if windows else None)
-    else:
-        # Each part wrapped in its own SELECT: SQLite allows no ORDER BY/LIMIT on a bare compound member.
-        parts = union_all(
-            *(
-                select(_page_statement((a,), query, after, size, windows[a] if windows else None).subquery(f"a{i}"))
-                for i, a in enumerate(app_ids)
-            )
-        ).subquery("pages")
-        order = [parts.c.event_timestamp, parts.c.id]
-        stmt = (
-            select(parts)
-            .order_by(*(c.desc() if query.newest_first else c.asc() for c in order))
-            .limit(size)
-        )
-    async with db.read() as conn:
-        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
-
-
-TOP_COLUMNS = {"cost": requests.c.cost_total, "latency": requests.c.end_to_end_latency_ms}
+    return await db.request_log.page(app_ids, query, after, size, windows)
 
 
 async def read_top(db: Database, scope: Scope, query: LogQuery, by: str, size: int) -> list[dict[str, Any]]:
     """The ``size`` matching rows of the range with the highest ``by`` (``cost`` or ``latency``; rows without a
-    latency last). One page, no keyset: a top-N sort over the range's rows (its index bounds the scan)."""
-    if not scope.app_ids:
-        return []
-    column = TOP_COLUMNS[by]
-    stmt = (
-        select(*_SELECTED)
-        .where(*_wheres(scope.app_ids, query))
-        .order_by(column.is_(None), column.desc(), requests.c.id.desc())
-        .limit(size)
-    )
-    async with db.read() as conn:
-        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+    latency last)."""
+    return await db.request_log.top(scope.app_ids, query, by, size)
 
 
 async def iter_requests(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import event
@@ -17,6 +18,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .sqlite_driver import one_trip_dbapi
+
+if TYPE_CHECKING:
+    from .requestlog import RequestLog
 
 
 def _json_dumps(value: Any) -> str:
@@ -96,6 +100,13 @@ class Database:
     @property
     def engine(self) -> AsyncEngine:
         return self._writer
+
+    @cached_property
+    def request_log(self) -> RequestLog:
+        """The request log (``store.requestlog``): every read and write of its tables goes through it."""
+        from .requestlog import SqlRequestLog  # noqa: PLC0415 - it imports .upsert, which imports this module
+
+        return SqlRequestLog(self)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

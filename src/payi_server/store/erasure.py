@@ -24,18 +24,16 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from .engine import Database
-from .requestkeys import deleting, forget
-from .tables import ROLLUP_HOURLY_KEYS, ROLLUP_HOURLY_MEASURES, request_limits, request_payloads, requests, rollup_hourly
+from .tables import ROLLUP_HOURLY_KEYS, ROLLUP_HOURLY_MEASURES, rollup_hourly
 from .upsert import insert_add
 
 Identity = Literal["user_id", "account_name"]
 IDENTITIES: tuple[Identity, ...] = ("user_id", "account_name")
 _HOUR = timedelta(hours=1)
-_IN_CHUNK = 1000
 _MAX_RUNS = 64
 _ATTEMPTS = 3
 
@@ -58,11 +56,6 @@ def _runs(hours: list[tuple[datetime, int]], batch_size: int) -> Iterator[list[t
         count += n
     if group:
         yield group
-
-
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for i in range(0, len(ids), _IN_CHUNK):
-        yield ids[i : i + _IN_CHUNK]
 
 
 async def erase(
@@ -125,28 +118,13 @@ async def _erase_hours(
     delete_requests: bool,
 ) -> dict[str, int]:
     """One transaction: the identity's requests and rollup rows in these hours."""
-    r_col = requests.c[identity]
     u_col = rollup_hourly.c[identity]
     counts = {"requests": 0, "payloads": 0, "rollup_rows": 0}
-    in_hours = or_(*(and_(requests.c.event_timestamp >= s, requests.c.event_timestamp < e) for s, e in group))
     in_buckets = or_(*(and_(rollup_hourly.c.bucket >= s, rollup_hourly.c.bucket < e) for s, e in group))
     async with db.write() as conn:
-        ids = [
-            r[0]
-            for r in (
-                await conn.execute(select(requests.c.id).where(requests.c.app_id == app_id, r_col == value, in_hours))
-            ).all()
-        ]
-        for chunk in _chunks(ids):
-            counts["payloads"] += (
-                await conn.execute(delete(request_payloads).where(request_payloads.c.request_id.in_(chunk)))
-            ).rowcount
-            if delete_requests:
-                await conn.execute(delete(request_limits).where(request_limits.c.request_id.in_(chunk)))
-                await forget(conn, (await conn.execute(deleting(requests.c.id.in_(chunk)))).all())
-            else:
-                await conn.execute(update(requests).where(requests.c.id.in_(chunk)).values({identity: None}))
-        counts["requests"] += len(ids)
+        done, payloads = await db.request_log.erase(conn, app_id, identity, value, group, delete_requests)
+        counts["requests"] += done
+        counts["payloads"] += payloads
         # The identity's rollup rows are deleted, and what they held (as deleted: a concurrent group commit's
         # addition to one is either in it or waits and makes a new row) added to the anonymous rows of the same
         # keys, in key order like the recorder's, so that the two take row locks in the same order.

@@ -31,20 +31,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import select, update
 
 from .changes import utcnow
 from .engine import Database
-from .partitions import EVENT_LEAD, default_rows, drop_day, ensure_days, expired_days, id_at
-from .requestkeys import deleting, forget
-from .tables import (
-    app_retention,
-    applications,
-    maintenance_leases,
-    request_limits,
-    request_payloads,
-    requests,
-)
+from .tables import app_retention, applications, maintenance_leases
 from .upsert import insert_ignore, insert_replace
 
 log = logging.getLogger("payi_server.retention")
@@ -174,104 +165,53 @@ class Retention:
         return removed
 
     async def _expire_requests(self, app_id: int, cutoff: datetime, renew: Renew | None) -> tuple[int, int]:
-        ids_query = (
-            select(requests.c.id)
-            .where(requests.c.app_id == app_id, requests.c.event_timestamp < cutoff)
-            .order_by(requests.c.event_timestamp)
-            .limit(self.batch_size)
-        )
         total = payloads = 0
         while True:
-            async with self.db.write() as conn:
-                ids = [r[0] for r in (await conn.execute(ids_query)).all()]
-                if ids:
-                    await conn.execute(delete(request_limits).where(request_limits.c.request_id.in_(ids)))
-                    payloads += (
-                        await conn.execute(delete(request_payloads).where(request_payloads.c.request_id.in_(ids)))
-                    ).rowcount
-                    await forget(conn, (await conn.execute(deleting(requests.c.id.in_(ids)))).all())
-            total += len(ids)
-            if len(ids) < self.batch_size or not await self._next(renew):
+            done, gone = await self.db.request_log.expire_requests(app_id, cutoff, self.batch_size)
+            total += done
+            payloads += gone
+            if done < self.batch_size or not await self._next(renew):
                 return total, payloads
 
     async def _partitions(self, now: datetime, policies: list[Policy], removed: dict[str, int]) -> None:
-        """PostgreSQL: today's and the next days' partitions (by the real date, whatever ``now`` the sweep is run
-        as), then the days every application's retention has expired, dropped whole. A day's events are at most
-        ``EVENT_LEAD`` later than its ids' time (``metering/meter.py``), so a day whose last id is older than the
-        longest retention's cutoff minus that holds only expired rows; with any application kept forever, none."""
-        if self.db.is_sqlite:
-            return
-        async with self.db.write() as conn:
-            await conn.run_sync(ensure_days, utcnow().date())
+        """The request log's next days (PostgreSQL: partitions, by the real date whatever ``now`` the sweep is run
+        as), then the days every application's retention has expired, dropped whole (``RequestLog.drop_before`` the
+        longest retention's cutoff); with any application kept forever, none."""
+        request_log = self.db.request_log
+        await request_log.prepare(utcnow().date())
         days = [p.request_days for p in policies] + [self.defaults.request_days]
         if not all(days):
             return
-        before = id_at(now - max(days) * _DAY - EVENT_LEAD)
-        async with self.db.read() as conn:
-            expired = await conn.run_sync(expired_days, before)
-        for day in expired:
-            async with self.db.write() as conn:
-                dropped = await conn.run_sync(drop_day, day)
-            if dropped is not None:
-                removed["partitions"] += 1
-                removed["requests"] += dropped["requests"]
-                removed["payloads"] += dropped["payloads"]
-                log.info("retention: dropped partition %s (%s requests, %s payloads)", day.name, *dropped.values())
+        for name, dropped in await request_log.drop_before(now - max(days) * _DAY):
+            removed["partitions"] += 1
+            removed["requests"] += dropped["requests"]
+            removed["payloads"] += dropped["payloads"]
+            log.info("retention: dropped partition %s (%s requests, %s payloads)", name, *dropped.values())
 
     async def default_rows(self) -> int:
         """Rows in the request log's DEFAULT partition (PostgreSQL; 0 when all is well, -1 on SQLite): a row lands
         there only when no partition covers its id."""
-        async with self.db.read() as conn:
-            found = await conn.run_sync(default_rows)
+        found = await self.db.request_log.default_rows()
         if found > 0:
             log.warning("request log: %s rows in the DEFAULT partition (no day partition covered them)", found)
         return int(found)
 
     async def _expire_payloads(self, app_id: int, cutoff: datetime, renew: Renew | None) -> int:
-        t = request_payloads
-        ids_query = (
-            select(t.c.request_id)
-            .where(t.c.app_id == app_id, t.c.event_timestamp < cutoff)
-            .order_by(t.c.event_timestamp)
-            .limit(self.batch_size)
-        )
         total = 0
         while True:
-            async with self.db.write() as conn:
-                ids = [r[0] for r in (await conn.execute(ids_query)).all()]
-                if ids:
-                    await conn.execute(delete(t).where(t.c.request_id.in_(ids)))
-            total += len(ids)
-            if len(ids) < self.batch_size or not await self._next(renew):
+            done = await self.db.request_log.expire_payloads(app_id, cutoff, self.batch_size)
+            total += done
+            if done < self.batch_size or not await self._next(renew):
                 return total
 
     async def _fill_payloads(self, renew: Renew | None) -> int:
         """Payloads a server older than migration 0006 wrote (a rolling upgrade) get their request's application and
         time; those whose request is gone are deleted."""
-        t = request_payloads
-        ids_query = select(t.c.request_id).where(t.c.app_id.is_(None)).limit(self.batch_size)
-        fill = (
-            update(t)
-            .where(t.c.request_id == bindparam("rid"))
-            .values(app_id=bindparam("aid"), event_timestamp=bindparam("ts"))
-        )
         total = 0
         while True:
-            async with self.db.write() as conn:
-                ids = [r[0] for r in (await conn.execute(ids_query)).all()]
-                if ids:
-                    found = (
-                        await conn.execute(
-                            select(requests.c.id, requests.c.app_id, requests.c.event_timestamp).where(requests.c.id.in_(ids))
-                        )
-                    ).all()
-                    if found:
-                        await conn.execute(fill, [{"rid": r.id, "aid": r.app_id, "ts": r.event_timestamp} for r in found])
-                    gone = set(ids) - {r.id for r in found}
-                    if gone:
-                        await conn.execute(delete(t).where(t.c.request_id.in_(sorted(gone))))
-            total += len(ids)
-            if len(ids) < self.batch_size or not await self._next(renew):
+            done = await self.db.request_log.fill_payloads(self.batch_size)
+            total += done
+            if done < self.batch_size or not await self._next(renew):
                 return total
 
     async def _next(self, renew: Renew | None) -> bool:

@@ -391,6 +391,17 @@ ROLLUP_LATENCY_COLUMNS = (
     *(f"latency_lt_{bound}ms" for bound in LATENCY_BOUNDS_MS), f"latency_ge_{LATENCY_BOUNDS_MS[-1]}ms"
 )
 
+# A report's dimensions (but the application) -> their column, the same in the request log and the hourly rollups.
+DIMENSION_COLUMNS: dict[str, str] = {
+    "category": "category",
+    "resource": "resource",
+    "use_case": "use_case_name",
+    "use_case_version": "use_case_version",
+    "use_case_step": "use_case_step",
+    "user": "user_id",
+    "account": "account_name",
+}
+
 # Absent dimensions are stored as '' / 0 so that they can be part of the primary key.
 rollup_hourly = Table(
     "rollup_hourly",

@@ -18,7 +18,7 @@ from fastapi import Request
 from ..errors import ApiError
 from ..reports.buckets import check_zone, hour_ceil
 from ..reports.query import ReportQuery, build_query
-from ..reports.requestlog import LogQuery
+from ..store.requestlog import LogQuery
 from ..reports.service import Report, bucket_starts
 from .session import TZ_COOKIE
 

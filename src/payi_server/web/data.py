@@ -20,9 +20,6 @@ from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import (
     limits,
-    request_limits,
-    request_payloads,
-    requests,
     use_case_definitions,
     use_case_instances,
     use_case_kpi_scores,
@@ -160,29 +157,11 @@ async def use_cases_in(db: Database, scope: Scope, window: tuple[datetime, datet
 
 async def request_detail(db: Database, scope: Scope, request_id: int) -> dict[str, Any] | None:
     """One recorded request of the scope, with its stored prompt/response (if any) and limit states."""
-    if not scope.app_ids:
+    data = await db.request_log.detail(scope.app_ids, request_id)
+    if data is None:
         return None
-    async with db.read() as conn:
-        row = (
-            await conn.execute(select(requests).where(requests.c.id == request_id, requests.c.app_id.in_(scope.app_ids)))
-        ).first()
-        if row is None:
-            return None
-        payload = (
-            await conn.execute(select(request_payloads).where(request_payloads.c.request_id == request_id))
-        ).first()
-        states = (
-            await conn.execute(
-                select(limits.c.limit_id, limits.c.name, request_limits.c.state)
-                .join(limits, limits.c.id == request_limits.c.limit_pk)
-                .where(request_limits.c.request_id == request_id)
-            )
-        ).all()
-    data = dict(row._mapping)
     data["provider_uri"] = safe_uri(data.get("provider_uri"))
     data["application"] = scope.name(data["app_id"])
-    data["payload"] = dict(payload._mapping) if payload is not None else None
-    data["limit_states"] = [{"limit_id": s.limit_id, "name": s.name, "state": s.state} for s in states]
     return data
 
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ..ids import numeric_id
-from ..reports.requestlog import TOP_COLUMNS, read_page, read_top, safe_uri
+from ..reports.requestlog import read_page, read_top, safe_uri
+from ..store.requestlog import TOP_COLUMNS
 from ..reports.scope import Scope
 from .accounts import WebUser
 from .context import PageFilters

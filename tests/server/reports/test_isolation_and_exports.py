@@ -7,7 +7,8 @@ import io
 import json
 from datetime import UTC, datetime
 
-from payi_server.reports.requestlog import LogQuery, iter_requests, read_page, safe_uri
+from payi_server.reports.requestlog import iter_requests, read_page, safe_uri
+from payi_server.store.requestlog import LogQuery
 from payi_server.reports.scope import load_scope
 
 from ...conftest import Running

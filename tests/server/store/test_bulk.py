@@ -23,6 +23,7 @@ from payi_server.store.bulk import BulkInsert, BulkUpsert, decoded, driver
 from payi_server.store.engine import Database
 from payi_server.store.partitions import id_at
 from payi_server.store.requestkeys import KeyedRequestInsert
+from payi_server.store.requestlog import SqlRequestLog
 from payi_server.store.sqlite_bulk import SqliteInsert
 from payi_server.store.tables import request_payloads, requests, rollup_limit_hourly
 from payi_server.store.types import MONEY_MAX
@@ -105,7 +106,8 @@ def test_the_batch_writer_uses_each_database_s_own_statements(settings: Settings
     try:
         writer = BatchWriter(db)
         expected = SqliteInsert if db.is_sqlite else BulkInsert
-        assert isinstance(writer.statements.links, expected)
+        assert isinstance(db.request_log, SqlRequestLog)
+        assert isinstance(db.request_log._links, expected) and isinstance(db.request_log._payloads, expected)
         upsert = SqliteInsert if db.is_sqlite else BulkUpsert
         assert all(isinstance(s, upsert) for s in writer.statements.rollups.values())
     finally:
@@ -282,10 +284,10 @@ def test_the_group_commit_stores_payloads_as_sqlalchemy_does(backend: str, make_
         a, b = dict(row, request_id=base + next(_ids)), dict(row, request_id=base + next(_ids))
         db = Database(url, pool_size=1)
         try:
-            ours = BatchWriter(db).statements.payloads
+            ours = db.request_log
             async with db.write() as conn:
                 await conn.execute(plain, [a])
-                await ours.run(conn, [b])
+                await ours.store_payloads(conn, [b])
                 where = request_payloads.c.request_id.in_([a["request_id"], b["request_id"]])
                 query = select(request_payloads).where(where)
                 read = {r.request_id: dict(r._mapping) for r in (await conn.execute(query)).all()}

@@ -20,7 +20,8 @@ from payi_server.metering import batch
 from payi_server.metering.event import Attribution, Event, Payload
 from payi_server.metering.meter import MAX_FUTURE
 from payi_server.metering.pending import Pending
-from payi_server.reports.requestlog import LogQuery, _page_statement, read_page
+from payi_server.reports.requestlog import read_page
+from payi_server.store.requestlog import LogQuery, _page_statement
 from payi_server.reports.scope import Scope
 from payi_server.store import partitions
 from payi_server.store.engine import Database
