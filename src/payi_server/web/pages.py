@@ -5,6 +5,7 @@ Every number here comes from the rollups through ``ReportService``; the request-
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -84,20 +85,34 @@ async def _use_case_choices(request: Request, scope: Scope, filters: PageFilters
     return sorted(r["use_case"] for r in report.rows if r["use_case"])
 
 
+async def _previous_totals(request: Request, scope: Scope, filters: PageFilters) -> dict[str, Any]:
+    """The totals of the period before the page's, to show the trend."""
+    try:
+        return (await run(request, scope, filters.previous_query())).totals
+    except ApiError:
+        return {}  # a custom range that starts near 1970 has no period before it
+
+
 @router.get("/")
 async def overview(request: Request, user: Viewer) -> Response:
     filters = PageFilters.from_request(request)
     org_scope, scope = await page_scope(request, user.org_id, filters)
-    over_time = await run(request, scope, _query(filters, latency=True))
-    tops = {
-        dim: (await run(request, scope, _query(filters, group_by=(dim,), bucket="total", top=10))).rows
-        for dim in ("resource", "use_case", "user")
-    }
-    try:
-        before = (await run(request, scope, filters.previous_query())).totals
-    except ApiError:
-        before = {}  # a custom range that starts near 1970 has no period before it
-    shown = await limits_in(db_of(request), scope, over=filters.window())
+    # Each report is one scan of the rollups over the range: they run side by side (a connection each), so the
+    # page takes about as long as its longest report where the database has the cores, not their sum.
+    top_dims = ("resource", "use_case", "user")
+    over_query = _query(filters, latency=True)
+    top_queries = [_query(filters, group_by=(dim,), bucket="total", top=10) for dim in top_dims]
+    over_task = asyncio.create_task(run(request, scope, over_query))
+    top_tasks = [asyncio.create_task(run(request, scope, query)) for query in top_queries]
+    before_task = asyncio.create_task(_previous_totals(request, scope, filters))
+    use_case_task = asyncio.create_task(_use_case_choices(request, scope, filters))
+    limits_task = asyncio.create_task(limits_in(db_of(request), scope, over=filters.window()))
+    tasks: list[asyncio.Task[Any]] = [over_task, *top_tasks, before_task, use_case_task, limits_task]
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        task.result()  # the first that failed raises its error (the page's error page)
+    over_time, before, shown = over_task.result(), before_task.result(), limits_task.result()
+    tops = {dim: task.result().rows for dim, task in zip(top_dims, top_tasks, strict=True)}
     near = sorted((lim for lim in shown if near_max(lim)), key=lambda lim: -lim["percent"])
     return render(
         request,
@@ -105,7 +120,7 @@ async def overview(request: Request, user: Viewer) -> Response:
         {
             "filters": filters,
             "apps": live_apps(org_scope),
-            "use_cases": await _use_case_choices(request, scope, filters),
+            "use_cases": use_case_task.result(),
             "report": over_time,
             "totals": over_time.totals,
             "chart": chart_data(over_time),
