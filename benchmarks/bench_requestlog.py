@@ -772,7 +772,9 @@ def table(results: dict[str, Any]) -> str:
         if isinstance(timing, dict) and "median_ms" in timing:
             lines.append(f"| {label} | {timing['first_ms']:.0f} | {timing['median_ms']:.0f} | {timing['max_ms']:.0f} "
                          f"| {timing['bytes']:,} |")
-    r = results["retention"]
+    r = results.get("retention")
+    if r is None:
+        return "\n".join(lines)
     how = "dropping partitions" if r["partitioned_tables"] else "batch deletes"
     line = (f"\nRetention of {EXPIRED_DAYS} days ({how}): {r['rows_deleted']:,} rows in {r['seconds']:.2f} s")
     if not r["complete"]:
@@ -793,6 +795,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--turns", type=int, default=2, help="pairs of turns (empty, filled)")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls of each report after the first")
+    parser.add_argument("--reports-only", action="store_true",
+                        help="measure the reports alone (no load turns, no retention): with --keep, after a change")
     parser.add_argument("--retention-cap", type=float, default=120.0,
                         help="seconds the retention sweep may run (batch deletes of a log not partitioned)")
     args = parser.parse_args()
@@ -814,7 +818,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp, fake_upstream() as fake_url:
             turns = []
-            for i, which in enumerate(("empty", "filled") * args.turns):
+            for i, which in enumerate(("empty", "filled") * (0 if args.reports_only else args.turns)):
                 print(f"turn {i + 1}: {which} database ...", file=sys.stderr, flush=True)
                 workdir = Path(tmp) / f"turn{i}"
                 if which == "empty":
@@ -823,18 +827,19 @@ def main() -> None:
                 else:
                     turns.append({"database": which, **_turn(filled_url, filled_setup, fake_url, workdir, args)})
             results["turns"] = turns
-            results["comparison"] = compare(turns)
+            results["comparison"] = compare(turns) if turns else {}
             print("reports on the filled database ...", file=sys.stderr, flush=True)
             results["reports"] = reports(filled_url, filled_setup, meta, fake_url, Path(tmp) / "reports",
                                          args.repeat)
-        print("retention of one month ...", file=sys.stderr, flush=True)
-        results["retention"] = asyncio.run(retention(filled_url, meta, args.retention_cap, args.keep))
+        if not args.reports_only:
+            print("retention of one month ...", file=sys.stderr, flush=True)
+            results["retention"] = asyncio.run(retention(filled_url, meta, args.retention_cap, args.keep))
     finally:
         if not args.keep:
             asyncio.run(_admin(args.admin_url, f"DROP DATABASE IF EXISTS {FILLED_DB} WITH (FORCE)"))
     results["table"] = table(results)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"requestlog-{results['date']}.json"
+    path = RESULTS / f"requestlog-{results['date']}{'-reports' if args.reports_only else ''}.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(results["table"])
     print(f"\nwritten to {path}", file=sys.stderr)
