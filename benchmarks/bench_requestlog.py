@@ -13,8 +13,9 @@ reports and request pages on the filled one, and the retention of one month.
    property, 1% with a stored prompt and response, a unique ``provider_response_id`` each. Values are hashes of
    the row number (the same rows every time). Ids are snowflakes of the row's time (``payi_server.ids``), so a
    log partitioned by id ranges gets each row in its day's partition (created first, by the server's own code
-   where it has it). The hourly rollups (``rollup_hourly`` with its latency histogram, ``rollup_limit_hourly``,
-   ``rollup_property_hourly``) are aggregated from the rows just written, and the limits' totals from theirs.
+   where it has it). The rollups (``rollup_hourly`` with its latency histogram, ``rollup_daily``,
+   ``rollup_limit_hourly``, ``rollup_property_hourly``) are aggregated from the rows just written, and the limits'
+   totals from theirs.
    After the first 1M rows the bytes per row are measured and the fill stops if the rest would not fit on the
    disk with a 20% margin. ``--keep`` keeps the filled database for the next run (which then does not refill).
 2. **Proxy and ingest, in turns** (empty, filled, empty, filled: the machine's speed varies): ``payi-server serve
@@ -217,6 +218,10 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 ON CONFLICT ON CONSTRAINT pk_rollup_hourly DO UPDATE SET
     {", ".join(f"{c} = rollup_hourly.{c} + excluded.{c}" for c in _MEASURES)}
 """
+# The same sums by UTC day (migration 0011), from the rows: a day can span two chunks, so not from the hours.
+_ROLLUP_DAILY = _ROLLUP_HOURLY.replace("rollup_hourly", "rollup_daily").replace(
+    "date_trunc('hour', event_timestamp)", "date_trunc('day', event_timestamp, 'UTC')"
+)
 
 _ROLLUP_LIMITS = """
 INSERT INTO rollup_limit_hourly (bucket, app_id, limit_pk, requests, cost_total)
@@ -434,7 +439,7 @@ async def _write_rows(conn: asyncpg.Connection, first: int, last: int, meta: dic
         if rollups:
             lo = (start_ms + ((first - 1) * meta["span_ms"]) // meta["rows"]) << SHIFT
             hi = ((start_ms + ((last - 1) * meta["span_ms"]) // meta["rows"] + 1) << SHIFT) - 1
-            for name, sql in (("rollups", _ROLLUP_HOURLY), ("limit rollups", _ROLLUP_LIMITS),
+            for name, sql in (("rollups", _ROLLUP_HOURLY), ("daily rollups", _ROLLUP_DAILY), ("limit rollups", _ROLLUP_LIMITS),
                               ("property rollups", _ROLLUP_PROPERTIES)):
                 t0 = time.perf_counter()
                 await conn.execute(sql, lo, hi)
@@ -523,20 +528,22 @@ async def fill(admin: str, rows: int, chunk: int) -> dict[str, Any]:
         meta["fill_seconds"] = round(time.perf_counter() - fill_began, 1)
         await conn.execute(_LIMIT_TOTALS)
         t0 = time.perf_counter()
-        for table in ("requests", "request_limits", "request_payloads", "rollup_hourly", "rollup_limit_hourly",
-                      "rollup_property_hourly"):
+        for table in ("requests", "request_limits", "request_payloads", "rollup_hourly", "rollup_daily",
+                      "rollup_limit_hourly", "rollup_property_hourly"):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
         meta["vacuum_seconds"] = round(time.perf_counter() - t0, 1)
         meta["database_bytes"] = await _log_bytes(conn)
         meta["bytes_per_row"] = round((meta["database_bytes"] - base) / rows)
         meta["rollup_hourly_rows"] = await conn.fetchval("SELECT count(*) FROM rollup_hourly")
+        meta["rollup_daily_rows"] = await conn.fetchval("SELECT count(*) FROM rollup_daily")
         meta["total_seconds"] = round(time.perf_counter() - began, 1)
         await conn.execute(f"COMMENT ON DATABASE {FILLED_DB} IS '{json.dumps(meta)}'")
     finally:
         await conn.close()
     print(f"filled {rows:,} rows in {meta['fill_seconds']:,} s ({rows / meta['fill_seconds']:,.0f} rows/s), "
           f"vacuum {meta['vacuum_seconds']} s, database {meta['database_bytes'] / 1e9:.2f} GB, "
-          f"{meta['bytes_per_row']} bytes/row, {meta['rollup_hourly_rows']:,} rollup_hourly rows", flush=True)
+          f"{meta['bytes_per_row']} bytes/row, {meta['rollup_hourly_rows']:,} rollup_hourly rows, "
+          f"{meta['rollup_daily_rows']:,} rollup_daily rows", flush=True)
     return meta
 
 

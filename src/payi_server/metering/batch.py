@@ -4,7 +4,7 @@
    answered, is recorded without it);
 2. use cases named on the fly are created; an instance's own limit joins the request's limits;
 3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not);
-4. hourly rollups (by resource, by limit, by property) and stored prompts;
+4. rollups (by hour and by day of every dimension; by hour of limit and of property) and stored prompts;
 5. last, so their row locks are held briefly: the limits are locked, budget leases settled (one statement per
    lease), limits charged in the window of each event's time, and each request's limit states linked;
 6. a duplicate answers with the original request's result.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,7 @@ from ..store.tables import (
     ROLLUP_HOURLY_KEYS,
     ROLLUP_HOURLY_MEASURES,
     ROLLUP_LATENCY_COLUMNS,
+    rollup_daily,
     rollup_hourly,
     rollup_limit_hourly,
     rollup_property_hourly,
@@ -390,6 +391,7 @@ class _Statements:
     def __init__(self, db: Database) -> None:
         tables = {
             "hourly": (rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+            "daily": (rollup_daily, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
             "limits": (rollup_limit_hourly, _LIMIT_KEYS, _SUMS),
             "properties": (rollup_property_hourly, _PROPERTY_KEYS, _SUMS),
         }
@@ -407,6 +409,14 @@ class _Statements:
             self.rollups = {name: BulkUpsert(table, keys, add) for name, (table, keys, add) in tables.items()}
 
 
+def _by_day(hourly: dict[tuple[Any, ...], list[Any]]) -> dict[tuple[Any, ...], list[Any]]:
+    """The hourly rollup rows of a batch summed by UTC day (the key's first part)."""
+    daily: dict[tuple[Any, ...], list[Any]] = {}
+    for key, values in hourly.items():
+        _add(daily, (key[0].astimezone(UTC).replace(hour=0), *key[1:]), values)
+    return daily
+
+
 async def _write_rollups(
     conn: Any,
     statements: _Statements,
@@ -414,9 +424,11 @@ async def _write_rollups(
     limit_rollups: dict[tuple[Any, ...], list[Any]],
     property_rollups: dict[tuple[Any, ...], list[Any]],
 ) -> None:
-    # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock).
+    # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock); the
+    # tables in the same order too (erasure's: hourly, then daily).
     for name, table, keys, columns in (
         ("hourly", rollups, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+        ("daily", _by_day(rollups), _ROLLUP_KEYS, _ROLLUP_COLUMNS),
         ("limits", limit_rollups, _LIMIT_KEYS, _SUMS),
         ("properties", property_rollups, _PROPERTY_KEYS, _SUMS),
     ):

@@ -137,3 +137,40 @@ def local_hour(value: Any, tz: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(check_zone(tz))  # type: ignore[no-any-return]
+
+
+_DAY = timedelta(days=1)
+
+
+def day_floor(at: datetime) -> datetime:
+    return hour_floor(at).replace(hour=0)
+
+
+def whole_days(unit: str, tz: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The runs ``[from, to)`` of UTC days that lie wholly inside ``[start, end)`` and inside one ``unit`` bucket
+    (``day``, ``month`` or ``total``) of the zone: what the daily rollup can answer for a report. A UTC day that a
+    local bucket boundary cuts (every day in a zone off UTC, for ``day`` buckets; the days of a month's first
+    midnight, for ``month``) is left to the hours."""
+    first = day_floor(start)
+    if first < start:
+        first += _DAY
+    last = day_floor(end)
+    if last <= first:
+        return []
+    cut: set[datetime] = set()
+    if unit != "total":
+        for boundary in bucket_starts(unit, tz, start, end):
+            at = boundary.astimezone(UTC)
+            if at != day_floor(at):
+                cut.add(day_floor(at))
+    runs: list[tuple[datetime, datetime]] = []
+    day = first
+    while day < last:
+        if day not in cut:
+            if runs and runs[-1][1] == day:
+                runs[-1] = (runs[-1][0], day + _DAY)
+            else:
+                runs.append((day, day + _DAY))
+        day += _DAY
+    return runs
+

@@ -13,13 +13,20 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, false, func, literal_column, select, text
+from sqlalchemy import Table, and_, false, func, literal_column, or_, select, text, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..store.engine import Database
 from ..store.sums import wide_sum
-from ..store.tables import ROLLUP_LATENCY_COLUMNS, limits, rollup_hourly, rollup_limit_hourly, rollup_property_hourly
-from .buckets import bucket_label, check_zone, label_start, local_hour
+from ..store.tables import (
+    ROLLUP_LATENCY_COLUMNS,
+    limits,
+    rollup_daily,
+    rollup_hourly,
+    rollup_limit_hourly,
+    rollup_property_hourly,
+)
+from .buckets import bucket_label, check_zone, label_start, local_hour, whole_days
 from .buckets import bucket_starts as local_starts
 from .latency import LATENCY_MEASURES, percentiles
 from .query import HOURLY_DIMENSIONS, PROPERTY_PREFIX, ReportQuery
@@ -100,8 +107,11 @@ def _numbers(query: ReportQuery, raw: Any, prefix: str) -> dict[str, Any]:
 
 
 class ReportService:
-    def __init__(self, db: Database) -> None:
+    """Reports from the rollups. ``daily=False`` reads the hourly rollup alone (tests compare the two)."""
+
+    def __init__(self, db: Database, *, daily: bool = True) -> None:
         self._db = db
+        self._daily = daily
 
     async def spend(self, scope: Scope, query: ReportQuery) -> Report:
         """Run ``query`` over the applications of ``scope``."""
@@ -143,7 +153,7 @@ class ReportService:
                 report.totals.update(percentiles(histogram))
         return report
 
-    def _statement(self, table: Table, dims: list[ColumnElement[Any]], wheres: list[Any], query: ReportQuery) -> Any:
+    def _statement(self, table: Any, dims: list[ColumnElement[Any]], wheres: list[Any], query: ReportQuery) -> Any:
         """One statement, one scan of the rollup rows in range.
 
         Buckets: ``hour`` groups by the rollup's own UTC hour; ``day``/``month`` by the local bucket an hour falls
@@ -209,14 +219,52 @@ class ReportService:
             return [r[0] for r in (await conn.execute(query)).all()]
 
     # --- query parts -------------------------------------------------------------------------------
-    async def _source(self, scope: Scope, query: ReportQuery) -> tuple[Table, list[ColumnElement[Any]], list[Any]]:
+    async def _source(self, scope: Scope, query: ReportQuery) -> tuple[Any, list[ColumnElement[Any]], list[Any]]:
+        """What the report's statement reads: a rollup table, or the daily and hourly rollups' rows together (as
+        ``bucket``, ``d0``...``dn``, the measures), with its dimensions and conditions."""
         source = query.source
+        if source == "hourly" and self._daily and query.bucket != "hour":
+            days = whole_days(query.bucket, query.tz, query.start, query.end)
+            if days:
+                return await self._days_and_hours(scope, query, days)
         table = {"hourly": rollup_hourly, "limit": rollup_limit_hourly, "property": rollup_property_hourly}[source]
-        wheres: list[Any] = [
-            table.c.app_id.in_(scope.app_ids),
-            table.c.bucket >= query.start,
-            table.c.bucket < query.end,
-        ]
+        return (table, *await self._filtered(table, scope, query, [(query.start, query.end)]))
+
+    async def _days_and_hours(
+        self, scope: Scope, query: ReportQuery, days: list[tuple[datetime, datetime]]
+    ) -> tuple[Any, list[ColumnElement[Any]], list[Any]]:
+        """The daily rollup's rows for ``days`` (each inside one of the report's buckets) and the hourly rollup's for
+        the rest of the range, as one set of rows: a day's row is the sum of its hours (``store.tables``)."""
+        hours = []
+        at = query.start
+        for first, last in days:
+            if at < first:
+                hours.append((at, first))
+            at = last
+        if at < query.end:
+            hours.append((at, query.end))
+        parts = []
+        for table, runs in ((rollup_daily, days), (rollup_hourly, hours)):
+            if runs:
+                dims, wheres = await self._filtered(table, scope, query, runs)
+                parts.append(
+                    select(
+                        table.c.bucket,
+                        *(d.label(f"d{i}") for i, d in enumerate(dims)),
+                        *(table.c[m] for m in query.summed),
+                    ).where(*wheres)
+                )
+        rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("rows")
+        return rows, [rows.c[f"d{i}"] for i in range(len(query.group_by))], []
+
+    async def _filtered(
+        self, table: Table, scope: Scope, query: ReportQuery, runs: list[tuple[datetime, datetime]]
+    ) -> tuple[list[ColumnElement[Any]], list[Any]]:
+        """The report's dimensions as ``table``'s columns, and its conditions: the scope, the filters, and ``bucket``
+        in one of the ``runs`` of the range."""
+        source = query.source
+        in_runs = [and_(table.c.bucket >= first, table.c.bucket < last) for first, last in runs]
+        wheres: list[Any] = [table.c.app_id.in_(scope.app_ids), in_runs[0] if len(in_runs) == 1 else or_(*in_runs)]
         columns: dict[str, ColumnElement[Any]] = {"application": table.c.app_id}
         if source == "hourly":
             columns.update({dim: table.c[col] for dim, col in HOURLY_DIMENSIONS.items()})
@@ -236,7 +284,7 @@ class ReportService:
                 wheres.append(columns[dim].in_([int(v) if v else 0 for v in values]))
             else:
                 wheres.append(columns[dim].in_(list(values)))
-        return table, [columns[d] for d in query.group_by], wheres
+        return [columns[d] for d in query.group_by], wheres
 
     def _label(self, table: Table, query: ReportQuery) -> ColumnElement[Any] | None:
         if query.bucket == "total":

@@ -3,14 +3,14 @@
 - their requests' stored prompts and responses are deleted;
 - their request rows lose the identity (the column becomes NULL), or, asked to, are deleted with their limit
   links;
-- their rollup rows are merged into the anonymous rows of the same hour and dimensions (``user_id`` or
-  ``account_name`` ``''``, which reports show as "not given"), so every report total and limit stays as it was:
-  the costs stay, the identity goes.
+- their rollup rows (hourly, then daily) are merged into the anonymous rows of the same hour or day and
+  dimensions (``user_id`` or ``account_name`` ``''``, which reports show as "not given"), so every report total
+  and limit stays as it was: the costs stay, the identity goes.
 
 The rollups say which hours hold the identity's requests, so the request log is read only in those hours (on its
 ``(app_id, event_timestamp)`` index), never scanned whole. Work goes in transactions of about ``batch_size``
-requests; each moves its hours' requests and rollup rows together, so an erasure cut short leaves a consistent
-state and running it again finishes it. Requests recorded while it runs may escape it: stop sending the
+requests; each moves its hours' requests and rollup rows together, then the daily rows go in transactions of
+``_MAX_RUNS`` days, so an erasure cut short leaves a consistent state and running it again finishes it. Requests recorded while it runs may escape it: stop sending the
 identity first (or run it again).
 
 Not touched: request properties, tags and use-case ids (free-form: erase by deleting the requests, or let
@@ -20,15 +20,16 @@ retention remove them), property rollups (they carry no user or account).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from functools import partial
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import Table, and_, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from .engine import Database
-from .tables import ROLLUP_HOURLY_KEYS, ROLLUP_HOURLY_MEASURES, rollup_hourly
+from .tables import ROLLUP_HOURLY_KEYS, ROLLUP_HOURLY_MEASURES, rollup_daily, rollup_hourly
 from .upsert import insert_add
 
 Identity = Literal["user_id", "account_name"]
@@ -36,6 +37,7 @@ IDENTITIES: tuple[Identity, ...] = ("user_id", "account_name")
 _HOUR = timedelta(hours=1)
 _MAX_RUNS = 64
 _ATTEMPTS = 3
+_T = TypeVar("_T")
 
 _KEYS = ROLLUP_HOURLY_KEYS
 _MEASURES = ROLLUP_HOURLY_MEASURES
@@ -84,16 +86,10 @@ async def erase(
 
     counts = {"requests": 0, "payloads": 0, "rollup_rows": 0}
     for group in _runs(hours, batch_size):
-        for attempt in range(_ATTEMPTS):
-            try:
-                done = await _erase_hours(db, app_id, identity, value, group, delete_requests)
-                break
-            except DBAPIError as exc:  # a deadlock with a concurrent group commit (PostgreSQL): that one wins
-                if not _is_conflict(exc) or attempt == _ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(0.05 * (attempt + 1))
+        done = await _retried(partial(_erase_hours, db, app_id, identity, value, group, delete_requests))
         for name, n in done.items():
             counts[name] += n
+    await _erase_days(db, app_id, identity, value)
     return counts
 
 
@@ -125,33 +121,64 @@ async def _erase_hours(
         done, payloads = await db.request_log.erase(conn, app_id, identity, value, group, delete_requests)
         counts["requests"] += done
         counts["payloads"] += payloads
-        # The identity's rollup rows are deleted, and what they held (as deleted: a concurrent group commit's
-        # addition to one is either in it or waits and makes a new row) added to the anonymous rows of the same
-        # keys, in key order like the recorder's, so that the two take row locks in the same order.
-        gone = (
-            await conn.execute(
-                delete(rollup_hourly)
-                .where(rollup_hourly.c.app_id == app_id, u_col == value, in_buckets)
-                .returning(*(rollup_hourly.c[k] for k in (*_KEYS, *_MEASURES)))
-            )
-        ).all()
-        moved: dict[tuple[Any, ...], list[Any]] = {}
-        for row in gone:
-            key = tuple("" if k == identity else row._mapping[k] for k in _KEYS)
-            values = [row._mapping[m] for m in _MEASURES]
-            current = moved.setdefault(key, [0] * len(values))
-            for i, v in enumerate(values):
-                current[i] += v
-        if moved:
-            await conn.execute(
-                insert_add(db, rollup_hourly, _KEYS, _MEASURES),
-                [
-                    {**dict(zip(_KEYS, key, strict=True)), **dict(zip(_MEASURES, values, strict=True))}
-                    for key, values in sorted(moved.items(), key=lambda kv: kv[0])
-                ],
-            )
-        counts["rollup_rows"] += len(gone)
+        counts["rollup_rows"] += await _merge(conn, db, rollup_hourly, identity, rollup_hourly.c.app_id == app_id, u_col == value, in_buckets)
     return counts
+
+
+async def _erase_days(db: Database, app_id: int, identity: Identity, value: str) -> None:
+    """The identity's daily rollup rows merged into the anonymous ones, ``_MAX_RUNS`` days a transaction (after
+    the hours: an erasure cut short and run again finds them here even when no hour is left)."""
+    t = rollup_daily
+    days_query = (
+        select(t.c.bucket).where(t.c.app_id == app_id, t.c[identity] == value).group_by(t.c.bucket).order_by(t.c.bucket)
+    )
+    async with db.read() as conn:
+        days = [r[0] for r in (await conn.execute(days_query)).all()]
+    for start in range(0, len(days), _MAX_RUNS):
+        chunk = days[start : start + _MAX_RUNS]
+
+        async def merge_days(chunk: list[datetime] = chunk) -> int:
+            async with db.write() as conn:
+                return await _merge(conn, db, t, identity, t.c.app_id == app_id, t.c[identity] == value, t.c.bucket.in_(chunk))
+
+        await _retried(merge_days)
+
+
+async def _retried(run: Callable[[], Awaitable[_T]]) -> _T:
+    """``run()``, run again after a deadlock with a concurrent group commit (PostgreSQL: that one wins)."""
+    for attempt in range(_ATTEMPTS - 1):
+        try:
+            return await run()
+        except DBAPIError as exc:
+            if not _is_conflict(exc):
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+    return await run()
+
+
+async def _merge(conn: Any, db: Database, table: Table, identity: Identity, *where: Any) -> int:
+    """Delete a dimension rollup's rows matching ``where`` and add what they held (as deleted: a concurrent group
+    commit's addition to one is either in it or waits and makes a new row) to the anonymous rows of the same keys,
+    in key order like the recorder's, so that the two take row locks in the same order; the rows deleted."""
+    gone = (
+        await conn.execute(delete(table).where(*where).returning(*(table.c[k] for k in (*_KEYS, *_MEASURES))))
+    ).all()
+    moved: dict[tuple[Any, ...], list[Any]] = {}
+    for row in gone:
+        key = tuple("" if k == identity else row._mapping[k] for k in _KEYS)
+        values = [row._mapping[m] for m in _MEASURES]
+        current = moved.setdefault(key, [0] * len(values))
+        for i, v in enumerate(values):
+            current[i] += v
+    if moved:
+        await conn.execute(
+            insert_add(db, table, _KEYS, _MEASURES),
+            [
+                {**dict(zip(_KEYS, key, strict=True)), **dict(zip(_MEASURES, values, strict=True))}
+                for key, values in sorted(moved.items(), key=lambda kv: kv[0])
+            ],
+        )
+    return len(gone)
 
 
 def describe(counts: dict[str, Any], delete_requests: bool) -> dict[str, Any]:

@@ -402,30 +402,42 @@ DIMENSION_COLUMNS: dict[str, str] = {
     "account": "account_name",
 }
 
-# Absent dimensions are stored as '' / 0 so that they can be part of the primary key.
-rollup_hourly = Table(
-    "rollup_hourly",
-    metadata,
-    Column("bucket", UTCDateTime, primary_key=True),
-    Column("app_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("category", String(200), primary_key=True),
-    Column("resource", String(300), primary_key=True),
-    Column("use_case_name", String(64), primary_key=True),
-    Column("use_case_version", Integer, primary_key=True, autoincrement=False),
-    Column("use_case_step", String(200), primary_key=True),
-    Column("user_id", String(200), primary_key=True),
-    Column("account_name", String(200), primary_key=True),
-    Column("requests", BigInteger, nullable=False),
-    Column("failed", BigInteger, nullable=False),
-    Column("blocked", BigInteger, nullable=False),
-    Column("unpriced", BigInteger, nullable=False),
-    Column("cost_input", Money, nullable=False),
-    Column("cost_output", Money, nullable=False),
-    Column("cost_total", Money, nullable=False),
-    Column("units_input", BigInteger, nullable=False),
-    Column("units_output", BigInteger, nullable=False),
-    *(Column(name, BigInteger, nullable=False, server_default=text("0")) for name in ROLLUP_LATENCY_COLUMNS),
-)
+
+
+def _dimension_rollup(name: str) -> Table:
+    """A rollup by every dimension of ``DIMENSION_COLUMNS``, with the application and the ``bucket`` it starts at.
+    Absent dimensions are stored as '' / 0 so that they can be part of the primary key."""
+    return Table(
+        name,
+        metadata,
+        Column("bucket", UTCDateTime, primary_key=True),
+        Column("app_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("category", String(200), primary_key=True),
+        Column("resource", String(300), primary_key=True),
+        Column("use_case_name", String(64), primary_key=True),
+        Column("use_case_version", Integer, primary_key=True, autoincrement=False),
+        Column("use_case_step", String(200), primary_key=True),
+        Column("user_id", String(200), primary_key=True),
+        Column("account_name", String(200), primary_key=True),
+        Column("requests", BigInteger, nullable=False),
+        Column("failed", BigInteger, nullable=False),
+        Column("blocked", BigInteger, nullable=False),
+        Column("unpriced", BigInteger, nullable=False),
+        Column("cost_input", Money, nullable=False),
+        Column("cost_output", Money, nullable=False),
+        Column("cost_total", Money, nullable=False),
+        Column("units_input", BigInteger, nullable=False),
+        Column("units_output", BigInteger, nullable=False),
+        *(Column(column, BigInteger, nullable=False, server_default=text("0")) for column in ROLLUP_LATENCY_COLUMNS),
+    )
+
+
+rollup_hourly = _dimension_rollup("rollup_hourly")
+"""By UTC hour: what the recorder adds each request to, and what reports read by hour and at a range's edges."""
+rollup_daily = _dimension_rollup("rollup_daily")
+"""The same sums by UTC day (``bucket`` at midnight, UTC): the recorder adds to both in one transaction and erasure
+merges both, so a day's row is always the sum of its hours. Reports read it for the days that lie wholly inside
+one of their buckets (``reports.service``), up to 24 times fewer rows than the hours (migration 0011)."""
 # The hourly rollup's key (in column order) and its measures: what the recorder adds to, erasure merges and
 # reports read. The latency histogram is the measures' tail (the recorder counts into it by position).
 ROLLUP_HOURLY_KEYS = tuple(str(c.name) for c in rollup_hourly.columns if c.primary_key)  # plain str (orjson keys)

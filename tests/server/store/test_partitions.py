@@ -21,13 +21,13 @@ from payi_server.metering.event import Attribution, Event, Payload
 from payi_server.metering.meter import MAX_FUTURE
 from payi_server.metering.pending import Pending
 from payi_server.reports.requestlog import read_page
-from payi_server.store.requestlog import LogQuery, _page_statement
 from payi_server.reports.scope import Scope
 from payi_server.store import partitions
 from payi_server.store.engine import Database
 from payi_server.store.migrate import _config, migrate
 from payi_server.store.partitions import DAYS_AHEAD, EVENT_LEAD, TABLES, day_range, id_at
 from payi_server.store.requestkeys import DUPLICATE_WINDOW
+from payi_server.store.requestlog import LogQuery, _page_statement
 from payi_server.store.retention import Defaults, Retention
 from payi_server.store.tables import request_keys, request_limits, request_payloads, requests
 
