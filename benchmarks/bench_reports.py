@@ -13,7 +13,8 @@ The traffic: ``--days`` (90) of requests spread evenly, 3 applications, 100 user
 traffic (user ``floor(100 * r^2)``), each user in one application and one of 20 accounts, working mostly on 2 of
 12 use cases, 3 steps per use case, each step on a fixed model (8 models), 1% failed. The rollups are built from
 the request log with the recorder's own grouping (hour x application x category x resource x use case x
-version x step x user x account); ``run`` checks that the reports count exactly the generated requests.
+version x step x user x account), and the daily rollup from them; ``run`` checks that the reports count exactly the
+generated requests.
 """
 
 from __future__ import annotations
@@ -94,6 +95,17 @@ ON CONFLICT ON CONSTRAINT pk_rollup_hourly DO UPDATE SET
     units_output = rollup_hourly.units_output + excluded.units_output
 """
 
+# The same sums by UTC day (migration 0011), from the hours once they are all written.
+_DAILY_SQL = """
+INSERT INTO rollup_daily (bucket, app_id, category, resource, use_case_name, use_case_version, use_case_step,
+    user_id, account_name, requests, failed, blocked, unpriced, cost_input, cost_output, cost_total,
+    units_input, units_output)
+SELECT date_trunc('day', bucket, 'UTC'), app_id, category, resource, use_case_name, use_case_version, use_case_step,
+       user_id, account_name, sum(requests), sum(failed), sum(blocked), sum(unpriced), sum(cost_input),
+       sum(cost_output), sum(cost_total), sum(units_input), sum(units_output)
+FROM rollup_hourly GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+"""
+
 
 def _url(pg: str, name: str, driver: bool = False) -> str:
     base = pg.rsplit("/", 1)[0] + "/" + name
@@ -128,8 +140,10 @@ async def generate(pg: str, total: int, days: int, rollups_only: bool) -> None:
         if rollups_only:
             await conn.execute("DELETE FROM requests WHERE id BETWEEN $1 AND $2", first, last)
         print(f"  {last:>12,} requests  {time.perf_counter() - began:7.1f} s", flush=True)
+    await conn.execute(_DAILY_SQL)
     await conn.execute("VACUUM ANALYZE requests")
     await conn.execute("VACUUM ANALYZE rollup_hourly")
+    await conn.execute("VACUUM ANALYZE rollup_daily")
     rollup_rows = await conn.fetchval("SELECT count(*) FROM rollup_hourly")
     log_rows = await conn.fetchval("SELECT count(*) FROM requests")
     size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size($1))", DB_NAME)
