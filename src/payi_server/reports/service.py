@@ -7,7 +7,7 @@ log (see ``benchmarks/bench_reports.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -130,27 +130,22 @@ class ReportService:
                 # (This transaction only.)
                 await conn.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
                 await conn.execute(text("SET LOCAL jit = off"))
-            result = [r._mapping for r in (await conn.execute(statement)).all()]
-            limit_names = await self._limit_names(conn, query, result)
+            answer = await conn.execute(statement)
+            keys = list(answer.keys())
+            result = answer.all()
+            limit_names = await self._limit_names(conn, query, keys, result)
         ranked = query.top is not None and bool(dims)
-        bounds = bucket_starts(query)
-        histogram = [0] * len(ROLLUP_LATENCY_COLUMNS)
+        reader = _RowReader(query, scope, keys, limit_names, bucket_starts(query))
+        rows = report.rows
         for raw in result:
-            if raw["m_requests"] is None:  # an aggregate without groups over no rows
-                continue
-            report.rows.append(self._row(query, scope, raw, limit_names, bounds))
-            if query.latency and not ranked:
-                histogram = [a + b for a, b in zip(histogram, _histogram(raw, "m_"), strict=True)]
+            row = reader.row(raw)
+            if row is not None:
+                rows.append(row)
         if ranked:
             if result:
-                report.totals = _numbers(query, result[0], "t_")
+                report.totals = _numbers(query, result[0]._mapping, "t_")
         else:
-            for row in report.rows:
-                for m in query.measures:
-                    if m not in LATENCY_MEASURES:
-                        report.totals[m] += row[m]
-            if query.latency:
-                report.totals.update(percentiles(histogram))
+            report.totals.update(reader.totals())
         return report
 
     def _statement(self, table: Any, dims: list[ColumnElement[Any]], wheres: list[Any], query: ReportQuery) -> Any:
@@ -298,11 +293,13 @@ class ReportService:
         async with self._db.read() as conn:
             return [r[0] for r in (await conn.execute(query)).all()]
 
-    async def _limit_names(self, conn: Any, query: ReportQuery, rows: list[Any]) -> dict[int, tuple[str, str]]:
+    async def _limit_names(
+        self, conn: Any, query: ReportQuery, keys: list[str], rows: Sequence[Any]
+    ) -> dict[int, tuple[str, str]]:
         if "limit" not in query.group_by:
             return {}
-        name = f"d{query.group_by.index('limit')}"
-        pks = sorted({int(r[name]) for r in rows})
+        at = keys.index(f"d{query.group_by.index('limit')}")
+        pks = sorted({int(r[at]) for r in rows})
         found: dict[int, tuple[str, str]] = {}
         for chunk in _chunks(pks, 500):
             stmt = select(limits.c.id, limits.c.limit_id, limits.c.name).where(limits.c.id.in_(chunk))
@@ -310,29 +307,77 @@ class ReportService:
                 found[r.id] = (r.limit_id, r.name)
         return found
 
-    def _row(
-        self, query: ReportQuery, scope: Scope, raw: Any, limit_names: dict[int, tuple[str, str]], bounds: list[datetime]
-    ) -> dict[str, Any]:
+
+class _RowReader:
+    """The statement's rows as report rows, and their totals: column positions, conversions and bucket labels are
+    worked out once per report, not per row (a year by day by user is 73,000 rows)."""
+
+    def __init__(
+        self, query: ReportQuery, scope: Scope, keys: list[str], limit_names: dict[int, tuple[str, str]],
+        bounds: list[datetime],
+    ) -> None:
+        at = {key: i for i, key in enumerate(keys)}
+        self.query, self.scope, self.limit_names, self.bounds = query, scope, limit_names, bounds
+        self.requests_at = at["m_requests"]
+        self.bucket_at = at["b"] if query.bucket != "total" else None
+        self.labels: dict[Any, str] = {}
+        self.dims = [(dim, at[f"d{i}"]) for i, dim in enumerate(query.group_by)]
+        self.measures = [
+            (m, at[f"m_{m}"], m in MONEY_MEASURES) for m in query.measures if m not in LATENCY_MEASURES
+        ]
+        self.sums: list[Any] = [Decimal(0) if money else 0 for _m, _i, money in self.measures]
+        self.histogram_at = [at[f"m_{c}"] for c in ROLLUP_LATENCY_COLUMNS] if query.latency else []
+        self.histogram = [0] * len(self.histogram_at)
+        self.ranked = query.top is not None and bool(query.group_by)
+
+    def row(self, raw: Any) -> dict[str, Any] | None:
+        """The report row of one statement row (None: the aggregate's row over no rollup rows)."""
+        if raw[self.requests_at] is None:
+            return None
         row: dict[str, Any] = {}
-        if query.bucket != "total":
-            value = raw["b"]
-            start = local_hour(value, query.tz) if query.bucket == "hour" else label_start(value, query.tz, bounds)
-            row["bucket"] = start.isoformat()
-        for i, dim in enumerate(query.group_by):
-            value = raw[f"d{i}"]
+        if self.bucket_at is not None:
+            row["bucket"] = self._label(raw[self.bucket_at])
+        for dim, i in self.dims:
+            value = raw[i]
             if dim == "application":
                 row[dim] = str(value)
-                row["application_name"] = scope.name(int(value))
+                row["application_name"] = self.scope.name(int(value))
             elif dim == "limit":
-                limit_id, name = limit_names.get(int(value), (str(value), ""))
+                limit_id, name = self.limit_names.get(int(value), (str(value), ""))
                 row[dim] = limit_id
                 row["limit_name"] = name
             elif dim == "use_case_version":
                 row[dim] = int(value) or None
             else:
                 row[dim] = value if value != "" else None
-        row.update(_numbers(query, raw, "m_"))
+        sums = self.sums
+        for n, (m, i, money) in enumerate(self.measures):
+            value = raw[i]
+            value = (value if value is not None else Decimal(0)) if money else int(value or 0)
+            row[m] = value
+            sums[n] += value
+        if self.histogram_at:
+            counts = [int(raw[i] or 0) for i in self.histogram_at]
+            row.update(percentiles(counts))
+            if not self.ranked:
+                self.histogram = [a + b for a, b in zip(self.histogram, counts, strict=True)]
         return row
+
+    def _label(self, value: Any) -> str:
+        """A bucket's start as ISO text in the report's zone (the same few hundred values: remembered)."""
+        known = self.labels.get(value)
+        if known is None:
+            query = self.query
+            start = local_hour(value, query.tz) if query.bucket == "hour" else label_start(value, query.tz, self.bounds)
+            known = self.labels[value] = start.isoformat()
+        return known
+
+    def totals(self) -> dict[str, Any]:
+        """The totals of the rows read (not ranked: every group is a row)."""
+        out: dict[str, Any] = {m: total for (m, _i, _money), total in zip(self.measures, self.sums, strict=True)}
+        if self.histogram_at:
+            out.update(percentiles(self.histogram))
+        return out
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
