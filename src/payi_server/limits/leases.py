@@ -63,7 +63,7 @@ EXHAUSTED_PAUSE = 0.05  # seconds a limit found without room is not asked again
 REFRESH = 0.5  # seconds between re-reads of the known limits (their rule, their spend) and lease renewals
 MAX_KNOWN = 10_000  # limits a process remembers
 ADMIT_ROUNDS = 8
-# A looser hold (a call counted by bytes while the tokenizer is built) is taken only while the limit has room for
+# A looser hold (a call's input counted by its bytes, not tokenized) is taken only while the limit has room for
 # this many of it: so near the max, where a hold's size decides admissions, holds are exact.
 LOOSE_HOLD_ROOM = 1000
 QUANTUM = Decimal("1e-10")  # the Money columns' scale

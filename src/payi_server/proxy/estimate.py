@@ -20,9 +20,9 @@ A strict limit must never be exceeded, so the estimate is an upper bound of what
 
 The estimate is priced with the same catalog version that will price the real usage. On the event loop use
 :func:`estimate_cost_async`, which tokenizes large bodies (and builds an encoding the first time) in a worker thread;
-the proxy asks :func:`estimate_async` for a quick estimate, which never waits for an encoding's first build (it
-counts bytes, the conservative bound, until the build it started in the background is done), and for the exact one
-when a named limit is near its max (where a looser hold could refuse a call that fits).
+the proxy asks :func:`estimate_async` for a quick estimate, which counts the body's bytes (the conservative bound:
+no tokenizing, no wait for an encoding's first build, which it starts in the background), and for the exact one
+only when a named limit is near its max (where a looser hold could refuse a call that fits).
 """
 
 from __future__ import annotations
@@ -183,12 +183,11 @@ def _give_back_memory() -> None:
 
 
 def counts_bytes_for_now(model: str, request: Mapping[str, Any] | None, body_size: int) -> bool:
-    """Whether a quick (not ``exact``) estimate of this request counts its bytes because its encoding is not built
-    yet: the only case where the quick estimate is looser than the exact one."""
+    """Whether a quick (not ``exact``) estimate of this request counts its bytes where the exact one would tokenize
+    it: the only case where the quick estimate is looser than the exact one."""
     if request is None or body_size <= 0 or body_size > BYTES_ONLY_ABOVE:
         return False
-    name = encoding_for(model)
-    return name is not None and name not in _LOADED_ENCODINGS
+    return encoding_for(model) is not None
 
 
 _ENCODING_OF: dict[str, str | None] = {}
@@ -420,15 +419,15 @@ async def estimate_async(
 ) -> tuple[Decimal, dict[str, dict[str, int]]]:
     """The estimate and the text units it counted (what a call cut off by a crash is recorded with), without
     blocking the event loop: a body above :data:`INLINE_TOKENIZE_MAX_BYTES` (or of unknown size), or the first use
-    of an encoding, is tokenized in a worker thread. Not ``exact``, a call does not wait for an encoding's first
-    build: a body of known size is counted by its bytes (an upper bound) until that build, started in the
-    background, is done."""
+    of an encoding, is tokenized in a worker thread. Not ``exact``, a body of known size is counted by its bytes
+    (an upper bound) and not tokenized; the encoding's build is started in the background for the exact ones."""
     if version is None:
         return Decimal(0), {}
     name = encoding_for(model) if request is not None and body_size <= BYTES_ONLY_ABOVE else None
     if not exact and name is not None and counts_bytes_for_now(model, request, body_size):
-        # The first use of an encoding: building it takes most of a second. The body's size bounds the count
-        # (a token is at least one byte) until the build, started in the background, is done; no call waits.
+        # The body's size bounds the count (a token is at least one byte): no tokenizing, no worker thread. The
+        # encoding is built in the background the first time, for the exact estimates (near a limit's max), so that
+        # none of them waits for it either.
         build_in_background(name)
         count = body_size
     elif name is not None and (
