@@ -35,7 +35,7 @@ from sqlalchemy import String, Table, and_, bindparam, delete, or_, select, tupl
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .bulk import BulkInsert
-from .partitions import EVENT_LEAD, default_rows, drop_day, ensure_days, expired_days, id_at
+from .partitions import DROP_DAYS_AT_ONCE, EVENT_LEAD, default_rows, drop_days, ensure_days, expired_days, id_at
 from .requestkeys import KeyedRequestInsert, deleting, forget, recorded_ids
 from .sqlite_bulk import SqliteInsert, conflict_clause
 from .tables import DIMENSION_COLUMNS, limits, request_limits, request_payloads, requests
@@ -362,17 +362,18 @@ class SqlRequestLog(RequestLog):
     async def drop_before(self, cutoff: datetime) -> list[tuple[str, dict[str, int]]]:
         """PostgreSQL: a day's events are at most ``EVENT_LEAD`` later than its ids' time (``metering/meter.py``), so
         a day whose last id is older than ``cutoff`` minus that holds only earlier events; each is dropped whole, all
-        four tables' partitions in one transaction. SQLite: nothing (the batches delete)."""
+        four tables' partitions, up to ``DROP_DAYS_AT_ONCE`` days in one statement. SQLite: nothing (the batches
+        delete)."""
         if self.db.is_sqlite:
             return []
         async with self.db.read() as conn:
             expired = await conn.run_sync(expired_days, id_at(cutoff - EVENT_LEAD))
         out = []
-        for day in expired:
+        for start in range(0, len(expired), DROP_DAYS_AT_ONCE):
+            days = expired[start : start + DROP_DAYS_AT_ONCE]
             async with self.db.write() as conn:
-                dropped = await conn.run_sync(drop_day, day)
-            if dropped is not None:
-                out.append((day.name, dropped))
+                dropped = await conn.run_sync(drop_days, days)
+            out += [(day.name, rows) for day, rows in dropped]
         return out
 
     async def expire_requests(self, app_id: int, cutoff: datetime, limit: int) -> tuple[int, int]:

@@ -451,3 +451,38 @@ async def test_a_page_of_the_request_log_reads_only_the_days_of_its_range(runnin
             plan = "\n".join(r[0] for r in (await conn.execute(text("EXPLAIN " + sql))).all())
         assert f"requests_p{NOW - timedelta(days=3):%Y%m%d}" in plan and f"requests_p{NOW:%Y%m%d}" in plan
         assert f"requests_p{NOW - timedelta(days=10):%Y%m%d}" not in plan and "requests_legacy" not in plan
+
+
+async def test_a_month_of_expired_days_leaves_in_one_statement_or_not_at_all(running: Running) -> None:
+    """``RequestLog.drop_before`` drops up to ``DROP_DAYS_AT_ONCE`` days of all four tables in one statement; when a
+    long read holds the log, none of them goes (the next sweep tries again)."""
+    db = running.state.db
+    if db.is_sqlite:
+        assert await db.request_log.drop_before(NOW + timedelta(days=40)) == []
+        return
+    async with db.write() as conn:
+        await conn.run_sync(lambda c: partitions.ensure_days(c, NOW.date(), days_ahead=45))
+    cutoff = NOW + timedelta(days=40)
+    async with db.read() as conn:
+        expired = await conn.run_sync(partitions.expired_days, id_at(cutoff - EVENT_LEAD))
+    assert len(expired) > partitions.DROP_DAYS_AT_ONCE  # two statements
+
+    engine = create_async_engine(running.state.settings.sqlalchemy_url)
+    try:
+        async with engine.connect() as reader:
+            await reader.execute(text("SELECT count(*) FROM request_payloads"))
+            async with db.write() as conn:
+                dropped = await conn.run_sync(lambda c: partitions.drop_days(c, expired[:5], lock_timeout_ms=50))
+            assert dropped == []
+            await reader.rollback()
+    finally:
+        await engine.dispose()
+    assert {p.name for p in await _partitions(db, "request_payloads")} >= {
+        p.name.replace("requests", "request_payloads", 1) for p in expired[:5]
+    }
+
+    dropped = await db.request_log.drop_before(cutoff)
+    assert [name for name, _rows in dropped] == [p.name for p in expired]
+    for table in TABLES:
+        left = {p.name for p in await _partitions(db, table)}
+        assert not left & {p.name.replace("requests", table, 1) for p in expired}
