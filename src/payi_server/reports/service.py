@@ -281,13 +281,6 @@ class ReportService:
                 wheres.append(columns[dim].in_(list(values)))
         return [columns[d] for d in query.group_by], wheres
 
-    def _label(self, table: Table, query: ReportQuery) -> ColumnElement[Any] | None:
-        if query.bucket == "total":
-            return None
-        if query.bucket == "hour":
-            return table.c.bucket  # type: ignore[no-any-return]
-        return bucket_label(self._db.dialect, table.c.bucket, query.bucket, query.tz, query.start, query.end)
-
     async def _limit_pks(self, scope: Scope, limit_ids: tuple[str, ...]) -> list[int]:
         query = select(limits.c.id).where(limits.c.app_id.in_(scope.app_ids), limits.c.limit_id.in_(list(limit_ids)))
         async with self._db.read() as conn:
