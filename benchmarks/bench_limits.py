@@ -1,6 +1,6 @@
 """Proxied throughput and added latency with one hot strict block limit, against the same calls without one.
 
-    .venv/bin/python -m benchmarks.bench_limits [--duration 10] [--connections 50] [--rounds 5] [--only pg|sqlite]
+    .venv/bin/python -m benchmarks.bench_limits [--duration 5] [--connections 50] [--rounds 10] [--only pg|sqlite]
         [--pg postgresql://postgres@127.0.0.1:5432/test] [--redis redis://127.0.0.1:6379/0]
 
 Starts the fake OpenAI upstream (``bench_proxy.fake_upstream``), then, one configuration after the other,
@@ -12,11 +12,14 @@ spends far less, so it never blocks), and the same small JSON chat completion (g
 limit (``xProxy-Limit-IDs``), so every call contends for it:
 
 - throughput: ``wrk`` (``benchmarks.loadgen`` when wrk is not installed) at ``--connections`` for
-  ``--duration`` seconds (whole seconds with wrk) after a 3 s warm-up: requests per second, p50, p99, and the
-  ratio limit / no limit, in ``--rounds`` rounds (5) of a run without the limit then one with it, after one
-  10 s warm-up with the limit (each worker builds its tokenizer on its first estimate); the table shows
-  the round whose ratio is the median (single runs on a 2-core machine move by 10-20%, and a round's ratio by
-  more; every round is in the JSON); the fake upstream called directly the same way gives the ceiling;
+  ``--duration`` seconds (whole seconds with wrk), each run after a 1 s warm-up, in ``--rounds`` rounds (10) of
+  one run without the limit and one with it, after one 10 s warm-up with the limit (each worker builds its
+  tokenizer on its first estimate). The rounds alternate their order (none then limit, limit then none), so a
+  drift of the machine during a round weighs on both sides alike. The ratio limit / no limit is taken over all
+  rounds (the mean req/s of each side); single runs on a 2-core machine move by 10-20%, and one round's ratio by
+  more, so the table also gives the median round's ratio and the middle half of the rounds' ratios (every round
+  is in the JSON); req/s is the mean over the rounds, p50 and p99 the median over them; the fake upstream called
+  directly the same way gives the ceiling;
 - CPU per answered call, over every round: the server's processes (supervisor and workers, read from ``/proc``)
   and the database's (``postgres`` and ``redis-server`` processes). The machine is saturated in these runs, so
   throughput follows the CPU each call costs; per call, that cost moves much less between rounds than the
@@ -34,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +62,7 @@ LIMIT_ID = "bench-hot"
 # 1e-10 USD, so a max above about 9.2e8 USD cannot be stored there.
 LIMIT_MAX = 1_000_000
 PROXY_PATH = "/api/v1/proxy/openai/v1/chat/completions"
-WARMUP = 3.0
+WARMUP = 1.0  # seconds of load before each measured run (wrk's least)
 FIRST_WARMUP = 10.0  # seconds of calls naming the limit, once before the rounds
 RESULTS = Path(__file__).parent / "results"
 JSON_HEADERS = {"content-type": "application/json"}
@@ -167,6 +171,29 @@ def logged_errors(output: str) -> dict[str, int]:
     return dict(counts.most_common(5))
 
 
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each side over all rounds (req/s the mean, p50 and p99 the median, calls summed), the ratio of the sides'
+    mean req/s, and the rounds' own ratios: their median and middle half."""
+    out: dict[str, Any] = {}
+    for side in ("no_limit", "limit"):
+        runs = [r[side] for r in rounds]
+        out[side] = {
+            "rps": round(statistics.fmean(r["rps"] for r in runs), 1),
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 3),
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 3),
+            "requests": sum(r["requests"] for r in runs),
+            "failed": sum(r["failed"] for r in runs),
+        }
+    ratios = sorted(r["ratio"] for r in rounds if r["ratio"] is not None)
+    out["ratio"] = round(out["limit"]["rps"] / out["no_limit"]["rps"], 3) if out["no_limit"]["rps"] else None
+    if ratios:
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        out["round_ratios"] = {"median": round(statistics.median(ratios), 3),
+                               "middle_half": [round(quartiles[0], 3), round(quartiles[2], 3)],
+                               "all": ratios}
+    return out
+
+
 def measure(
     config: Config, args: argparse.Namespace, fake_url: str, workdir: Path, result: dict[str, Any]
 ) -> None:
@@ -196,14 +223,14 @@ def measure(
                 # Once, before the rounds: each worker builds its tokenizer on its first estimate (about a second of
                 # CPU, which under full load took longer than a round's warm-up and fell into the first round).
                 load(proxied, limited, BODY, args.connections, FIRST_WARMUP, warmup=0)
-                for _ in range(args.rounds):  # in turns: a drift of the machine moves both sides of a round
-                    no_limit = measured(proxied, plain, args.connections, args.duration, group)
-                    with_limit = measured(proxied, limited, args.connections, args.duration, group)
-                    ratio = round(with_limit["rps"] / no_limit["rps"], 3) if no_limit["rps"] else None
-                    rounds.append({"no_limit": no_limit, "limit": with_limit, "ratio": ratio})
-                # the round whose ratio is the median (the lower middle one for an even count)
-                middle = sorted(rounds, key=lambda r: r["ratio"] or 0.0)[(len(rounds) - 1) // 2]
-                result.update(no_limit=middle["no_limit"], limit=middle["limit"], ratio=middle["ratio"])
+                for i in range(args.rounds):
+                    # none then limit, then limit then none: a drift of the machine weighs on both sides alike
+                    sides = ("no_limit", "limit") if i % 2 == 0 else ("limit", "no_limit")
+                    runs = {side: measured(proxied, limited if side == "limit" else plain, args.connections,
+                                           args.duration, group) for side in sides}
+                    ratio = round(runs["limit"]["rps"] / runs["no_limit"]["rps"], 3) if runs["no_limit"]["rps"] else None
+                    rounds.append({**runs, "ratio": ratio, "order": list(sides)})
+                result.update(summary(rounds))
                 # CPU per call over every round (the steadier measure of what the limit costs)
                 result["cpu_ms_per_call"] = {
                     side: {
@@ -238,9 +265,10 @@ def _cells(load: dict[str, Any]) -> list[str]:
 def table(results: dict[str, Any]) -> str:
     lines = [
         f"Loader {results['loader']}, {results['connections']} connections, {results['duration_s']:g} s per "
-        f"run; throughput: the round with the median ratio of {results.get('rounds', 1)} (no limit, then the "
-        "limit, in turns); CPU per answered call over all rounds: the server's processes + the database's; added "
-        "latency: 1 connection, proxied minus direct.",
+        f"run, {results.get('rounds', 1)} rounds (no limit and the limit, their order alternating); req/s: the "
+        "mean over the rounds, p50 and p99 the median; limit / no limit: the ratio of the mean req/s (the median "
+        "round's ratio and the middle half of the rounds' in brackets); CPU per answered call over all rounds: the "
+        "server's processes + the database's; added latency: 1 connection, proxied minus direct.",
         "",
         "| configuration | limit | req/s | p50 ms | p99 ms | limit / no limit | CPU ms / call | added p50 ms"
         " | added p99 ms |",
@@ -256,7 +284,13 @@ def table(results: dict[str, Any]) -> str:
         blocked = result["limit_after"]["totals"]["requests"]["blocked"]
         hot = f"hot strict block ({blocked} blocked)" if blocked else "hot strict block"
         for name, shown in (("no_limit", "none"), ("limit", hot)):
-            ratio = f"{result['ratio']:.2f}x" if name == "limit" and result["ratio"] is not None else ""
+            ratio = ""
+            if name == "limit" and result["ratio"] is not None:
+                ratio = f"**{result['ratio']:.2f}x**"
+                spread = result.get("round_ratios")
+                if spread:
+                    low, high = spread["middle_half"]
+                    ratio += f" ({spread['median']:.2f}x; {low:.2f}-{high:.2f}x)"
             seq = result["sequential"][name]
             cpu = result.get("cpu_ms_per_call", {}).get(name)
             used = f"{cpu['server']:.2f} + {cpu['database']:.2f}" if cpu else ""
@@ -267,10 +301,10 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="throughput rounds per configuration (no limit, then the limit); the median is shown")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="throughput rounds per configuration (no limit and the limit, in alternating order)")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="an existing database; each configuration creates and drops its own next to it")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="'' skips that configuration")
