@@ -715,8 +715,10 @@ async def retention(url: str, meta: dict[str, Any], cap: float, keep: bool) -> d
             return time.monotonic() < deadline
 
         t0 = time.perf_counter()
-        removed = await Retention(db, Defaults(request_days=RETENTION_DAYS)).sweep(now=now, renew=within_cap)
+        sweeper = Retention(db, Defaults(request_days=RETENTION_DAYS))
+        removed = await sweeper.sweep(now=now, renew=within_cap)
         out["seconds"] = round(time.perf_counter() - t0, 3)
+        out["timings"] = {step: round(seconds, 3) for step, seconds in sweeper.last_timings.items()}
         out["removed"] = removed
         out["rows_after"] = await conn.fetchval("SELECT count(*) FROM requests")
         left = await conn.fetchval("SELECT count(*) FROM requests WHERE event_timestamp < $1 AND id < $2",
@@ -775,7 +777,7 @@ def table(results: dict[str, Any]) -> str:
         cells = ", ".join(f"{names[k]} {turn[k]['rps'] * per.get(k, 1):,.0f} / {turn[k]['p50_ms']:.0f}" for k in names)
         lines.append(f"- turn {i}, {turn['database']}: {cells}")
     lines += ["", "| call on the filled database | first ms | median ms | max ms | bytes |", "|---|---|---|---|---|"]
-    for label, timing in results["reports"].items():
+    for label, timing in results.get("reports", {}).items():
         if isinstance(timing, dict) and "median_ms" in timing:
             lines.append(f"| {label} | {timing['first_ms']:.0f} | {timing['median_ms']:.0f} | {timing['max_ms']:.0f} "
                          f"| {timing['bytes']:,} |")
@@ -784,6 +786,8 @@ def table(results: dict[str, Any]) -> str:
         return "\n".join(lines)
     how = "dropping partitions" if r["partitioned_tables"] else "batch deletes"
     line = (f"\nRetention of {EXPIRED_DAYS} days ({how}): {r['rows_deleted']:,} rows in {r['seconds']:.2f} s")
+    if r.get("timings"):
+        line += " (" + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in r["timings"].items()) + ")"
     if not r["complete"]:
         line += (f", stopped at the {r['cap_s']:g} s cap with {r['expired_left']:,} expired rows left "
                  f"(whole month extrapolated: {r.get('extrapolated_seconds', '?')} s)")
@@ -804,6 +808,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed calls of each report after the first")
     parser.add_argument("--reports-only", action="store_true",
                         help="measure the reports alone (no load turns, no retention): with --keep, after a change")
+    parser.add_argument("--retention-only", action="store_true",
+                        help="measure the retention alone (no load turns, no reports): with --keep, on a settled "
+                             "database")
     parser.add_argument("--retention-cap", type=float, default=120.0,
                         help="seconds the retention sweep may run (batch deletes of a log not partitioned)")
     args = parser.parse_args()
@@ -825,6 +832,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp, fake_upstream() as fake_url:
             turns = []
+            if args.retention_only:
+                args.turns = 0
             for i, which in enumerate(("empty", "filled") * (0 if args.reports_only else args.turns)):
                 print(f"turn {i + 1}: {which} database ...", file=sys.stderr, flush=True)
                 workdir = Path(tmp) / f"turn{i}"
@@ -835,9 +844,10 @@ def main() -> None:
                     turns.append({"database": which, **_turn(filled_url, filled_setup, fake_url, workdir, args)})
             results["turns"] = turns
             results["comparison"] = compare(turns) if turns else {}
-            print("reports on the filled database ...", file=sys.stderr, flush=True)
-            results["reports"] = reports(filled_url, filled_setup, meta, fake_url, Path(tmp) / "reports",
-                                         args.repeat)
+            if not args.retention_only:
+                print("reports on the filled database ...", file=sys.stderr, flush=True)
+                results["reports"] = reports(filled_url, filled_setup, meta, fake_url, Path(tmp) / "reports",
+                                             args.repeat)
         if not args.reports_only:
             print("retention of one month ...", file=sys.stderr, flush=True)
             results["retention"] = asyncio.run(retention(filled_url, meta, args.retention_cap, args.keep))
@@ -846,7 +856,8 @@ def main() -> None:
             asyncio.run(_admin(args.admin_url, f"DROP DATABASE IF EXISTS {FILLED_DB} WITH (FORCE)"))
     results["table"] = table(results)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"requestlog-{results['date']}{'-reports' if args.reports_only else ''}.json"
+    suffix = "-reports" if args.reports_only else "-retention" if args.retention_only else ""
+    path = RESULTS / f"requestlog-{results['date']}{suffix}.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(results["table"])
     print(f"\nwritten to {path}", file=sys.stderr)
