@@ -13,8 +13,8 @@ limit (``xProxy-Limit-IDs``), so every call contends for it:
 
 - throughput: ``wrk`` (``benchmarks.loadgen`` when wrk is not installed) at ``--connections`` for
   ``--duration`` seconds (whole seconds with wrk), each run after a 1 s warm-up, in ``--rounds`` rounds (10) of
-  one run without the limit and one with it, after one 10 s warm-up with the limit (each worker builds its
-  tokenizer on its first estimate). The rounds alternate their order (none then limit, limit then none), so a
+  one run without the limit and one with it, after one 10 s warm-up with the limit (each worker takes its first
+  lease; until 2026-12-04 it also built its tokenizer then). The rounds alternate their order (none then limit, limit then none), so a
   drift of the machine during a round weighs on both sides alike. The ratio limit / no limit is taken over all
   rounds (the mean req/s of each side); single runs on a 2-core machine move by 10-20%, and one round's ratio by
   more, so the table also gives the median round's ratio and the middle half of the rounds' ratios (every round
@@ -146,8 +146,8 @@ def database(backend: str, pg: str) -> Iterator[str]:
         asyncio.run(_admin(pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-def create_limit(url: str, key: str) -> None:
-    body = {"limit_name": LIMIT_ID, "limit_id": LIMIT_ID, "max": LIMIT_MAX, "limit_type": "block",
+def create_limit(url: str, key: str, limit_id: str = LIMIT_ID, maximum: float = LIMIT_MAX) -> None:
+    body = {"limit_name": limit_id, "limit_id": limit_id, "max": maximum, "limit_type": "block",
             "properties": {"enforcement": "strict"}}
     response = httpx2.post(url + "/api/v1/limits", headers={"xProxy-Api-Key": key}, json=body, timeout=30)
     if response.status_code not in (200, 201):
@@ -220,8 +220,8 @@ def measure(
                 limited = {**plain, "xProxy-Limit-IDs": LIMIT_ID}
                 rounds: list[dict[str, Any]] = result.setdefault("rounds", [])
                 group = server.process.pid  # the server leads its own process group (its workers are in it)
-                # Once, before the rounds: each worker builds its tokenizer on its first estimate (about a second of
-                # CPU, which under full load took longer than a round's warm-up and fell into the first round).
+                # Once, before the rounds: each worker takes its first lease (and, until the tokenizer was built only
+                # near a limit's max, built it: about a second of CPU, which once fell into the first round).
                 load(proxied, limited, BODY, args.connections, FIRST_WARMUP, warmup=0)
                 for i in range(args.rounds):
                     # none then limit, then limit then none: a drift of the machine weighs on both sides alike

@@ -3,10 +3,12 @@
     .venv/bin/python -m benchmarks.bench_memory [--workers 2] [--duration 20] [--pg postgresql://...] [--sqlite]
 
 Starts ``payi-server serve`` (PostgreSQL by default, a fresh database) and the fake upstream, then proxies the same
-chat completion at 50 connections for ``--duration`` seconds with every call naming one strict block limit (so each
-worker has built its tokenizer and holds leases), and reads each process's ``Rss`` and ``Pss`` (its share of
-pages shared with others) from ``/proc/<pid>/smaps_rollup``: at idle, and after the load. Then, in fresh
-interpreters, what the parts cost: the server's imports, the price catalog, each tokenizer.
+chat completion at 50 connections for ``--duration`` seconds with every call naming one strict block limit far from
+its max (each worker holds leases; no tokenizer is built), then for 5 s naming a second one whose max is within
+``PREPARE_EXACT_ROOM`` holds of a call (so each worker builds its tokenizer for the exact estimates), and reads
+each process's ``Rss`` and ``Pss`` (its share of pages shared with others) from ``/proc/<pid>/smaps_rollup``: at
+idle, after the first load and after the second. Then, in fresh interpreters, what the parts cost: the server's
+imports, the price catalog, each tokenizer.
 Writes ``benchmarks/results/memory-<date>.json`` and prints a table.
 """
 
@@ -27,6 +29,9 @@ from benchmarks.wrk import load
 from tests.e2e.servers import run_server
 
 RESULTS = Path(__file__).parent / "results"
+NEAR_LIMIT_ID = "bench-near"
+NEAR_MAX = 2.0
+NEAR_SECONDS = 5.0
 
 # Each in a fresh interpreter: "MB before", "MB after" of the step.
 PARTS = {
@@ -100,13 +105,21 @@ def main() -> None:
                        "xProxy-Limit-IDs": LIMIT_ID}
             results["load"] = vars(load(server.url + PROXY_PATH, headers, BODY, 50, args.duration, warmup=2))
             results["after_load"] = processes(server.process.pid)
+            # A call's byte-counted hold is about 2.6e-5 USD: a max of 2 USD leaves 1,000 < room < 100,000 holds.
+            create_limit(server.url, key, NEAR_LIMIT_ID, NEAR_MAX)
+            near = {**headers, "xProxy-Limit-IDs": NEAR_LIMIT_ID}
+            results["load_near"] = vars(load(server.url + PROXY_PATH, near, BODY, 50, NEAR_SECONDS, warmup=0))
+            results["after_load_near"] = processes(server.process.pid)
     results["parts_mb"] = part_costs()
-    lines = ["| process | idle RSS MB | after load RSS MB | after load PSS MB |", "|---|---|---|---|"]
+    lines = ["| process | idle RSS MB | after load RSS / PSS MB | after a limit near its max RSS / PSS MB |",
+             "|---|---|---|---|"]
     for name, after in results["after_load"].items():
         idle = results["idle"].get(name, {})
-        lines.append(f"| {name} | {idle.get('rss_mb', '-')} | {after['rss_mb']} | {after['pss_mb']} |")
-    total = sum(p["pss_mb"] for p in results["after_load"].values())
-    lines.append(f"| all (PSS, what the machine gives them) | | | {total:.0f} |")
+        nearer = results["after_load_near"].get(name, {})
+        lines.append(f"| {name} | {idle.get('rss_mb', '-')} | {after['rss_mb']} / {after['pss_mb']} | "
+                     f"{nearer.get('rss_mb', '-')} / {nearer.get('pss_mb', '-')} |")
+    totals = [sum(p["pss_mb"] for p in results[phase].values()) for phase in ("after_load", "after_load_near")]
+    lines.append(f"| all (PSS, what the machine gives them) | | {totals[0]:.0f} | {totals[1]:.0f} |")
     lines += ["", "| part | MB |", "|---|---|"] + [f"| {k} | {v} |" for k, v in results["parts_mb"].items()]
     results["table"] = "\n".join(lines)
     RESULTS.mkdir(exist_ok=True)

@@ -6,8 +6,8 @@ journal. One :class:`MeteredCall` per proxied call:
 
 - ``admit`` (before the provider is called): the model is resolved (price-as; the application's deployment
   mapping; what the provider reported for the same deployment before; the request's model), the call is
-  estimated by the route's estimator (exactly, or by a looser bound while the tokenizer is built and the limits are
-  far from their max), and the estimate is held on every named block limit from this process's
+  estimated by the route's estimator (exactly, or by a looser bound while the limits are far from their max; nearer,
+  the route prepares its exact estimates ahead), and the estimate is held on every named block limit from this process's
   budget leases (in memory). A refusal is recorded (its limits count it as blocked) and raised as a 400 with the
   limits' states. A strict limit refuses a call it cannot bound (``limit_estimate_unavailable``).
 - ``started``: the journal notes the call before the provider is called (a crash from then on cannot lose it).
@@ -28,7 +28,7 @@ from typing import Any
 from ..auth.cache import Principal
 from ..error_codes import message
 from ..errors import ApiError, api_error
-from ..limits.leases import Hold, LeaseBook
+from ..limits.leases import PREPARE_EXACT_ROOM, Hold, LeaseBook
 from ..limits.model import state_after
 from ..pricing.book import PriceBook
 from ..pricing.deployments import Deployments
@@ -121,8 +121,9 @@ class MeteredCall:
         mapped = self.gate.mapped_model(self.principal.app_id, self.category, named)
         return mapped or self.gate.reported_models.get((self.principal.app_id, self.category, named), named)
 
-    async def admit(self, estimator: Estimator) -> None:
-        """Hold the call's estimate on every named block limit, or refuse it (raises the 400)."""
+    async def admit(self, estimator: Estimator, prepare: Callable[[str], None] | None = None) -> None:
+        """Hold the call's estimate on every named block limit, or refuse it (raises the 400). ``prepare(model)``
+        readies the route's exact estimates (in the background) when the limits come near their max."""
         attr = self.attribution
         if not attr.limit_ids:
             return
@@ -135,8 +136,12 @@ class MeteredCall:
         estimate = None
         if resolved is not None:
             estimate, self.estimate_units, exact = await estimator(model, resolved.version, False)
-            if not exact and not await gate.leases.far_from_max(app_id, attr.limit_ids, estimate):
-                estimate, self.estimate_units, _ = await estimator(model, resolved.version, True)
+            leases = gate.leases
+            if not exact and not await leases.far_from_max(app_id, attr.limit_ids, estimate, PREPARE_EXACT_ROOM):
+                if prepare is not None:
+                    prepare(model)  # the limits near their max: the exact estimates' tokenizer, built ahead
+                if not await leases.far_from_max(app_id, attr.limit_ids, estimate):
+                    estimate, self.estimate_units, _ = await estimator(model, resolved.version, True)
         admission = await gate.leases.admit(app_id, attr.limit_ids, estimate)
         if admission.missing:
             raise api_error("invalid_limit_ids")

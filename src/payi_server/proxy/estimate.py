@@ -60,6 +60,7 @@ __all__ = (
     "large_context_threshold",
     "output_bound",
     "output_tokens",
+    "prepare_exact",
     "price_estimate",
     "requested_output_limit",
 )
@@ -188,6 +189,15 @@ def counts_bytes_for_now(model: str, request: Mapping[str, Any] | None, body_siz
     if request is None or body_size <= 0 or body_size > BYTES_ONLY_ABOVE:
         return False
     return encoding_for(model) is not None
+
+
+def prepare_exact(model: str, request: Mapping[str, Any] | None, body_size: int) -> None:
+    """Start building, in the background, the encoding an exact estimate of this request would tokenize with (the
+    gate asks when a call's limits come near their max), so that the exact estimates there do not wait for it."""
+    if counts_bytes_for_now(model, request, body_size):
+        name = encoding_for(model)
+        assert name is not None
+        build_in_background(name)
 
 
 _ENCODING_OF: dict[str, str | None] = {}
@@ -420,15 +430,12 @@ async def estimate_async(
     """The estimate and the text units it counted (what a call cut off by a crash is recorded with), without
     blocking the event loop: a body above :data:`INLINE_TOKENIZE_MAX_BYTES` (or of unknown size), or the first use
     of an encoding, is tokenized in a worker thread. Not ``exact``, a body of known size is counted by its bytes
-    (an upper bound) and not tokenized; the encoding's build is started in the background for the exact ones."""
+    (an upper bound) and not tokenized, and nothing is built (:func:`prepare_exact` builds ahead)."""
     if version is None:
         return Decimal(0), {}
     name = encoding_for(model) if request is not None and body_size <= BYTES_ONLY_ABOVE else None
     if not exact and name is not None and counts_bytes_for_now(model, request, body_size):
-        # The body's size bounds the count (a token is at least one byte): no tokenizing, no worker thread. The
-        # encoding is built in the background the first time, for the exact estimates (near a limit's max), so that
-        # none of them waits for it either.
-        build_in_background(name)
+        # The body's size bounds the count (a token is at least one byte): no tokenizing, no worker thread.
         count = body_size
     elif name is not None and (
         body_size <= 0 or body_size > INLINE_TOKENIZE_MAX_BYTES or name not in _LOADED_ENCODINGS

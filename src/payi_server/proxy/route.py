@@ -35,7 +35,7 @@ from ..pricing.catalog import PriceVersion
 from ..state import AppState
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
-from .estimate import counts_bytes_for_now, estimate_async
+from .estimate import counts_bytes_for_now, estimate_async, prepare_exact
 from .upstream import HostCheck, Upstream, make_session, parse_base
 
 log = logging.getLogger("payi_server.proxy")
@@ -226,7 +226,10 @@ class _Call:
             estimated, units = await estimate_async(model, info.request_json, size, version, exact=exact)
             return estimated, units, exact
 
-        await metered.admit(estimate)
+        def prepare(model: str) -> None:
+            prepare_exact(model, info.request_json, size)
+
+        await metered.admit(estimate, prepare)
         metered.started()  # journaled: a crash from here on cannot lose the call (see metering.journal)
         try:
             await self._forward(upstream, body, session)

@@ -863,6 +863,8 @@ async def test_a_looser_hold_is_taken_only_far_from_the_max(running: Running) ->
     assert await book.far_from_max(app, ["roomy", "allow"], bound)  # only block limits count
     assert not await book.far_from_max(app, ["roomy", "tight"], bound)
     assert not await book.far_from_max(app, ["roomy", "nope"], bound)
+    assert await book.far_from_max(app, ["roomy"], bound / 10, holds=10 * LOOSE_HOLD_ROOM)  # any number of holds
+    assert not await book.far_from_max(app, ["roomy"], bound, holds=LOOSE_HOLD_ROOM + 1)
     admitted = await book.admit(app, ["roomy"], Decimal("0.002"))
     await record(db, book, app, [Call(["roomy"], admitted.holds, Decimal("0.002"))])
     assert not await book.far_from_max(app, ["roomy"], bound)  # 0.998 left: no room for 1000 holds of 0.001

@@ -266,6 +266,51 @@ async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: 
     assert lease.amount == rows["hot"].reserved  # this process's lease is the limit's only one
 
 
+async def test_the_gate_prepares_exact_estimates_only_as_a_limit_nears_its_max(running: Running) -> None:
+    """A looser (byte-counted) estimate far from a limit's max prepares nothing (so a process whose limits stay far
+    from their max never builds a tokenizer); within PREPARE_EXACT_ROOM of such holds the route is asked to prepare
+    its exact estimates, still holding the looser one; within LOOSE_HOLD_ROOM the exact estimate is held."""
+    from payi_server.limits.leases import LOOSE_HOLD_ROOM, PREPARE_EXACT_ROOM
+
+    answer = await running.client.post(
+        "/api/v1/limits", headers=running.headers(),
+        json={"limit_name": "budget", "limit_id": "budget", "max": 1, "limit_type": "block",
+              "properties": {"enforcement": "strict"}},
+    )
+    assert answer.status_code in (200, 201), answer.text
+    asked: list[tuple[str, bool]] = []
+    prepared: list[str] = []
+
+    def estimator(loose: Decimal) -> Any:
+        async def estimate(model: str, version: Any, exact: bool) -> tuple[Decimal, Any, bool]:
+            asked.append((model, exact))
+            cost = loose / 2 if exact else loose
+            return cost, {"text": {"input": 1, "output": 1}}, exact
+        return estimate
+
+    gate = running.state.gate
+    held = []
+    # room for 10x PREPARE_EXACT_ROOM holds, for exactly PREPARE_EXACT_ROOM, and for LOOSE_HOLD_ROOM: the max is 1
+    for loose, want_prepared, want_exact in (
+        (Decimal(1) / (10 * PREPARE_EXACT_ROOM), False, False),
+        (Decimal(1) / PREPARE_EXACT_ROOM, False, False),
+        (Decimal(2) / PREPARE_EXACT_ROOM, True, False),
+        (Decimal(2) / LOOSE_HOLD_ROOM, True, True),
+    ):
+        asked.clear()
+        prepared.clear()
+        call = gate.call(_principal(running), Attribution(limit_ids=["budget"]), category="system.anthropic",
+                         named_model="claude-3-haiku-20240307", store=False)
+        await call.admit(estimator(loose), prepared.append)
+        assert prepared == (["claude-3-haiku-20240307"] if want_prepared else []), loose
+        assert asked == [("claude-3-haiku-20240307", False)] + ([("claude-3-haiku-20240307", True)] if want_exact else [])
+        assert call.holds is not None and call.holds[0].amount == (loose / 2 if want_exact else loose)
+        held.append(call)
+    for call in held:
+        call.finish(200, None, None)
+    await _drained(running, len(held))
+
+
 async def _fixed_estimate(model: str, version: Any, exact: bool) -> tuple[Decimal, Any, bool]:
     return Decimal("0.5"), {"text": {"input": 1, "output": 1}}, True
 

@@ -368,9 +368,9 @@ async def test_large_bodies_and_a_first_encoding_use_are_tokenized_off_the_loop(
 def test_a_quick_estimate_does_not_wait_for_an_encodings_first_build() -> None:
     """Measured before: the first calls naming a limit after a start waited for the o200k_base build (most of a
     second), so every start had a stall (p99 550-760 ms in its first two seconds under load). A quick estimate
-    (the proxy's first) counts a body by its bytes (an upper bound), before the build, started in the background by
-    the first call, and after it: it never tokenizes. An exact one waits for the build and tokenizes. A fresh
-    interpreter, where nothing has built the encoding yet."""
+    (the proxy's first) counts a body by its bytes (an upper bound), before the build and after it: it never
+    tokenizes, and starts no build; ``prepare_exact`` (the gate's, near a limit's max) starts it in the background.
+    An exact one waits for the build and tokenizes. A fresh interpreter, where nothing has built the encoding yet."""
     script = """
 import asyncio, json, time
 from payi_server.proxy import estimate as E
@@ -382,19 +382,22 @@ async def main():
     request = {"model": "gpt-4o", "max_tokens": 10, "messages": [{"role": "user", "content": "hello " * 500}]}
     size = len(json.dumps(request))
     first = await E.estimate_async("gpt-4o", request, size, version, exact=False)
+    quick_started = sorted(E._BUILDS)
+    E.prepare_exact("gpt-4o", request, size)
     started = sorted(E._BUILDS)
     exact = await E.estimate_async("gpt-4o", request, size, version)
     E._BUILDS["o200k_base"].join(60)
     second = await E.estimate_async("gpt-4o", request, size, version, exact=False)
     print(json.dumps({"size": size, "first": first[1]["text"]["input"], "second": second[1]["text"]["input"],
-                      "started": started, "cheaper": exact[0] < second[0], "exact": exact[1]["text"]["input"],
+                      "quick_started": quick_started, "started": started, "cheaper": exact[0] < second[0], "exact": exact[1]["text"]["input"],
                       "counted": E.input_tokens("gpt-4o", request, size)}))
 asyncio.run(main())
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    assert got["started"] == ["o200k_base"]
-    assert got["first"] == got["size"]  # bytes while the encoding was building
+    assert got["quick_started"] == []  # a quick estimate builds nothing (the gate prepares near a limit's max)
+    assert got["started"] == ["o200k_base"]  # prepare_exact starts the build in the background
+    assert got["first"] == got["size"]  # bytes before the encoding was built
     assert got["second"] == got["size"]  # and after: a quick estimate never tokenizes
     assert got["exact"] == got["counted"] < got["size"]  # the exact estimate waited for the build and tokenized
     assert got["cheaper"]
