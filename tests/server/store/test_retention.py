@@ -140,7 +140,11 @@ async def test_server_default_and_per_application_override(running: Running) -> 
     await retention.set(int(other_id), {"request_days": 0})  # this one keeps everything
     policies = {p.app_id: p for p in await retention.policies()}
     assert policies[int(other_id)].request_days == 0 and policies[int(running.boot.app["app_id"])].request_days == 30
+    assert retention.last_timings == {}
     assert await retention.sweep() == {"applications": 1, "requests": 1, "payloads": 0, "partitions": 0}
+    # what the sweep's two parts took (the benchmark and the log report them)
+    assert set(retention.last_timings) == {"partitions", "batches"}
+    assert all(0 <= seconds < 60 for seconds in retention.last_timings.values())
     assert await _count(db, requests, requests.c.app_id == int(other_id)) == 1
     assert await _count(db, requests, requests.c.app_id == int(running.boot.app["app_id"])) == 1
     # Back to the default (None): the next sweep applies the server's 30 days to it too.
