@@ -301,6 +301,19 @@ class LeaseBook:
                 lease.refill = asyncio.create_task(self._refill(lease, hold))
         return holds
 
+    def hold_at_once(self, app_id: int, limit_ids: Sequence[str], hold: Decimal, holds: int) -> list[Hold] | None:
+        """The usual admission, in memory and without an await: every named limit is known here, and every block
+        limit has room for ``holds`` holds of ``hold`` (0: any room) and a lease that fits it; then the holds are
+        taken. ``None``: nothing was taken, and the caller goes the long way (``far_from_max``, ``admit``)."""
+        named = self._known(app_id, limit_ids)
+        if named is None:
+            return None
+        room = hold * holds
+        for lease in named:
+            if lease.limit_type == "block" and (lease.max - lease.spent - lease.pending < room or not lease.fits(hold)):
+                return None
+        return self._hold(named, hold)
+
     async def far_from_max(
         self, app_id: int, limit_ids: Sequence[str], hold: Decimal, holds: int = LOOSE_HOLD_ROOM
     ) -> bool:

@@ -134,15 +134,19 @@ class MeteredCall:
         category = attr.price_as_category or self.category
         resolved = gate.book.resolve(self.principal.org_id, category, model or UNKNOWN_MODEL, self.started_at)
         estimate = None
+        leases = gate.leases
         if resolved is not None:
             estimate, self.estimate_units, exact = await estimator(model, resolved.version, False)
-            leases = gate.leases
+            # the usual case: every limit known here, far from its max (for a looser estimate), its lease with room
+            self.holds = leases.hold_at_once(app_id, attr.limit_ids, estimate, 0 if exact else PREPARE_EXACT_ROOM)
+            if self.holds is not None:
+                return
             if not exact and not await leases.far_from_max(app_id, attr.limit_ids, estimate, PREPARE_EXACT_ROOM):
                 if prepare is not None:
                     prepare(model)  # the limits near their max: the exact estimates' tokenizer, built ahead
                 if not await leases.far_from_max(app_id, attr.limit_ids, estimate):
                     estimate, self.estimate_units, _ = await estimator(model, resolved.version, True)
-        admission = await gate.leases.admit(app_id, attr.limit_ids, estimate)
+        admission = await leases.admit(app_id, attr.limit_ids, estimate)
         if admission.missing:
             raise api_error("invalid_limit_ids")
         if admission.unpriceable:

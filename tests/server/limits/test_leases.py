@@ -849,6 +849,34 @@ async def test_slices_grow_to_cover_the_time_a_grant_waits(running: Running) -> 
     await book.stop()
 
 
+async def test_a_hold_at_once_is_taken_only_where_admit_would_take_it_without_waiting(running: Running) -> None:
+    """``hold_at_once``, the admission without an await: only when every named limit is known to the process, every
+    block limit has room for the asked number of holds and its lease fits the hold; otherwise nothing is taken (the
+    lease untouched) and the caller goes the long way, which then takes the same hold."""
+    db, app = running.state.db, app_of(running)
+    await create_limit(db, app, "roomy", Decimal("1"))
+    await create_limit(db, app, "allow", Decimal("0.001"), limit_type="allow")
+    book = new_book(db)
+    hold = Decimal("0.0001")
+    assert book.hold_at_once(app, ["roomy"], hold, 0) is None  # not known here yet: nothing read on this path
+    first = await book.admit(app, ["roomy", "allow"], hold)  # reads the limits and takes a lease
+    assert first.holds and not first.blocked
+    lease = next(lease for lease in book.leases() if lease.limit_id == "roomy")
+    if lease.refill is not None:  # the first grant covered the first hold only: its top-up
+        await lease.refill
+    assert lease.free >= hold
+    held = lease.held
+    assert book.hold_at_once(app, ["roomy", "nope"], hold, 0) is None
+    assert book.hold_at_once(app, ["roomy"], hold, 100_000) is None  # room for 9,999 such holds, not 100,000
+    assert book.hold_at_once(app, ["roomy"], lease.free + hold, 0) is None  # more than the lease has free
+    assert lease.held == held  # none of those took anything
+    taken = book.hold_at_once(app, ["roomy", "allow"], hold, 1000)
+    assert taken is not None and [h.lease.limit_id for h in taken] == ["roomy", "allow"]
+    assert [h.amount for h in taken] == [hold, Decimal(0)] and lease.held == held + hold
+    await record(db, book, app, [Call(["roomy", "allow"], first.holds, hold), Call(["roomy", "allow"], taken, hold)])
+    await book.stop()
+
+
 async def test_a_looser_hold_is_taken_only_far_from_the_max(running: Running) -> None:
     """While the tokenizer is built, the proxy may hold a call's bytes instead of its tokens, but only where the
     limits have room for LOOSE_HOLD_ROOM such holds (so the exact count decides every admission near the max);
