@@ -14,8 +14,8 @@ limit (``xProxy-Limit-IDs``), so every call contends for it:
 - throughput: ``wrk`` (``benchmarks.loadgen`` when wrk is not installed) at ``--connections`` for
   ``--duration`` seconds (whole seconds with wrk), each run after a 1 s warm-up, in ``--rounds`` rounds (10) of
   one run without the limit and one with it, after one 10 s warm-up with the limit (each worker takes its first
-  lease; until 2026-12-04 it also built its tokenizer then). The rounds alternate their order (none then limit, limit then none), so a
-  drift of the machine during a round weighs on both sides alike. The ratio limit / no limit is taken over all
+  lease; until 2026-12-04 it also built its tokenizer then). The rounds alternate their order (none then limit,
+  limit then none), so a drift of the machine during a round weighs on both sides alike. The ratio limit / no limit is taken over all
   rounds (the mean req/s of each side); single runs on a 2-core machine move by 10-20%, and one round's ratio by
   more, so the table also gives the median round's ratio and the middle half of the rounds' ratios (every round
   is in the JSON); req/s is the mean over the rounds, p50 and p99 the median over them; the fake upstream called

@@ -303,7 +303,8 @@ async def test_the_gate_prepares_exact_estimates_only_as_a_limit_nears_its_max(r
                          named_model="claude-3-haiku-20240307", store=False)
         await call.admit(estimator(loose), prepared.append)
         assert prepared == (["claude-3-haiku-20240307"] if want_prepared else []), loose
-        assert asked == [("claude-3-haiku-20240307", False)] + ([("claude-3-haiku-20240307", True)] if want_exact else [])
+        haiku = "claude-3-haiku-20240307"
+        assert asked == [(haiku, False)] + ([(haiku, True)] if want_exact else [])
         assert call.holds is not None and call.holds[0].amount == (loose / 2 if want_exact else loose)
         held.append(call)
     for call in held:

@@ -389,7 +389,8 @@ async def main():
     E._BUILDS["o200k_base"].join(60)
     second = await E.estimate_async("gpt-4o", request, size, version, exact=False)
     print(json.dumps({"size": size, "first": first[1]["text"]["input"], "second": second[1]["text"]["input"],
-                      "quick_started": quick_started, "started": started, "cheaper": exact[0] < second[0], "exact": exact[1]["text"]["input"],
+                      "quick_started": quick_started, "started": started, "cheaper": exact[0] < second[0],
+                      "exact": exact[1]["text"]["input"],
                       "counted": E.input_tokens("gpt-4o", request, size)}))
 asyncio.run(main())
 """
