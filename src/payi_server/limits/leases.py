@@ -136,6 +136,10 @@ class Lease:
     def strict(self) -> bool:
         return self.enforcement == "strict"
 
+    def has_room(self, room: Decimal) -> bool:
+        """Whether the limit has ``room`` left below its max, spend as this process sees it."""
+        return self.max - self.spent - self.pending >= room
+
     def fits(self, estimate: Decimal) -> bool:
         if self.limit_type != "block":
             return True
@@ -310,7 +314,7 @@ class LeaseBook:
             return None
         room = hold * holds
         for lease in named:
-            if lease.limit_type == "block" and (lease.max - lease.spent - lease.pending < room or not lease.fits(hold)):
+            if lease.limit_type == "block" and not (lease.has_room(room) and lease.fits(hold)):
                 return None
         return self._hold(named, hold)
 
@@ -323,9 +327,7 @@ class LeaseBook:
         if len(found) < len(set(limit_ids)):
             return False
         room = hold * holds
-        return all(
-            lease.max - lease.spent - lease.pending >= room for lease in found.values() if lease.limit_type == "block"
-        )
+        return all(lease.has_room(room) for lease in found.values() if lease.limit_type == "block")
 
     @staticmethod
     def priced(holds: Iterable[Hold], cost: Decimal) -> None:
