@@ -47,10 +47,13 @@ from .ledger import roll_window
 from .model import ZERO, is_stale
 
 log = logging.getLogger("payi_server.limits.leases")
-_PG_AMOUNTS = "SELECT id, amount FROM limit_reservations WHERE id = ANY($1::int8[])"
+# PostgreSQL: each lease row gives up what the batch's costs take from it, at most all it holds, in one statement
+# that also returns what it held before (run with the limits locked, so nothing else moves the rows meanwhile).
 _PG_CONSUME = (
-    "UPDATE limit_reservations AS r SET amount = r.amount - u.used "
-    "FROM unnest($1::int8[], $2::numeric[]) AS u(id, used) WHERE r.id = u.id"
+    "UPDATE limit_reservations AS r SET amount = r.amount - LEAST(u.used, o.amount) "
+    "FROM unnest($1::int8[], $2::numeric[]) AS u(id, used), "
+    "(SELECT id, amount FROM limit_reservations WHERE id = ANY($1::int8[])) AS o "
+    "WHERE r.id = u.id AND o.id = u.id RETURNING r.id, o.amount"
 )
 T = TypeVar("T")
 
@@ -548,32 +551,36 @@ class LeaseBook:
 
     # --- settlement (inside the recorder's batch transaction) -------------------------------------------
     async def settle(self, conn: Any, charges: Sequence[tuple[Hold, Decimal]]) -> list[Settlement]:
-        """Consume each call's real cost from its lease row: one statement per lease. Returns what to apply in
-        memory after the commit (``applied``); the caller reduces the limit's ``reserved`` by ``released``."""
+        """Consume each call's real cost from its lease row, at most what the row holds. Returns what to apply in
+        memory after the commit (``applied``); the caller reduces the limit's ``reserved`` by ``released``.
+        PostgreSQL: one statement, which returns what each row held; SQLite: a read and an update, one trip each."""
         if not charges:
             return []
-        ids = sorted({h.lease_id for h, _ in charges if h.lease_id is not None})
-        amounts: dict[int, Decimal] = {}
+        # Lease rows are stored to 1e-10: a cost gives up its amount rounded down to that (the rest stays held)
+        takes = [cost.quantize(QUANTUM, rounding=ROUND_DOWN) for _, cost in charges]
+        wanted: dict[int, Decimal] = {}
+        for (hold, _), take in zip(charges, takes, strict=True):
+            if hold.lease_id is not None:
+                wanted[hold.lease_id] = wanted.get(hold.lease_id, ZERO) + take
+        ids = sorted(wanted)
+        held: dict[int, Decimal] = {}
         pg = None if self._db.is_sqlite else await driver(conn)  # PostgreSQL: through asyncpg (``store.bulk``)
         if ids and pg is not None:
-            amounts = {r["id"]: r["amount"] for r in await pg.fetch(_PG_AMOUNTS, ids)}  # numeric(38, 10)
-        elif ids:  # SQLite: one trip, without SQLAlchemy (``store.sqlite_driver``)
+            held = {r["id"]: r["amount"] for r in await pg.fetch(_PG_CONSUME, ids, [wanted[i] for i in ids])}
+        elif ids:  # SQLite: without SQLAlchemy (``store.sqlite_driver``)
             query = f"SELECT id, amount FROM limit_reservations WHERE id IN ({', '.join('?' * len(ids))})"
-            amounts = {i: read(limit_reservations, "amount", amount) for i, amount in await trip(conn, query, ids)}
+            held = {i: read(limit_reservations, "amount", amount) for i, amount in await trip(conn, query, ids)}
+            used = [(bound(limit_reservations, "amount", min(wanted[i], held[i])), i) for i in ids if i in held]
+            if used:
+                await trip(conn, "UPDATE limit_reservations SET amount = amount - ? WHERE id = ?", used, many=True)
+        # Each call releases from what its lease row held, in order: together exactly what the row gave up.
         out = []
-        consumed: dict[int, Decimal] = {}
-        for hold, cost in charges:
+        for (hold, cost), take in zip(charges, takes, strict=True):
             released = ZERO
-            if hold.lease_id is not None and hold.lease_id in amounts:
-                released = min(cost, amounts[hold.lease_id]).quantize(QUANTUM, rounding=ROUND_DOWN)
-                amounts[hold.lease_id] -= released
-                consumed[hold.lease_id] = consumed.get(hold.lease_id, ZERO) + released
+            if hold.lease_id is not None and hold.lease_id in held:
+                released = min(take, held[hold.lease_id])
+                held[hold.lease_id] -= released
             out.append(Settlement(hold, cost, released))
-        if consumed and pg is not None:
-            await pg.execute(_PG_CONSUME, sorted(consumed), [consumed[i] for i in sorted(consumed)])
-        elif consumed:
-            used = [(bound(limit_reservations, "amount", consumed[i]), i) for i in sorted(consumed)]
-            await trip(conn, "UPDATE limit_reservations SET amount = amount - ? WHERE id = ?", used, many=True)
         return out
 
     @staticmethod

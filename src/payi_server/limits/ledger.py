@@ -8,7 +8,7 @@ each row back once per batch. Admission before a proxied call happens in memory,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 import copy
 from datetime import datetime, timedelta
@@ -106,15 +106,25 @@ async def roll_window(conn: Any, raw: dict[str, Any], now: datetime) -> dict[str
     return {**raw, **zeroed, "window_start": current}
 
 
+class StaleLimits(Exception):
+    """A limit the process knew by its pk was removed or replaced: the transaction must run again, reading the
+    limits by their ids."""
+
+
 class Ledger:
     """Limit rows of one transaction: load them locked, charge requests against them, write them back."""
 
-    def __init__(self, conn: Any, db: Database, now: datetime) -> None:
+    def __init__(
+        self, conn: Any, db: Database, now: datetime, *, known: Mapping[tuple[int, str], int] | None = None
+    ) -> None:
         self._conn = conn
         self._db = db
         self._now = now
         self._rows: dict[tuple[int, str], LimitRow] = {}
         self._pks: dict[tuple[int, str], int] = {}  # PostgreSQL: the loaded limits' pks, until ``lock`` reads them
+        # PostgreSQL: pks the process already knows (its budget leases'), taken without a read; ``lock`` checks them
+        self._known = known or {}
+        self._unchecked: set[tuple[int, str]] = set()
         # Finished windows charged by late events: (limit pk, window start) -> history row being updated.
         self._history: dict[tuple[int, datetime], dict[str, Any]] = {}
 
@@ -125,7 +135,16 @@ class Ledger:
         database from ``BEGIN IMMEDIATE``), in one trip to the connection's thread."""
         named = list(dict.fromkeys(limit_ids))
         if not self._db.is_sqlite:
-            wanted = [i for i in named if (app_id, i) not in self._pks]
+            wanted = []
+            for limit_id in named:
+                key = (app_id, limit_id)
+                if key in self._pks:
+                    continue
+                if key in self._known:
+                    self._pks[key] = self._known[key]
+                    self._unchecked.add(key)
+                else:
+                    wanted.append(limit_id)
             if wanted:
                 for pk, limit_id in await (await driver(self._conn)).fetch(_PG_LOAD_IDS, app_id, wanted):
                     self._pks[(app_id, limit_id)] = pk
@@ -151,8 +170,15 @@ class Ledger:
         if not by_pk:
             return
         for record in await (await driver(self._conn)).fetch(_PG_LOCK, sorted(by_pk)):
+            key = by_pk[record["id"]]
+            if key in self._unchecked and (
+                record["deleted_at"] is not None or (record["app_id"], record["limit_id"]) != key
+            ):
+                raise StaleLimits(key)
             data = await roll_window(self._conn, decoded(limits, record), self._now)
-            self._rows[by_pk[data["id"]]] = _row(_Mapping(data))
+            self._rows[key] = _row(_Mapping(data))
+        if missing := self._unchecked - self._rows.keys():
+            raise StaleLimits(*sorted(missing))
 
     def get(self, app_id: int, limit_id: str) -> LimitRow | None:
         return self._rows.get((app_id, limit_id))

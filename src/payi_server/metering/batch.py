@@ -1,12 +1,13 @@
 """The steps of one group-commit batch, in one transaction (``BatchWriter.write``), and the rows they write.
 
 1. the limits each request names are read (an unknown id refuses that request only; a proxied call, already
-   answered, is recorded without it);
+   answered, is recorded without it); on PostgreSQL, those behind the calls' budget leases are known by their
+   pks and checked in step 5 (one removed meanwhile runs the whole batch again, looking every limit up);
 2. use cases named on the fly are created; an instance's own limit joins the request's limits;
 3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not);
 4. rollups (by hour and by day of every dimension; by hour of limit and of property) and stored prompts;
-5. last, so their row locks are held briefly: the limits are locked, budget leases settled (one statement per
-   lease), limits charged in the window of each event's time, and each request's limit states linked;
+5. last, so their row locks are held briefly: the limits are locked, budget leases settled (on PostgreSQL one
+   statement for them all), limits charged in the window of each event's time, and each request's limit states linked;
 6. a duplicate answers with the original request's result.
 
 The queue, the retries and what happens when the database is away are the recorder's (``metering.recorder``).
@@ -24,7 +25,7 @@ from sqlalchemy import delete
 
 from ..errors import ApiError, api_error
 from ..limits.leases import LeaseBook, Settlement
-from ..limits.ledger import Ledger
+from ..limits.ledger import Ledger, StaleLimits
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import (
@@ -73,12 +74,25 @@ class BatchWriter:
     async def write(self, batch: list[Pending]) -> list[dict[str, Any] | ApiError]:
         """Write ``batch`` in one transaction; one outcome per item (its ``xproxy_result``, or why it was refused).
         Raises when the transaction fails (the recorder then retries, or holds the batch for the database)."""
+        # The limits behind the calls' budget leases are known by their pks: PostgreSQL need not look them up
+        known = {
+            (hold.lease.app_id, hold.lease.limit_id): hold.lease.pk
+            for item in batch
+            for hold in item.holds or ()
+            if not hold.lease.deleted
+        }
+        try:
+            return await self._write(batch, known)
+        except StaleLimits:  # one of them was removed or replaced meanwhile: again, looking every limit up
+            return await self._write(batch, {})
+
+    async def _write(self, batch: list[Pending], known: dict[tuple[int, str], int]) -> list[dict[str, Any] | ApiError]:
         now = utcnow()
         outcomes: list[dict[str, Any] | ApiError | None] = [None] * len(batch)
         async with self._db.write() as conn:
-            # PostgreSQL reads the limits' ids now and locks their rows in step 5; SQLite, whose writer holds the
-            # database from ``BEGIN IMMEDIATE``, reads the rows now
-            ledger = Ledger(conn, self._db, now)
+            # PostgreSQL reads the limits' ids now (or takes those it knows) and locks their rows in step 5; SQLite,
+            # whose writer holds the database from ``BEGIN IMMEDIATE``, reads the rows now
+            ledger = Ledger(conn, self._db, now, known=known)
 
             # 1. limits named by each request (read now, locked in step 5); unknown ids reject that request only
             by_app: dict[int, set[str]] = defaultdict(set)
@@ -150,8 +164,8 @@ class BatchWriter:
             ]
             await self.log.store_payloads(conn, payloads)
 
-            # 5. last, so that their row locks are held briefly: lock the limits, settle budget leases (one
-            # statement per lease), charge the limits and count states
+            # 5. last, so that their row locks are held briefly: lock the limits, settle budget leases, charge the
+            # limits and count states
             await ledger.lock()
             settlements: list[Settlement] = []
             released_by_item: dict[int, dict[int, Decimal]] = {}
