@@ -266,6 +266,54 @@ async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: 
     assert lease.amount == rows["hot"].reserved  # this process's lease is the limit's only one
 
 
+async def test_a_limit_deleted_under_held_calls_is_not_charged(running: Running) -> None:
+    """The group commit takes the limits behind the calls' leases by their pks (PostgreSQL reads no ids for them).
+    When one of them was deleted while the calls were out (by another process: this one's leases do not know), the
+    batch runs again looking the ids up: the deleted limit is not touched, the other is charged, and every call is
+    recorded once."""
+    from payi_server.limits.service import LimitService
+    from payi_server.metering.event import Usage
+    from payi_server.store.tables import limits, request_limits
+
+    app_id = int(running.boot.app["app_id"])
+    service = LimitService(running.state.db)
+    for limit_id in ("gone", "kept"):
+        await service.create(app_id, name=limit_id, max=Decimal(1000), limit_id=limit_id, limit_type="block",
+                             enforcement="strict")
+    gate = running.state.gate
+    calls = []
+    for n in range(6):
+        call = gate.call(_principal(running), Attribution(limit_ids=["gone", "kept"]), category="system.anthropic",
+                         named_model="claude-3-haiku-20240307", store=False)
+        await call.admit(_fixed_estimate)
+        call.started()
+        call.price(Usage(units={"text": {"input": 1000 + n, "output": 100}}, response_id=f"x{n}"), 200)
+        calls.append(call)
+    before = running.state.meter.recorder.written
+    await service.delete(app_id, "gone")
+    for call in calls:
+        call.finish(200, None, None)
+    await _drained(running, before + len(calls))
+
+    costs = sum(call.pending.cost_total for call in calls)
+    ids = [call.pending.request_id for call in calls]
+    async with running.state.db.read() as conn:
+        rows = {r.limit_id: r for r in (await conn.execute(select(limits))).all()}
+        assert rows["gone"].deleted_at is not None and rows["kept"].deleted_at is None
+        assert (rows["gone"].spent_total, rows["gone"].count_total) == (0, 0)
+        assert (rows["kept"].spent_total, rows["kept"].count_total) == (costs, len(calls))
+        linked = {
+            r.limit_pk: r.n
+            for r in (await conn.execute(
+                select(request_limits.c.limit_pk, func.count().label("n"))
+                .where(request_limits.c.request_id.in_(ids)).group_by(request_limits.c.limit_pk)
+            )).all()
+        }
+        assert linked == {rows["kept"].id: len(calls)}
+        stored = (await conn.execute(select(func.count()).select_from(requests).where(requests.c.id.in_(ids))))
+        assert stored.scalar_one() == len(calls)
+
+
 async def test_the_gate_prepares_exact_estimates_only_as_a_limit_nears_its_max(running: Running) -> None:
     """A looser (byte-counted) estimate far from a limit's max prepares nothing (so a process whose limits stay far
     from their max never builds a tokenizer); within PREPARE_EXACT_ROOM of such holds the route is asked to prepare
