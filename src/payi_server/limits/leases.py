@@ -38,23 +38,13 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, insert, select, update
 
 from ..ids import IdGenerator
-from ..store.bulk import driver
 from ..store.changes import utcnow
-from ..store.sqlite_driver import bound, read, trip
 from ..store.engine import Database
 from ..store.tables import limit_reservations, limits
 from .ledger import roll_window
 from .model import ZERO, is_stale
 
 log = logging.getLogger("payi_server.limits.leases")
-# PostgreSQL: each lease row gives up what the batch's costs take from it, at most all it holds, in one statement
-# that also returns what it held before (run with the limits locked, so nothing else moves the rows meanwhile).
-_PG_CONSUME = (
-    "UPDATE limit_reservations AS r SET amount = r.amount - LEAST(u.used, o.amount) "
-    "FROM unnest($1::int8[], $2::numeric[]) AS u(id, used), "
-    "(SELECT id, amount FROM limit_reservations WHERE id = ANY($1::int8[])) AS o "
-    "WHERE r.id = u.id AND o.id = u.id RETURNING r.id, o.amount"
-)
 T = TypeVar("T")
 
 FAIR_SHARE = 4  # a grant takes at most a quarter of what is left
@@ -99,6 +89,38 @@ class Settlement:
     hold: Hold
     cost: Decimal
     released: Decimal  # how much of the lease row (and of ``reserved``) the cost consumed
+
+
+@dataclass(slots=True)
+class Settling:
+    """What a batch's costs take from this process's lease rows. Each cost takes its amount rounded down to the
+    rows' 1e-10 (the rest stays held), and a row gives up at most what it holds: the ledger writes that with the
+    limits (``Ledger.flush``), which lowers each limit's ``reserved`` by what its rows gave up and returns what each
+    row held; ``settled`` then says what each call released."""
+
+    charges: list[tuple[Hold, Decimal]]
+    takes: list[Decimal] = field(default_factory=list)
+    wanted: dict[int, tuple[int, Decimal]] = field(default_factory=dict)  # lease id -> (limit pk, sum of takes)
+
+    def __post_init__(self) -> None:
+        self.takes = [cost.quantize(QUANTUM, rounding=ROUND_DOWN) for _, cost in self.charges]
+        for (hold, _), take in zip(self.charges, self.takes, strict=True):
+            if hold.lease_id is not None:
+                _, sum_ = self.wanted.get(hold.lease_id, (hold.lease.pk, ZERO))
+                self.wanted[hold.lease_id] = (hold.lease.pk, sum_ + take)
+
+    def settled(self, held: dict[int, Decimal]) -> list[Settlement]:
+        """Each call releases from what its lease row held, in order: together exactly what the row gave up (a row
+        that is gone releases nothing)."""
+        left = dict(held)
+        out = []
+        for (hold, cost), take in zip(self.charges, self.takes, strict=True):
+            released = ZERO
+            if hold.lease_id is not None and hold.lease_id in left:
+                released = min(take, left[hold.lease_id])
+                left[hold.lease_id] -= released
+            out.append(Settlement(hold, cost, released))
+        return out
 
 
 @dataclass(eq=False)
@@ -549,40 +571,7 @@ class LeaseBook:
                 lease.lease_id = None
                 lease.amount = ZERO
 
-    # --- settlement (inside the recorder's batch transaction) -------------------------------------------
-    async def settle(self, conn: Any, charges: Sequence[tuple[Hold, Decimal]]) -> list[Settlement]:
-        """Consume each call's real cost from its lease row, at most what the row holds. Returns what to apply in
-        memory after the commit (``applied``); the caller reduces the limit's ``reserved`` by ``released``.
-        PostgreSQL: one statement, which returns what each row held; SQLite: a read and an update, one trip each."""
-        if not charges:
-            return []
-        # Lease rows are stored to 1e-10: a cost gives up its amount rounded down to that (the rest stays held)
-        takes = [cost.quantize(QUANTUM, rounding=ROUND_DOWN) for _, cost in charges]
-        wanted: dict[int, Decimal] = {}
-        for (hold, _), take in zip(charges, takes, strict=True):
-            if hold.lease_id is not None:
-                wanted[hold.lease_id] = wanted.get(hold.lease_id, ZERO) + take
-        ids = sorted(wanted)
-        held: dict[int, Decimal] = {}
-        pg = None if self._db.is_sqlite else await driver(conn)  # PostgreSQL: through asyncpg (``store.bulk``)
-        if ids and pg is not None:
-            held = {r["id"]: r["amount"] for r in await pg.fetch(_PG_CONSUME, ids, [wanted[i] for i in ids])}
-        elif ids:  # SQLite: without SQLAlchemy (``store.sqlite_driver``)
-            query = f"SELECT id, amount FROM limit_reservations WHERE id IN ({', '.join('?' * len(ids))})"
-            held = {i: read(limit_reservations, "amount", amount) for i, amount in await trip(conn, query, ids)}
-            used = [(bound(limit_reservations, "amount", min(wanted[i], held[i])), i) for i in ids if i in held]
-            if used:
-                await trip(conn, "UPDATE limit_reservations SET amount = amount - ? WHERE id = ?", used, many=True)
-        # Each call releases from what its lease row held, in order: together exactly what the row gave up.
-        out = []
-        for (hold, cost), take in zip(charges, takes, strict=True):
-            released = ZERO
-            if hold.lease_id is not None and hold.lease_id in held:
-                released = min(take, held[hold.lease_id])
-                held[hold.lease_id] -= released
-            out.append(Settlement(hold, cost, released))
-        return out
-
+    # --- settlement (inside the recorder's batch transaction: ``Settling``, then ``applied``) ---------------
     @staticmethod
     def applied(settlements: Iterable[Settlement]) -> None:
         """After the batch committed: holds leave the leases, costs leave their amounts and join the spend."""

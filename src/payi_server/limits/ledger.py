@@ -2,25 +2,26 @@
 
 ``Ledger`` loads the batch's limit rows locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's single writer
 with ``BEGIN IMMEDIATE``), rolls a finished periodic window into history, adds each request's real cost, counts
-its state, lowers ``reserved`` by what the request's budget-lease holds released (``limits.leases``), and writes
-each row back once per batch. Admission before a proxied call happens in memory, in ``limits.leases``.
+its state, and writes each row back once per batch, with what the requests' budget leases gave up
+(``limits.leases.Settling``) taken off the leases' rows and off the limit's ``reserved``. Admission before a proxied call happens in memory, in ``limits.leases``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 import copy
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from ..store.bulk import BulkUpdate, decoded, driver
+from ..store.bulk import BulkInsert, decoded, driver
 from ..store.engine import Database
-from ..store.sqlite_driver import bound, select_rows, trip
-from ..store.tables import limit_history, limits
+from ..store.sqlite_driver import bound, read, select_rows, trip
+from ..store.tables import limit_history, limit_reservations, limits
 from .model import STATES, ZERO, is_stale, state_after, totals_view, window_start
 
 
@@ -32,7 +33,23 @@ _PG_LOCK = (
     "FOR NO KEY UPDATE"
 )
 _WRITTEN = ("spent_input", "spent_output", "spent_total", "reserved", *(f"count_{s}" for s in (*STATES, "total")))
-_PG_WRITE_BACK = BulkUpdate(limits, "id", _WRITTEN)
+_WRITE_BACK_ROWS = BulkInsert(limits, columns=["id", *_WRITTEN])  # the rows as one JSON parameter, $1
+# PostgreSQL: one statement takes what the batch's costs use up off the lease rows (each at most what it holds;
+# $2 their ids, $3 the amounts), writes the limits back ($1) with their ``reserved`` lowered by what their rows
+# gave up, and returns what each row held. Run with the limits locked: nothing else moves those rows meanwhile.
+_PG_FLUSH = (
+    "WITH o AS (SELECT id, amount FROM limit_reservations WHERE id = ANY($2::int8[])), "
+    "c AS (UPDATE limit_reservations AS r SET amount = r.amount - LEAST(u.used, o.amount) "
+    "FROM unnest($2::int8[], $3::numeric[]) AS u(id, used) JOIN o ON o.id = u.id WHERE r.id = u.id "
+    "RETURNING r.id, r.limit_pk, o.amount AS held, LEAST(u.used, o.amount) AS taken), "
+    "w AS (UPDATE limits AS t SET "
+    + ", ".join(f"{name} = v.{name}" for name in _WRITTEN if name != "reserved")
+    + ", reserved = GREATEST(0, v.reserved - COALESCE(s.taken, 0)) "
+    f"FROM ({_WRITE_BACK_ROWS.source}) AS v "
+    "LEFT JOIN (SELECT limit_pk, sum(taken) AS taken FROM c GROUP BY limit_pk) AS s ON s.limit_pk = v.id "
+    "WHERE t.id = v.id)"
+)
+_FIRST_PARAMETER = re.compile(r"\$1(?!\d)")
 _SQLITE_WRITE_BACK = f"UPDATE limits SET {', '.join(f'{name} = ?' for name in _WRITTEN)} WHERE id = ?"
 
 
@@ -191,7 +208,6 @@ class Ledger:
         cost_output: Decimal,
         *,
         failed: bool,
-        released: dict[int, Decimal] | None = None,
     ) -> dict[str, str]:
         """Add one request's cost to each limit and return the state it leaves each one in."""
         states = {}
@@ -201,8 +217,6 @@ class Ledger:
             row.spent_input += cost_input
             row.spent_output += cost_output
             row.spent_total += total
-            if released and row.pk in released:
-                row.reserved = max(ZERO, row.reserved - released[row.pk])
             state = "failed" if failed else state_after(row.spent_total, row.max, row.threshold)
             row.counts[state] += 1
             row.counts["total"] += 1
@@ -219,7 +233,6 @@ class Ledger:
         *,
         at: datetime,
         failed: bool,
-        released: dict[int, Decimal] | None = None,
     ) -> dict[str, str]:
         """``charge`` by event time: a periodic limit counts an event in the window ``at`` falls in. An event of a
         finished window (ingested late, or a call admitted before a window boundary and recorded after it) is added
@@ -237,11 +250,8 @@ class Ledger:
                     late.append((row, window))
                     continue
             current.append(limit_id)
-        states = self.charge(app_id, current, cost_input, cost_output, failed=failed, released=released)
+        states = self.charge(app_id, current, cost_input, cost_output, failed=failed)
         for row, window in late:
-            if released and row.pk in released:
-                row.reserved = max(ZERO, row.reserved - released[row.pk])
-                row.dirty = True
             states[row.limit_id] = await self._charge_window(row, window, cost_input, cost_output, failed=failed)
         return states
 
@@ -289,7 +299,22 @@ class Ledger:
             states[limit_id] = state
         return states
 
-    async def flush(self) -> None:
+    async def flush(
+        self, consume: Mapping[int, tuple[int, Decimal]] | None = None, *, also: Sequence[tuple[str, str]] = ()
+    ) -> dict[int, Decimal]:
+        """Write the charged rows back, and take ``consume`` (lease id -> (limit pk, amount)) off those lease rows,
+        each at most what it holds, and off their limits' ``reserved`` (never below 0). Returns what each lease row
+        held before (a row that is gone is absent). PostgreSQL: one statement, with the statements ``also`` names
+        joined to it (``(sql, payload)``: an ``INSERT`` or ``UPDATE`` whose one parameter is ``$1``); SQLite: a trip
+        each (``also`` is PostgreSQL's only)."""
+        consume = consume or {}
+        by_pk = {row.pk: row for row in self._rows.values()}
+        for pk, _ in consume.values():  # a limit whose leases give something up is written back, charged or not
+            if (row := by_pk.get(pk)) is not None:
+                row.dirty = True
+        held: dict[int, Decimal] = {}
+        if consume and self._db.is_sqlite:
+            held = await self._consume_sqlite(consume, by_pk)
         written = []
         for row in sorted(self._rows.values(), key=lambda r: r.pk):
             if not row.dirty:
@@ -303,8 +328,8 @@ class Ledger:
             values.update({f"count_{state}": n for state, n in row.counts.items()})
             written.append({"id": row.pk, **values})
             row.dirty = False
-        if written and not self._db.is_sqlite:  # PostgreSQL: one statement, through asyncpg (``store.bulk``)
-            await _PG_WRITE_BACK.run(self._conn, written)
+        if not self._db.is_sqlite and (written or consume or also):
+            held = await self._flush_pg(written, consume, also)
         elif written:  # SQLite: one trip (``store.sqlite_driver``)
             await trip(
                 self._conn,
@@ -332,7 +357,40 @@ class Ledger:
                     .returning(limit_history.c.id)
                 )
             ).scalar_one()
+        return held
 
+    async def _flush_pg(
+        self, written: list[dict[str, Any]], consume: Mapping[int, tuple[int, Decimal]], also: Sequence[tuple[str, str]]
+    ) -> dict[int, Decimal]:
+        ids = sorted(consume)
+        sql = _PG_FLUSH + "".join(
+            f", a{n} AS ({_FIRST_PARAMETER.sub(f'${n + 4}', part)})" for n, (part, _) in enumerate(also)
+        ) + " SELECT id, held FROM c"
+        records = await (await driver(self._conn)).fetch(
+            sql, _WRITE_BACK_ROWS.payload(written), ids, [consume[i][1] for i in ids], *(arg for _, arg in also)
+        )
+        return {r["id"]: r["held"] for r in records}
+
+    async def _consume_sqlite(
+        self, consume: Mapping[int, tuple[int, Decimal]], by_pk: dict[int, LimitRow]
+    ) -> dict[int, Decimal]:
+        """SQLite: read what the lease rows hold, take what is used up (at most that), lower ``reserved`` in the
+        rows written back next."""
+        ids = sorted(consume)
+        query = f"SELECT id, amount FROM limit_reservations WHERE id IN ({', '.join('?' * len(ids))})"
+        held = {i: read(limit_reservations, "amount", amount) for i, amount in await trip(self._conn, query, ids)}
+        taken = {i: min(consume[i][1], held[i]) for i in ids if i in held}
+        if taken:
+            await trip(
+                self._conn,
+                "UPDATE limit_reservations SET amount = amount - ? WHERE id = ?",
+                [(bound(limit_reservations, "amount", amount), i) for i, amount in taken.items()],
+                many=True,
+            )
+        for i, amount in taken.items():
+            if (row := by_pk.get(consume[i][0])) is not None:
+                row.reserved = max(ZERO, row.reserved - amount)
+        return held
 
 def _next_window(raw: dict[str, Any], window: datetime) -> datetime | None:
     """Start of the window after ``window`` (past any DST change or month length)."""

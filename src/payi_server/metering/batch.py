@@ -6,8 +6,9 @@
 2. use cases named on the fly are created; an instance's own limit joins the request's limits;
 3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not);
 4. rollups (by hour and by day of every dimension; by hour of limit and of property) and stored prompts;
-5. last, so their row locks are held briefly: the limits are locked, budget leases settled (on PostgreSQL one
-   statement for them all), limits charged in the window of each event's time, and each request's limit states linked;
+5. last, so their row locks are held briefly: the limits are locked and charged in the window of each event's
+   time; then one write (on PostgreSQL one statement) settles the budget leases, writes the limits back and links
+   each request's limit states;
 6. a duplicate answers with the original request's result.
 
 The queue, the retries and what happens when the database is away are the recorder's (``metering.recorder``).
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from ..errors import ApiError, api_error
-from ..limits.leases import LeaseBook, Settlement
+from ..limits.leases import LeaseBook, Settling
 from ..limits.ledger import Ledger, StaleLimits
 from ..store.changes import utcnow
 from ..store.engine import Database
@@ -164,21 +165,18 @@ class BatchWriter:
             ]
             await self.log.store_payloads(conn, payloads)
 
-            # 5. last, so that their row locks are held briefly: lock the limits, settle budget leases, charge the
-            # limits and count states
+            # 5. last, so that their row locks are held briefly: lock the limits, charge them and count states, then
+            # settle the budget leases with the write-back
             await ledger.lock()
-            settlements: list[Settlement] = []
-            released_by_item: dict[int, dict[int, Decimal]] = {}
-            if self._leases is not None:
-                charges = [
-                    (hold, batch[i].cost_total if batch[i].request_id in inserted else Decimal(0), i)
+            settling = Settling(
+                [
+                    (hold, batch[i].cost_total if batch[i].request_id in inserted else Decimal(0))
                     for i in valid
                     for hold in batch[i].holds or ()
                 ]
-                settlements = await self._leases.settle(conn, [(h, c) for h, c, _ in charges])
-                for (_h, _c, i), done in zip(charges, settlements, strict=True):
-                    per = released_by_item.setdefault(i, {})
-                    per[done.hold.lease.pk] = per.get(done.hold.lease.pk, Decimal(0)) + done.released
+                if self._leases is not None
+                else []
+            )
             link_rows = []
             for i in recorded:
                 item = batch[i]
@@ -198,15 +196,17 @@ class BatchWriter:
                         item.cost_output,
                         at=item.event.event_timestamp,
                         failed=item.event.failed,
-                        released=released_by_item.get(i),
                     )
                 for limit_id, state in states.items():
                     row = ledger.get(item.app_id, limit_id)
                     if row is not None:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
-            await ledger.flush()
-            await self.log.link(conn, link_rows)
+            # the limits written back with what the leases gave up (and, on PostgreSQL, the links in the same statement)
+            joined = self.log.link_statement(link_rows)
+            settlements = settling.settled(await ledger.flush(settling.wanted, also=[joined] if joined else []))
+            if joined is None:
+                await self.log.link(conn, link_rows)
 
             # 6. duplicates answer with the original request's result
             if duplicates:

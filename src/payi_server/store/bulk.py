@@ -14,8 +14,8 @@ SQLite's counterpart, one trip per statement without SQLAlchemy, is ``store.sqli
 The same holds for the group commit's few-row statements (the limits it locks and writes back, the leases it
 settles, the hourly rollups): through SQLAlchemy each statement cost the worker 0.3-1 ms of CPU on the benchmark
 machine, the same statement through asyncpg a third of that. ``driver`` gives the connection's asyncpg connection
-(inside its transaction); ``BulkUpsert`` adds to rollup rows, ``BulkUpdate`` writes rows back by key, and
-``decoded`` reads rows as SQLAlchemy would have returned them (each column's own result processing).
+(inside its transaction); ``BulkUpsert`` adds to rollup rows, ``BulkInsert.source`` gives rows to an ``UPDATE``
+(the limits' write-back, ``limits.ledger``), and ``decoded`` reads rows as SQLAlchemy would have returned them (each column's own result processing).
 """
 
 from __future__ import annotations
@@ -182,20 +182,6 @@ class BulkUpsert(BulkInsert):
         stmt = add_on_conflict(postgresql.insert(table), table, keys, add, sqlite=False)
         compiled = str(stmt.compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
         self.sql += compiled[compiled.index(" ON CONFLICT ") :]
-
-
-class BulkUpdate:
-    """Rows written back by key in one statement: ``UPDATE table SET c = v.c, ... FROM (the rows) v WHERE
-    table.key = v.key``. Rows are mappings with the key and every column named."""
-
-    def __init__(self, table: Table, key: str, columns: Sequence[str]) -> None:
-        self._values = BulkInsert(table, columns=[key, *columns])
-        sets = ", ".join(f"{name} = v.{name}" for name in columns)
-        self.sql = f"UPDATE {table.name} AS t SET {sets} FROM ({self._values.source}) AS v WHERE t.{key} = v.{key}"
-
-    async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            await (await driver(conn)).execute(self.sql, self._values.payload(rows))
 
 
 def decoded(table: Table, record: Mapping[str, Any]) -> dict[str, Any]:

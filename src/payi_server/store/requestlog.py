@@ -93,6 +93,11 @@ class RequestLog(ABC):
     async def link(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         """A request's state on each limit it named (``request_id``, ``limit_pk``, ``state``)."""
 
+    def link_statement(self, rows: Sequence[Row]) -> tuple[str, str] | None:
+        """``link`` as a statement the batch may join to its own (``(sql, payload)``, ``$1`` the one parameter), when
+        the log lives in the batch's PostgreSQL database; ``None``: call ``link``."""
+        return None
+
     @abstractmethod
     async def store_payloads(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         """Stored prompts and responses (``request_id``, ``app_id``, ``event_timestamp`` and the texts)."""
@@ -235,6 +240,11 @@ class SqlRequestLog(RequestLog):
     async def link(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         if rows:
             await self._links.run(conn, rows)
+
+    def link_statement(self, rows: Sequence[Row]) -> tuple[str, str] | None:
+        if rows and isinstance(self._links, BulkInsert):
+            return self._links.sql, self._links.payload(rows)
+        return None
 
     async def store_payloads(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         if rows:

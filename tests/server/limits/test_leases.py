@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payi_server.ids import IdGenerator
 from payi_server.limits.leases import (
-    EXHAUSTED_PAUSE, HORIZON, LAG_COVER, LOOSE_HOLD_ROOM, Hold, LeaseBook, reclaim_expired,
+    EXHAUSTED_PAUSE, HORIZON, LAG_COVER, LOOSE_HOLD_ROOM, Hold, LeaseBook, Settling, reclaim_expired,
 )
 from payi_server.limits.ledger import Ledger
 from payi_server.limits.service import LimitService
@@ -121,8 +120,8 @@ async def record(
     db: Database, book: LeaseBook, app_id: int, calls: Sequence[Call], default_cost: Decimal | None = None
 ) -> None:
     """Settle calls as the recorder's group commit does (``Recorder._write``, step 5): one write transaction
-    that locks the limits late (PostgreSQL), settles the process's leases (one statement per lease), charges each call (at
-    its event time, now) with what its holds released, and applies the settlements to the process's memory
+    that locks the limits late (PostgreSQL), charges each call (at its event time, now), settles the process's leases
+    with the write-back, and applies the settlements to the process's memory
     only after the commit. A call not priced yet is priced first at ``default_cost`` (its hold when not
     given), as the proxy does when the answer comes."""
     if not calls:
@@ -135,17 +134,10 @@ async def record(
         ledger = Ledger(conn, db, now)
         assert await ledger.load(app_id, sorted({i for call in calls for i in call.limit_ids})) == []
         await ledger.lock()
-        charges = [(n, hold, call.cost or ZERO) for n, call in enumerate(calls) for hold in call.holds]
-        settlements = await book.settle(conn, [(hold, cost) for _, hold, cost in charges])
-        released: dict[int, dict[int, Decimal]] = defaultdict(dict)
-        for (n, _, _), done in zip(charges, settlements, strict=True):
-            released[n][done.hold.lease.pk] = released[n].get(done.hold.lease.pk, ZERO) + done.released
-        for n, call in enumerate(calls):
-            cost = call.cost or ZERO
-            await ledger.charge_at(
-                app_id, call.limit_ids, cost, ZERO, at=now, failed=False, released=released.get(n)
-            )
-        await ledger.flush()
+        settling = Settling([(hold, call.cost or ZERO) for call in calls for hold in call.holds])
+        for call in calls:
+            await ledger.charge_at(app_id, call.limit_ids, call.cost or ZERO, ZERO, at=now, failed=False)
+        settlements = settling.settled(await ledger.flush(settling.wanted))
     LeaseBook.applied(settlements)
 
 
