@@ -199,7 +199,7 @@ def migrate_cmd() -> None:
     settings = _settings()
 
     async def main() -> tuple[str | None, dict[str, int] | None]:
-        revision = await migrate(settings.sqlalchemy_url)
+        revision = await migrate(settings.sqlalchemy_url, complete=True)
         db = Database(settings.sqlalchemy_url, pool_size=1)
         try:
             return revision, await sync_system_catalog(db)

@@ -182,6 +182,72 @@ def _create_day(conn: Any, table: str, key: str, name: str, low: int, high: int)
         log.warning("request log: moved %s rows of %s out of %s_default", moved, name, table)
 
 
+# Indexes added to a partitioned table after it held rows (a migration makes the partitioned index only, ``ON
+# ONLY``; ``complete_indexes`` builds each partition's): name -> (table, columns).
+LATE_INDEXES = {"ix_requests_app_id_cost_total": ("requests", "app_id, cost_total")}
+_BUILD_LOCK_ID = 7_270_003
+
+
+def complete_indexes(conn: Any) -> list[str]:
+    """Build what the partitioned indexes of ``LATE_INDEXES`` still lack, on an ``AUTOCOMMIT`` connection, while
+    the recorder writes: each partition without its index gets it ``CREATE INDEX CONCURRENTLY`` (an invalid one
+    left by an interrupted build is dropped first) and attached; once every partition's is attached, PostgreSQL
+    marks the partitioned index valid. Partitions created meanwhile get theirs with their table. One process at a
+    time (an advisory lock; another finds it taken and leaves the work to it). Returns the partitions built."""
+    if not partitioned(conn):
+        return []
+    wanted = {
+        name: LATE_INDEXES[name]
+        for (name,) in conn.execute(
+            text(
+                "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+                "WHERE NOT x.indisvalid AND c.relkind = 'I' AND c.relname = ANY(:names)"
+            ),
+            {"names": list(LATE_INDEXES)},
+        ).all()
+    }
+    if not wanted or not conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": _BUILD_LOCK_ID}).scalar():
+        return []
+    built = []
+    try:
+        for index, (table, columns) in wanted.items():
+            for (partition,) in conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = to_regclass(:table) ORDER BY c.relname"
+                ),
+                {"table": table},
+            ).all():
+                if _has_attached(conn, index, partition):
+                    continue
+                name = f"{partition}_{index.removeprefix(f'ix_{table}_')}"
+                valid = conn.execute(
+                    text("SELECT x.indisvalid FROM pg_index x WHERE x.indexrelid = to_regclass(:name)"),
+                    {"name": name},
+                ).scalar()
+                if valid is False:  # an interrupted build
+                    conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+                conn.execute(text(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {partition} ({columns})"))
+                conn.execute(text(f"ALTER INDEX {index} ATTACH PARTITION {name}"))
+                built.append(partition)
+            log.info("request log: index %s built on %s partitions", index, len(built))
+    finally:
+        conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _BUILD_LOCK_ID})
+    return built
+
+
+def _has_attached(conn: Any, index: str, partition: str) -> bool:
+    return bool(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid "
+                "WHERE i.inhparent = to_regclass(:index) AND x.indrelid = to_regclass(:partition)"
+            ),
+            {"index": index, "partition": partition},
+        ).scalar_one()
+    )
+
+
 def default_rows(conn: Any) -> int:
     """Rows in the DEFAULT partition of ``requests`` (0 when all is well; -1 where the log is not partitioned)."""
     if not partitioned(conn):

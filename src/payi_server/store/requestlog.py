@@ -35,7 +35,9 @@ from sqlalchemy import String, Table, and_, bindparam, delete, or_, select, tupl
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .bulk import BulkInsert
-from .partitions import DROP_DAYS_AT_ONCE, EVENT_LEAD, default_rows, drop_days, ensure_days, expired_days, id_at
+from .partitions import (
+    DROP_DAYS_AT_ONCE, EVENT_LEAD, complete_indexes, default_rows, drop_days, ensure_days, expired_days, id_at,
+)
 from .requestkeys import KeyedRequestInsert, deleting, forget, recorded_ids
 from .sqlite_bulk import SqliteInsert, conflict_clause
 from .tables import DIMENSION_COLUMNS, limits, request_limits, request_payloads, requests
@@ -145,7 +147,8 @@ class RequestLog(ABC):
     # --- lifecycle ------------------------------------------------------------------------------------------
     @abstractmethod
     async def prepare(self, today: date) -> None:
-        """Make ready to take the next days' requests (partitions ahead)."""
+        """Make ready to take the next days' requests (partitions ahead), and build what indexes a migration left
+        to build (``partitions.complete_indexes``)."""
 
     @abstractmethod
     async def drop_before(self, cutoff: datetime) -> list[tuple[str, dict[str, int]]]:
@@ -329,12 +332,12 @@ class SqlRequestLog(RequestLog):
         if not app_ids:
             return []
         column = TOP_COLUMNS[by]
-        stmt = (
-            select(*_SELECTED)
-            .where(*_wheres(tuple(app_ids), query))
-            .order_by(column.is_(None), column.desc(), requests.c.id.desc())
-            .limit(size)
-        )
+        # Rows without a value last; a column that always has one (cost) is ordered by itself alone, so that its
+        # index gives the order.
+        order = [column.desc(), requests.c.id.desc()] if not column.nullable else [
+            column.is_(None), column.desc(), requests.c.id.desc()
+        ]
+        stmt = select(*_SELECTED).where(*_wheres(tuple(app_ids), query)).order_by(*order).limit(size)
         async with self.db.read() as conn:
             return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 
@@ -368,6 +371,9 @@ class SqlRequestLog(RequestLog):
             return
         async with self.db.write() as conn:
             await conn.run_sync(ensure_days, today)
+        async with self.db.engine.connect() as conn:  # indexes a migration left to build (usually nothing to do)
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.run_sync(complete_indexes)
 
     async def drop_before(self, cutoff: datetime) -> list[tuple[str, dict[str, int]]]:
         """PostgreSQL: a day's events are at most ``EVENT_LEAD`` later than its ids' time (``metering/meter.py``), so

@@ -181,6 +181,9 @@ requests = Table(
     Column("price_as_resource", String(300), nullable=True),
     Column("result", JSON, nullable=True),  # extra xproxy_result fields (warnings, actions) as answered
     Index("ix_requests_app_id_event_timestamp", "app_id", "event_timestamp"),
+    # The request list's most expensive first (``RequestLog.top``): read backwards, each day's partition gives its
+    # costliest rows first, so a month's top page reads a few rows of each day, not the month (migration 0012).
+    Index("ix_requests_app_id_cost_total", "app_id", "cost_total"),
 )
 # The same event twice (the SDK's retry queue) is recorded once: on SQLite by this index; on PostgreSQL, where the
 # request log is partitioned by id (``store/partitions.py``) and so cannot have it, by ``request_keys``.
