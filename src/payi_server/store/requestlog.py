@@ -331,13 +331,26 @@ class SqlRequestLog(RequestLog):
         """One page, no keyset: a top-N sort over the range's rows (its index bounds the scan)."""
         if not app_ids:
             return []
+        ids = tuple(app_ids)
         column = TOP_COLUMNS[by]
-        # Rows without a value last; a column that always has one (cost) is ordered by itself alone, so that its
-        # index gives the order.
-        order = [column.desc(), requests.c.id.desc()] if not column.nullable else [
-            column.is_(None), column.desc(), requests.c.id.desc()
-        ]
-        stmt = select(*_SELECTED).where(*_wheres(tuple(app_ids), query)).order_by(*order).limit(size)
+        if column.nullable:  # rows without a value last
+            order = [column.is_(None), column.desc(), requests.c.id.desc()]
+            stmt = select(*_SELECTED).where(*_wheres(ids, query)).order_by(*order).limit(size)
+        elif len(ids) == 1 or len(ids) > MAX_UNION_APPS:
+            stmt = select(*_SELECTED).where(*_wheres(ids, query)).order_by(column.desc(), requests.c.id.desc()).limit(size)
+        else:
+            # A column that always has a value (cost) is ordered by its (app_id, column) index, one application at a
+            # time (an index range gives no order across several), and the applications' tops are merged.
+            parts = union_all(
+                *(
+                    select(
+                        select(*_SELECTED).where(*_wheres((a,), query))
+                        .order_by(column.desc(), requests.c.id.desc()).limit(size).subquery(f"a{i}")
+                    )
+                    for i, a in enumerate(ids)
+                )
+            ).subquery("tops")
+            stmt = select(parts).order_by(parts.c[column.name].desc(), parts.c.id.desc()).limit(size)
         async with self.db.read() as conn:
             return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 

@@ -75,6 +75,11 @@ async def test_the_log_s_operations_on_each_database(running: Running) -> None:
     ann = LogQuery(start=everything.start, end=everything.end, filters={"user": ("ann",)})
     assert [r["id"] for r in await log.page([app, default_app], ann, None, 10)] == [old, new]
     assert [r["id"] for r in await log.top([app], everything, "cost", 2)] == [mid, new]
+    # over several applications: each one's top on its own index, merged
+    await ingest(running, [event(at[1], 2500, provider_response_id="r-other")])
+    other = (await log.page([default_app], everything, None, 10))[0]["id"]
+    assert [r["id"] for r in await log.top([app, default_app], everything, "cost", 3)] == [mid, other, new]
+    assert [r["id"] for r in await log.top([default_app, app], everything, "cost", 10)] == [mid, other, new, old]
 
     # lookups
     assert await log.recorded([old, new, new + 1]) == {old, new}
