@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 
 from ..store.bulk import BulkInsert, decoded, driver
 from ..store.engine import Database
-from ..store.sqlite_driver import bound, read, select_rows, trip
+from ..store.sqlite_driver import bound, read, select_rows, trips
 from ..store.tables import limit_history, limit_reservations, limits
 from .model import STATES, ZERO, is_stale, state_after, totals_view, window_start
 
@@ -50,6 +50,13 @@ _PG_FLUSH = (
     "WHERE t.id = v.id)"
 )
 _FIRST_PARAMETER = re.compile(r"\$1(?!\d)")
+# SQLite (amounts are integers of 1e-10 USD): a limit's ``reserved`` goes down by what one of its lease rows gives up,
+# then the row gives it up
+_SQLITE_RELEASE = (
+    "UPDATE limits SET reserved = MAX(0, reserved - MIN(?, COALESCE("
+    "(SELECT amount FROM limit_reservations WHERE id = ?), 0))) WHERE id = ?"
+)
+_SQLITE_CONSUME = "UPDATE limit_reservations SET amount = amount - MIN(?, amount) WHERE id = ?"
 _SQLITE_WRITE_BACK = f"UPDATE limits SET {', '.join(f'{name} = ?' for name in _WRITTEN)} WHERE id = ?"
 
 
@@ -304,17 +311,15 @@ class Ledger:
     ) -> dict[int, Decimal]:
         """Write the charged rows back, and take ``consume`` (lease id -> (limit pk, amount)) off those lease rows,
         each at most what it holds, and off their limits' ``reserved`` (never below 0). Returns what each lease row
-        held before (a row that is gone is absent). PostgreSQL: one statement, with the statements ``also`` names
-        joined to it (``(sql, payload)``: an ``INSERT`` or ``UPDATE`` whose one parameter is ``$1``); SQLite: a trip
-        each (``also`` is PostgreSQL's only)."""
+        held before (a row that is gone is absent). ``also``: statements sent with it (``RequestLog.link_statement``:
+        ``(sql, parameters)``). PostgreSQL: one statement, ``also`` joined to it (each an ``INSERT`` or ``UPDATE``
+        whose one parameter is ``$1``); SQLite: one trip to the connection's thread."""
         consume = consume or {}
         by_pk = {row.pk: row for row in self._rows.values()}
         for pk, _ in consume.values():  # a limit whose leases give something up is written back, charged or not
             if (row := by_pk.get(pk)) is not None:
                 row.dirty = True
         held: dict[int, Decimal] = {}
-        if consume and self._db.is_sqlite:
-            held = await self._consume_sqlite(consume, by_pk)
         written = []
         for row in sorted(self._rows.values(), key=lambda r: r.pk):
             if not row.dirty:
@@ -330,13 +335,8 @@ class Ledger:
             row.dirty = False
         if not self._db.is_sqlite and (written or consume or also):
             held = await self._flush_pg(written, consume, also)
-        elif written:  # SQLite: one trip (``store.sqlite_driver``)
-            await trip(
-                self._conn,
-                _SQLITE_WRITE_BACK,
-                [[bound(limits, name, values[name]) for name in (*_WRITTEN, "id")] for values in written],
-                many=True,
-            )
+        elif written or consume or also:
+            held = await self._flush_sqlite(written, consume, by_pk, also)
         for (pk, window), entry in sorted(self._history.items(), key=lambda kv: kv[0]):
             if not entry.pop("dirty", False):
                 continue
@@ -371,26 +371,36 @@ class Ledger:
         )
         return {r["id"]: r["held"] for r in records}
 
-    async def _consume_sqlite(
-        self, consume: Mapping[int, tuple[int, Decimal]], by_pk: dict[int, LimitRow]
+    async def _flush_sqlite(
+        self, written: list[dict[str, Any]], consume: Mapping[int, tuple[int, Decimal]], by_pk: dict[int, LimitRow],
+        also: Sequence[tuple[str, Any]],
     ) -> dict[int, Decimal]:
-        """SQLite: read what the lease rows hold, take what is used up (at most that), lower ``reserved`` in the
-        rows written back next."""
+        """SQLite, one trip (``store.sqlite_driver.trips``): what the lease rows hold, the limits written back, each
+        limit's ``reserved`` lowered by what its rows give up (at most what each holds, read before the next
+        statement takes it), the lease rows' amounts, then the statements of ``also``."""
         ids = sorted(consume)
-        query = f"SELECT id, amount FROM limit_reservations WHERE id IN ({', '.join('?' * len(ids))})"
-        held = {i: read(limit_reservations, "amount", amount) for i, amount in await trip(self._conn, query, ids)}
-        taken = {i: min(consume[i][1], held[i]) for i in ids if i in held}
-        if taken:
-            await trip(
-                self._conn,
-                "UPDATE limit_reservations SET amount = amount - ? WHERE id = ?",
-                [(bound(limit_reservations, "amount", amount), i) for i, amount in taken.items()],
-                many=True,
+        statements: list[tuple[str, Any, bool]] = []
+        if ids:
+            statements.append(
+                (f"SELECT id, amount FROM limit_reservations WHERE id IN ({', '.join('?' * len(ids))})", ids, False)
             )
-        for i, amount in taken.items():
-            if (row := by_pk.get(consume[i][0])) is not None:
-                row.reserved = max(ZERO, row.reserved - amount)
-        return held
+        if written:
+            statements.append((
+                _SQLITE_WRITE_BACK,
+                [[bound(limits, name, values[name]) for name in (*_WRITTEN, "id")] for values in written],
+                True,
+            ))
+        if ids:
+            used = {i: bound(limit_reservations, "amount", consume[i][1]) for i in ids}
+            statements.append((
+                _SQLITE_RELEASE, [(used[i], i, consume[i][0]) for i in ids if consume[i][0] in by_pk], True
+            ))
+            statements.append((_SQLITE_CONSUME, [(used[i], i) for i in ids], True))
+        statements.extend((sql, parameters, False) for sql, parameters in also)
+        results = await trips(self._conn, statements)
+        if not ids:
+            return {}
+        return {i: read(limit_reservations, "amount", amount) for i, amount in results[0]}
 
 def _next_window(raw: dict[str, Any], window: datetime) -> datetime | None:
     """Start of the window after ``window`` (past any DST change or month length)."""

@@ -95,9 +95,10 @@ class RequestLog(ABC):
     async def link(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         """A request's state on each limit it named (``request_id``, ``limit_pk``, ``state``)."""
 
-    def link_statement(self, rows: Sequence[Row]) -> tuple[str, str] | None:
-        """``link`` as a statement the batch may join to its own (``(sql, payload)``, ``$1`` the one parameter), when
-        the log lives in the batch's PostgreSQL database; ``None``: call ``link``."""
+    def link_statement(self, rows: Sequence[Row]) -> tuple[str, Any] | None:
+        """``link`` as a statement the batch may send with its own, when the log lives in the batch's database:
+        ``(sql, parameters)``, on PostgreSQL one parameter (``$1``), on SQLite a list of them (``?``); ``None``: call
+        ``link``."""
         return None
 
     @abstractmethod
@@ -244,10 +245,12 @@ class SqlRequestLog(RequestLog):
         if rows:
             await self._links.run(conn, rows)
 
-    def link_statement(self, rows: Sequence[Row]) -> tuple[str, str] | None:
-        if rows and isinstance(self._links, BulkInsert):
+    def link_statement(self, rows: Sequence[Row]) -> tuple[str, Any] | None:
+        if not rows:
+            return None
+        if isinstance(self._links, BulkInsert):
             return self._links.sql, self._links.payload(rows)
-        return None
+        return self._links.statement(rows)
 
     async def store_payloads(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         if rows:

@@ -92,6 +92,13 @@ class SqliteInsert:
                 self._texts[count] = text
         return text
 
+    def statement(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[Any]] | None:
+        """The statement inserting ``rows`` and its parameters, for a caller's own trip (``sqlite_driver.trips``);
+        ``None`` when they take more than one statement."""
+        if not rows or len(rows) > self._per_statement:
+            return None
+        return self._text(len(rows)), [value for row in rows for value in self.values(row)]
+
     async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Insert ``rows`` in the connection's transaction; the ``returning`` column of each row inserted."""
         returned: list[Any] = []

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["one_trip_dbapi", "trip", "select_rows", "read", "bound"]
+__all__ = ["one_trip_dbapi", "trip", "trips", "select_rows", "read", "bound"]
 
 # What one statement leaves behind: description, rows, row count, last row id.
 _Outcome = tuple[Any, list[Any], int, int | None]
@@ -163,6 +163,25 @@ async def trip(conn: Any, operation: str, parameters: Any = None, *, many: bool 
     except sqlite3.Error as error:
         raise sa_exc.DBAPIError.instance(operation, parameters, error, sqlite3.Error) from error
     return outcome[1]
+
+
+def _run_all(raw: sqlite3.Connection, statements: list[tuple[str, Any, bool]]) -> list[list[Any]]:
+    """On the connection's thread: each statement in order, start to finish; each one's rows."""
+    return [_run(raw, many, operation, parameters)[1] for operation, parameters, many in statements]
+
+
+async def trips(conn: Any, statements: list[tuple[str, Any, bool]]) -> list[list[Any]]:
+    """Several statements (``(operation, parameters, many)``) in ``conn``'s transaction in one trip to the
+    connection's thread, in order; each one's rows. For statements that need nothing from each other's rows."""
+    raw = await conn.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    connection = adapted._connection
+    try:
+        async with adapted._execute_mutex:
+            return await connection._execute(_run_all, connection._conn, statements)  # type: ignore[no-any-return]
+    except sqlite3.Error as error:
+        operations = "; ".join(operation for operation, _, _ in statements)
+        raise sa_exc.DBAPIError.instance(operations, None, error, sqlite3.Error) from error
 
 
 async def select_rows(conn: Any, table: Table, where: str, parameters: Any) -> list[dict[str, Any]]:

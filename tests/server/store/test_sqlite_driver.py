@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from payi_server.store.engine import Database
 from payi_server.store.sqlite_driver import trip
+from payi_server.store.sqlite_driver import trips as _trips
 
 
 @pytest.fixture
@@ -110,6 +111,25 @@ async def test_a_trip_without_sqlalchemy_is_one_trip_in_the_transaction_and_rais
             await trip(conn, "SELECT * FROM nowhere")
     async with db.read() as conn:
         assert await trip(conn, "SELECT count(*) FROM t") == [(0,)]
+
+
+async def test_several_statements_go_in_one_trip_in_order_and_fail_together(db: Database, trips: list[str]) -> None:
+    """``trips`` (the group commit's limit write-back and links): one trip for all, run in order (a statement sees
+    the one before), each one's rows; a failing one raises as SQLAlchemy's error and the transaction goes."""
+    async with db.write() as conn:
+        del trips[:]
+        out = await _trips(conn, [
+            ("INSERT INTO t (b) VALUES (?)", [("p",), ("q",)], True),
+            ("UPDATE t SET b = b || '!' WHERE b = ?", ("p",), False),
+            ("SELECT b FROM t ORDER BY b", None, False),
+        ])
+        assert trips == ["_run_all"], trips
+        assert out == [[], [], [("p!",), ("q",)]]
+    with pytest.raises(IntegrityError):
+        async with db.write() as conn:
+            await _trips(conn, [("DELETE FROM t", None, False), ("INSERT INTO t (b) VALUES (?)", [("r",), ("r",)], True)])
+    async with db.read() as conn:
+        assert await trip(conn, "SELECT b FROM t ORDER BY b") == [("p!",), ("q",)]
 
 
 async def test_rows_read_without_sqlalchemy_are_what_sqlalchemy_reads(tmp_path: Path) -> None:
