@@ -27,6 +27,7 @@ from ..auth.cache import Principal
 from ..auth.dependency import AnyKey
 from ..auth.keys import KeyKind
 from ..errors import api_error
+from ..jsonio import ORJSONResponse
 from ..reports.formats import export_stream, report_csv
 from ..reports.query import DIMENSIONS, PROPERTY_PREFIX, ReportQuery, build_query, split_list
 from ..reports.requestlog import iter_requests, make_log_query
@@ -95,7 +96,9 @@ async def spend(
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="payi-report.csv"'},
         )
-    return report.as_dict()
+    # Rendered here (orjson, the app's own response class): through FastAPI's serialisation a report of 144,000
+    # rows (a month by hour by user) spent a fifth of a second more, walking values already made JSON-ready.
+    return ORJSONResponse(report.as_dict())
 
 
 def log_query(params: QueryParams, start: datetime | None, end: datetime | None, tz: str, failed: bool | None) -> LogQuery:

@@ -230,3 +230,38 @@ async def test_an_empty_range_has_zero_totals(running: Running) -> None:
     body = await report(running, start="2026-01-01", end="2026-01-02", group_by="resource")
     assert body["rows"] == []
     assert body["totals"]["cost_total"] == 0 and body["totals"]["requests"] == 0
+
+
+async def test_the_report_s_json_is_what_fastapi_would_have_written(running: Running) -> None:
+    """The endpoint renders the report itself (orjson) instead of FastAPI's serialisation: the body is the same
+    JSON as FastAPI's (pydantic's JSON mode) for the same report: times with their zone ("Z" for UTC), money as
+    numbers, latency percentiles, the totals."""
+    from datetime import datetime
+
+    from pydantic import TypeAdapter
+
+    from payi_server.api.reports import spend_query
+    from payi_server.reports.scope import load_scope
+    from payi_server.reports.service import ReportService
+    from starlette.datastructures import QueryParams
+
+    await price(running)
+    await ingest(running, [
+        event("2026-03-28T23:30:00.250000Z", input=1000, user_id="ann"),
+        event("2026-03-29T00:30:00Z", input=2000, output=7, user_id="bob"),
+    ])
+    for params in (
+        {"start": "2026-03-27T00:00:00Z", "end": "2026-04-01T00:00:00Z", "bucket": "hour", "group_by": "user"},
+        {"start": "2026-03-27T00:00:00.5+01:00", "end": "2026-04-01T00:00:00Z", "bucket": "day",
+         "tz": "Europe/Paris", "latency": "true"},
+    ):
+        answer = await running.client.get("/api/v1/reports/spend", params=params, headers=running.headers())
+        assert answer.status_code == 200, answer.text
+        query = spend_query(
+            QueryParams(params), datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"]),
+            params["bucket"], params.get("tz", "UTC"), None, params.get("latency") == "true",
+        )
+        scope = await load_scope(running.state.db, running.boot.org_id, int(running.boot.app["app_id"]))
+        report_ = await ReportService(running.state.db).spend(scope, query)
+        assert answer.json() == TypeAdapter(Any).dump_python(report_.as_dict(), mode="json")
+        assert answer.json()["start"].endswith(("Z", "+00:00"))
