@@ -96,9 +96,10 @@ async def spend(
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="payi-report.csv"'},
         )
-    # Rendered here (orjson, the app's own response class): through FastAPI's serialisation a report of 144,000
-    # rows (a month by hour by user) spent a fifth of a second more, walking values already made JSON-ready.
-    return ORJSONResponse(report.as_dict())
+    # Rendered here (orjson, the app's own response class, which writes a Decimal as its float): through FastAPI's
+    # serialisation, and with every row copied to turn its money into floats first, a report of 144,000 rows (a
+    # month by hour by user) took about half a second more.
+    return ORJSONResponse(report.as_dict(decimals=True))
 
 
 def log_query(params: QueryParams, start: datetime | None, end: datetime | None, tz: str, failed: bool | None) -> LogQuery:

@@ -61,7 +61,9 @@ class Report:
         head = [] if self.query.bucket == "total" else ["bucket"]
         return [*head, *self.dimension_columns, *self.query.measures]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, decimals: bool = False) -> dict[str, Any]:
+        """The report as the API answers it, money as floats; ``decimals``: money left ``Decimal``, for an encoder that
+        writes a Decimal as the same float (``jsonio.dumps``), without a copy of every row."""
         q = self.query
         return {
             "start": q.start,
@@ -74,8 +76,8 @@ class Report:
             "currency": "USD",
             "measures": list(q.measures),
             "columns": self.columns,
-            "rows": [_wire(r) for r in self.rows],
-            "totals": _wire(self.totals),
+            "rows": self.rows if decimals else [_wire(r) for r in self.rows],
+            "totals": self.totals if decimals else _wire(self.totals),
         }
 
 
