@@ -99,11 +99,12 @@ class Settling:
     row held; ``settled`` then says what each call released."""
 
     charges: list[tuple[Hold, Decimal]]
-    takes: list[Decimal] = field(default_factory=list)
-    wanted: dict[int, tuple[int, Decimal]] = field(default_factory=dict)  # lease id -> (limit pk, sum of takes)
+    takes: list[Decimal] = field(init=False)  # each charge rounded down to 1e-10
+    wanted: dict[int, tuple[int, Decimal]] = field(init=False)  # lease id -> (limit pk, sum of its takes)
 
     def __post_init__(self) -> None:
         self.takes = [cost.quantize(QUANTUM, rounding=ROUND_DOWN) for _, cost in self.charges]
+        self.wanted = {}
         for (hold, _), take in zip(self.charges, self.takes, strict=True):
             if hold.lease_id is not None:
                 _, sum_ = self.wanted.get(hold.lease_id, (hold.lease.pk, ZERO))

@@ -3,7 +3,8 @@
 ``Ledger`` loads the batch's limit rows locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's single writer
 with ``BEGIN IMMEDIATE``), rolls a finished periodic window into history, adds each request's real cost, counts
 its state, and writes each row back once per batch, with what the requests' budget leases gave up
-(``limits.leases.Settling``) taken off the leases' rows and off the limit's ``reserved``. Admission before a proxied call happens in memory, in ``limits.leases``.
+(``limits.leases.Settling``) taken off the leases' rows and off the limit's ``reserved``. Admission before a
+proxied call happens in memory, in ``limits.leases``.
 """
 
 from __future__ import annotations
@@ -307,7 +308,7 @@ class Ledger:
         return states
 
     async def flush(
-        self, consume: Mapping[int, tuple[int, Decimal]] | None = None, *, also: Sequence[tuple[str, str]] = ()
+        self, consume: Mapping[int, tuple[int, Decimal]] | None = None, *, also: Sequence[tuple[str, Any]] = ()
     ) -> dict[int, Decimal]:
         """Write the charged rows back, and take ``consume`` (lease id -> (limit pk, amount)) off those lease rows,
         each at most what it holds, and off their limits' ``reserved`` (never below 0). Returns what each lease row
@@ -360,7 +361,7 @@ class Ledger:
         return held
 
     async def _flush_pg(
-        self, written: list[dict[str, Any]], consume: Mapping[int, tuple[int, Decimal]], also: Sequence[tuple[str, str]]
+        self, written: list[dict[str, Any]], consume: Mapping[int, tuple[int, Decimal]], also: Sequence[tuple[str, Any]]
     ) -> dict[int, Decimal]:
         ids = sorted(consume)
         sql = _PG_FLUSH + "".join(
@@ -401,6 +402,7 @@ class Ledger:
         if not ids:
             return {}
         return {i: read(limit_reservations, "amount", amount) for i, amount in results[0]}
+
 
 def _next_window(raw: dict[str, Any], window: datetime) -> datetime | None:
     """Start of the window after ``window`` (past any DST change or month length)."""

@@ -202,8 +202,8 @@ class BatchWriter:
                     if row is not None:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
-            # the limits written back with what the leases gave up, and the links (one statement on PostgreSQL, one trip
-            # to the writer thread on SQLite)
+            # the limits written back with what the leases gave up, and the links (one statement on PostgreSQL,
+            # one trip to the writer thread on SQLite)
             joined = self.log.link_statement(link_rows)
             settlements = settling.settled(await ledger.flush(settling.wanted, also=[joined] if joined else []))
             if joined is None:

@@ -215,7 +215,6 @@ async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: 
     limit's totals, its request links and its hourly rollup agree with the calls' costs, and the leases are
     settled."""
     from payi_server.limits.leases import ZERO
-    from payi_server.metering.event import Usage
     from payi_server.store.tables import limit_reservations, limits, request_limits, rollup_limit_hourly
 
     for limit_id, kind in (("hot", "block"), ("seen", "allow")):
@@ -226,14 +225,7 @@ async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: 
         )
         assert answer.status_code in (200, 201), answer.text
     gate = running.state.gate
-    calls = []
-    for n in range(40):
-        call = gate.call(_principal(running), Attribution(limit_ids=["hot", "seen"]), category="system.anthropic",
-                         named_model="claude-3-haiku-20240307", store=False)
-        await call.admit(_fixed_estimate)
-        call.started()
-        call.price(Usage(units={"text": {"input": 1000 + n, "output": 100}}, response_id=f"r{n}"), 200)
-        calls.append(call)
+    calls = await _held_calls(running, ["hot", "seen"], 40, "r")
     for call in calls:  # queued together: one group commit (or a few) takes them all
         call.finish(200, None, None)
     await _drained(running, len(calls))
@@ -272,7 +264,6 @@ async def test_a_limit_deleted_under_held_calls_is_not_charged(running: Running)
     batch runs again looking the ids up: the deleted limit is not touched, the other is charged, and every call is
     recorded once."""
     from payi_server.limits.service import LimitService
-    from payi_server.metering.event import Usage
     from payi_server.store.tables import limits, request_limits
 
     app_id = int(running.boot.app["app_id"])
@@ -280,15 +271,7 @@ async def test_a_limit_deleted_under_held_calls_is_not_charged(running: Running)
     for limit_id in ("gone", "kept"):
         await service.create(app_id, name=limit_id, max=Decimal(1000), limit_id=limit_id, limit_type="block",
                              enforcement="strict")
-    gate = running.state.gate
-    calls = []
-    for n in range(6):
-        call = gate.call(_principal(running), Attribution(limit_ids=["gone", "kept"]), category="system.anthropic",
-                         named_model="claude-3-haiku-20240307", store=False)
-        await call.admit(_fixed_estimate)
-        call.started()
-        call.price(Usage(units={"text": {"input": 1000 + n, "output": 100}}, response_id=f"x{n}"), 200)
-        calls.append(call)
+    calls = await _held_calls(running, ["gone", "kept"], 6, "x")
     before = running.state.meter.recorder.written
     await service.delete(app_id, "gone")
     for call in calls:
@@ -362,6 +345,24 @@ async def test_the_gate_prepares_exact_estimates_only_as_a_limit_nears_its_max(r
 
 async def _fixed_estimate(model: str, version: Any, exact: bool) -> tuple[Decimal, Any, bool]:
     return Decimal("0.5"), {"text": {"input": 1, "output": 1}}, True
+
+
+async def _held_calls(running: Running, limit_ids: list[str], count: int, prefix: str) -> list[Any]:
+    """``count`` proxied calls admitted on ``limit_ids`` (each holding the fixed estimate), started and priced,
+    not finished yet: the test finishes them, so that they are recorded together."""
+    from payi_server.metering.event import Usage
+
+    calls = []
+    for n in range(count):
+        call = running.state.gate.call(
+            _principal(running), Attribution(limit_ids=list(limit_ids)), category="system.anthropic",
+            named_model="claude-3-haiku-20240307", store=False,
+        )
+        await call.admit(_fixed_estimate)
+        call.started()
+        call.price(Usage(units={"text": {"input": 1000 + n, "output": 100}}, response_id=f"{prefix}{n}"), 200)
+        calls.append(call)
+    return calls
 
 
 async def _drained(running: Running, count: int) -> None:

@@ -127,7 +127,9 @@ async def test_several_statements_go_in_one_trip_in_order_and_fail_together(db: 
         assert out == [[], [], [("p!",), ("q",)]]
     with pytest.raises(IntegrityError):
         async with db.write() as conn:
-            await _trips(conn, [("DELETE FROM t", None, False), ("INSERT INTO t (b) VALUES (?)", [("r",), ("r",)], True)])
+            await _trips(conn, [
+                ("DELETE FROM t", None, False), ("INSERT INTO t (b) VALUES (?)", [("r",), ("r",)], True),
+            ])
     async with db.read() as conn:
         assert await trip(conn, "SELECT b FROM t ORDER BY b") == [("p!",), ("q",)]
 
