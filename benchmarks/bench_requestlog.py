@@ -14,8 +14,8 @@ reports and request pages on the filled one, and the retention of one month.
    the row number (the same rows every time). Ids are snowflakes of the row's time (``payi_server.ids``), so a
    log partitioned by id ranges gets each row in its day's partition (created first, by the server's own code
    where it has it). The rollups (``rollup_hourly`` with its latency histogram, ``rollup_daily``,
-   ``rollup_limit_hourly``, ``rollup_property_hourly``) are aggregated from the rows just written, and the limits'
-   totals from theirs.
+   ``rollup_limit_hourly``, ``rollup_property_hourly``) are aggregated from the rows just written, the narrow
+   rollups (by application, by user) from those as migration 0013 makes them, and the limits' totals from theirs.
    After the first 1M rows the bytes per row are measured and the fill stops if the rest would not fit on the
    disk with a 20% margin. ``--keep`` keeps the filled database for the next run (which then does not refill).
 2. **Proxy and ingest, in turns** (empty, filled, empty, filled: the machine's speed varies): ``payi-server serve
@@ -70,7 +70,7 @@ from payi_server.auth.manage import Tenancy
 from payi_server.ids import EPOCH_MS, NODE_BITS, SEQ_BITS
 from payi_server.store.engine import Database
 from payi_server.store.retention import Defaults, Retention
-from payi_server.store.tables import LATENCY_BOUNDS_MS, ROLLUP_LATENCY_COLUMNS
+from payi_server.store.tables import LATENCY_BOUNDS_MS, NARROW_ROLLUPS, ROLLUP_LATENCY_COLUMNS
 from payi_server.web.accounts import Accounts
 from tests.e2e.servers import payi_server_command, run_server
 
@@ -197,6 +197,10 @@ SELECT id, app, ({_CATS})[m], 'resp-' || g FROM ({_GENERATED}) AS r
 """
 
 _NO_CONFLICT = " ON CONFLICT DO NOTHING"
+
+
+def _NARROW_BACKFILL() -> list[str]:  # noqa: N802 - the statements of migration 0013 (a module named by digits)
+    return importlib.import_module("payi_server.store.migrations.versions.0013_narrow_rollups").backfill()
 
 _LATENCY_SUMS = ",\n".join(
     f"count(*) FILTER (WHERE lb = {i})" for i in range(len(ROLLUP_LATENCY_COLUMNS))
@@ -526,16 +530,23 @@ async def fill(admin: str, rows: int, chunk: int) -> dict[str, Any]:
                                      f"{free / 1e9:,.1f} GB free")
             first = last + 1
         meta["fill_seconds"] = round(time.perf_counter() - fill_began, 1)
+        # The narrow rollups (by application, by user) from the full ones, as migration 0013 makes them.
+        t0 = time.perf_counter()
+        for statement in _NARROW_BACKFILL():
+            await conn.execute(statement)
+        meta["narrow_rollup_seconds"] = round(time.perf_counter() - t0, 1)
         await conn.execute(_LIMIT_TOTALS)
         t0 = time.perf_counter()
         for table in ("requests", "request_limits", "request_payloads", "rollup_hourly", "rollup_daily",
-                      "rollup_limit_hourly", "rollup_property_hourly"):
+                      "rollup_limit_hourly", "rollup_property_hourly",
+                      *(t.name for n in NARROW_ROLLUPS for t in (n.hourly, n.daily))):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
         meta["vacuum_seconds"] = round(time.perf_counter() - t0, 1)
         meta["database_bytes"] = await _log_bytes(conn)
         meta["bytes_per_row"] = round((meta["database_bytes"] - base) / rows)
         meta["rollup_hourly_rows"] = await conn.fetchval("SELECT count(*) FROM rollup_hourly")
         meta["rollup_daily_rows"] = await conn.fetchval("SELECT count(*) FROM rollup_daily")
+        meta["rollup_user_hourly_rows"] = await conn.fetchval("SELECT count(*) FROM rollup_user_hourly")
         meta["total_seconds"] = round(time.perf_counter() - began, 1)
         await conn.execute(f"COMMENT ON DATABASE {FILLED_DB} IS '{json.dumps(meta)}'")
     finally:
@@ -543,7 +554,8 @@ async def fill(admin: str, rows: int, chunk: int) -> dict[str, Any]:
     print(f"filled {rows:,} rows in {meta['fill_seconds']:,} s ({rows / meta['fill_seconds']:,.0f} rows/s), "
           f"vacuum {meta['vacuum_seconds']} s, database {meta['database_bytes'] / 1e9:.2f} GB, "
           f"{meta['bytes_per_row']} bytes/row, {meta['rollup_hourly_rows']:,} rollup_hourly rows, "
-          f"{meta['rollup_daily_rows']:,} rollup_daily rows", flush=True)
+          f"{meta['rollup_daily_rows']:,} rollup_daily rows, {meta['rollup_user_hourly_rows']:,} rollup_user_hourly"
+          f" rows (narrow rollups {meta['narrow_rollup_seconds']} s)", flush=True)
     return meta
 
 

@@ -5,7 +5,8 @@
    pks and checked in step 5 (one removed meanwhile runs the whole batch again, looking every limit up);
 2. use cases named on the fly are created; an instance's own limit joins the request's limits;
 3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not);
-4. rollups (by hour and by day of every dimension; by hour of limit and of property) and stored prompts;
+4. rollups (by hour and by day: of every dimension, then of the narrow ones' fewer; by hour of limit and of
+   property) and stored prompts;
 5. last, so their row locks are held briefly: the limits are locked and charged in the window of each event's
    time; then one write (on PostgreSQL one statement) settles the budget leases, writes the limits back and links
    each request's limit states;
@@ -31,6 +32,7 @@ from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import (
     LATENCY_BOUNDS_MS,
+    NARROW_ROLLUPS,
     ROLLUP_HOURLY_KEYS,
     ROLLUP_HOURLY_MEASURES,
     ROLLUP_LATENCY_COLUMNS,
@@ -407,6 +409,11 @@ class _Statements:
         tables = {
             "hourly": (rollup_hourly, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
             "daily": (rollup_daily, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+            **{
+                table.name: (table, narrow.keys, _ROLLUP_COLUMNS)
+                for narrow in NARROW_ROLLUPS
+                for table in (narrow.hourly, narrow.daily)
+            },
             "limits": (rollup_limit_hourly, _LIMIT_KEYS, _SUMS),
             "properties": (rollup_property_hourly, _PROPERTY_KEYS, _SUMS),
         }
@@ -432,6 +439,18 @@ def _by_day(hourly: dict[tuple[Any, ...], list[Any]]) -> dict[tuple[Any, ...], l
     return daily
 
 
+# Each narrow rollup's key as positions in the full rollup's key.
+_NARROW_AT = [tuple(_ROLLUP_KEYS.index(k) for k in narrow.keys) for narrow in NARROW_ROLLUPS]
+
+
+def _narrow(rows: dict[tuple[Any, ...], list[Any]], at: tuple[int, ...]) -> dict[tuple[Any, ...], list[Any]]:
+    """Full rollup rows summed by the key parts at ``at``."""
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for key, values in rows.items():
+        _add(out, tuple(key[i] for i in at), values)
+    return out
+
+
 async def _write_rollups(
     conn: Any,
     statements: _Statements,
@@ -440,10 +459,16 @@ async def _write_rollups(
     property_rollups: dict[tuple[Any, ...], list[Any]],
 ) -> None:
     # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock); the
-    # tables in the same order too (erasure's: hourly, then daily).
+    # tables in the same order too (erasure's: hourly, then the narrow hourly; daily, then the narrow daily).
+    daily = _by_day(rollups)
+    narrow = []
+    for rollup, at in zip(NARROW_ROLLUPS, _NARROW_AT, strict=True):
+        narrow.append((rollup.hourly.name, _narrow(rollups, at), rollup.keys, _ROLLUP_COLUMNS))
+        narrow.append((rollup.daily.name, _narrow(daily, at), rollup.keys, _ROLLUP_COLUMNS))
     for name, table, keys, columns in (
         ("hourly", rollups, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
-        ("daily", _by_day(rollups), _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+        ("daily", daily, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
+        *narrow,
         ("limits", limit_rollups, _LIMIT_KEYS, _SUMS),
         ("properties", property_rollups, _PROPERTY_KEYS, _SUMS),
     ):

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from ..errors import api_error
 from ..store.engine import Database
 from ..store.requestlog import FILTERS, LogQuery
-from ..store.tables import rollup_hourly
+from ..store.tables import rollups_for
 from .buckets import check_zone, hour_floor
 from .query import DEFAULT_RANGE, HOURLY_DIMENSIONS, aware, check_date
 from .scope import Scope
@@ -111,8 +111,9 @@ async def _windows(db: Database, scope: Scope, query: LogQuery) -> dict[int, tup
     """For a filtered query: the applications with matching rows, each with the hours that hold them.
 
     Read from the rollups, so a filter that matches little (a rare user, failed calls) does not walk the whole
-    range of every application's log to find it."""
-    t = rollup_hourly
+    range of every application's log to find it. (The narrowest rollup with the filters' dimensions: filtered by
+    user alone, the one by user.)"""
+    t, _daily = rollups_for({HOURLY_DIMENSIONS[name] for name in query.filters if name != "application"})
     wheres: list[Any] = [t.c.app_id.in_(scope.app_ids), t.c.bucket >= hour_floor(query.start), t.c.bucket < query.end]
     for name, values in query.filters.items():
         column = t.c[HOURLY_DIMENSIONS[name]]

@@ -3,9 +3,9 @@
 - their requests' stored prompts and responses are deleted;
 - their request rows lose the identity (the column becomes NULL), or, asked to, are deleted with their limit
   links;
-- their rollup rows (hourly, then daily) are merged into the anonymous rows of the same hour or day and
-  dimensions (``user_id`` or ``account_name`` ``''``, which reports show as "not given"), so every report total
-  and limit stays as it was: the costs stay, the identity goes.
+- their rollup rows (hourly, then daily; a user's also in the narrow rollups by user) are merged into the
+  anonymous rows of the same hour or day and dimensions (``user_id`` or ``account_name`` ``''``, which reports show
+  as "not given"), so every report total and limit stays as it was: the costs stay, the identity goes.
 
 The rollups say which hours hold the identity's requests, so the request log is read only in those hours (on its
 ``(app_id, event_timestamp)`` index), never scanned whole. Work goes in transactions of about ``batch_size``
@@ -29,7 +29,7 @@ from sqlalchemy import Table, and_, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from .engine import Database
-from .tables import ROLLUP_HOURLY_KEYS, ROLLUP_HOURLY_MEASURES, rollup_daily, rollup_hourly
+from .tables import NARROW_ROLLUPS, ROLLUP_HOURLY_MEASURES, rollup_daily, rollup_hourly
 from .upsert import insert_add
 
 Identity = Literal["user_id", "account_name"]
@@ -39,8 +39,12 @@ _MAX_RUNS = 64
 _ATTEMPTS = 3
 _T = TypeVar("_T")
 
-_KEYS = ROLLUP_HOURLY_KEYS
 _MEASURES = ROLLUP_HOURLY_MEASURES
+
+
+def _narrow(identity: Identity) -> list[tuple[Table, Table]]:
+    """The narrow rollups (hourly, daily) that hold ``identity``."""
+    return [(n.hourly, n.daily) for n in NARROW_ROLLUPS if identity in n.columns]
 
 
 def _runs(hours: list[tuple[datetime, int]], batch_size: int) -> Iterator[list[tuple[datetime, datetime]]]:
@@ -122,26 +126,35 @@ async def _erase_hours(
         counts["requests"] += done
         counts["payloads"] += payloads
         counts["rollup_rows"] += await _merge(conn, db, rollup_hourly, identity, rollup_hourly.c.app_id == app_id, u_col == value, in_buckets)
+        for table, _daily in _narrow(identity):
+            within = or_(*(and_(table.c.bucket >= s, table.c.bucket < e) for s, e in group))
+            await _merge(conn, db, table, identity, table.c.app_id == app_id, table.c[identity] == value, within)
     return counts
 
 
 async def _erase_days(db: Database, app_id: int, identity: Identity, value: str) -> None:
     """The identity's daily rollup rows merged into the anonymous ones, ``_MAX_RUNS`` days a transaction (after
-    the hours: an erasure cut short and run again finds them here even when no hour is left)."""
-    t = rollup_daily
-    days_query = (
-        select(t.c.bucket).where(t.c.app_id == app_id, t.c[identity] == value).group_by(t.c.bucket).order_by(t.c.bucket)
-    )
-    async with db.read() as conn:
-        days = [r[0] for r in (await conn.execute(days_query)).all()]
-    for start in range(0, len(days), _MAX_RUNS):
-        chunk = days[start : start + _MAX_RUNS]
+    the hours: an erasure cut short and run again finds them here even when no hour is left); then the narrow
+    rollups' (hours and days) that an erasure cut short left."""
+    tables = [rollup_daily, *(daily for _hourly, daily in _narrow(identity))]
+    tables += [hourly for hourly, _daily in _narrow(identity)]
+    for t in tables:
+        days_query = (
+            select(t.c.bucket).where(t.c.app_id == app_id, t.c[identity] == value).group_by(t.c.bucket)
+            .order_by(t.c.bucket)
+        )
+        async with db.read() as conn:
+            days = [r[0] for r in (await conn.execute(days_query)).all()]
+        for start in range(0, len(days), _MAX_RUNS):
+            chunk = days[start : start + _MAX_RUNS]
 
-        async def merge_days(chunk: list[datetime] = chunk) -> int:
-            async with db.write() as conn:
-                return await _merge(conn, db, t, identity, t.c.app_id == app_id, t.c[identity] == value, t.c.bucket.in_(chunk))
+            async def merge_days(chunk: list[datetime] = chunk, t: Table = t) -> int:
+                async with db.write() as conn:
+                    return await _merge(
+                        conn, db, t, identity, t.c.app_id == app_id, t.c[identity] == value, t.c.bucket.in_(chunk)
+                    )
 
-        await _retried(merge_days)
+            await _retried(merge_days)
 
 
 async def _retried(run: Callable[[], Awaitable[_T]]) -> _T:
@@ -160,21 +173,22 @@ async def _merge(conn: Any, db: Database, table: Table, identity: Identity, *whe
     """Delete a dimension rollup's rows matching ``where`` and add what they held (as deleted: a concurrent group
     commit's addition to one is either in it or waits and makes a new row) to the anonymous rows of the same keys,
     in key order like the recorder's, so that the two take row locks in the same order; the rows deleted."""
+    keys = tuple(str(c.name) for c in table.primary_key.columns)
     gone = (
-        await conn.execute(delete(table).where(*where).returning(*(table.c[k] for k in (*_KEYS, *_MEASURES))))
+        await conn.execute(delete(table).where(*where).returning(*(table.c[k] for k in (*keys, *_MEASURES))))
     ).all()
     moved: dict[tuple[Any, ...], list[Any]] = {}
     for row in gone:
-        key = tuple("" if k == identity else row._mapping[k] for k in _KEYS)
+        key = tuple("" if k == identity else row._mapping[k] for k in keys)
         values = [row._mapping[m] for m in _MEASURES]
         current = moved.setdefault(key, [0] * len(values))
         for i, v in enumerate(values):
             current[i] += v
     if moved:
         await conn.execute(
-            insert_add(db, table, _KEYS, _MEASURES),
+            insert_add(db, table, keys, _MEASURES),
             [
-                {**dict(zip(_KEYS, key, strict=True)), **dict(zip(_MEASURES, values, strict=True))}
+                {**dict(zip(keys, key, strict=True)), **dict(zip(_MEASURES, values, strict=True))}
                 for key, values in sorted(moved.items(), key=lambda kv: kv[0])
             ],
         )

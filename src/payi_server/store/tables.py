@@ -6,6 +6,8 @@ requests. Organisation keys manage the organisation and cannot ingest or proxy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -407,21 +409,28 @@ DIMENSION_COLUMNS: dict[str, str] = {
 
 
 
-def _dimension_rollup(name: str) -> Table:
-    """A rollup by every dimension of ``DIMENSION_COLUMNS``, with the application and the ``bucket`` it starts at.
-    Absent dimensions are stored as '' / 0 so that they can be part of the primary key."""
+# The dimension columns' types (a rollup's key; the request log's columns of the same names may be NULL).
+_DIMENSION_TYPES = {
+    "category": 200, "resource": 300, "use_case_name": 64, "use_case_version": None, "use_case_step": 200,
+    "user_id": 200, "account_name": 200,
+}
+
+
+def _key_column(name: str) -> Column:  # type: ignore[type-arg]
+    length = _DIMENSION_TYPES[name]
+    return Column(name, String(length) if length else Integer, primary_key=True, autoincrement=False)
+
+
+def _dimension_rollup(name: str, dimensions: tuple[str, ...] = tuple(DIMENSION_COLUMNS.values())) -> Table:
+    """A rollup by the dimension columns ``dimensions`` (every one of ``DIMENSION_COLUMNS`` by default), with the
+    application and the ``bucket`` it starts at. Absent dimensions are stored as '' / 0 so that they can be part of
+    the primary key."""
     return Table(
         name,
         metadata,
         Column("bucket", UTCDateTime, primary_key=True),
         Column("app_id", BigInteger, primary_key=True, autoincrement=False),
-        Column("category", String(200), primary_key=True),
-        Column("resource", String(300), primary_key=True),
-        Column("use_case_name", String(64), primary_key=True),
-        Column("use_case_version", Integer, primary_key=True, autoincrement=False),
-        Column("use_case_step", String(200), primary_key=True),
-        Column("user_id", String(200), primary_key=True),
-        Column("account_name", String(200), primary_key=True),
+        *(_key_column(column) for column in dimensions),
         Column("requests", BigInteger, nullable=False),
         Column("failed", BigInteger, nullable=False),
         Column("blocked", BigInteger, nullable=False),
@@ -446,6 +455,43 @@ one of their buckets (``reports.service``), up to 24 times fewer rows than the h
 ROLLUP_HOURLY_KEYS = tuple(str(c.name) for c in rollup_hourly.columns if c.primary_key)  # plain str (orjson keys)
 ROLLUP_HOURLY_MEASURES = tuple(str(c.name) for c in rollup_hourly.columns if not c.primary_key)
 assert ROLLUP_HOURLY_MEASURES[-len(ROLLUP_LATENCY_COLUMNS) :] == ROLLUP_LATENCY_COLUMNS
+
+@dataclass(frozen=True)
+class NarrowRollup:
+    """The same sums as ``rollup_hourly`` / ``rollup_daily`` by fewer dimensions: ``columns`` (in key order, after
+    ``bucket`` and ``app_id``). A report whose dimensions (and filters) are among them reads the narrow pair
+    instead (``reports.service``): far fewer rows, where the full rollups hold about one row per request (every
+    combination of user, account, use case and model is a group of its own). The recorder adds to every pair in one
+    transaction; erasure merges them; migration 0013 made them from the full rollups."""
+
+    columns: tuple[str, ...]
+    hourly: Table
+    daily: Table
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return ("bucket", "app_id", *self.columns)
+
+
+rollup_app_hourly = _dimension_rollup("rollup_app_hourly", ())
+rollup_app_daily = _dimension_rollup("rollup_app_daily", ())
+rollup_user_hourly = _dimension_rollup("rollup_user_hourly", ("user_id",))
+rollup_user_daily = _dimension_rollup("rollup_user_daily", ("user_id",))
+NARROW_ROLLUPS = (
+    # by application alone: the totals over time (a dashboard's charts)
+    NarrowRollup((), rollup_app_hourly, rollup_app_daily),
+    # by user: the largest breakdowns (a month by hour by user is every active user's every hour)
+    NarrowRollup(("user_id",), rollup_user_hourly, rollup_user_daily),
+)
+
+
+def rollups_for(columns: set[str]) -> tuple[Table, Table]:
+    """The (hourly, daily) rollups with the fewest rows that have every dimension column of ``columns``."""
+    for narrow in NARROW_ROLLUPS:
+        if columns <= set(narrow.columns):
+            return narrow.hourly, narrow.daily
+    return rollup_hourly, rollup_daily
+
 
 rollup_limit_hourly = Table(
     "rollup_limit_hourly",

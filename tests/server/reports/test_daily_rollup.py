@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from payi_server.reports.buckets import whole_days
 from payi_server.reports.query import build_query
@@ -18,10 +16,11 @@ from payi_server.reports.scope import load_scope
 from payi_server.reports.service import ReportService
 from payi_server.store.engine import Database
 from payi_server.store.erasure import erase
-from payi_server.store.migrate import _config, migrate
+from payi_server.store.migrate import migrate
 from payi_server.store.tables import ROLLUP_HOURLY_KEYS, ROLLUP_HOURLY_MEASURES, rollup_daily, rollup_hourly
 
 from ...conftest import Running
+from ..conftest_helpers import downgrade
 from .data import event, ingest, price
 
 # Across the 2026 spring DST changes of Europe and the US, and a month's end.
@@ -114,12 +113,7 @@ async def test_erasure_and_the_migration_keep_the_daily_rollup_the_sum_of_the_ho
 
     # a database from before 0011: the migration sums the hours it holds into days
     url = running.state.settings.sqlalchemy_url
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(lambda c: command.downgrade(_config(c), "0010"))
-    finally:
-        await engine.dispose()
+    await downgrade(url, "0010")
     await migrate(url)
     assert await _consistent(db) == days
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -24,7 +23,7 @@ from payi_server.reports.requestlog import read_page
 from payi_server.reports.scope import Scope
 from payi_server.store import partitions
 from payi_server.store.engine import Database
-from payi_server.store.migrate import _config, migrate
+from payi_server.store.migrate import migrate
 from payi_server.store.partitions import DAYS_AHEAD, EVENT_LEAD, TABLES, day_range, id_at
 from payi_server.store.requestkeys import DUPLICATE_WINDOW
 from payi_server.store.requestlog import LogQuery, _page_statement
@@ -32,6 +31,7 @@ from payi_server.store.retention import Defaults, Retention
 from payi_server.store.tables import request_keys, request_limits, request_payloads, requests
 
 from ...conftest import Running
+from ..conftest_helpers import downgrade
 from ..reports.data import CATEGORY, create_app, price, report
 from .test_retention import _limit, _reports
 
@@ -104,12 +104,7 @@ async def _partitions(db: Database, table: str) -> list[partitions.Partition]:
 
 
 async def _downgrade_to_0009(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(lambda c: command.downgrade(_config(c), "0009"))
-    finally:
-        await engine.dispose()
+    await downgrade(url, "0009")
 
 
 async def test_migration_from_0009_keeps_rows_readable_and_duplicates_detected(
