@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 import copy
-import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from ..store.bulk import BulkInsert, decoded, driver
+from ..store.bulk import FIRST_PARAMETER, BulkInsert, decoded, driver
 from ..store.engine import Database
 from ..store.sqlite_driver import bound, read, select_rows, trips
 from ..store.tables import limit_history, limit_reservations, limits
@@ -50,7 +49,6 @@ _PG_FLUSH = (
     "LEFT JOIN (SELECT limit_pk, sum(taken) AS taken FROM c GROUP BY limit_pk) AS s ON s.limit_pk = v.id "
     "WHERE t.id = v.id)"
 )
-_FIRST_PARAMETER = re.compile(r"\$1(?!\d)")
 # SQLite (amounts are integers of 1e-10 USD): a limit's ``reserved`` goes down by what one of its lease rows gives up,
 # then the row gives it up
 _SQLITE_RELEASE = (
@@ -365,7 +363,7 @@ class Ledger:
     ) -> dict[int, Decimal]:
         ids = sorted(consume)
         sql = _PG_FLUSH + "".join(
-            f", a{n} AS ({_FIRST_PARAMETER.sub(f'${n + 4}', part)})" for n, (part, _) in enumerate(also)
+            f", a{n} AS ({FIRST_PARAMETER.sub(f'${n + 4}', part)})" for n, (part, _) in enumerate(also)
         ) + " SELECT id, held FROM c"
         records = await (await driver(self._conn)).fetch(
             sql, _WRITE_BACK_ROWS.payload(written), ids, [consume[i][1] for i in ids], *(arg for _, arg in also)

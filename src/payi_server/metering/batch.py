@@ -41,9 +41,10 @@ from ..store.tables import (
     rollup_limit_hourly,
     rollup_property_hourly,
 )
-from ..store.bulk import BulkUpsert
+from ..store.bulk import BulkUpsert, driver, joined
 from ..store.requestlog import PAYLOAD_TEXT_LIMITS, REQUEST_TEXT_LIMITS
 from ..store.sqlite_bulk import SqliteInsert, conflict_clause
+from ..store.sqlite_driver import trips
 from ..store.upsert import insert_add
 from ..usecases.implicit import KnownInstances, LimitFactory, UseCaseRef, ensure_use_cases
 from .event import storable
@@ -401,9 +402,12 @@ async def move_property_rollups(
 
 class _Statements:
     """The recorder's rollup statements, built once per process (not per batch). None goes through SQLAlchemy: each
-    statement there cost the worker about 0.35 ms of CPU before its rows. PostgreSQL's take the batch as one JSON
-    parameter (``store.bulk``), SQLite's are one trip each (``store.sqlite_bulk``); both compile their
-    ``ON CONFLICT`` clauses from ``insert_add``. (The request log's are the log's: ``store.requestlog``.)"""
+    statement there cost the worker about 0.35 ms of CPU before its rows. A batch's rollups go together: on
+    PostgreSQL in one statement (``store.bulk.joined``: each table's upsert fed by one JSON parameter), on SQLite in
+    one trip to the connection's thread (``store.sqlite_driver.trips``); both compile their ``ON CONFLICT`` clauses
+    from ``insert_add``. (The request log's are the log's: ``store.requestlog``.) One round trip each instead of one
+    per table: with the narrow rollups a batch writes eight tables, and each statement apart cost single ingests on
+    PostgreSQL a third of their rate."""
 
     def __init__(self, db: Database) -> None:
         tables = {
@@ -417,10 +421,13 @@ class _Statements:
             "limits": (rollup_limit_hourly, _LIMIT_KEYS, _SUMS),
             "properties": (rollup_property_hourly, _PROPERTY_KEYS, _SUMS),
         }
-        self.rollups: dict[str, BulkUpsert | SqliteInsert]
+        self._sqlite = db.is_sqlite
+        self.sqlite: dict[str, SqliteInsert] = {}
+        self.pg: dict[str, BulkUpsert] = {}
+        self._joined: dict[tuple[str, ...], str] = {}
         if db.is_sqlite:
             dialect = db.engine.dialect
-            self.rollups = {
+            self.sqlite = {
                 name: SqliteInsert(
                     table, dialect, columns=[*keys, *add],
                     tail=conflict_clause(insert_add(db, table, keys, add), dialect),
@@ -428,7 +435,28 @@ class _Statements:
                 for name, (table, keys, add) in tables.items()
             }
         else:
-            self.rollups = {name: BulkUpsert(table, keys, add) for name, (table, keys, add) in tables.items()}
+            self.pg = {name: BulkUpsert(table, keys, add) for name, (table, keys, add) in tables.items()}
+
+    async def write(self, conn: Any, tables: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        """Add each table's rows (``(name, rows)``, in the order given) in the batch's transaction."""
+        if not tables:
+            return
+        if self._sqlite:
+            statements = []
+            for name, rows in tables:
+                statement = self.sqlite[name].statement(rows)
+                if statement is None:  # more rows than one statement takes
+                    await self.sqlite[name].run(conn, rows)
+                else:
+                    statements.append((*statement, False))
+            if statements:
+                await trips(conn, statements)
+            return
+        names = tuple(name for name, _ in tables)
+        sql = self._joined.get(names)
+        if sql is None:
+            sql = self._joined[names] = joined([self.pg[name].sql for name in names])
+        await (await driver(conn)).execute(sql, *(self.pg[name].payload(rows) for name, rows in tables))
 
 
 def _by_day(hourly: dict[tuple[Any, ...], list[Any]]) -> dict[tuple[Any, ...], list[Any]]:
@@ -465,6 +493,7 @@ async def _write_rollups(
     for rollup, at in zip(NARROW_ROLLUPS, _NARROW_AT, strict=True):
         narrow.append((rollup.hourly.name, _narrow(rollups, at), rollup.keys, _ROLLUP_COLUMNS))
         narrow.append((rollup.daily.name, _narrow(daily, at), rollup.keys, _ROLLUP_COLUMNS))
+    writes = []
     for name, table, keys, columns in (
         ("hourly", rollups, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
         ("daily", daily, _ROLLUP_KEYS, _ROLLUP_COLUMNS),
@@ -472,10 +501,9 @@ async def _write_rollups(
         ("limits", limit_rollups, _LIMIT_KEYS, _SUMS),
         ("properties", property_rollups, _PROPERTY_KEYS, _SUMS),
     ):
-        if not table:
-            continue
-        rows = [
-            {**dict(zip(keys, key, strict=True)), **dict(zip(columns, values, strict=True))}
-            for key, values in sorted(table.items(), key=lambda kv: kv[0])
-        ]
-        await statements.rollups[name].run(conn, rows)
+        if table:
+            writes.append((name, [
+                {**dict(zip(keys, key, strict=True)), **dict(zip(columns, values, strict=True))}
+                for key, values in sorted(table.items(), key=lambda kv: kv[0])
+            ]))
+    await statements.write(conn, writes)

@@ -109,7 +109,8 @@ def test_the_batch_writer_uses_each_database_s_own_statements(settings: Settings
         assert isinstance(db.request_log, SqlRequestLog)
         assert isinstance(db.request_log._links, expected) and isinstance(db.request_log._payloads, expected)
         upsert = SqliteInsert if db.is_sqlite else BulkUpsert
-        assert all(isinstance(s, upsert) for s in writer.statements.rollups.values())
+        rollups = writer.statements.sqlite if db.is_sqlite else writer.statements.pg
+        assert len(rollups) == 8 and all(isinstance(s, upsert) for s in rollups.values())
     finally:
         asyncio.run(db.dispose())
 
