@@ -405,9 +405,9 @@ class _Statements:
     statement there cost the worker about 0.35 ms of CPU before its rows. A batch's rollups go together: on
     PostgreSQL in one statement (``store.bulk.joined``: each table's upsert fed by one JSON parameter), on SQLite in
     one trip to the connection's thread (``store.sqlite_driver.trips``); both compile their ``ON CONFLICT`` clauses
-    from ``insert_add``. (The request log's are the log's: ``store.requestlog``.) One round trip each instead of one
-    per table: with the narrow rollups a batch writes eight tables, and each statement apart cost single ingests on
-    PostgreSQL a third of their rate."""
+    from ``insert_add``. (The request log's are the log's: ``store.requestlog``.) One round trip instead of one per
+    table: with the narrow rollups a batch writes up to eight. PostgreSQL keeps the joined statement prepared (the
+    engine's ``MAX_CACHED_STATEMENT``): parsed and planned afresh, it cost 5 ms of the database's CPU a batch."""
 
     def __init__(self, db: Database) -> None:
         tables = {
