@@ -179,9 +179,14 @@ FIRST_PARAMETER = re.compile(r"\$1(?!\d)")
 def joined(statements: Sequence[str]) -> str:
     """Statements of one parameter each (``$1``) as one statement (each a data-modifying ``WITH`` query, the n-th
     taking ``$n``): one round trip instead of one each. Each must write a different table (one statement cannot
-    update a row twice), and none needs another's effect (they see the same snapshot)."""
-    parts = ", ".join(f"w{n} AS ({FIRST_PARAMETER.sub(f'${n}', sql)})" for n, sql in enumerate(statements, 1))
-    return f"WITH {parts} SELECT 1"
+    update a row twice), and none needs another's effect (they see the same snapshot).
+
+    They run in the order given, so they take their row locks in that order, as the same statements sent one by one
+    would (erasure takes the rollups' rows in the recorder's order: a batch that took them in another would deadlock
+    with it). PostgreSQL runs the ``WITH`` queries that the main query does not read last first, so they are
+    written in reverse (``tests/server/store/test_bulk.py`` holds PostgreSQL to that order)."""
+    parts = [f"w{n} AS ({FIRST_PARAMETER.sub(f'${n}', sql)})" for n, sql in enumerate(statements, 1)]
+    return f"WITH {', '.join(reversed(parts))} SELECT 1"
 
 
 class BulkUpsert(BulkInsert):

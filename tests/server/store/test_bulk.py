@@ -19,7 +19,7 @@ from sqlalchemy import Text, cast, select
 
 from payi_server.metering.batch import BatchWriter
 from payi_server.settings import Settings
-from payi_server.store.bulk import BulkInsert, BulkUpsert, decoded, driver
+from payi_server.store.bulk import BulkInsert, BulkUpsert, decoded, driver, joined
 from payi_server.store.engine import Database
 from payi_server.store.partitions import id_at
 from payi_server.store.requestkeys import KeyedRequestInsert
@@ -265,6 +265,31 @@ def test_a_statement_sent_through_the_driver_first_is_part_of_the_transaction(
             await db.dispose()
 
     assert asyncio.run(run()) == (0, 0)
+
+
+def test_joined_statements_run_in_the_order_given(make_database: Any, tmp_path: Path) -> None:
+    """``joined`` statements take their row locks in the order given, as one by one (the recorder's rollups and
+    erasure's merges lock the same rows in one order, or deadlock): each writes the next value of one sequence."""
+    url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
+    tables = ("joined_a", "joined_b", "joined_c")
+
+    async def run() -> dict[str, int]:
+        db = Database(url, pool_size=1)
+        try:
+            async with db.write() as conn:
+                raw = await driver(conn)
+                await raw.execute("CREATE TEMP SEQUENCE joined_order")
+                for table in tables:
+                    await raw.execute(f"CREATE TEMP TABLE {table} (tag int8, seq int8)")
+                await raw.execute(
+                    joined([f"INSERT INTO {table} SELECT $1::int8, nextval('joined_order')" for table in tables]),
+                    1, 2, 3,
+                )
+                return {table: (await raw.fetchrow(f"SELECT tag, seq FROM {table}"))["seq"] for table in tables}
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(run()) == {"joined_a": 1, "joined_b": 2, "joined_c": 3}
 
 
 _headers = st.none() | st.lists(st.dictionaries(_text, _text, max_size=2), max_size=2)
