@@ -134,11 +134,9 @@ async def _erase_hours(
 
 async def _erase_days(db: Database, app_id: int, identity: Identity, value: str) -> None:
     """The identity's daily rollup rows merged into the anonymous ones, ``_MAX_RUNS`` days a transaction (after
-    the hours: an erasure cut short and run again finds them here even when no hour is left); then the narrow
-    rollups' (hours and days) that an erasure cut short left."""
-    tables = [rollup_daily, *(daily for _hourly, daily in _narrow(identity))]
-    tables += [hourly for hourly, _daily in _narrow(identity)]
-    for t in tables:
+    the hours: an erasure cut short and run again finds them here even when no hour is left), the full rollup's
+    first, then the narrow ones'. (The narrow hours go with the full hours, in ``_erase_hours``.)"""
+    for t in (rollup_daily, *(daily for _hourly, daily in _narrow(identity))):
         days_query = (
             select(t.c.bucket).where(t.c.app_id == app_id, t.c[identity] == value).group_by(t.c.bucket)
             .order_by(t.c.bucket)
