@@ -89,7 +89,10 @@ async def spend(
     latency: bool = False,
 ) -> Any:
     query = spend_query(request.query_params, start, end, bucket, tz, top, latency)
-    report = await ReportService(state(request).db).spend(await scope_of(request, principal), query)
+    # JSON carries money as floats: the rows get them without a Decimal each (CSV keeps the exact decimals)
+    report = await ReportService(state(request).db).spend(
+        await scope_of(request, principal), query, exact=format == "csv"
+    )
     if format == "csv":
         return Response(
             report_csv(report),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -103,8 +104,38 @@ async def test_reports_from_the_narrow_rollups_are_those_of_the_full_ones(runnin
                 narrow = await ReportService(db).spend(scope, query)
                 full = await ReportService(db, narrow=False).spend(scope, query)
                 assert narrow.as_dict() == full.as_dict(), (bucket, tz, group_by, start, end)
+                floats = await ReportService(db).spend(scope, query, exact=False)  # what the JSON answer reads
+                assert floats.as_dict() == narrow.as_dict(), (bucket, tz, group_by, start, end)
                 compared += bool(narrow.rows)
     assert compared > 30
+
+
+async def test_an_hourly_report_by_user_adds_up_a_user_s_applications_and_orders_ties_by_name(running: Running) -> None:
+    """By hour and by user, the report reads the rollup's rows and adds up a user's rows from several applications
+    itself (``reports.service._direct``): the same rows, order and totals as the aggregate in SQL."""
+    db = running.state.db
+    await price(running)
+    _, other_key = await create_app(running, "second")
+    hour = "2026-02-21T10:"
+    await ingest(running, [event(hour + "05:00Z", 1000, user_id="bob"), event(hour + "06:00Z", 2500, user_id="ann"),
+                           event(hour + "59:00Z", 100, user_id="cy", end_to_end_latency_ms=900),
+                           event("2026-02-21T11:00:00Z", 7, user_id="ann")])
+    await ingest(running, [event(hour + "07:00Z", 1500, user_id="bob", end_to_end_latency_ms=40),
+                           event(hour + "08:00Z", 400, user_id="cy")], key=other_key)
+    scope = await load_scope(db, running.boot.org_id)
+    for latency in (False, True):
+        query = build_query(start=datetime(2026, 2, 21, 9, tzinfo=UTC), end=datetime(2026, 2, 21, 12, tzinfo=UTC),
+                            bucket="hour", group_by=["user"], latency=latency)
+        direct = await ReportService(db).spend(scope, query)
+        rows = [(r["bucket"], r["user"], r["requests"], float(r["cost_total"])) for r in direct.rows]
+        # bob ($1 + $1.5) ties with ann ($2.5): by name; cy's two applications add up too
+        assert rows == [("2026-02-21T10:00:00+00:00", "ann", 1, 2.5), ("2026-02-21T10:00:00+00:00", "bob", 2, 2.5),
+                        ("2026-02-21T10:00:00+00:00", "cy", 2, 0.5), ("2026-02-21T11:00:00+00:00", "ann", 1, 0.007)]
+        aggregated = await ReportService(db, narrow=False).spend(scope, query)
+        assert direct.as_dict() == aggregated.as_dict()
+        assert direct.totals["cost_total"] == Decimal("5.507") and direct.totals["requests"] == 6
+        if latency:
+            assert [r["latency_p95_ms"] is not None for r in direct.rows] == [False, True, True, False]
 
 
 async def test_the_request_list_filtered_by_user_finds_its_hours_in_the_rollup_by_user(running: Running) -> None:

@@ -182,3 +182,46 @@ async def test_counts_summed_past_int64_read_at_least_int64s_top(env: Env) -> No
         assert report.status_code == 200, report.text
         assert report.json()["totals"]["requests"] >= 2**63 - 1, params
         assert report.json()["rows"][0]["requests"] >= 2**63 - 1, params
+
+
+async def test_report_money_past_what_int8_units_hold_stays_exact(env: Env) -> None:
+    """PostgreSQL reads a report's money sums as int8 counts of 1e-10 USD, and a sum past ``MONEY_MAX`` (which no
+    int8 count holds) as its exact decimal: the user whose two hours are both saturated has twice ``MONEY_MAX``, first
+    in the rows, exact in CSV and in the totals, and the float of it in JSON. (SQLite's sum past int64 is a float.)"""
+    from datetime import UTC, datetime
+
+    from payi_server.store.tables import ROLLUP_HOURLY_MEASURES, rollup_user_hourly
+
+    zero = {m: 0 for m in ROLLUP_HOURLY_MEASURES} | {"cost_input": Decimal(0), "cost_output": Decimal(0)}
+    small = Decimal("0.0000123456")
+    async with env.state.db.write() as conn:
+        for hour, user, cost in ((1, "big", MONEY_MAX), (2, "big", MONEY_MAX), (1, "small", small),
+                                 (2, "small", small)):
+            await conn.execute(rollup_user_hourly.insert().values(
+                bucket=datetime(2026, 2, 2, hour, tzinfo=UTC), app_id=env.app_id, user_id=user,
+                **{**zero, "requests": 1, "cost_total": cost},
+            ))
+    window = {"start": "2026-02-02T01:00:00Z", "end": "2026-02-02T03:00:00Z", "group_by": "user"}
+    for bucket in ("total", "hour"):
+        report = await env.client.get("/api/v1/reports/spend", headers=env.headers(),
+                                      params={**window, "bucket": bucket})
+        assert report.status_code == 200, report.text
+        body = report.json()
+        costs = {(r.get("bucket"), r["user"]): r["cost_total"] for r in body["rows"]}
+        if bucket == "total":
+            assert [r["user"] for r in body["rows"]] == ["big", "small"], body["rows"]
+            assert costs == {(None, "big"): float(2 * MONEY_MAX), (None, "small"): float(2 * small)}
+        else:
+            assert set(costs.values()) == {float(MONEY_MAX), float(small)} and len(costs) == 4, costs
+        assert body["totals"]["cost_total"] == float(2 * MONEY_MAX + 2 * small)
+        csv = await env.client.get("/api/v1/reports/spend", headers=env.headers(),
+                                   params={**window, "bucket": bucket, "format": "csv"})
+        assert csv.status_code == 200, csv.text
+        cells = [line.split(",") for line in csv.text.strip().splitlines()]
+        at = cells[0].index("cost_total")
+        expected = {2 * MONEY_MAX, 2 * small} if bucket == "total" else {MONEY_MAX, small}
+        got = {Decimal(line[at]) for line in cells[1:]}
+        if env.state.db.is_sqlite:  # past int64 its sum is a float (``store.sums.wide_sum``): the same float
+            assert {float(x) for x in got} == {float(x) for x in expected}, cells
+        else:
+            assert got == expected, cells
