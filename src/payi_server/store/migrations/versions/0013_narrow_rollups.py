@@ -69,13 +69,16 @@ def upgrade() -> None:
 
 
 def backfill() -> list[str]:
-    """``INSERT INTO`` each narrow rollup the sums of its full rollup (into empty tables)."""
+    """``INSERT INTO`` each narrow rollup the sums of its full rollup (into empty tables), in time order: as the
+    recorder writes them, so that a report's range of hours is a run of the table's pages (on PostgreSQL, a month by
+    hour by user read 48,000 of its pages in the order a hash aggregate gave, 0.3 s; about 5,600 in time order)."""
     out = []
     sums = ", ".join(f"sum({m})" for m in _MEASURES)
     for name, (source, columns) in TABLES.items():
         keys = ", ".join(("bucket", "app_id", *columns))
         out.append(
             f"INSERT INTO {name} ({keys}, {', '.join(_MEASURES)}) SELECT {keys}, {sums} FROM {source} GROUP BY {keys}"
+            " ORDER BY bucket"
         )
     return out
 
