@@ -18,3 +18,24 @@ def test_units_give_the_float_and_the_decimal_of_the_amount(units: int) -> None:
     assert exact == Decimal(units) / Decimal(UNITS)
     assert units / UNITS == float(exact)  # both correctly rounded: the same float
     assert f"{exact:f}" == f"{Decimal(units) / Decimal(UNITS):.10f}"
+
+
+def test_the_collector_paused_while_rows_are_built_comes_back_as_it_was() -> None:
+    import gc
+
+    import pytest
+
+    from payi_server.reports.service import _collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a report that fails half way")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off: it stays off
+    finally:
+        gc.enable()
