@@ -111,8 +111,9 @@ async def test_reports_from_the_narrow_rollups_are_those_of_the_full_ones(runnin
 
 
 async def test_an_hourly_report_by_user_adds_up_a_user_s_applications_and_orders_ties_by_name(running: Running) -> None:
-    """By hour and by user, the report reads the rollup's rows and adds up a user's rows from several applications
-    itself (``reports.service._direct``): the same rows, order and totals as the aggregate in SQL."""
+    """By hour and by user (and by day, read from the daily rollup), the report reads the rollup's rows and adds up a
+    user's rows from several applications, and a day's edge hours, itself (``ReportService._direct``): the same
+    rows, order and totals as the aggregate in SQL."""
     db = running.state.db
     await price(running)
     _, other_key = await create_app(running, "second")
@@ -136,6 +137,16 @@ async def test_an_hourly_report_by_user_adds_up_a_user_s_applications_and_orders
         assert direct.totals["cost_total"] == Decimal("5.507") and direct.totals["requests"] == 6
         if latency:
             assert [r["latency_p95_ms"] is not None for r in direct.rows] == [False, True, True, False]
+    # By day, a day's edge hours add up too (ann's two hours of the 21st; the 22nd is read from the daily rollup)
+    await ingest(running, [event("2026-02-22T03:00:00Z", 1000, user_id="ann"),
+                           event("2026-02-22T23:00:00Z", 1000, user_id="ann")])
+    query = build_query(start=datetime(2026, 2, 21, 10, tzinfo=UTC), end=datetime(2026, 2, 23, tzinfo=UTC),
+                        bucket="day", group_by=["user"])
+    by_day = await ReportService(db).spend(scope, query)
+    assert [(r["bucket"][:10], r["user"], r["requests"], float(r["cost_total"])) for r in by_day.rows] == [
+        ("2026-02-21", "ann", 2, 2.507), ("2026-02-21", "bob", 2, 2.5), ("2026-02-21", "cy", 2, 0.5),
+        ("2026-02-22", "ann", 2, 2.0)]
+    assert by_day.as_dict() == (await ReportService(db, narrow=False).spend(scope, query)).as_dict()
 
 
 async def test_the_request_list_filtered_by_user_finds_its_hours_in_the_rollup_by_user(running: Running) -> None:
