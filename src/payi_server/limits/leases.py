@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Context, Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, update
@@ -64,6 +64,7 @@ LOOSE_HOLD_ROOM = 1000
 # it, and a process whose limits stay far from their max never builds it (o200k_base: 41 MB a worker).
 PREPARE_EXACT_ROOM = 100 * LOOSE_HOLD_ROOM
 QUANTUM = Decimal("1e-10")  # the Money columns' scale
+_DOWN = Context(prec=80, rounding=ROUND_DOWN)  # its quantize() rounds a cost down to the 1e-10 a lease row holds
 MIN_ROOM = Decimal("0.000001")  # the room a zero hold asks for (a default limit admits while some is left)
 
 
@@ -103,7 +104,7 @@ class Settling:
     wanted: dict[int, tuple[int, Decimal]] = field(init=False)  # lease id -> (limit pk, sum of its takes)
 
     def __post_init__(self) -> None:
-        self.takes = [cost.quantize(QUANTUM, rounding=ROUND_DOWN) for _, cost in self.charges]
+        self.takes = [_DOWN.quantize(cost, QUANTUM) for _, cost in self.charges]
         self.wanted = {}
         for (hold, _), take in zip(self.charges, self.takes, strict=True):
             if hold.lease_id is not None:
@@ -360,10 +361,11 @@ class LeaseBook:
         """A call's real cost is known (it settles later): it counts in the process's view of the spend, and
         takes from the lease what it costs beyond its hold."""
         for hold in holds:
-            before = hold.used
-            hold.lease.pending += cost - hold.cost
+            lease, before = hold.lease, hold.cost
+            lease.pending += cost - before
             hold.cost = cost
-            hold.lease.held += hold.used - before
+            if cost > hold.amount or before > hold.amount:  # else the hold still covers it (the usual case)
+                lease.held += max(hold.amount, cost) - max(hold.amount, before)
 
     def view(self, app_id: int, limit_id: str) -> tuple[Decimal, Decimal, Decimal | None] | None:
         """(spent, max, threshold) of a limit as this process sees it (``None``: not known here)."""

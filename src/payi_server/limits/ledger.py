@@ -243,6 +243,23 @@ class Ledger:
         """``charge`` by event time: a periodic limit counts an event in the window ``at`` falls in. An event of a
         finished window (ingested late, or a call admitted before a window boundary and recorded after it) is added
         to that window's history, never to the current window; reports, which bucket by event time, agree."""
+        states, late = self.charge_current(app_id, limit_ids, cost_input, cost_output, at=at, failed=failed)
+        if late:
+            states.update(await self.charge_late(late, cost_input, cost_output, failed=failed))
+        return states
+
+    def charge_current(
+        self,
+        app_id: int,
+        limit_ids: Iterable[str],
+        cost_input: Decimal,
+        cost_output: Decimal,
+        *,
+        at: datetime,
+        failed: bool,
+    ) -> tuple[dict[str, str], list[tuple[LimitRow, datetime]]]:
+        """``charge_at`` without I/O (the recorder's every call): the limits whose current window ``at`` falls in are
+        charged; the others come back with the finished window ``at`` falls in, for ``charge_late``."""
         current: list[str] = []
         late: list[tuple[LimitRow, datetime]] = []
         for limit_id in limit_ids:
@@ -256,10 +273,16 @@ class Ledger:
                     late.append((row, window))
                     continue
             current.append(limit_id)
-        states = self.charge(app_id, current, cost_input, cost_output, failed=failed)
-        for row, window in late:
-            states[row.limit_id] = await self._charge_window(row, window, cost_input, cost_output, failed=failed)
-        return states
+        return self.charge(app_id, current, cost_input, cost_output, failed=failed), late
+
+    async def charge_late(
+        self, late: list[tuple[LimitRow, datetime]], cost_input: Decimal, cost_output: Decimal, *, failed: bool
+    ) -> dict[str, str]:
+        """Charge each limit's finished window (``charge_current``'s rest); the state each is left in."""
+        return {
+            row.limit_id: await self._charge_window(row, window, cost_input, cost_output, failed=failed)
+            for row, window in late
+        }
 
     async def _charge_window(
         self, row: LimitRow, window: datetime, cost_input: Decimal, cost_output: Decimal, *, failed: bool

@@ -157,10 +157,12 @@ class BatchWriter:
             for i in recorded:
                 item = batch[i]
                 named = item.blocked_states if item.blocked_states is not None else charged[i]
-                for limit_id in named:
-                    pk = ledger.pk(item.app_id, limit_id)
-                    if pk is not None:
-                        _add(limit_rollups, (_hour(item.event.event_timestamp), item.app_id, pk), [1, item.cost_total])
+                if named:
+                    hour, cost = _hour(item.event.event_timestamp), item.cost_total
+                    for limit_id in named:
+                        pk = ledger.pk(item.app_id, limit_id)
+                        if pk is not None:
+                            _add(limit_rollups, (hour, item.app_id, pk), [1, cost])
                 _rollup(rollups, property_rollups, item)
             await _write_rollups(conn, self.statements, rollups, limit_rollups, property_rollups)
             payloads = [
@@ -192,7 +194,7 @@ class BatchWriter:
                             {x for x, s in states.items() if s == "blocked"},
                         )
                 else:
-                    states = await ledger.charge_at(
+                    states, late = ledger.charge_current(
                         item.app_id,
                         charged[i],
                         item.cost_input,
@@ -200,6 +202,10 @@ class BatchWriter:
                         at=item.event.event_timestamp,
                         failed=item.event.failed,
                     )
+                    if late:  # events of finished windows (read the first time a window is seen)
+                        states.update(
+                            await ledger.charge_late(late, item.cost_input, item.cost_output, failed=item.event.failed)
+                        )
                 for limit_id, state in states.items():
                     row = ledger.get(item.app_id, limit_id)
                     if row is not None:

@@ -40,7 +40,7 @@ LEDGER_QUANTUM = Decimal("1e-10")
 _ZERO = Decimal(0)
 # Room for any count times any price without rounding: the default 28 digits made quantize() raise
 # InvalidOperation (a 500) on a large count or price. Callers bound the result (``store.types.MAX_AMOUNT``).
-_EXACT = Context(prec=80)
+_EXACT = Context(prec=80, rounding=ROUND_HALF_EVEN)  # its quantize() rounds as the ledger does
 
 UnitCounts = Mapping[str, Mapping[str, int | None] | int]
 """``{unit: {"input": n, "output": n}}`` as ingested; a bare int (a known SDK bug) counts as input."""
@@ -96,8 +96,8 @@ def price_units(units: UnitCounts, prices: Mapping[str, UnitPrice]) -> Cost:
             else:
                 raise ValueError(f"unit {unit!r}: unknown side {side!r} (expected 'input' or 'output')")
             unknown.setdefault(unit, {})[side] = count
-    input_cost = input_cost.quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
-    output_cost = output_cost.quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    input_cost = _EXACT.quantize(input_cost, LEDGER_QUANTUM)
+    output_cost = _EXACT.quantize(output_cost, LEDGER_QUANTUM)
     return Cost(input=input_cost, output=output_cost, total=add(input_cost, output_cost), unknown_units=unknown)
 
 
@@ -118,7 +118,7 @@ _NOTHING = _ZERO.quantize(LEDGER_QUANTUM)  # what a side without a price or a co
 def _side(price: Decimal | None, count: int) -> Decimal:
     if price is None or count <= 0:
         return _NOTHING
-    return _EXACT.multiply(price, count).quantize(LEDGER_QUANTUM, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    return _EXACT.quantize(_EXACT.multiply(price, count), LEDGER_QUANTUM)
 
 
 def cost_to_wire(cost: Cost) -> dict[str, object]:
