@@ -149,6 +149,35 @@ async def test_an_hourly_report_by_user_adds_up_a_user_s_applications_and_orders
     assert by_day.as_dict() == (await ReportService(db, narrow=False).spend(scope, query)).as_dict()
 
 
+async def test_reads_of_the_rows_order_ties_and_add_up_as_the_aggregate_does(running: Running) -> None:
+    """Many ties in cost and users in both applications, in the same hours: every report by hour and by day (in
+    UTC, read from the rows) equals the one aggregated in SQL from the full rollups, row for row and in order."""
+    db = running.state.db
+    await price(running)
+    _, other_key = await create_app(running, "second")
+    rng = random.Random(7)
+    for key in (None, other_key):
+        items = [event(START + timedelta(days=rng.randrange(3), hours=rng.randrange(24)), rng.choice((1000, 2000)),
+                       user_id=rng.choice(("ann", "bob", "cy", "dee", "")) or None,
+                       end_to_end_latency_ms=rng.choice((None, 40, 900)))
+                 for _ in range(150)]
+        await ingest(running, items, key=key)
+    scope = await load_scope(db, running.boot.org_id)
+    compared = 0
+    for bucket in ("hour", "day"):
+        for start_hour in (0, 7):
+            for group_by in (("user",), ("user", "application"), ("application",)):
+                for latency in (False, True):
+                    query = build_query(start=START + timedelta(hours=start_hour), end=START + timedelta(days=3),
+                                        bucket=bucket, group_by=group_by, latency=latency)
+                    direct = await ReportService(db).spend(scope, query)
+                    full = await ReportService(db, narrow=False).spend(scope, query)
+                    assert direct.as_dict() == full.as_dict(), (bucket, start_hour, group_by, latency)
+                    assert (await ReportService(db).spend(scope, query, exact=False)).as_dict() == direct.as_dict()
+                    compared += len(direct.rows)
+    assert compared > 500
+
+
 async def test_the_request_list_filtered_by_user_finds_its_hours_in_the_rollup_by_user(running: Running) -> None:
     db = running.state.db
     await price(running)
