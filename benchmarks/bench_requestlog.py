@@ -199,7 +199,8 @@ SELECT id, app, ({_CATS})[m], 'resp-' || g FROM ({_GENERATED}) AS r
 _NO_CONFLICT = " ON CONFLICT DO NOTHING"
 
 
-def _NARROW_BACKFILL() -> list[str]:  # noqa: N802 - the statements of migration 0013 (a module named by digits)
+def narrow_backfill() -> list[str]:
+    """The statements of migration 0013 that fill the narrow rollups from the full ones (a module named by digits)."""
     return importlib.import_module("payi_server.store.migrations.versions.0013_narrow_rollups").backfill()
 
 _LATENCY_SUMS = ",\n".join(
@@ -532,7 +533,7 @@ async def fill(admin: str, rows: int, chunk: int) -> dict[str, Any]:
         meta["fill_seconds"] = round(time.perf_counter() - fill_began, 1)
         # The narrow rollups (by application, by user) from the full ones, as migration 0013 makes them.
         t0 = time.perf_counter()
-        for statement in _NARROW_BACKFILL():
+        for statement in narrow_backfill():
             await conn.execute(statement)
         meta["narrow_rollup_seconds"] = round(time.perf_counter() - t0, 1)
         await conn.execute(_LIMIT_TOTALS)
