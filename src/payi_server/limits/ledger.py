@@ -230,24 +230,6 @@ class Ledger:
             states[limit_id] = state
         return states
 
-    async def charge_at(
-        self,
-        app_id: int,
-        limit_ids: Iterable[str],
-        cost_input: Decimal,
-        cost_output: Decimal,
-        *,
-        at: datetime,
-        failed: bool,
-    ) -> dict[str, str]:
-        """``charge`` by event time: a periodic limit counts an event in the window ``at`` falls in. An event of a
-        finished window (ingested late, or a call admitted before a window boundary and recorded after it) is added
-        to that window's history, never to the current window; reports, which bucket by event time, agree."""
-        states, late = self.charge_current(app_id, limit_ids, cost_input, cost_output, at=at, failed=failed)
-        if late:
-            states.update(await self.charge_late(late, cost_input, cost_output, failed=failed))
-        return states
-
     def charge_current(
         self,
         app_id: int,
@@ -258,8 +240,12 @@ class Ledger:
         at: datetime,
         failed: bool,
     ) -> tuple[dict[str, str], list[tuple[LimitRow, datetime]]]:
-        """``charge_at`` without I/O (the recorder's every call): the limits whose current window ``at`` falls in are
-        charged; the others come back with the finished window ``at`` falls in, for ``charge_late``."""
+        """``charge`` by event time: a periodic limit counts an event in the window ``at`` falls in. An event of a
+        finished window (ingested late, or a call admitted before a window boundary and recorded after it) is added
+        to that window's history, never to the current window; reports, which bucket by event time, agree.
+
+        This part does no I/O (the recorder's every call): the limits whose current window ``at`` falls in are charged
+        (their states returned); the others come back with the finished window, for ``charge_late``."""
         current: list[str] = []
         late: list[tuple[LimitRow, datetime]] = []
         for limit_id in limit_ids:

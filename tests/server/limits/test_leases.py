@@ -136,7 +136,9 @@ async def record(
         await ledger.lock()
         settling = Settling([(hold, call.cost or ZERO) for call in calls for hold in call.holds])
         for call in calls:
-            await ledger.charge_at(app_id, call.limit_ids, call.cost or ZERO, ZERO, at=now, failed=False)
+            _states, late = ledger.charge_current(app_id, call.limit_ids, call.cost or ZERO, ZERO, at=now,
+                                                  failed=False)
+            assert late == []  # charged now: its window is the current one
         settlements = settling.settled(await ledger.flush(settling.wanted))
     LeaseBook.applied(settlements)
 
