@@ -36,3 +36,23 @@ def test_xproxy_headers_match_starlettes_lookup(raw: list[tuple[bytes, bytes]]) 
     headers = Headers(raw=raw)
     for name in ("xproxy-user-id", "xproxy-limit-ids", "xproxy-", "x-other", "xproxy-account-name"):
         assert found.get(name) == (headers.get(name) if name.startswith("xproxy-") else None)
+
+
+def test_limit_ids_parsed_once_are_given_fresh_and_bad_ones_always_refused() -> None:
+    """``parse_limit_ids`` remembers a header value's ids: each call gets its own list (a caller may change it),
+    and a value it refused is refused again (refusals are not remembered)."""
+    from payi_server.errors import ApiError
+    from payi_server.metering.attribution import parse_limit_ids
+
+    first = parse_limit_ids(" a, b ,a,,c ")
+    assert first == ["a", "b", "c"]
+    first.append("changed")
+    assert parse_limit_ids(" a, b ,a,,c ") == ["a", "b", "c"]
+    assert parse_limit_ids(" a, b ,a,,c ") is not parse_limit_ids(" a, b ,a,,c ")
+    for _ in range(2):
+        try:
+            parse_limit_ids("x" * 101)
+        except ApiError as exc:
+            assert exc.code == "invalid_limit_id"
+        else:
+            raise AssertionError("an over-long limit id was accepted")

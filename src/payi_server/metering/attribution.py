@@ -20,11 +20,21 @@ MAX_TEXT = 200
 MAX_VERSION = 1_000_000
 
 
+_PARSED_LIMIT_IDS: dict[str, tuple[str, ...]] = {}  # header value -> its ids (calls repeat a few values)
+_PARSED_LIMIT_IDS_MAX = 4096
+
+
 def parse_limit_ids(value: str | None) -> list[str]:
     if not value:
         return []
-    ids = [part.strip() for part in value.split(",") if part.strip()]
-    return check_limit_ids(ids)
+    known = _PARSED_LIMIT_IDS.get(value)
+    if known is not None:
+        return list(known)
+    ids = check_limit_ids([part.strip() for part in value.split(",") if part.strip()])
+    if len(_PARSED_LIMIT_IDS) >= _PARSED_LIMIT_IDS_MAX:
+        _PARSED_LIMIT_IDS.clear()
+    _PARSED_LIMIT_IDS[value] = tuple(ids)
+    return ids
 
 
 def check_limit_ids(ids: list[str]) -> list[str]:

@@ -156,14 +156,14 @@ class BatchWriter:
             recorded = [i for i in valid if batch[i].request_id in inserted]
             for i in recorded:
                 item = batch[i]
+                hour = _rollup(rollups, property_rollups, item)
                 named = item.blocked_states if item.blocked_states is not None else charged[i]
                 if named:
-                    hour, cost = _hour(item.event.event_timestamp), item.cost_total
+                    cost = item.cost_total
                     for limit_id in named:
                         pk = ledger.pk(item.app_id, limit_id)
                         if pk is not None:
                             _add(limit_rollups, (hour, item.app_id, pk), [1, cost])
-                _rollup(rollups, property_rollups, item)
             await _write_rollups(conn, self.statements, rollups, limit_rollups, property_rollups)
             payloads = [
                 p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
@@ -332,7 +332,8 @@ def _add(table: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], values: 
 
 def _rollup(
     rollups: dict[tuple[Any, ...], list[Any]], properties: dict[tuple[Any, ...], list[Any]], item: Pending
-) -> None:
+) -> datetime:
+    """Add ``item`` to the batch's rollups by hour (and by property); returns its hour."""
     event, attr = item.event, item.event.attribution
     bucket = _hour(event.event_timestamp)
     key = (
@@ -363,6 +364,7 @@ def _rollup(
     for name, value in (attr.properties or {}).items():
         if value is not None:
             _add(properties, (bucket, item.app_id, name[:200], value[:500]), [1, item.cost_total])
+    return bucket
 
 
 _ROLLUP_KEYS = ROLLUP_HOURLY_KEYS

@@ -44,10 +44,16 @@ from .results import build_result
 UNKNOWN_MODEL = "system.unknown_model"
 REPORTED_MODELS_MAX = 10_000
 
-# (model, the version that prices it, exact) -> (the estimate, the units it counted, whether it is exact); the
-# route's, as it reads requests. Not asked for ``exact``, the estimate may be a looser upper bound: the request's
-# bytes while the tokenizer is still being built, so that no call waits for that build.
-Estimator = Callable[[str, PriceVersion, bool], Awaitable[tuple[Decimal, Units, bool]]]
+# (model, the version that prices it, exact) -> (the estimate, the units it counted, whether it is exact), or an
+# awaitable of it (where it tokenizes); the route's, as it reads requests. Not asked for ``exact``, the estimate may
+# be a looser upper bound: the request's bytes while the tokenizer is still being built, so that no call waits for
+# that build.
+Estimate = tuple[Decimal, Units, bool]
+Estimator = Callable[[str, PriceVersion, bool], Estimate | Awaitable[Estimate]]
+
+
+async def _estimated(found: Estimate | Awaitable[Estimate]) -> Estimate:
+    return found if isinstance(found, tuple) else await found
 
 
 class Gate:
@@ -136,7 +142,8 @@ class MeteredCall:
         estimate = None
         leases = gate.leases
         if resolved is not None:
-            estimate, self.estimate_units, exact = await estimator(model, resolved.version, False)
+            found = estimator(model, resolved.version, False)
+            estimate, self.estimate_units, exact = found if isinstance(found, tuple) else await found
             # the usual case: every limit known here, far from its max (for a looser estimate), its lease with room
             self.holds = leases.hold_at_once(app_id, attr.limit_ids, estimate, 0 if exact else PREPARE_EXACT_ROOM)
             if self.holds is not None:
@@ -145,7 +152,7 @@ class MeteredCall:
                 if prepare is not None:
                     prepare(model)  # the limits near their max: the exact estimates' tokenizer, built ahead
                 if not await leases.far_from_max(app_id, attr.limit_ids, estimate):
-                    estimate, self.estimate_units, _ = await estimator(model, resolved.version, True)
+                    estimate, self.estimate_units, _ = await _estimated(estimator(model, resolved.version, True))
         admission = await leases.admit(app_id, attr.limit_ids, estimate)
         if admission.missing:
             raise api_error("invalid_limit_ids")

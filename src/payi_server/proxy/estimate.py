@@ -423,6 +423,18 @@ async def estimate_cost_async(
     return (await estimate_async(model, request, body_size, version))[0]
 
 
+def quick_estimate(
+    model: str, request: Mapping[str, Any] | None, body_size: int, version: PriceVersion
+) -> tuple[Decimal, dict[str, dict[str, int]]] | None:
+    """The looser estimate (``estimate_async`` not ``exact``) where it counts the body's bytes: the size bounds the
+    count (a token is at least one byte), so nothing is tokenized and nothing awaited. ``None`` where the request is
+    estimated as the exact estimate is (:func:`counts_bytes_for_now`)."""
+    if not counts_bytes_for_now(model, request, body_size):
+        return None
+    output = output_tokens(request, version, body_size)
+    return _priced(version, body_size, output), {"text": {"input": body_size, "output": output}}
+
+
 async def estimate_async(
     model: str, request: Mapping[str, Any] | None, body_size: int, version: PriceVersion | None,
     *, exact: bool = True,
@@ -433,11 +445,10 @@ async def estimate_async(
     (an upper bound) and not tokenized, and nothing is built (:func:`prepare_exact` builds ahead)."""
     if version is None:
         return Decimal(0), {}
+    if not exact and (quick := quick_estimate(model, request, body_size, version)) is not None:
+        return quick
     name = encoding_for(model) if request is not None and body_size <= BYTES_ONLY_ABOVE else None
-    if not exact and name is not None and counts_bytes_for_now(model, request, body_size):
-        # The body's size bounds the count (a token is at least one byte): no tokenizing, no worker thread.
-        count = body_size
-    elif name is not None and (
+    if name is not None and (
         body_size <= 0 or body_size > INLINE_TOKENIZE_MAX_BYTES or name not in _LOADED_ENCODINGS
     ):
         count = await asyncio.to_thread(estimated_input_tokens, model, request, body_size)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from decimal import Decimal
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
@@ -30,12 +30,12 @@ from ..auth.keys import KeyKind
 from ..errors import api_error
 from ..metering.attribution import from_headers, xproxy_headers
 from ..metering.event import Payload, Units
-from ..metering.gate import MeteredCall
+from ..metering.gate import Estimate, MeteredCall
 from ..pricing.catalog import PriceVersion
 from ..state import AppState
 from .adapters import ADAPTERS
 from .adapters.base import Adapter, CallInfo, StreamProcessor, Usage
-from .estimate import counts_bytes_for_now, estimate_async, prepare_exact
+from .estimate import estimate_async, prepare_exact, quick_estimate
 from .upstream import HostCheck, Upstream, make_session, parse_base
 
 log = logging.getLogger("payi_server.proxy")
@@ -221,10 +221,14 @@ class _Call:
         )
         size = len(body)
 
-        async def estimate(model: str, version: PriceVersion, exact: bool) -> tuple[Decimal, Units, bool]:
-            exact = exact or not counts_bytes_for_now(model, info.request_json, size)
-            estimated, units = await estimate_async(model, info.request_json, size, version, exact=exact)
-            return estimated, units, exact
+        def estimate(model: str, version: PriceVersion, exact: bool) -> Estimate | Awaitable[Estimate]:
+            if not exact and (quick := quick_estimate(model, info.request_json, size, version)) is not None:
+                return quick[0], quick[1], False  # the usual case: nothing to tokenize, nothing to await
+            return exact_estimate(model, version)
+
+        async def exact_estimate(model: str, version: PriceVersion) -> Estimate:
+            estimated, units = await estimate_async(model, info.request_json, size, version, exact=True)
+            return estimated, units, True
 
         def prepare(model: str) -> None:
             prepare_exact(model, info.request_json, size)

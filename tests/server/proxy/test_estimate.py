@@ -507,3 +507,33 @@ def test_a_failed_tokenizer_build_is_tried_again_only_after_a_growing_wait(
     second.join(10)
     assert failures() == 2 and E._RETRY_AT["no_such_encoding"][1] == 0.6
     assert "no_such_encoding" not in E._LOADED_ENCODINGS
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    model=st.sampled_from(["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "not-a-model"]),
+    text=st.text(max_size=300),
+    max_tokens=st.none() | st.integers(-5, 100_000),
+    n=st.none() | st.integers(0, 5),
+    size_delta=st.integers(-10**6, 10**6),
+)
+def test_the_quick_estimate_is_what_estimate_async_gives_without_exact(
+    model: str, text: str, max_tokens: int | None, n: int | None, size_delta: int
+) -> None:
+    """``quick_estimate`` (the proxy's usual estimate, with no coroutine) gives exactly what ``estimate_async``
+    gives when not ``exact``, where it counts bytes; elsewhere it gives way (``None``) to the tokenizing path."""
+    version = _version("system.openai", "gpt-4o")
+    request: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": text}]}
+    if max_tokens is not None:
+        request["max_tokens"] = max_tokens
+    if n is not None:
+        request["n"] = n
+    size = max(-1, len(json.dumps(request)) + size_delta)
+    quick = E.quick_estimate(model, request, size, version)
+    if not E.counts_bytes_for_now(model, request, size):
+        assert quick is None
+        return
+    assert quick is not None
+    assert quick == asyncio.run(E.estimate_async(model, request, size, version, exact=False))
+    assert quick[1]["text"]["input"] == size
+    assert quick[0] == E.price_estimate(version, request, size)
