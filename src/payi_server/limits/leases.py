@@ -316,11 +316,12 @@ class LeaseBook:
                 named.append(lease)
         return named
 
-    def _hold(self, named: list[Lease], hold: Decimal) -> list[Hold]:
+    def _hold(self, named: list[Lease], hold: Decimal, now: float | None = None) -> list[Hold]:
         """Take ``hold`` from every named block lease (each has room: ``Lease.fits``); a background top-up starts
         where a lease runs low."""
         holds = []
-        now = time.monotonic()
+        if now is None:
+            now = time.monotonic()
         for lease in named:
             if lease.limit_type != "block":
                 holds.append(Hold(lease, None, ZERO))
@@ -328,22 +329,36 @@ class LeaseBook:
             lease.held += hold
             lease.note_hold(hold, now)
             holds.append(Hold(lease, lease.lease_id, hold))
-            if lease.free < lease.low_water and (lease.refill is None or lease.refill.done()):
+            if lease.amount - lease.held < lease.low_water and (lease.refill is None or lease.refill.done()):
                 lease.refill = asyncio.create_task(self._refill(lease, hold))
         return holds
 
     def hold_at_once(self, app_id: int, limit_ids: Sequence[str], hold: Decimal, holds: int) -> list[Hold] | None:
         """The usual admission, in memory and without an await: every named limit is known here, and every block
         limit has room for ``holds`` holds of ``hold`` (0: any room) and a lease that fits it; then the holds are
-        taken. ``None``: nothing was taken, and the caller goes the long way (``far_from_max``, ``admit``)."""
-        named = self._known(app_id, limit_ids)
-        if named is None:
-            return None
-        room = hold * holds
-        for lease in named:
-            if lease.limit_type == "block" and not (lease.has_room(room) and lease.fits(hold)):
+        taken. ``None``: nothing was taken, and the caller goes the long way (``far_from_max``, ``admit``).
+
+        Every call naming a limit runs this: ``Lease.has_room`` and ``Lease.fits`` are written out here."""
+        if len(limit_ids) == 1:  # the usual case: one limit
+            lease = self._leases.get((app_id, limit_ids[0]))
+            if lease is None or lease.deleted:
                 return None
-        return self._hold(named, hold)
+            named = [lease]
+        else:
+            found = self._known(app_id, limit_ids)
+            if found is None:
+                return None
+            named = found
+        room = hold * holds
+        now = time.monotonic()
+        for lease in named:
+            if lease.limit_type == "block" and not (
+                lease.max - lease.spent - lease.pending >= room
+                and (lease.lease_id is None or now < lease.expires)
+                and (lease.amount - lease.held >= hold if lease.enforcement == "strict" else lease.amount > lease.held)
+            ):
+                return None
+        return self._hold(named, hold, now)
 
     async def far_from_max(
         self, app_id: int, limit_ids: Sequence[str], hold: Decimal, holds: int = LOOSE_HOLD_ROOM

@@ -291,31 +291,34 @@ def _positive_int(value: object) -> int | None:
 
 
 _OUTPUT_LIMIT_KEYS = ("max_completion_tokens", "max_tokens", "max_output_tokens", "max_gen_len")
-_NESTED_OUTPUT_LIMIT_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("inferenceConfig", ("maxTokens", "max_new_tokens")),  # Bedrock Converse; Amazon Nova InvokeModel
-    ("textGenerationConfig", ("maxTokenCount",)),  # Amazon Titan InvokeModel
-)
+_NESTED_OUTPUT_LIMIT_KEYS: dict[str, tuple[str, ...]] = {
+    "inferenceConfig": ("maxTokens", "max_new_tokens"),  # Bedrock Converse; Amazon Nova InvokeModel
+    "textGenerationConfig": ("maxTokenCount",),  # Amazon Titan InvokeModel
+}
+_ANY_OUTPUT_LIMIT_KEY = frozenset(_OUTPUT_LIMIT_KEYS) | frozenset(_NESTED_OUTPUT_LIMIT_KEYS)
 
 
 def requested_output_limit(request: Mapping[str, Any] | None) -> int | None:
     """The output limit per completion the request sets (the largest, if it sets several), or ``None``.
 
-    Taken as given even above the model's limits: the provider refuses such a request rather than bill it.
+    Taken as given even above the model's limits: the provider refuses such a request rather than bill it. A limit
+    is a positive ``int`` (not a bool, not a float).
     """
     if request is None:
         return None
     largest: int | None = None
-    for key in _OUTPUT_LIMIT_KEYS:
-        value = _positive_int(request.get(key))
-        if value is not None and (largest is None or value > largest):
-            largest = value
-    for outer, keys in _NESTED_OUTPUT_LIMIT_KEYS:
-        config = request.get(outer)
-        if config is not None and isinstance(config, Mapping):
-            for key in keys:
-                value = _positive_int(config.get(key))
-                if value is not None and (largest is None or value > largest):
-                    largest = value
+    for key in _ANY_OUTPUT_LIMIT_KEY.intersection(request):  # the keys it sets: one C call, where most set one
+        value = request[key]
+        inner = _NESTED_OUTPUT_LIMIT_KEYS.get(key)
+        if inner is not None:
+            if not isinstance(value, Mapping):
+                continue
+            values: Any = [value.get(name) for name in inner]
+        else:
+            values = (value,)
+        for found in values:
+            if type(found) is int and found > 0 and (largest is None or found > largest):
+                largest = found
     return largest
 
 
@@ -323,7 +326,10 @@ def completions(request: Mapping[str, Any] | None) -> int:
     """Completions the call generates and bills: OpenAI's ``n``, or ``best_of`` (legacy completions), else 1."""
     if request is None:
         return 1
-    return max(_positive_int(request.get("n")) or 1, _positive_int(request.get("best_of")) or 1)
+    n, best_of = request.get("n"), request.get("best_of")
+    if n is None and best_of is None:  # the usual case
+        return 1
+    return max(_positive_int(n) or 1, _positive_int(best_of) or 1)
 
 
 def output_bound(version: PriceVersion | None, input_count: int) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from types import TracebackType
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, note
@@ -35,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payi_server.ids import IdGenerator
 from payi_server.limits.leases import (
-    EXHAUSTED_PAUSE, HORIZON, LAG_COVER, LOOSE_HOLD_ROOM, Hold, LeaseBook, Settling, reclaim_expired,
+    EXHAUSTED_PAUSE, HORIZON, LAG_COVER, LOOSE_HOLD_ROOM, Hold, Lease, LeaseBook, Settling, reclaim_expired,
 )
 from payi_server.limits.ledger import Ledger
 from payi_server.limits.service import LimitService
@@ -892,3 +893,49 @@ async def test_a_looser_hold_is_taken_only_far_from_the_max(running: Running) ->
     assert not await book.far_from_max(app, ["roomy"], bound)  # 0.998 left: no room for 1000 holds of 0.001
     assert await book.far_from_max(app, ["roomy"], Decimal("0.000998"))
     await book.stop()
+
+
+_amounts = st.decimals(min_value=0, max_value=100, places=4)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(
+    limits=st.lists(
+        st.fixed_dictionaries({
+            "limit_type": st.sampled_from(["block", "allow"]),
+            "enforcement": st.sampled_from(["strict", "default"]),
+            "max": _amounts, "spent": _amounts, "pending": _amounts, "amount": _amounts, "held": _amounts,
+            "lease_id": st.none() | st.just(7),
+            "expired": st.booleans(),
+        }),
+        min_size=1, max_size=3,
+    ),
+    hold=_amounts,
+    holds=st.sampled_from([0, 1, 1000]),
+)
+def test_hold_at_once_decides_as_has_room_and_fits_do(limits: list[dict[str, Any]], hold: Decimal, holds: int) -> None:
+    """``hold_at_once`` writes ``Lease.has_room`` and ``Lease.fits`` out (every call naming a limit runs it): it
+    admits exactly when every named block lease has the room and fits the hold, and then takes the hold."""
+    import time as time_
+
+    book = LeaseBook(None, None, 1)  # type: ignore[arg-type]  # admission in memory touches neither
+    now = time_.monotonic()
+    ids = []
+    for n, spec in enumerate(limits):
+        lease = Lease(
+            pk=n, app_id=1, limit_id=f"l{n}", limit_type=spec["limit_type"], enforcement=spec["enforcement"],
+            max=spec["max"], threshold=None, spent=spec["spent"], read_at=now, lease_id=spec["lease_id"],
+            amount=spec["amount"], held=spec["held"], pending=spec["pending"],
+            expires=now - 1 if spec["expired"] else now + 3600, low_water=Decimal(-10**9),
+        )
+        book._leases[(1, lease.limit_id)] = lease
+        ids.append(lease.limit_id)
+    leases = [book._leases[(1, i)] for i in ids]
+    before = [lease.held for lease in leases]
+    room = hold * holds
+    expected = all(lease.limit_type != "block" or (lease.has_room(room) and lease.fits(hold)) for lease in leases)
+    taken = book.hold_at_once(1, ids, hold, holds)
+    assert (taken is not None) == expected
+    for lease, held in zip(leases, before, strict=True):
+        took = taken is not None and lease.limit_type == "block"
+        assert lease.held == (held + hold if took else held)

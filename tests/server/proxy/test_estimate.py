@@ -537,3 +537,44 @@ def test_the_quick_estimate_is_what_estimate_async_gives_without_exact(
     assert quick == asyncio.run(E.estimate_async(model, request, size, version, exact=False))
     assert quick[1]["text"]["input"] == size
     assert quick[0] == E.price_estimate(version, request, size)
+
+
+def _reference_output_limit(request: Mapping[str, Any]) -> int | None:
+    """The rule, written plainly: every positive int among the top-level keys and the nested configs' keys."""
+    def counts(value: object) -> bool:
+        return type(value) is int and value > 0
+
+    found = [request[k] for k in ("max_completion_tokens", "max_tokens", "max_output_tokens", "max_gen_len")
+             if k in request and counts(request[k])]
+    for outer, keys in (("inferenceConfig", ("maxTokens", "max_new_tokens")), ("textGenerationConfig", ("maxTokenCount",))):
+        config = request.get(outer)
+        if isinstance(config, Mapping):
+            found += [config[k] for k in keys if k in config and counts(config[k])]
+    return max(found, default=None)
+
+
+_limit_value = st.none() | st.booleans() | st.integers(-3, 10**7) | st.floats(allow_nan=False) | st.text(max_size=3)
+_limit_keys = st.sampled_from(
+    ["max_completion_tokens", "max_tokens", "max_output_tokens", "max_gen_len", "n", "best_of", "model", "other"]
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    top=st.dictionaries(_limit_keys, _limit_value, max_size=6),
+    nested=st.dictionaries(
+        st.sampled_from(["inferenceConfig", "textGenerationConfig"]),
+        st.dictionaries(st.sampled_from(["maxTokens", "max_new_tokens", "maxTokenCount", "x"]), _limit_value)
+        | _limit_value,
+        max_size=2,
+    ),
+)
+def test_requested_output_limit_and_completions_follow_the_plain_rule(
+    top: dict[str, Any], nested: dict[str, Any]
+) -> None:
+    request = {**top, **nested}
+    assert E.requested_output_limit(request) == _reference_output_limit(request)
+    def count(key: str) -> int:
+        value = request.get(key)
+        return value if type(value) is int and value > 0 else 1
+    assert E.completions(request) == max(count("n"), count("best_of"))
