@@ -111,9 +111,23 @@ class _Part:
     catalog: Catalog
     ids: dict[tuple[str, str, datetime], int]
     categories: frozenset[str]
+    # each version's ``Resolved``, by the version's ``id()`` (the part keeps its versions alive): every priced call
+    # resolves, and building it (a datetime hashed in a tuple key, an object) was most of a resolve's cost
+    resolved: dict[int, Resolved]
 
 
-_EMPTY = _Part(Catalog([]), {}, frozenset())
+def _part(versions: list[PriceVersion], ids: dict[tuple[str, str, datetime], int]) -> _Part:
+    return _Part(
+        catalog=Catalog(versions),
+        ids=ids,
+        categories=frozenset(v.category for v in versions),
+        resolved={
+            id(v): Resolved(resource_id=ids[(v.category, v.resource, v.start_timestamp)], version=v) for v in versions
+        },
+    )
+
+
+_EMPTY = _part([], {})
 
 
 class PriceBook:
@@ -161,11 +175,7 @@ class PriceBook:
         if ticket <= self._installed.get(part, 0):
             return False  # a reload that started later is in place already
         versions = [row_to_version(row) for row in rows]
-        loaded = _Part(
-            catalog=Catalog(versions),
-            ids={(r.category, r.resource, r.start_timestamp): r.id for r in rows},
-            categories=frozenset(v.category for v in versions),
-        )
+        loaded = _part(versions, {(r.category, r.resource, r.start_timestamp): r.id for r in rows})
         if part is None:
             self._system = loaded
         elif versions:
@@ -209,6 +219,4 @@ class PriceBook:
     def resolve(self, org_id: int, category: str, resource: str, at: datetime) -> Resolved | None:
         part = self._system if category.startswith(SYSTEM_PREFIX) else self._custom.get(org_id, _EMPTY)
         version = part.catalog.resolve(category, resource, at)
-        if version is None:
-            return None
-        return Resolved(resource_id=part.ids[(version.category, version.resource, version.start_timestamp)], version=version)
+        return None if version is None else part.resolved[id(version)]
