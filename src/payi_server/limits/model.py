@@ -31,7 +31,7 @@ ZERO = Decimal(0)
 def state_after(spent_after: Decimal, maximum: Decimal, threshold: Decimal | None) -> str:
     if spent_after > maximum:
         return "overrun"
-    if spent_after >= maximum * (threshold if threshold is not None else Decimal(1)):
+    if spent_after >= (maximum if threshold is None else maximum * threshold):
         return "exceeded"
     return "ok"
 
