@@ -37,7 +37,7 @@ from ..store.changes import utcnow
 from .batch import result_values
 from .event import Attribution, Event, Payload, Units, Usage
 from .journal import Journal
-from .meter import Meter
+from .meter import Meter, ResolvedAs
 from .pending import Pending
 from .results import build_result
 
@@ -116,6 +116,7 @@ class MeteredCall:
         self.estimate_units: Units = {}
         self.pending: Pending | None = None
         self.recorded = False
+        self.resolved_as: ResolvedAs | None = None  # admission's price lookup (calls naming limits)
 
     # --- before the call ----------------------------------------------------------------------------------
     def model_for_estimate(self) -> str:
@@ -139,6 +140,9 @@ class MeteredCall:
         model = self.model_for_estimate()
         category = attr.price_as_category or self.category
         resolved = gate.book.resolve(self.principal.org_id, category, model or UNKNOWN_MODEL, self.started_at)
+        # pricing resolves the same again when the provider reports the model estimated (the model it reported
+        # last time for this deployment is what is estimated: ``model_for_estimate``)
+        self.resolved_as = ResolvedAs(category, model or UNKNOWN_MODEL, gate.book.generation, resolved)
         estimate = None
         leases = gate.leases
         if resolved is not None:
@@ -237,7 +241,8 @@ class MeteredCall:
         gate = self.gate
         event = self.event(usage, http_status=status)
         pending = gate.meter.prepare(
-            self.principal, event, now=self.started_at, holds=self.holds, request_id=self.request_id
+            self.principal, event, now=self.started_at, holds=self.holds, request_id=self.request_id,
+            resolved_as=self.resolved_as,
         )
         if self.request_id is not None and gate.journal is not None:
             gate.journal.answered(self.request_id, event)

@@ -8,6 +8,7 @@ limits and writes the request in a group commit; ``record`` waits for that commi
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from ..auth.cache import Principal
 from ..errors import api_error
 from ..ids import IdGenerator
 from ..limits.leases import Hold
-from ..pricing.book import PriceBook
+from ..pricing.book import PriceBook, Resolved
 from ..pricing.cost import price_call
 from ..store.changes import utcnow
 from ..store.types import MAX_REQUEST_COST
@@ -25,6 +26,17 @@ from .event import storable as _storable
 from .recorder import Pending, Recorder
 
 MAX_FUTURE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedAs:
+    """What ``PriceBook.resolve`` gave for ``(category, resource)`` at an event's time, while the catalog was at
+    ``generation`` (``PriceBook.generation``)."""
+
+    category: str
+    resource: str
+    generation: int
+    resolved: Resolved | None
 
 
 def _all_units_unknown(units: Units) -> dict[str, dict[str, int]]:
@@ -79,7 +91,10 @@ class Meter:
         holds: list[Hold] | None = None,
         request_id: int | None = None,
         blocked_states: dict[str, str] | None = None,
+        resolved_as: ResolvedAs | None = None,
     ) -> Pending:
+        """Price ``event`` for the recorder. ``resolved_as``: a resolution made for the same event time (the gate's,
+        at admission), used when it names the same category and resource and the catalog has not changed since."""
         now = now or utcnow()
         assert principal.app_id is not None
         if event.event_timestamp > now + MAX_FUTURE:
@@ -93,7 +108,15 @@ class Meter:
             # A name alone opens a new instance, with a server-generated id (returned in xproxy_result).
             attr.use_case_id = str(uuid.uuid4())
         warnings: list[str] = []
-        resolved = self.book.resolve(principal.org_id, category, resource, event.event_timestamp)
+        if (
+            resolved_as is not None
+            and resolved_as.generation == self.book.generation
+            and resolved_as.category == category
+            and resolved_as.resource == resource
+        ):
+            resolved = resolved_as.resolved
+        else:
+            resolved = self.book.resolve(principal.org_id, category, resource, event.event_timestamp)
         if resolved is None:
             cost_in = cost_out = None
             unknown = _all_units_unknown(event.units)

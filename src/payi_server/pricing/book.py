@@ -147,6 +147,8 @@ class PriceBook:
         self._installed: dict[int | None, int] = {}  # part (None: managed) -> ticket of the reload in place
         self._dirty: set[int | None] = set()
         self._reload_task: asyncio.Task[None] | None = None
+        # counts the parts installed: a resolution kept while it is unchanged is what ``resolve`` would give again
+        self.generation = 0
 
     async def load(self) -> None:
         """(Re)load every part (at start)."""
@@ -183,6 +185,7 @@ class PriceBook:
         else:
             self._custom.pop(part, None)
         self._installed[part] = ticket
+        self.generation += 1
         return True
 
     def attach(self, feed: ChangeFeed) -> None:

@@ -343,6 +343,51 @@ async def test_the_gate_prepares_exact_estimates_only_as_a_limit_nears_its_max(r
     await _drained(running, len(held))
 
 
+async def test_pricing_reuses_admission_s_price_lookup_only_for_the_same_resource_and_catalog(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call naming a limit resolves its model's price version at admission; pricing reuses that when the provider
+    reports the model that was estimated and the catalog is unchanged, and resolves again otherwise. Either way the
+    call is priced as a fresh lookup prices it."""
+    from payi_server.metering.event import Usage
+
+    answer = await running.client.post(
+        "/api/v1/limits", headers=running.headers(),
+        json={"limit_name": "reuse", "limit_id": "reuse", "max": 100, "limit_type": "block"},
+    )
+    assert answer.status_code in (200, 201), answer.text
+    book = running.state.gate.book
+    looked_up: list[str] = []
+    real = book.resolve
+
+    def counted(org_id: int, category: str, resource: str, at: Any) -> Any:
+        looked_up.append(resource)
+        return real(org_id, category, resource, at)
+
+    monkeypatch.setattr(book, "resolve", counted)
+    haiku, sonnet = "claude-3-haiku-20240307", "claude-3-5-sonnet-20241022"
+    calls = []
+    for reported, reload, lookups in ((haiku, False, [haiku]), (sonnet, False, [haiku, sonnet]),
+                                       (haiku, True, [haiku, haiku])):
+        looked_up.clear()
+        call = running.state.gate.call(_principal(running), Attribution(limit_ids=["reuse"]),
+                                       category="system.anthropic", named_model=haiku, store=False)
+        await call.admit(_fixed_estimate)
+        if reload:
+            book.generation += 1  # as a catalog part installed meanwhile does
+        call.price(Usage(units={"text": {"input": 1000, "output": 100}}, model=reported), 200)
+        assert looked_up == lookups, (reported, reload)
+        pending = call.pending
+        assert pending is not None
+        fresh = real(_principal(running).org_id, "system.anthropic", reported, call.started_at)
+        assert fresh is not None and pending.resource_id == fresh.resource_id
+        calls.append(call)
+        running.state.gate.reported_models.clear()  # each round estimates the named model again
+    for call in calls:
+        call.finish(200, None, None)
+    await _drained(running, len(calls))
+
+
 async def _fixed_estimate(model: str, version: Any, exact: bool) -> tuple[Decimal, Any, bool]:
     return Decimal("0.5"), {"text": {"input": 1, "output": 1}}, True
 
