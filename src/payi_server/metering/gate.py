@@ -52,10 +52,6 @@ Estimate = tuple[Decimal, Units, bool]
 Estimator = Callable[[str, PriceVersion, bool], Estimate | Awaitable[Estimate]]
 
 
-async def _estimated(found: Estimate | Awaitable[Estimate]) -> Estimate:
-    return found if isinstance(found, tuple) else await found
-
-
 class Gate:
     """What a process's proxied calls are metered with (one per process)."""
 
@@ -156,7 +152,8 @@ class MeteredCall:
                 if prepare is not None:
                     prepare(model)  # the limits near their max: the exact estimates' tokenizer, built ahead
                 if not await leases.far_from_max(app_id, attr.limit_ids, estimate):
-                    estimate, self.estimate_units, _ = await _estimated(estimator(model, resolved.version, True))
+                    found = estimator(model, resolved.version, True)
+                    estimate, self.estimate_units, _ = found if isinstance(found, tuple) else await found
         admission = await leases.admit(app_id, attr.limit_ids, estimate)
         if admission.missing:
             raise api_error("invalid_limit_ids")

@@ -109,7 +109,6 @@ class _Part:
     """One catalog as loaded: the managed one, or one organisation's custom one."""
 
     catalog: Catalog
-    ids: dict[tuple[str, str, datetime], int]
     categories: frozenset[str]
     # each version's ``Resolved``, by the version's ``id()`` (the part keeps its versions alive): every priced call
     # resolves, and building it (a datetime hashed in a tuple key, an object) was most of a resolve's cost
@@ -117,9 +116,9 @@ class _Part:
 
 
 def _part(versions: list[PriceVersion], ids: dict[tuple[str, str, datetime], int]) -> _Part:
+    """A part of ``versions``; ``ids``: each one's resource id, by (category, resource, start)."""
     return _Part(
         catalog=Catalog(versions),
-        ids=ids,
         categories=frozenset(v.category for v in versions),
         resolved={
             id(v): Resolved(resource_id=ids[(v.category, v.resource, v.start_timestamp)], version=v) for v in versions
