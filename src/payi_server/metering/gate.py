@@ -30,7 +30,7 @@ from ..error_codes import message
 from ..errors import ApiError, api_error
 from ..limits.leases import PREPARE_EXACT_ROOM, Hold, LeaseBook
 from ..limits.model import state_after
-from ..pricing.book import PriceBook
+from ..pricing.book import PriceBook, Resolved
 from ..pricing.deployments import Deployments
 from ..pricing.catalog import PriceVersion
 from ..store.changes import utcnow
@@ -113,6 +113,8 @@ class MeteredCall:
         self.pending: Pending | None = None
         self.recorded = False
         self.resolved_as: ResolvedAs | None = None  # admission's price lookup (calls naming limits)
+        # (model, its price, the estimate or its awaitable): how far ``admit_at_once`` got
+        self._admitting: tuple[str, Resolved | None, Estimate | Awaitable[Estimate] | None] | None = None
 
     # --- before the call ----------------------------------------------------------------------------------
     def model_for_estimate(self) -> str:
@@ -124,12 +126,13 @@ class MeteredCall:
         mapped = self.gate.mapped_model(self.principal.app_id, self.category, named)
         return mapped or self.gate.reported_models.get((self.principal.app_id, self.category, named), named)
 
-    async def admit(self, estimator: Estimator, prepare: Callable[[str], None] | None = None) -> None:
-        """Hold the call's estimate on every named block limit, or refuse it (raises the 400). ``prepare(model)``
-        readies the route's exact estimates (in the background) when the limits come near their max."""
+    def admit_at_once(self, estimator: Estimator) -> bool:
+        """The usual admission, without an await: the call names no limit, or its estimate is known at once (not
+        tokenized) and every named limit, far from its max, holds it from this process's lease. ``False``: nothing
+        was held, and :meth:`admit` goes on from here (it must then be awaited)."""
         attr = self.attribution
         if not attr.limit_ids:
-            return
+            return True
         app_id = self.principal.app_id
         assert app_id is not None
         gate = self.gate
@@ -139,15 +142,35 @@ class MeteredCall:
         # pricing resolves the same again when the provider reports the model estimated (the model it reported
         # last time for this deployment is what is estimated: ``model_for_estimate``)
         self.resolved_as = ResolvedAs(category, model or UNKNOWN_MODEL, gate.book.generation, resolved)
+        found = None if resolved is None else estimator(model, resolved.version, False)
+        self._admitting = model, resolved, found
+        if not isinstance(found, tuple):
+            return False  # no price, or an estimate that tokenizes (``admit`` awaits it)
+        estimate, self.estimate_units, exact = found
+        self.holds = gate.leases.hold_at_once(app_id, attr.limit_ids, estimate, 0 if exact else PREPARE_EXACT_ROOM)
+        return self.holds is not None
+
+    async def admit(self, estimator: Estimator, prepare: Callable[[str], None] | None = None) -> None:
+        """Hold the call's estimate on every named block limit, or refuse it (raises the 400); where
+        :meth:`admit_at_once` was asked already and gave ``False``, from where it stopped. ``prepare(model)`` readies
+        the route's exact estimates (in the background) when the limits come near their max."""
+        if self._admitting is None and self.admit_at_once(estimator):
+            return
+        attr = self.attribution
+        app_id = self.principal.app_id
+        assert app_id is not None and self._admitting is not None
+        model, resolved, found = self._admitting
+        leases = self.gate.leases
         estimate = None
-        leases = gate.leases
         if resolved is not None:
-            found = estimator(model, resolved.version, False)
-            estimate, self.estimate_units, exact = found if isinstance(found, tuple) else await found
-            # the usual case: every limit known here, far from its max (for a looser estimate), its lease with room
-            self.holds = leases.hold_at_once(app_id, attr.limit_ids, estimate, 0 if exact else PREPARE_EXACT_ROOM)
-            if self.holds is not None:
-                return
+            assert found is not None
+            if isinstance(found, tuple):  # ``admit_at_once`` found no room for it in the leases
+                estimate, self.estimate_units, exact = found
+            else:  # it tokenized: the leases may hold it at once after all
+                estimate, self.estimate_units, exact = await found
+                self.holds = leases.hold_at_once(app_id, attr.limit_ids, estimate, 0 if exact else PREPARE_EXACT_ROOM)
+                if self.holds is not None:
+                    return
             if not exact and not await leases.far_from_max(app_id, attr.limit_ids, estimate, PREPARE_EXACT_ROOM):
                 if prepare is not None:
                     prepare(model)  # the limits near their max: the exact estimates' tokenizer, built ahead

@@ -28,7 +28,7 @@ from .recorder import Pending, Recorder
 MAX_FUTURE = timedelta(minutes=5)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every call naming a limit, and a frozen __init__ costs more
 class ResolvedAs:
     """What ``PriceBook.resolve`` gave for ``(category, resource)`` at an event's time, while the catalog was at
     ``generation`` (``PriceBook.generation``)."""

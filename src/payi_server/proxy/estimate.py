@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Context, Decimal
 from functools import cache
 from importlib import resources as importlib_resources
 from typing import Any
@@ -362,22 +362,45 @@ def large_context_threshold(version: PriceVersion) -> int | None:
     return None
 
 
-_BOUNDS: dict[int, tuple[PriceVersion, int | None, UnitPrice, UnitPrice]] = {}
+_Whole = tuple[int, int]  # an input and an output price in 1e-10 USD
+# id(version) -> (version, its large-context threshold, the highest prices below it and from it, the same as whole
+# numbers of 1e-10 USD where they are such numbers)
+_Bounds = tuple[PriceVersion, int | None, UnitPrice, UnitPrice, _Whole | None, _Whole | None]
+_BOUNDS: dict[int, _Bounds] = {}
+_TEN_TO_THE_QUANTUM = Decimal(10) ** 10  # 1 USD in 1e-10 USD, the ledger's quantum
+_WIDE = Context(prec=80)  # exact for any sum of counts times prices
 
 
 def _bounds(version: PriceVersion) -> tuple[int | None, UnitPrice, UnitPrice]:
     """(:func:`large_context_threshold`, the highest prices below it, the highest prices from it), remembered per
     version (the hot path)."""
+    known = _bounds_of(version)
+    return known[1], known[2], known[3]
+
+
+def _bounds_of(version: PriceVersion) -> _Bounds:
     known = _BOUNDS.get(id(version))
     if known is not None and known[0] is version:
-        return known[1], known[2], known[3]
+        return known
     if len(_BOUNDS) > 50_000:
         _BOUNDS.clear()
     below = _highest_prices(version, large_context=False)
     above = _highest_prices(version, large_context=True)
-    threshold = large_context_threshold(version)
-    _BOUNDS[id(version)] = (version, threshold, below, above)
-    return threshold, below, above
+    known = (version, large_context_threshold(version), below, above, _whole(below), _whole(above))
+    _BOUNDS[id(version)] = known
+    return known
+
+
+def _whole(price: UnitPrice) -> _Whole | None:
+    """Both sides' prices in 1e-10 USD, where both are whole numbers of it (``None`` as 0), else ``None``: a count
+    times such a price needs no rounding to the ledger's quantum."""
+    sides = []
+    for side in (price.input_price, price.output_price):
+        scaled = Decimal(0) if side is None else side * _TEN_TO_THE_QUANTUM
+        if scaled != scaled.to_integral_value():
+            return None
+        sides.append(int(scaled))
+    return sides[0], sides[1]
 
 
 def highest_prices(version: PriceVersion, *, large_context: bool) -> UnitPrice:
@@ -407,8 +430,15 @@ def price_estimate(version: PriceVersion, request: Mapping[str, Any] | None, inp
 
 
 def _priced(version: PriceVersion, input_count: int, output_count: int) -> Decimal:
-    threshold, below, above = _bounds(version)
-    return price_one(above if threshold is not None and input_count >= threshold else below, input_count, output_count)
+    """``price_one`` at the version's highest prices for the counts. Where those are whole numbers of 1e-10 USD (every
+    price seen so far) the sum is taken in integers: the same ``Decimal``, for a fraction of the work (every call
+    naming a limit is estimated)."""
+    _, threshold, below, above, whole_below, whole_above = _bounds_of(version)
+    large = threshold is not None and input_count >= threshold
+    whole = whole_above if large else whole_below
+    if whole is None:
+        return price_one(above if large else below, input_count, output_count)
+    return _WIDE.scaleb(Decimal(whole[0] * max(input_count, 0) + whole[1] * max(output_count, 0)), -10)
 
 
 def estimate_cost(

@@ -136,6 +136,7 @@ class _Call:
         self.disconnected = False
         self.response_started = False
         self.info: CallInfo | None = None
+        self.size = 0  # the request body's bytes
         self.metered: MeteredCall | None = None  # the call's metering, once the adapter has read the request
 
     # --- request side ------------------------------------------------------------------------------
@@ -219,21 +220,9 @@ class _Call:
             self.principal, attribution, category=info.category, named_model=info.model,
             store=self.principal.store_prompts, message_on_top=self.adapter.name == "aws.bedrock",
         )
-        size = len(body)
-
-        def estimate(model: str, version: PriceVersion, exact: bool) -> Estimate | Awaitable[Estimate]:
-            if not exact and (quick := quick_estimate(model, info.request_json, size, version)) is not None:
-                return quick[0], quick[1], False  # the usual case: nothing to tokenize, nothing to await
-            return exact_estimate(model, version)
-
-        async def exact_estimate(model: str, version: PriceVersion) -> Estimate:
-            estimated, units = await estimate_async(model, info.request_json, size, version, exact=True)
-            return estimated, units, True
-
-        def prepare(model: str) -> None:
-            prepare_exact(model, info.request_json, size)
-
-        await metered.admit(estimate, prepare)
+        self.size = len(body)
+        if not metered.admit_at_once(self._estimate):  # the usual case: nothing to tokenize, nothing to await
+            await metered.admit(self._estimate, self._prepare)
         metered.started()  # journaled: a crash from here on cannot lose the call (see metering.journal)
         try:
             await self._forward(upstream, body, session)
@@ -242,6 +231,23 @@ class _Call:
                 # An unexpected error or a cancellation after admission: the provider may have been called, so the
                 # call is recorded (and its holds settled) all the same.
                 self._finish(502, None, None)
+
+    def _estimate(self, model: str, version: PriceVersion, exact: bool) -> Estimate | Awaitable[Estimate]:
+        """The gate's estimator (``metering.gate.Estimator``) for this call's request."""
+        assert self.info is not None
+        if not exact and (quick := quick_estimate(model, self.info.request_json, self.size, version)) is not None:
+            return quick[0], quick[1], False  # the usual case: nothing to tokenize, nothing to await
+        return self._exact_estimate(model, version)
+
+    async def _exact_estimate(self, model: str, version: PriceVersion) -> Estimate:
+        assert self.info is not None
+        estimated, units = await estimate_async(model, self.info.request_json, self.size, version, exact=True)
+        return estimated, units, True
+
+    def _prepare(self, model: str) -> None:
+        """Build ahead what this call's exact estimates tokenize with (the gate asks near a limit's max)."""
+        assert self.info is not None
+        prepare_exact(model, self.info.request_json, self.size)
 
     async def _forward(self, upstream: Upstream, body: bytes, session: aiohttp.ClientSession) -> None:
         info = self.info

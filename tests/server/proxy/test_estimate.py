@@ -22,8 +22,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from payi_server.pricing.cost import LARGE_CONTEXT_UNITS, price_call, price_units
-from payi_server.pricing.catalog import LARGE_CONTEXT_SUFFIX, Catalog, PriceVersion
+from payi_server.pricing.cost import LARGE_CONTEXT_UNITS, price_call, price_one, price_units
+from payi_server.pricing.catalog import LARGE_CONTEXT_SUFFIX, Catalog, PriceVersion, UnitPrice
 from payi_server.pricing.seed import load_seed
 from payi_server.proxy import estimate as E
 
@@ -537,6 +537,36 @@ def test_the_quick_estimate_is_what_estimate_async_gives_without_exact(
     assert quick == asyncio.run(E.estimate_async(model, request, size, version, exact=False))
     assert quick[1]["text"]["input"] == size
     assert quick[0] == E.price_estimate(version, request, size)
+
+
+_price = st.none() | st.decimals(min_value=0, max_value=1, places=12, allow_nan=False, allow_infinity=False)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    prices=st.tuples(_price, _price, _price, _price),
+    threshold=st.none() | st.integers(0, 300_000),
+    input_count=st.integers(-3, 10**9),
+    output_count=st.integers(-3, 10**7),
+)
+def test_an_estimate_priced_in_whole_units_equals_price_one(
+    prices: tuple[Decimal | None, ...], threshold: int | None, input_count: int, output_count: int
+) -> None:
+    """Where the highest prices are whole numbers of 1e-10 USD, ``_priced`` sums in integers. It gives the very
+    ``Decimal`` ``price_one`` gives (value and exponent), on both sides of a large-context threshold; prices with
+    more places (not whole) go through ``price_one`` itself, and agree by construction."""
+    text_in, text_out, large_in, large_out = prices
+    version = PriceVersion(
+        category="system.custom", resource="m", start_timestamp=NOW,
+        units={"text": UnitPrice(text_in, text_out), "text" + LARGE_CONTEXT_SUFFIX: UnitPrice(large_in, large_out)},
+        large_context_threshold=threshold,
+    )
+    rule = E.large_context_threshold(version)  # without a threshold of its own, the SDK's 200k
+    large = rule is not None and input_count >= rule
+    expected = price_one(E.highest_prices(version, large_context=large), input_count, output_count)
+    got = E._priced(version, input_count, output_count)
+    assert got == expected
+    assert got.as_tuple() == expected.as_tuple()
 
 
 def _reference_output_limit(request: Mapping[str, Any]) -> int | None:
