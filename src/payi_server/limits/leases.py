@@ -125,7 +125,7 @@ class Settling:
         return out
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Lease:
     """A process's view of one limit, and its slice of the limit's budget."""
 
