@@ -347,7 +347,7 @@ class _Call:
         assert self.info is not None
         status = response.status
 
-        async def make_result(units: Units, response_id: str | None, model: str | None) -> dict[str, Any]:
+        def make_result(units: Units, response_id: str | None, model: str | None) -> dict[str, Any]:
             return self._result(Usage(units=units, response_id=response_id, model=model), status)
 
         assert self.metered is not None
@@ -360,7 +360,7 @@ class _Call:
             async for chunk in response.content.iter_any():
                 if self.first_byte_ms is None:
                     self.first_byte_ms = int((time.perf_counter() - self.t0) * 1000)
-                out = await processor.feed(chunk)
+                out = processor.feed(chunk)
                 if out:
                     await self._send({"type": "http.response.body", "body": out, "more_body": True})
                 if self.disconnected:
@@ -372,7 +372,7 @@ class _Call:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             failed_status = 504 if isinstance(exc, TimeoutError) else 502
             log.warning("upstream stream broke off: %s", type(exc).__name__)
-        tail = await processor.finish()
+        tail = processor.finish()
         await self._send({"type": "http.response.body", "body": tail, "more_body": False})
         usage = processor.usage()
         if usage is not None and usage.response_id is None:  # Bedrock streams: only the headers carry it

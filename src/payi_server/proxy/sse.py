@@ -31,7 +31,7 @@ _LINES: Final = re.compile(r"\r\n|\r|\n")
 _BOUNDARY_LOOKBACK: Final = 3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each field through object.__setattr__ (every event)
 class SSEEvent:
     """One event: its exact bytes and its parsed fields.
 
@@ -50,6 +50,14 @@ class SSEEvent:
 
 
 def _parse(raw: bytes, *, complete: bool, strip_bom: bool) -> SSEEvent:
+    # The usual event, of every provider's stream: one ``data: `` line ended by "\n\n" (no "\r", no BOM). Its data
+    # is what the general rules below give: the line after "data: ".
+    if raw.startswith(b"data: ") and raw.find(b"\n") == len(raw) - 2 and raw.endswith(b"\n\n") and b"\r" not in raw:
+        return SSEEvent(raw, None, raw[6:-2].decode("utf-8", errors="replace"), None, None, True, complete)
+    return _parse_lines(raw, complete=complete, strip_bom=strip_bom)
+
+
+def _parse_lines(raw: bytes, *, complete: bool, strip_bom: bool) -> SSEEvent:
     text = raw.decode("utf-8", errors="replace")
     if strip_bom and text.startswith("\ufeff"):
         text = text[1:]

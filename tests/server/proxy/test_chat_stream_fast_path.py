@@ -4,7 +4,6 @@ response id are those of parsing every chunk."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -16,7 +15,7 @@ from payi_server.proxy.adapters.openai import _ChatStream
 MODELS = ["gpt-4o", "gpt-4o-mini", "gpt-4o-2024-08-06", "o/slash"]
 
 
-async def _result(units: Any, response_id: str | None, model: str | None) -> dict[str, Any]:
+def _result(units: Any, response_id: str | None, model: str | None) -> dict[str, Any]:
     return {"units": units, "response_id": response_id, "model": model}
 
 
@@ -46,7 +45,7 @@ def _encode(chunk: dict[str, Any], spaced: bool) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-async def _run(events: list[bytes], splits: list[int], *, fast: bool, hide: bool, keep: bool) -> tuple[Any, ...]:
+def _run(events: list[bytes], splits: list[int], *, fast: bool, hide: bool, keep: bool) -> tuple[Any, ...]:
     stream = _ChatStream(_result, keep, hide_usage=hide)
     if not fast:
         stream._unchanged = lambda data: False  # type: ignore[method-assign]
@@ -55,9 +54,9 @@ async def _run(events: list[bytes], splits: list[int], *, fast: bool, hide: bool
     start = 0
     for cut in sorted(set(splits)) + [len(body)]:
         if cut > start:
-            out.append(await stream.feed(body[start:cut]))
+            out.append(stream.feed(body[start:cut]))
             start = cut
-    out.append(await stream.finish())
+    out.append(stream.finish())
     usage = stream.usage()
     return b"".join(out), usage, stream.data_items()
 
@@ -91,8 +90,8 @@ def test_passing_chunks_unparsed_changes_nothing(
     with any chunks in between and any cuts between reads."""
     events = ([_encode(HEAD, spaced)] if head else []) + [_encode(c, sp) for c, sp in middle]
     events += [_encode(c, spaced) for c in tail]
-    fast = asyncio.run(_run(events, splits, fast=True, hide=hide, keep=keep))
-    slow = asyncio.run(_run(events, splits, fast=False, hide=hide, keep=keep))
+    fast = _run(events, splits, fast=True, hide=hide, keep=keep)
+    slow = _run(events, splits, fast=False, hide=hide, keep=keep)
     assert fast == slow
 
 
@@ -100,7 +99,7 @@ def test_a_plain_chunk_after_the_first_is_not_parsed() -> None:
     stream = _ChatStream(_result, False, hide_usage=True)
     first = {"id": "chatcmpl-9", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": "a"}}], "usage": None}
     later = {**first, "choices": [{"index": 0, "delta": {"content": "b"}, "finish_reason": None}]}
-    asyncio.run(stream.feed(_encode(first, False)))
+    stream.feed(_encode(first, False))
     assert stream._unchanged(orjson.dumps(later).decode())
     assert not stream._unchanged(orjson.dumps({**later, "model": "gpt-4o-mini"}).decode())
     assert not stream._unchanged(orjson.dumps({**later, "usage": {"prompt_tokens": 1}}).decode())

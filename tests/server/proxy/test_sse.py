@@ -13,6 +13,7 @@ from openai._streaming import SSEDecoder as OpenAIClientSSEDecoder
 
 from payi.lib.units.anthropic import AnthropicStreamUsage, anthropic_usage_units
 from payi.lib.units.openai import OpenAIChatStreamUsage
+from payi_server.proxy.sse import _parse, _parse_lines
 from payi_server.proxy.sse import SSEDecoder, SSEEvent, encode_event
 
 # An Anthropic-style stream (event + data lines), as sent by the Messages API, with a comment, a multi-line
@@ -286,6 +287,29 @@ def test_property_any_chunking_gives_the_same_events(eol: bytes, cuts: list[int]
     points = sorted({min(c, len(payload)) for c in cuts})
     pieces = [payload[a:b] for a, b in zip([0, *points], [*points, len(payload)], strict=True)]
     assert decode(pieces) == decode([payload])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    head=st.sampled_from([b"data: ", b"data:", b"data:  ", b"event: x\ndata: ", b"", b": c\ndata: "]),
+    body=st.lists(
+        st.sampled_from([b"x", b"\r", b"\n", b"\n\n", b"\xef\xbb\xbf", b":", b" ", b"\xff", "\u00e9".encode()])
+        | st.binary(max_size=8),
+        max_size=10,
+    ).map(b"".join),
+    tail=st.sampled_from([b"\n\n", b"\n", b"", b"\r\n\r\n", b"\n\r\n", b"\ndata: y\n\n"]),
+    complete=st.booleans(),
+    strip_bom=st.booleans(),
+)
+def test_the_one_data_line_shortcut_gives_what_the_rules_give(
+    head: bytes, body: bytes, tail: bytes, complete: bool, strip_bom: bool
+) -> None:
+    """``_parse`` takes the usual event (one ``data: `` line ended by a blank line) without splitting lines; for
+    any bytes, shortcut or not, it gives exactly the event the general rules give."""
+    raw = head + body + tail
+    assert _parse(raw, complete=complete, strip_bom=strip_bom) == _parse_lines(
+        raw, complete=complete, strip_bom=strip_bom
+    )
 
 
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n"], ids=["lf", "crlf"])

@@ -66,13 +66,13 @@ class _MessagesStream:
         self._data: list[str] = []
         self._done = False
 
-    async def feed(self, chunk: bytes) -> bytes:
-        return b"".join([await self._event(ev) for ev in self._decoder.feed(chunk)])
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join([self._event(ev) for ev in self._decoder.feed(chunk)])
 
-    async def finish(self) -> bytes:
-        return b"".join([await self._event(ev) for ev in self._decoder.flush()])
+    def finish(self) -> bytes:
+        return b"".join([self._event(ev) for ev in self._decoder.flush()])
 
-    async def _event(self, ev: SSEEvent) -> bytes:
+    def _event(self, ev: SSEEvent) -> bytes:
         if not ev.has_data:
             return ev.raw
         try:
@@ -86,7 +86,7 @@ class _MessagesStream:
         self._usage.feed(obj)
         if obj.get("type") == "message_delta" and not self._done:
             self._done = True
-            obj["xproxy_result"] = await self._make_result(self._usage.units(), self._usage.response_id, self._usage.model)
+            obj["xproxy_result"] = self._make_result(self._usage.units(), self._usage.response_id, self._usage.model)
             return sse_data(obj, ev.event or "message_delta")
         return ev.raw
 

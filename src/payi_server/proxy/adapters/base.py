@@ -8,7 +8,7 @@ as it passes, and puts ``xproxy_result`` where the provider's clients expect it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,7 +19,7 @@ from ...metering.event import Usage as Usage
 from ...settings import Settings
 
 # Called once, when a stream's final usage is known: (units, response id, upstream model) -> xproxy_result.
-MakeResult = Callable[[Units, str | None, str | None], Awaitable[dict[str, Any]]]
+MakeResult = Callable[[Units, str | None, str | None], dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -36,10 +36,10 @@ class CallInfo:
 
 
 class StreamProcessor(Protocol):
-    async def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward now for this upstream chunk (nothing is held longer than it must be)."""
 
-    async def finish(self) -> bytes:
+    def finish(self) -> bytes:
         """Bytes still to forward when the upstream stream ends."""
 
     def usage(self) -> Usage | None:

@@ -74,7 +74,7 @@ class _EventStream:
         self._keep = keep_data
         self._data: list[str] = []
 
-    async def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes) -> bytes:
         if self._decoder is not None:
             try:
                 messages = self._decoder.feed(chunk)
@@ -93,7 +93,7 @@ class _EventStream:
                     self._data.append(message.payload.decode("utf-8", "replace"))
         return chunk
 
-    async def finish(self) -> bytes:
+    def finish(self) -> bytes:
         return b""
 
     def usage(self) -> Usage | None:

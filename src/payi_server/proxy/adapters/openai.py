@@ -109,18 +109,18 @@ class _ChatStream:
         self._keep = keep_data
         self._data: list[str] = []
 
-    async def feed(self, chunk: bytes) -> bytes:
-        return b"".join([await self._event(ev) for ev in self._decoder.feed(chunk)])
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join([self._event(ev) for ev in self._decoder.feed(chunk)])
 
-    async def finish(self) -> bytes:
-        tail = b"".join([await self._event(ev) for ev in self._decoder.flush()])
+    def finish(self) -> bytes:
+        tail = b"".join([self._event(ev) for ev in self._decoder.flush()])
         return tail + self._release()
 
     def _release(self) -> bytes:
         raw, self._held, self._held_raw = self._held_raw, None, b""
         return raw
 
-    async def _event(self, ev: SSEEvent) -> bytes:
+    def _event(self, ev: SSEEvent) -> bytes:
         if not ev.has_data:
             return ev.raw
         data = ev.data
@@ -138,7 +138,7 @@ class _ChatStream:
             self._data.append(data)
         if self._usage.feed(obj) and not self._done:
             self._done = True
-            result = await self._make_result(self._usage.units(), self._usage.response_id, self._usage.model)
+            result = self._make_result(self._usage.units(), self._usage.response_id, self._usage.model)
             if self._hide and not obj.get("choices"):
                 if self._held is not None:
                     held = self._held
@@ -193,13 +193,13 @@ class _ResponsesStream:
         self._keep = keep_data
         self._data: list[str] = []
 
-    async def feed(self, chunk: bytes) -> bytes:
-        return b"".join([await self._event(ev) for ev in self._decoder.feed(chunk)])
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join([self._event(ev) for ev in self._decoder.feed(chunk)])
 
-    async def finish(self) -> bytes:
-        return b"".join([await self._event(ev) for ev in self._decoder.flush()])
+    def finish(self) -> bytes:
+        return b"".join([self._event(ev) for ev in self._decoder.flush()])
 
-    async def _event(self, ev: SSEEvent) -> bytes:
+    def _event(self, ev: SSEEvent) -> bytes:
         if not ev.has_data:
             return ev.raw
         try:
@@ -213,7 +213,7 @@ class _ResponsesStream:
         self._usage.feed(obj)
         if obj.get("type") in _RESPONSES_DONE and not self._done and self._usage.has_usage:
             self._done = True
-            obj["xproxy_result"] = await self._make_result(self._usage.units(), self._usage.response_id, self._usage.model)
+            obj["xproxy_result"] = self._make_result(self._usage.units(), self._usage.response_id, self._usage.model)
             return sse_data(obj, ev.event)
         return ev.raw
 
