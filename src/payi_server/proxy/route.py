@@ -356,11 +356,17 @@ class _Call:
         drain_deadline: float | None = None
         loop = asyncio.get_running_loop()
         failed_status = None
+        tail: bytes | None = None
         try:
             async for chunk in response.content.iter_any():
                 if self.first_byte_ms is None:
                     self.first_byte_ms = int((time.perf_counter() - self.t0) * 1000)
                 out = processor.feed(chunk)
+                if response.content.at_eof():
+                    # the upstream ended with this chunk (a short stream often comes in one piece): one message
+                    # forwards it and ends the response, where two would cost a second write
+                    tail = out + processor.finish()
+                    break
                 if out:
                     await self._send({"type": "http.response.body", "body": out, "more_body": True})
                 if self.disconnected:
@@ -372,7 +378,8 @@ class _Call:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             failed_status = 504 if isinstance(exc, TimeoutError) else 502
             log.warning("upstream stream broke off: %s", type(exc).__name__)
-        tail = processor.finish()
+        if tail is None:
+            tail = processor.finish()
         await self._send({"type": "http.response.body", "body": tail, "more_body": False})
         usage = processor.usage()
         if usage is not None and usage.response_id is None:  # Bedrock streams: only the headers carry it

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx2
 import openai
 import orjson
 import pytest
+
+from tests.fakes.config import FakeConfig
 
 from .conftest import ProxyEnv
 
@@ -59,6 +62,34 @@ def test_stream_without_include_usage_hides_the_usage_chunk(proxy_env: ProxyEnv)
     assert whole.model_extra["xproxy_result"]["cost"] == streamed
     rows = proxy_env.recorded(2)
     assert rows[0]["units"] == rows[1]["units"] and rows[0]["cost_total"] == rows[1]["cost_total"]
+
+
+@pytest.mark.parametrize(
+    "fake_config",
+    [FakeConfig(stream_chunks=4), FakeConfig(stream_chunks=4, chunk_delay_ms=150)],
+    ids=["in-one-piece", "chunk-by-chunk"],
+)
+def test_a_stream_is_forwarded_as_it_comes_and_ends_whole(proxy_env: ProxyEnv, fake_config: FakeConfig) -> None:
+    """A stream that arrives in one piece is forwarded with its end in one message (the route's shortcut); one that
+    arrives chunk by chunk is forwarded chunk by chunk: the first content reaches the client while the provider is
+    still sending. Either way the client gets every chunk, the result and ``[DONE]``, and the call is recorded."""
+    client = _client(proxy_env)
+    started = time.monotonic()
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True, max_tokens=20)
+    arrivals, chunks = [], []
+    for chunk in stream:
+        arrivals.append(time.monotonic() - started)
+        chunks.append(chunk)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    whole = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=20)
+    assert text == whole.choices[0].message.content
+    carriers = [c for c in chunks if c.model_extra and "xproxy_result" in c.model_extra]
+    assert len(carriers) == 1 and carriers[0].model_extra["xproxy_result"]["cost"]["total"]["base"] > 0
+    if fake_config.chunk_delay_ms:
+        # four chunks 150 ms apart: the first is forwarded at least 300 ms before the last
+        assert arrivals[-1] - arrivals[0] >= 0.3
+    rows = proxy_env.recorded(2)
+    assert rows[0]["units"] == rows[1]["units"] and rows[0]["http_status_code"] == 200
 
 
 def test_stream_with_include_usage_carries_result_in_usage_chunk(proxy_env: ProxyEnv) -> None:
