@@ -396,7 +396,7 @@ def _whole(price: UnitPrice) -> _Whole | None:
     times such a price needs no rounding to the ledger's quantum."""
     sides = []
     for side in (price.input_price, price.output_price):
-        scaled = Decimal(0) if side is None else side * _TEN_TO_THE_QUANTUM
+        scaled = Decimal(0) if side is None else _WIDE.multiply(side, _TEN_TO_THE_QUANTUM)
         if scaled != scaled.to_integral_value():
             return None
         sides.append(int(scaled))
@@ -430,9 +430,9 @@ def price_estimate(version: PriceVersion, request: Mapping[str, Any] | None, inp
 
 
 def _priced(version: PriceVersion, input_count: int, output_count: int) -> Decimal:
-    """``price_one`` at the version's highest prices for the counts. Where those are whole numbers of 1e-10 USD (every
-    price seen so far) the sum is taken in integers: the same ``Decimal``, for a fraction of the work (every call
-    naming a limit is estimated)."""
+    """``price_one`` at the version's highest prices for the counts. Where those are whole numbers of 1e-10 USD
+    (every price of the seeded catalog) the sum is taken in integers: the same ``Decimal``, for a fraction of the
+    work (every call naming a limit is estimated)."""
     _, threshold, below, above, whole_below, whole_above = _bounds_of(version)
     large = threshold is not None and input_count >= threshold
     whole = whole_above if large else whole_below
