@@ -331,7 +331,7 @@ async def _create_limits(url: str, key: str) -> None:
     async with httpx2.AsyncClient(base_url=url, headers={"xProxy-api-key": key}) as client:
         for limit_id, limit_type in (("soak-block", "block"), ("soak-allow", "allow")):
             r = await client.post("/api/v1/limits", json={"limit_name": limit_id, "limit_id": limit_id,
-                                                          "max": 1e9, "limit_type": limit_type})
+                                                          "max": 1e6, "limit_type": limit_type})
             if r.status_code not in (200, 201):
                 raise RuntimeError(f"limit creation failed: {r.status_code} {r.text}")
 

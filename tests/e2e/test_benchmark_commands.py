@@ -1,0 +1,33 @@
+"""The README's soak command runs as written: a few seconds of it, end to end, against a real server.
+
+The soak had stopped working unnoticed: it created its limits with a max the API had since learned to refuse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not os.environ.get("PAYI_TEST_DATABASE_URL"), reason="the soak runs on PostgreSQL")
+def test_a_short_soak_runs_and_records_every_call(tmp_path: Path) -> None:
+    output = tmp_path / "soak.json"
+    admin_url = os.environ["PAYI_TEST_DATABASE_URL"]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.soak", "--minutes", "0.1", "--window", "2", "--sample", "1",
+         "--concurrency", "8", "--admin-url", admin_url, "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    assert result["requests"] > 0 and result["failed"] == 0
+    # every answered call, warm-up included, is in the request log
+    assert result["recorded_in_db"]["requests"] == result["requests"] + result["warmup_requests"]
+    assert result["memory"]["rss_total_peak_mb"] > 0
