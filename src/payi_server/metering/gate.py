@@ -30,7 +30,7 @@ from ..error_codes import message
 from ..errors import ApiError, api_error
 from ..limits.leases import PREPARE_EXACT_ROOM, Hold, LeaseBook
 from ..limits.model import state_after
-from ..pricing.book import PriceBook, Resolved
+from ..pricing.book import PriceBook
 from ..pricing.deployments import Deployments
 from ..pricing.catalog import PriceVersion
 from ..store.changes import utcnow
@@ -113,8 +113,8 @@ class MeteredCall:
         self.pending: Pending | None = None
         self.recorded = False
         self.resolved_as: ResolvedAs | None = None  # admission's price lookup (calls naming limits)
-        # (model, its price, the estimate or its awaitable): how far ``admit_at_once`` got
-        self._admitting: tuple[str, Resolved | None, Estimate | Awaitable[Estimate] | None] | None = None
+        # (model, the estimate or its awaitable; None without a price): how far ``admit_at_once`` got
+        self._admitting: tuple[str, Estimate | Awaitable[Estimate] | None] | None = None
 
     # --- before the call ----------------------------------------------------------------------------------
     def model_for_estimate(self) -> str:
@@ -143,7 +143,7 @@ class MeteredCall:
         # last time for this deployment is what is estimated: ``model_for_estimate``)
         self.resolved_as = ResolvedAs(category, model or UNKNOWN_MODEL, gate.book.generation, resolved)
         found = None if resolved is None else estimator(model, resolved.version, False)
-        self._admitting = model, resolved, found
+        self._admitting = model, found
         if not isinstance(found, tuple):
             return False  # no price, or an estimate that tokenizes (``admit`` awaits it)
         estimate, self.estimate_units, exact = found
@@ -158,8 +158,9 @@ class MeteredCall:
             return
         attr = self.attribution
         app_id = self.principal.app_id
-        assert app_id is not None and self._admitting is not None
-        model, resolved, found = self._admitting
+        assert app_id is not None and self._admitting is not None and self.resolved_as is not None
+        model, found = self._admitting
+        resolved = self.resolved_as.resolved
         leases = self.gate.leases
         estimate = None
         if resolved is not None:

@@ -371,14 +371,8 @@ _TEN_TO_THE_QUANTUM = Decimal(10) ** 10  # 1 USD in 1e-10 USD, the ledger's quan
 _WIDE = Context(prec=80)  # exact for any sum of counts times prices
 
 
-def _bounds(version: PriceVersion) -> tuple[int | None, UnitPrice, UnitPrice]:
-    """(:func:`large_context_threshold`, the highest prices below it, the highest prices from it), remembered per
-    version (the hot path)."""
-    known = _bounds_of(version)
-    return known[1], known[2], known[3]
-
-
-def _bounds_of(version: PriceVersion) -> _Bounds:
+def _bounds(version: PriceVersion) -> _Bounds:
+    """The version's :data:`_Bounds`, remembered per version (the hot path)."""
     known = _BOUNDS.get(id(version))
     if known is not None and known[0] is version:
         return known
@@ -406,8 +400,8 @@ def _whole(price: UnitPrice) -> _Whole | None:
 def highest_prices(version: PriceVersion, *, large_context: bool) -> UnitPrice:
     """The highest input and output price among the version's token units (with their ``_large_context`` prices
     when ``large_context``); ``None`` on a side no token unit prices. Remembered per version (the hot path)."""
-    _, below, above = _bounds(version)
-    return above if large_context else below
+    known = _bounds(version)
+    return known[3] if large_context else known[2]
 
 
 def _highest_prices(version: PriceVersion, *, large_context: bool) -> UnitPrice:
@@ -433,7 +427,7 @@ def _priced(version: PriceVersion, input_count: int, output_count: int) -> Decim
     """``price_one`` at the version's highest prices for the counts. Where those are whole numbers of 1e-10 USD
     (every price of the seeded catalog) the sum is taken in integers: the same ``Decimal``, for a fraction of the
     work (every call naming a limit is estimated)."""
-    _, threshold, below, above, whole_below, whole_above = _bounds_of(version)
+    _, threshold, below, above, whole_below, whole_above = _bounds(version)
     large = threshold is not None and input_count >= threshold
     whole = whole_above if large else whole_below
     if whole is None:
