@@ -85,44 +85,57 @@ class Hold:
 
 @dataclass(slots=True)
 class Settlement:
-    """What a committed batch did to one lease: computed in the transaction, applied in memory after commit."""
+    """What a committed batch did to one lease row (the batch's calls held on it): computed in the transaction,
+    applied in memory after commit (``LeaseBook.applied``)."""
 
-    hold: Hold
-    cost: Decimal
-    released: Decimal  # how much of the lease row (and of ``reserved``) the cost consumed
+    lease: Lease
+    lease_id: int | None  # the row the holds were taken from (``None``: none, or an allow limit's zero holds)
+    used: Decimal  # what the calls took from the lease (their ``Hold.used``)
+    priced: Decimal  # their priced costs (``Hold.cost``: in the process's pending spend until now)
+    cost: Decimal  # what the batch charged for them (0 for a call that was not recorded: a duplicate)
+    released: Decimal  # how much of the lease row (and of ``reserved``) the costs consumed
 
 
-@dataclass(slots=True)
 class Settling:
     """What a batch's costs take from this process's lease rows. Each cost takes its amount rounded down to the
     rows' 1e-10 (the rest stays held), and a row gives up at most what it holds: the ledger writes that with the
     limits (``Ledger.flush``), which lowers each limit's ``reserved`` by what its rows gave up and returns what each
-    row held; ``settled`` then says what each call released."""
+    row held; ``settled`` then says what each row's calls released, together.
 
-    charges: list[tuple[Hold, Decimal]]
-    takes: list[Decimal] = field(init=False)  # each charge rounded down to 1e-10
-    wanted: dict[int, tuple[int, Decimal]] = field(init=False)  # lease id -> (limit pk, sum of its takes)
+    The calls are summed per lease row as they come (a batch holds hundreds of calls on the same few leases)."""
 
-    def __post_init__(self) -> None:
-        self.takes = [_DOWN.quantize(cost, QUANTUM) for _, cost in self.charges]
-        self.wanted = {}
-        for (hold, _), take in zip(self.charges, self.takes, strict=True):
-            if hold.lease_id is not None:
-                _, sum_ = self.wanted.get(hold.lease_id, (hold.lease.pk, ZERO))
-                self.wanted[hold.lease_id] = (hold.lease.pk, sum_ + take)
+    __slots__ = ("_rows", "wanted")
+
+    def __init__(self, charges: Iterable[tuple[Hold, Decimal]]) -> None:
+        # (lease, lease id) -> [used, priced, cost, the costs rounded down to 1e-10]
+        rows: dict[tuple[Lease, int | None], list[Decimal]] = {}
+        for hold, cost in charges:
+            amount, priced = hold.amount, hold.cost
+            take = _DOWN.quantize(cost, QUANTUM)
+            sums = rows.get((hold.lease, hold.lease_id))
+            if sums is None:
+                rows[(hold.lease, hold.lease_id)] = [amount if amount >= priced else priced, priced, cost, take]
+            else:
+                sums[0] += amount if amount >= priced else priced
+                sums[1] += priced
+                sums[2] += cost
+                sums[3] += take
+        self._rows = rows
+        # lease id -> (limit pk, sum of its takes)
+        self.wanted: dict[int, tuple[int, Decimal]] = {
+            lease_id: (lease.pk, sums[3]) for (lease, lease_id), sums in rows.items() if lease_id is not None
+        }
 
     def settled(self, held: dict[int, Decimal]) -> list[Settlement]:
-        """Each call releases from what its lease row held, in order: together exactly what the row gave up (a row
-        that is gone releases nothing)."""
-        left = dict(held)
-        out = []
-        for (hold, cost), take in zip(self.charges, self.takes, strict=True):
-            released = ZERO
-            if hold.lease_id is not None and hold.lease_id in left:
-                released = min(take, left[hold.lease_id])
-                left[hold.lease_id] -= released
-            out.append(Settlement(hold, cost, released))
-        return out
+        """Each lease row's calls release what their costs take, at most what the row held: together exactly what
+        the row gave up (a row that is gone releases nothing)."""
+        return [
+            Settlement(
+                lease, lease_id, used, priced, cost,
+                min(take, held[lease_id]) if lease_id is not None and lease_id in held else ZERO,
+            )
+            for (lease, lease_id), (used, priced, cost, take) in self._rows.items()
+        ]
 
 
 @dataclass(eq=False, slots=True)
@@ -594,11 +607,11 @@ class LeaseBook:
     def applied(settlements: Iterable[Settlement]) -> None:
         """After the batch committed: holds leave the leases, costs leave their amounts and join the spend."""
         for s in settlements:
-            lease = s.hold.lease
-            lease.held -= s.hold.used
-            lease.pending -= s.hold.cost
+            lease = s.lease
+            lease.held -= s.used
+            lease.pending -= s.priced
             lease.spent += s.cost
-            if s.hold.lease_id is not None and s.hold.lease_id == lease.lease_id:
+            if s.lease_id is not None and s.lease_id == lease.lease_id:
                 lease.amount -= s.released
 
     # --- background -----------------------------------------------------------------------------------

@@ -278,10 +278,12 @@ class MeteredCall:
         app_id = self.principal.app_id
         assert app_id is not None
         states = {}
+        failed = event.failed
+        leases = self.gate.leases
         for limit_id in self.attribution.limit_ids:
-            view = self.gate.leases.view(app_id, limit_id)
-            if event.failed or view is None:
-                states[limit_id] = "failed" if event.failed else "ok"
+            view = leases.view(app_id, limit_id)
+            if failed or view is None:
+                states[limit_id] = "failed" if failed else "ok"
             else:
                 spent, maximum, threshold = view  # this call's cost is in it already (``LeaseBook.priced``)
                 states[limit_id] = state_after(spent, maximum, threshold)

@@ -35,7 +35,7 @@ class Pending:
     count_blocked: bool = False  # a refusal (decided in memory, from the leases) is counted when it is recorded
     attempts: int = 0
     future: asyncio.Future[dict[str, Any]] | None = None
+    cost_total: Decimal = field(init=False)  # input + output (the costs are set once, here)
 
-    @property
-    def cost_total(self) -> Decimal:
-        return self.cost_input + self.cost_output
+    def __post_init__(self) -> None:
+        self.cost_total = self.cost_input + self.cost_output
