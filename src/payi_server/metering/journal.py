@@ -1,8 +1,9 @@
 """Write-ahead journal of proxied calls: a call the provider answered is not lost when our process dies.
 
 The proxy answers a call before the group-commit task has written its request record. Each server process keeps
-a journal on local disk: one JSON line (orjson) per step of a call, appended with a single ``os.write`` (no fsync,
-no await on the request path):
+a journal on local disk: one JSON line (orjson) per step of a call, copied into a shared memory map of the file
+(``_File``; appended with a single ``os.write`` where the file cannot be mapped), with no system call, no fsync and
+no await on the request path:
 
 * ``started``  - everything needed to record the call later: application, organisation, the event (without its
   payload: prompts are never journaled) and the admission estimate, which is what the call is charged if its
@@ -11,10 +12,10 @@ no await on the request path):
   latencies;
 * ``done``     - the records are committed in the database (one line for many ids).
 
-A ``write()`` that returned has reached the kernel's page cache, so it survives the death of the process
-(``kill -9``, the OOM killer, a crash): the next start calls :func:`recover`, which returns every call that was
-started and never done, and records them (skipping ids the database already has), then :func:`finish_recovery`
-deletes the files. Each journal file is held under an exclusive ``flock`` by its process for as long as it
+A line copied into the map (or a ``write()`` that returned) is in the kernel's page cache, so it survives the death
+of the process (``kill -9``, the OOM killer, a crash): the next start calls :func:`recover`, which returns every
+call that was started and never done (a mapped file of a dead process ends in NUL bytes, which it ignores), and
+records them (skipping ids the database already has), then :func:`finish_recovery` deletes the files. Each journal file is held under an exclusive ``flock`` by its process for as long as it
 lives: a file whose lock can be taken belongs to a dead process.
 
 What a power loss (or a kernel crash) of the machine can still lose: whatever the kernel had not yet written to
@@ -37,6 +38,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import mmap
 import os
 import re
 import threading
@@ -118,11 +120,90 @@ def _file_name(node_id: int, pid: int, seq: int) -> str:
 
 
 # --- the writer ---------------------------------------------------------------------------------------------
+_MAP_SLACK = 1024 * 1024  # room a mapped file keeps past its rotation size, for the line that crosses it
+_RELEASE_EVERY = 1024 * 1024  # a mapped file's pages written this far back leave the process's memory
+
+
 @dataclass(slots=True, eq=False)
 class _File:
+    """A journal file. Written through a shared memory map where the file system allocates its space ahead
+    (``posix_fallocate``): a store into the map is in the kernel's page cache as it is made, like a ``write()``
+    that returned, for no system call per line. Elsewhere, and past the map's end, ``os.write``."""
+
     seq: int
     path: Path
     fd: int
+    mm: mmap.mmap | None = None
+    capacity: int = 0  # bytes the map covers
+    pos: int = 0  # bytes written
+    released: int = 0  # the map's pages below this offset were handed back (``MADV_DONTNEED``)
+
+    def map(self, capacity: int) -> None:
+        """Allocate ``capacity`` bytes and map them (the file reads as NUL bytes past what is written until it is
+        truncated on close; ``recover`` ignores them). Where that fails, the file is written with ``os.write``."""
+        try:
+            os.posix_fallocate(self.fd, 0, capacity)
+            self.mm = mmap.mmap(self.fd, capacity, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+            self.capacity = capacity
+        except (OSError, ValueError) as exc:
+            log.debug("journal %s is written without a memory map: %s", self.path, exc)
+            self.mm = None
+
+    def put(self, data: bytes) -> int:
+        """Add ``data`` after what the file holds; its length (raises ``_PartialWrite``)."""
+        end = self.pos + len(data)
+        mm = self.mm
+        if mm is not None:
+            if end <= self.capacity:
+                mm[self.pos : end] = data
+                self.pos = end
+                if end - self.released >= 2 * _RELEASE_EVERY:
+                    self._release()
+                return len(data)
+            # past the map: its NUL tail goes, and the rest of this file is appended with ``os.write``
+            self.unmap()
+            try:
+                os.ftruncate(self.fd, self.pos)
+            except OSError as exc:
+                raise _PartialWrite(0) from exc
+        try:
+            written = _write_all(self.fd, data)
+        except _PartialWrite as exc:
+            self.pos += exc.written
+            raise
+        self.pos += written
+        return written
+
+    def _release(self) -> None:
+        # Pages written long ago stay in the page cache (dirty ones are written back as usual) but leave this
+        # process's resident memory: a worker keeps about a megabyte of its journal mapped, not the whole file.
+        upto = (self.pos - _RELEASE_EVERY) // mmap.PAGESIZE * mmap.PAGESIZE
+        if upto > self.released and self.mm is not None:
+            try:
+                self.mm.madvise(mmap.MADV_DONTNEED, self.released, upto - self.released)
+            except OSError:  # only memory use is at stake
+                pass
+            self.released = upto
+
+    def unmap(self) -> None:
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None
+
+    def close_map(self, *, truncate: bool) -> None:
+        """Unmap; ``truncate``: a mapped file is cut to what was written (its NUL tail goes)."""
+        if self.mm is None:
+            return
+        self.unmap()
+        if truncate:
+            try:
+                os.ftruncate(self.fd, self.pos)
+            except OSError:
+                pass  # recovery ignores the NUL bytes
+
+    def close(self) -> None:
+        self.unmap()
+        os.close(self.fd)
 
 
 class Journal:
@@ -136,13 +217,14 @@ class Journal:
     """
 
     def __init__(
-        self, directory: Path, node_id: int, *, max_bytes: int, fsync_interval: float | None
+        self, directory: Path, node_id: int, *, max_bytes: int, fsync_interval: float | None, mapped: bool = True
     ) -> None:  # use Journal.open
         self.directory = directory
         self.node_id = node_id
         self.pid = os.getpid()
         self.max_bytes = max_bytes
         self.fsync_interval = fsync_interval
+        self.mapped = mapped
         self.write_errors = 0
         self.rotations = 0
         self._current: _File | None = None
@@ -169,15 +251,17 @@ class Journal:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         fsync_interval: float | None = DEFAULT_FSYNC_INTERVAL,
+        mapped: bool = True,
     ) -> Journal:
         """Create ``directory`` (0700) if needed and start ``journal-<node_id>-<pid>.log`` under an exclusive lock.
 
         A name already taken (a dead process with our pid whose journal is not recovered yet) is never reused:
         the next free sequence number is taken instead. ``fsync_interval=None`` turns the fsync thread off.
+        ``mapped=False``: every line is written with ``os.write`` (see ``_File``).
         """
         directory = Path(directory)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        journal = cls(directory, node_id, max_bytes=max_bytes, fsync_interval=fsync_interval)
+        journal = cls(directory, node_id, max_bytes=max_bytes, fsync_interval=fsync_interval, mapped=mapped)
         journal._current, journal._size = journal._create()
         journal._rotate_at = journal._size + max_bytes
         if fsync_interval is not None:
@@ -282,16 +366,19 @@ class Journal:
         current = self._current
         assert current is not None
         remove = clean and not self._open
-        if not remove and self.fsync_interval is not None:
-            _datasync(current.fd, current.path)
+        if not remove:
+            if current.mm is not None:  # a mapped file's NUL tail goes (recovery would ignore it)
+                current.close_map(truncate=True)
+            if self.fsync_interval is not None:
+                _datasync(current.fd, current.path)
         with self._lock:
             retiring, self._retiring = self._retiring, []
         for file in retiring:  # superseded by the current file either way
             _unlink(file.path)
-            os.close(file.fd)
+            file.close()
         if remove:
             _unlink(current.path)
-        os.close(current.fd)
+        current.close()
         if not remove and self._open:
             log.warning(
                 "journal %s closed with %s calls not recorded yet: kept for recovery", current.path, len(self._open)
@@ -311,7 +398,7 @@ class Journal:
         if self._torn:
             line = b"\n" + line
         try:
-            self._size += _write_all(file.fd, line)
+            self._size += file.put(line)
         except _PartialWrite as exc:
             self._size += exc.written
             self._torn = True  # part of the line may be in: the next one starts on a line of its own
@@ -324,18 +411,18 @@ class Journal:
     def _maybe_rotate(self) -> None:
         if self._size < self._rotate_at:
             return
+        carried = b"".join(line for lines in self._open.values() for line in lines)
         try:
-            new, size = self._create()
+            new, size = self._create(len(carried))
         except OSError as exc:
             self._rotate_at = self._size + self.max_bytes  # keep writing here; try again later
             self._error("cannot start a new journal file", exc)
             return
-        carried = b"".join(line for lines in self._open.values() for line in lines)
         try:
-            size += _write_all(new.fd, carried)
+            size += new.put(carried)
         except _PartialWrite as exc:
             _unlink(new.path)
-            os.close(new.fd)
+            new.close()
             self._rotate_at = self._size + self.max_bytes
             self._error("cannot start a new journal file", exc.__cause__ or exc)
             return
@@ -347,16 +434,17 @@ class Journal:
                 self._retiring.append(old)
         if self.fsync_interval is None:
             _unlink(old.path)  # before its lock goes: a recovery never finds it unlocked and linked
-            os.close(old.fd)
+            old.close()
         self._size = size
         self._rotate_at = size + self.max_bytes  # however many calls were carried: no rotation storm
         self._torn = False
         self._written += 1
         self.rotations += 1
 
-    def _create(self) -> tuple[_File, int]:
-        """A new file under our lock, with a name nobody used, and its header line (and that line's size)."""
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    def _create(self, room: int = 0) -> tuple[_File, int]:
+        """A new file under our lock, with a name nobody used, and its header line (and that line's size);
+        mapped, for ``room`` bytes more than ``max_bytes`` and the header."""
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC  # read too: it may be mapped
         for _ in range(_MAX_NAME_TRIES):
             seq = self._next_seq
             self._next_seq += 1
@@ -380,16 +468,19 @@ class Journal:
                 {"k": "h", "v": FORMAT_VERSION, "node": self.node_id, "pid": self.pid, "seq": seq,
                  "at": datetime.now().astimezone().isoformat()}
             )
+            file = _File(seq=seq, path=path, fd=fd)
+            if self.mapped:
+                file.map(len(header) + room + self.max_bytes + _MAP_SLACK)
             try:
-                _write_all(fd, header)
+                file.put(header)
             except _PartialWrite as exc:
                 _unlink(path)
-                os.close(fd)
+                file.close()
                 raise exc.__cause__ or exc from None
             with self._lock:
                 self._dir_dirty = True
             self._written += 1
-            return _File(seq=seq, path=path, fd=fd), len(header)
+            return file, len(header)
         raise OSError(f"no free journal file name in {self.directory}")
 
     def _error(self, what: str, exc: BaseException) -> None:
@@ -422,7 +513,7 @@ class Journal:
         # The current file (with the calls carried over) is on disk: the files it replaced can go.
         for file in retiring:
             _unlink(file.path)
-            os.close(file.fd)
+            file.close()
 
 
 class _PartialWrite(Exception):
@@ -612,7 +703,8 @@ def _records(path: Path, fd: int) -> Iterable[dict[str, Any]]:
     chunks: list[bytes] = []
     while chunk := os.read(fd, 1 << 20):
         chunks.append(chunk)
-    lines = b"".join(chunks).split(b"\n")
+    # A mapped file of a process that died is NUL bytes past its last line (JSON lines never hold a NUL byte)
+    lines = b"".join(chunks).rstrip(b"\x00").split(b"\n")
     tail = lines.pop()  # empty when the file ends with a complete line
     for number, line in enumerate(lines, 1):
         if not line:

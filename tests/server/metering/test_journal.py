@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from payi_server.metering.event import Attribution, Event, Payload, Units
 from payi_server.metering.journal import (
+    _File,
     Journal,
     Recovered,
     event_from_json,
@@ -239,7 +240,8 @@ def test_last_line_without_its_newline_is_kept(journal_dir: Path) -> None:
 
 
 def test_unreadable_lines_are_skipped(journal_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
-    journal = Journal.open(journal_dir, 3, fsync_interval=None)
+    # written with os.write, so that the garbage appended here lands between the two calls' lines
+    journal = Journal.open(journal_dir, 3, fsync_interval=None, mapped=False)
     journal.started(1, 11, 22, full_event(), ESTIMATE)
     path = journal.path
     with path.open("ab") as out:
@@ -266,7 +268,7 @@ def test_strings_orjson_refuses_round_trip(journal_dir: Path) -> None:
 
 
 def test_a_failed_write_does_not_break_the_next_line(journal_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    journal = Journal.open(journal_dir, 3, fsync_interval=None)
+    journal = Journal.open(journal_dir, 3, fsync_interval=None, mapped=False)
     real_write = os.write
     calls = {"n": 0}
 
@@ -285,6 +287,80 @@ def test_a_failed_write_does_not_break_the_next_line(journal_dir: Path, monkeypa
     assert journal.write_errors == 1 and journal.open_ids == {2}
     crash(journal)
     assert [call.request_id for call in recover(journal_dir)] == [2]
+
+
+# --- the memory map ------------------------------------------------------------------------------------------
+def test_a_mapped_journal_of_a_dead_process_is_recovered_through_its_nul_tail(
+    journal_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What ``kill -9`` leaves of a mapped journal: its lines, then NUL bytes to the end of the space it allocated
+    (nothing truncates it). Recovery reads the lines and ignores the NUL bytes, a torn last line included."""
+    journal = Journal.open(journal_dir, 3, fsync_interval=None)
+    journal.started(1, 11, 22, full_event(), ESTIMATE)
+    journal.answered(1, answer_event())
+    journal.started(2, 11, 22, full_event(), ESTIMATE)
+    path = journal.path
+    live = path.read_bytes()  # as the page cache holds it while the process lives
+    assert live.endswith(b"\x00" * 1024), "the journal is not mapped"
+    lines = live.rstrip(b"\x00")
+    assert lines.count(b"\n") == 4 and lines.endswith(b"\n")  # header, start, answer, start
+    crash(journal)  # releases the lock (and truncates the file)
+    assert path.read_bytes() == lines
+
+    path.write_bytes(live)  # the file as a killed process leaves it
+    with caplog.at_level(logging.WARNING, logger="payi_server.journal"):
+        calls = recover(journal_dir)
+    assert "torn" not in caplog.text and "unreadable" not in caplog.text  # the NUL bytes are no line
+    assert [call.request_id for call in calls] == [1, 2]
+    assert calls[0].answered and calls[1].cut_off
+    finish_recovery(journal_dir)
+
+    torn = lines[:-25]  # killed while copying call 2's line into the map
+    path.write_bytes(torn + b"\x00" * (len(live) - len(torn)))
+    with caplog.at_level(logging.WARNING, logger="payi_server.journal"):
+        assert [call.request_id for call in recover(journal_dir)] == [1]
+    assert "torn last line" in caplog.text
+
+
+def test_a_file_written_past_its_map_goes_on_with_os_write(tmp_path: Path) -> None:
+    """A line that does not fit in the map: the file is cut to what was written and appended to from then on, so
+    it holds exactly the lines, in order, with no NUL bytes between them. Pages written a megabyte back leave the
+    process's memory."""
+    path = tmp_path / "f.log"
+    file = _File(seq=0, path=path, fd=os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600))
+    file.map(3 * 1024 * 1024)
+    assert file.mm is not None
+    lines = [(b"%06d" % n) * 170 + b"\n" for n in range(2500)]  # 1,021 bytes each, 2.4 MiB in all
+    for line in lines:
+        assert file.put(line) == len(line)
+    assert file.mm is not None and file.released >= 1024 * 1024  # still mapped; the oldest pages handed back
+    big = b"x" * (1024 * 1024) + b"\n"  # crosses the end of the map
+    assert file.put(big) == len(big)
+    assert file.mm is None
+    assert file.put(b"last\n") == 5
+    file.close()
+    assert path.read_bytes() == b"".join(lines) + big + b"last\n"
+
+
+def test_a_journal_mapped_or_not_writes_the_same_lines(tmp_path: Path) -> None:
+    """Rotation, carried calls and done lines come out the same with the map and without it."""
+    contents = []
+    for mapped in (True, False):
+        directory = tmp_path / str(mapped)
+        journal = Journal.open(directory, 3, max_bytes=3000, fsync_interval=None, mapped=mapped)
+        for request_id in range(1, 40):
+            journal.started(request_id, 11, 22, full_event(), ESTIMATE)
+            if request_id % 3:
+                journal.answered(request_id, answer_event())
+            if request_id % 5 == 0:
+                journal.done(range(request_id - 4, request_id - 1))
+        assert journal.rotations > 3
+        path = journal.path
+        crash(journal)
+        contents.append([line for line in path.read_bytes().split(b"\n")[1:]])  # past the header (pid, time)
+        assert [call.request_id for call in recover(directory)] == sorted(journal.open_ids)
+        finish_recovery(directory)
+    assert contents[0] == contents[1]
 
 
 # --- who owns a file ----------------------------------------------------------------------------------------
@@ -426,7 +502,8 @@ def test_rotation_keeps_one_small_file(journal_dir: Path) -> None:
             journal.done(range(request_id - 9, request_id + 1))
         assert len(files(journal_dir)) == 1
     assert journal.rotations > 40
-    assert journal.path.stat().st_size < 4096 + 10 * 2500
+    written = journal.path.read_bytes().rstrip(b"\x00")  # a mapped file is NUL bytes past what is written
+    assert len(written) < 4096 + 10 * 2500
     journal.done(range(191, 200))
     journal.close(clean=True)
     assert files(journal_dir) == []
