@@ -31,3 +31,22 @@ def test_a_short_soak_runs_and_records_every_call(tmp_path: Path) -> None:
     # every answered call, warm-up included, is in the request log
     assert result["recorded_in_db"]["requests"] == result["requests"] + result["warmup_requests"]
     assert result["memory"]["rss_total_peak_mb"] > 0
+
+
+def test_the_pair_benchmark_measures_two_servers_at_once(tmp_path: Path) -> None:
+    """``bench_pair`` as documented: one short round, side B naming the limit; both sides answered calls and each
+    has its CPU per call."""
+    output = tmp_path / "pair.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_pair", "--rounds", "1", "--duration", "1", "--connections", "4",
+         "--b-limit", "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    assert result["sides"]["A"]["limit"] is False and result["sides"]["B"]["limit"] is True
+    [round_] = result["rounds"]
+    for side in ("A", "B"):
+        assert round_[side]["requests"] > 0 and round_[side]["failed"] == 0
+        assert result["per_call"][side]["all_us"] >= result["per_call"][side]["main_us"] > 0
+    assert "B - A:" in done.stdout

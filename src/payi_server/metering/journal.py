@@ -15,8 +15,9 @@ no await on the request path:
 A line copied into the map (or a ``write()`` that returned) is in the kernel's page cache, so it survives the death
 of the process (``kill -9``, the OOM killer, a crash): the next start calls :func:`recover`, which returns every
 call that was started and never done (a mapped file of a dead process ends in NUL bytes, which it ignores), and
-records them (skipping ids the database already has), then :func:`finish_recovery` deletes the files. Each journal file is held under an exclusive ``flock`` by its process for as long as it
-lives: a file whose lock can be taken belongs to a dead process.
+records them (skipping ids the database already has), then :func:`finish_recovery` deletes the files. Each
+journal file is held under an exclusive ``flock`` by its process for as long as it lives: a file whose lock can
+be taken belongs to a dead process.
 
 What a power loss (or a kernel crash) of the machine can still lose: whatever the kernel had not yet written to
 the disk. A background thread calls ``fdatasync`` on the journal once a second when it changed (like Redis'
@@ -212,8 +213,8 @@ class Journal:
     Rotation carries the open calls forward: the new file starts with a copy of the lines of every call still
     open (its start and its latest answer, kept in memory), so the files it replaces hold nothing needed any more
     and are deleted - at once without the fsync thread, else by that thread once the new file is on disk (so
-    after a power loss one of the two is always there). Deleting a file because "its" calls are done would not be enough: it may
-    hold the done line of a call started in an older file that is still kept.
+    after a power loss one of the two is always there). Deleting a file because "its" calls are done would not be
+    enough: it may hold the done line of a call started in an older file that is still kept.
     """
 
     def __init__(
