@@ -110,14 +110,13 @@ class Settling:
         # (lease, lease id) -> [used, priced, cost, the costs rounded down to 1e-10]
         rows: dict[tuple[Lease, int | None], list[Decimal]] = {}
         for hold, cost in charges:
-            amount, priced = hold.amount, hold.cost
             take = _DOWN.quantize(cost, QUANTUM)
             sums = rows.get((hold.lease, hold.lease_id))
             if sums is None:
-                rows[(hold.lease, hold.lease_id)] = [amount if amount >= priced else priced, priced, cost, take]
+                rows[(hold.lease, hold.lease_id)] = [hold.used, hold.cost, cost, take]
             else:
-                sums[0] += amount if amount >= priced else priced
-                sums[1] += priced
+                sums[0] += hold.used
+                sums[1] += hold.cost
                 sums[2] += cost
                 sums[3] += take
         self._rows = rows

@@ -191,16 +191,15 @@ class _File:
             self.mm.close()
             self.mm = None
 
-    def close_map(self, *, truncate: bool) -> None:
-        """Unmap; ``truncate``: a mapped file is cut to what was written (its NUL tail goes)."""
+    def trim(self) -> None:
+        """A mapped file is unmapped and cut to what was written (its NUL tail goes; recovery would ignore it)."""
         if self.mm is None:
             return
         self.unmap()
-        if truncate:
-            try:
-                os.ftruncate(self.fd, self.pos)
-            except OSError:
-                pass  # recovery ignores the NUL bytes
+        try:
+            os.ftruncate(self.fd, self.pos)
+        except OSError:
+            pass  # recovery ignores the NUL bytes
 
     def close(self) -> None:
         self.unmap()
@@ -368,8 +367,7 @@ class Journal:
         assert current is not None
         remove = clean and not self._open
         if not remove:
-            if current.mm is not None:  # a mapped file's NUL tail goes (recovery would ignore it)
-                current.close_map(truncate=True)
+            current.trim()
             if self.fsync_interval is not None:
                 _datasync(current.fd, current.path)
         with self._lock:

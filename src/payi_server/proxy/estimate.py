@@ -427,10 +427,7 @@ def _priced(version: PriceVersion, input_count: int, output_count: int) -> Decim
     """``price_one`` at the version's highest prices for the counts. Where those are whole numbers of 1e-10 USD
     (every price of the seeded catalog) the sum is taken in integers: the same ``Decimal``, for a fraction of the
     work (every call naming a limit is estimated)."""
-    known = _BOUNDS.get(id(version))
-    if known is None or known[0] is not version:
-        known = _bounds(version)
-    _, threshold, below, above, whole_below, whole_above = known
+    _, threshold, below, above, whole_below, whole_above = _bounds(version)
     large = threshold is not None and input_count >= threshold
     whole = whole_above if large else whole_below
     if whole is None:
@@ -462,14 +459,9 @@ def quick_estimate(
     """The looser estimate (``estimate_async`` not ``exact``) where it counts the body's bytes: the size bounds the
     count (a token is at least one byte), so nothing is tokenized and nothing awaited. ``None`` where the request is
     estimated as the exact estimate is (:func:`counts_bytes_for_now`)."""
-    # ``counts_bytes_for_now`` and ``output_tokens`` written out: every call naming a limit comes here
-    if request is None or body_size <= 0 or body_size > BYTES_ONLY_ABOVE or encoding_for(model) is None:
+    if not counts_bytes_for_now(model, request, body_size):
         return None
-    output = requested_output_limit(request)
-    if output is None:
-        output = output_bound(version, body_size)
-    if "n" in request or "best_of" in request:
-        output *= completions(request)
+    output = output_tokens(request, version, body_size)
     return _priced(version, body_size, output), {"text": {"input": body_size, "output": output}}
 
 
