@@ -1,15 +1,17 @@
 """Two proxies measured at once: the CPU a proxied call costs each, where sequential runs are too noisy to tell.
 
     .venv/bin/python -m benchmarks.bench_pair [--a-tree DIR] [--b-tree DIR] [--a-limit] [--b-limit]
-        [--rounds 16] [--duration 4] [--connections 25] [--output FILE]
+        [--rounds 16] [--duration 4] [--connections 25] [--pg URL] [--output FILE]
 
 On a shared 2-core machine the CPU a server spends per call moves by 20-40% from one 5 s run to the next (what
 else runs on its core, and the machine's own speed), so a difference of a few percent between two trees, or
 between a call with a limit and one without, needs many alternating runs of ``bench_limits``. Here the two sides
 run at the same time instead, so the machine's drift weighs on both alike:
 
-- one fake OpenAI upstream (``bench_proxy.fake_upstream``) and two ``payi-server serve`` processes, SQLite, 1
-  worker each, each in its own data directory with one strict block limit (as ``bench_limits`` creates it);
+- one fake OpenAI upstream (``bench_proxy.fake_upstream``) and two ``payi-server serve`` processes, 1 worker each,
+  each in its own data directory with one strict block limit (as ``bench_limits`` creates it), on SQLite, or with
+  ``--pg URL`` each on a new PostgreSQL database created next to that one (and dropped after; the database's own CPU
+  is not counted);
   ``--a-tree`` / ``--b-tree``: the ``src`` directory a side imports ``payi_server`` from (``PYTHONPATH``; a git
   worktree of another commit), the checkout's own by default; ``--a-limit`` / ``--b-limit``: that side's calls name
   the limit (``xProxy-Limit-IDs``);
@@ -38,7 +40,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_limits import JSON_HEADERS, LIMIT_ID, PROXY_PATH, RESULTS, create_limit
+from benchmarks.bench_limits import JSON_HEADERS, LIMIT_ID, PROXY_PATH, RESULTS, create_limit, database
 from benchmarks.bench_proxy import BODY, fake_upstream
 from benchmarks.wrk import Load, load
 from tests.e2e.servers import ServerProcess, run_server
@@ -93,6 +95,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "sides": {name: {"tree": trees[name] or "(this checkout)", "limit": limited[name]} for name in SIDES},
         "connections": args.connections, "duration_s": args.duration, "rounds": [],
+        "database": "postgresql" if args.pg else "sqlite",
     }
     with fake_upstream() as fake_url, tempfile.TemporaryDirectory() as workdir, ExitStack() as stack:
         sides: dict[str, tuple[ServerProcess, dict[str, str]]] = {}
@@ -103,7 +106,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "PAYI_SERVER_ACCESS_LOG": "false",
                 "PAYI_SERVER_LOG_LEVEL": "warning",
                 "PAYI_SERVER_WORKERS": "1",
-                "PAYI_SERVER_DATABASE_URL": "",
+                "PAYI_SERVER_DATABASE_URL": stack.enter_context(database("pg" if args.pg else "sqlite", args.pg)),
                 "PYTHONPATH": trees[name],
             }
             server = stack.enter_context(run_server(Path(workdir) / name, env))
@@ -160,6 +163,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per round")
     parser.add_argument("--connections", type=int, default=25, help="per side")
+    parser.add_argument("--pg", default="", help="a PostgreSQL database; each side gets a new one next to it")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     result = measure(args)

@@ -186,13 +186,25 @@ class Ledger:
         row = self._rows.get((app_id, limit_id))
         return row.pk if row is not None else self._pks.get((app_id, limit_id))
 
+    def lock_query(self) -> tuple[str, list[int]] | None:
+        """PostgreSQL: the query that locks the loaded rows (in pk order, ``FOR NO KEY UPDATE``: foreign-key checks of
+        other transactions do not wait for it) and reads them, ``$1`` its parameter: for the batch to send with a
+        statement of its own (``store.bulk.joined``), then give its rows to ``locked``. ``None``: nothing to lock
+        (SQLite read the rows at ``load``)."""
+        pks = sorted({pk for key, pk in self._pks.items() if key not in self._rows})
+        return (_PG_LOCK, pks) if pks else None
+
     async def lock(self) -> None:
-        """PostgreSQL: lock the loaded rows now (in pk order, ``FOR NO KEY UPDATE``: foreign-key checks of other
-        transactions do not wait for it) and read them. SQLite: nothing left to do."""
+        """``lock_query`` in a round trip of its own, then ``locked``."""
+        query = self.lock_query()
+        if query is not None:
+            await self.locked(await (await driver(self._conn)).fetch(*query))
+
+    async def locked(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """The rows ``lock_query`` locked: a window that ended is rolled, and a limit known by its pk that was removed
+        or replaced meanwhile raises ``StaleLimits``."""
         by_pk = {pk: key for key, pk in self._pks.items() if key not in self._rows}
-        if not by_pk:
-            return
-        for record in await (await driver(self._conn)).fetch(_PG_LOCK, sorted(by_pk)):
+        for record in sorted(records, key=lambda r: r["id"]):
             key = by_pk[record["id"]]
             if key in self._unchecked and (
                 record["deleted_at"] is not None or (record["app_id"], record["limit_id"]) != key

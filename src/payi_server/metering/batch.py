@@ -5,11 +5,12 @@
    pks and checked in step 5 (one removed meanwhile runs the whole batch again, looking every limit up);
 2. use cases named on the fly are created; an instance's own limit joins the request's limits;
 3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not);
-4. rollups (by hour and by day: of every dimension, then of the narrow ones' fewer; by hour of limit and of
-   property) and stored prompts;
-5. last, so their row locks are held briefly: the limits are locked and charged in the window of each event's
-   time; then one write (on PostgreSQL one statement) settles the budget leases, writes the limits back and links
-   each request's limit states;
+4. stored prompts, and rollups (by hour and by day: of every dimension, then of the narrow ones' fewer; by hour
+   of limit and of property); on PostgreSQL the rollups' statement locks and reads the limits first (one round
+   trip less; limits, then rollups, in every batch);
+5. last, so their row locks are held briefly: the limits are locked (unless step 4 did) and charged in the window
+   of each event's time; then one write (on PostgreSQL one statement) settles the budget leases, writes the limits
+   back and links each request's limit states;
 6. a duplicate answers with the original request's result.
 
 The queue, the retries and what happens when the database is away are the recorder's (``metering.recorder``).
@@ -164,15 +165,20 @@ class BatchWriter:
                         pk = ledger.pk(item.app_id, limit_id)
                         if pk is not None:
                             _add(limit_rollups, (hour, item.app_id, pk), [1, cost])
-            await _write_rollups(conn, self.statements, rollups, limit_rollups, property_rollups)
             payloads = [
                 p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
             ]
             await self.log.store_payloads(conn, payloads)
+            # PostgreSQL locks the limits in the rollups' statement, before their rows (one round trip less)
+            lock = ledger.lock_query()
+            locked = await _write_rollups(conn, self.statements, rollups, limit_rollups, property_rollups, lock)
 
-            # 5. last, so that their row locks are held briefly: lock the limits, charge them and count states, then
-            # settle the budget leases with the write-back
-            await ledger.lock()
+            # 5. last, so that their row locks are held briefly: lock the limits (unless the rollups did), charge them
+            # and count states, then settle the budget leases with the write-back
+            if locked is None:
+                await ledger.lock()
+            else:
+                await ledger.locked(locked)
             settling = Settling(
                 [
                     (hold, batch[i].cost_total if batch[i].request_id in inserted else Decimal(0))
@@ -432,7 +438,7 @@ class _Statements:
         self._sqlite = db.is_sqlite
         self.sqlite: dict[str, SqliteInsert] = {}
         self.pg: dict[str, BulkUpsert] = {}
-        self._joined: dict[tuple[str, ...], str] = {}
+        self._joined: dict[tuple[tuple[str, ...], str | None], str] = {}
         if db.is_sqlite:
             dialect = db.engine.dialect
             self.sqlite = {
@@ -445,10 +451,14 @@ class _Statements:
         else:
             self.pg = {name: BulkUpsert(table, keys, add) for name, (table, keys, add) in tables.items()}
 
-    async def write(self, conn: Any, tables: list[tuple[str, list[dict[str, Any]]]]) -> None:
-        """Add each table's rows (``(name, rows)``, in the order given) in the batch's transaction."""
+    async def write(
+        self, conn: Any, tables: list[tuple[str, list[dict[str, Any]]]], query: tuple[str, Any] | None = None
+    ) -> list[Any] | None:
+        """Add each table's rows (``(name, rows)``, in the order given) in the batch's transaction. PostgreSQL:
+        ``query`` (``(sql, its one parameter)``, ``joined``'s) runs first in the same statement and its rows are
+        returned; ``None`` where it was not run (SQLite, or no rows to add)."""
         if not tables:
-            return
+            return None
         if self._sqlite:
             statements = []
             for name, rows in tables:
@@ -459,12 +469,17 @@ class _Statements:
                     statements.append((*statement, False))
             if statements:
                 await trips(conn, statements)
-            return
+            return None
         names = tuple(name for name, _ in tables)
-        sql = self._joined.get(names)
+        key = (names, None if query is None else query[0])
+        sql = self._joined.get(key)
         if sql is None:
-            sql = self._joined[names] = joined([self.pg[name].sql for name in names])
-        await (await driver(conn)).execute(sql, *(self.pg[name].payload(rows) for name, rows in tables))
+            sql = self._joined[key] = joined([self.pg[name].sql for name in names], None if query is None else query[0])
+        payloads = [self.pg[name].payload(rows) for name, rows in tables]
+        if query is None:
+            await (await driver(conn)).execute(sql, *payloads)
+            return None
+        return list(await (await driver(conn)).fetch(sql, *payloads, query[1]))
 
 
 def _by_day(hourly: dict[tuple[Any, ...], list[Any]]) -> dict[tuple[Any, ...], list[Any]]:
@@ -493,7 +508,8 @@ async def _write_rollups(
     rollups: dict[tuple[Any, ...], list[Any]],
     limit_rollups: dict[tuple[Any, ...], list[Any]],
     property_rollups: dict[tuple[Any, ...], list[Any]],
-) -> None:
+    query: tuple[str, Any] | None = None,
+) -> list[Any] | None:
     # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock); the
     # tables in the same order too (erasure's: hourly, then the narrow hourly; daily, then the narrow daily).
     daily = _by_day(rollups)
@@ -514,4 +530,4 @@ async def _write_rollups(
                 {**dict(zip(keys, key, strict=True)), **dict(zip(columns, values, strict=True))}
                 for key, values in sorted(table.items(), key=lambda kv: kv[0])
             ]))
-    await statements.write(conn, writes)
+    return await statements.write(conn, writes, query)

@@ -176,7 +176,7 @@ async def driver(conn: AsyncConnection) -> Any:
 FIRST_PARAMETER = re.compile(r"\$1(?!\d)")
 
 
-def joined(statements: Sequence[str]) -> str:
+def joined(statements: Sequence[str], query: str | None = None) -> str:
     """Statements of one parameter each (``$1``) as one statement (each a data-modifying ``WITH`` query, the n-th
     taking ``$n``): one round trip instead of one each. Each must write a different table (one statement cannot
     update a row twice), and none needs another's effect (they see the same snapshot).
@@ -184,9 +184,16 @@ def joined(statements: Sequence[str]) -> str:
     They run in the order given, so they take their row locks in that order, as the same statements sent one by one
     would (erasure takes the rollups' rows in the recorder's order: a batch that took them in another would deadlock
     with it). PostgreSQL runs the ``WITH`` queries that the main query does not read last first, so they are
-    written in reverse (``tests/server/store/test_bulk.py`` holds PostgreSQL to that order)."""
+    written in reverse (``tests/server/store/test_bulk.py`` holds PostgreSQL to that order).
+
+    ``query`` (one parameter, ``$1``; it takes the last number): a ``SELECT`` whose rows the statement returns. The
+    main query reads it, so it runs first, before every statement (the recorder locks the batch's limits so, in the
+    rollups' round trip: limits, then rollups, in every batch)."""
     parts = [f"w{n} AS ({FIRST_PARAMETER.sub(f'${n}', sql)})" for n, sql in enumerate(statements, 1)]
-    return f"WITH {', '.join(reversed(parts))} SELECT 1"
+    if query is None:
+        return f"WITH {', '.join(reversed(parts))} SELECT 1"
+    read = FIRST_PARAMETER.sub(f"${len(statements) + 1}", query)
+    return f"WITH {', '.join([*reversed(parts), f'q AS ({read})'])} SELECT * FROM q"
 
 
 class BulkUpsert(BulkInsert):

@@ -292,6 +292,41 @@ def test_joined_statements_run_in_the_order_given(make_database: Any, tmp_path: 
     assert asyncio.run(run()) == {"joined_a": 1, "joined_b": 2, "joined_c": 3}
 
 
+def test_a_joined_query_runs_first_and_its_rows_come_back(make_database: Any, tmp_path: Path) -> None:
+    """``joined``'s ``query`` (the recorder's lock of the batch's limits) runs before every statement, whatever their
+    number, so every batch locks the limits before the rollups' rows; its rows are the statement's."""
+    url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
+    tables = ("joined_a", "joined_b")
+
+    async def run() -> tuple[list[tuple[int, int]], dict[str, int]]:
+        db = Database(url, pool_size=1)
+        try:
+            async with db.write() as conn:
+                raw = await driver(conn)
+                await raw.execute("CREATE TEMP SEQUENCE joined_order")
+                await raw.execute("CREATE TEMP TABLE joined_locked (id int8 PRIMARY KEY)")
+                await raw.execute("INSERT INTO joined_locked VALUES (1), (2), (3)")
+                for table in tables:
+                    await raw.execute(f"CREATE TEMP TABLE {table} (tag int8, seq int8)")
+                query = (
+                    "SELECT id, nextval('joined_order') AS seq FROM joined_locked WHERE id = ANY($1::int8[]) "
+                    "ORDER BY id FOR NO KEY UPDATE"
+                )
+                records = await raw.fetch(
+                    joined([f"INSERT INTO {table} SELECT $1::int8, nextval('joined_order')" for table in tables], query),
+                    1, 2, [3, 1],
+                )
+                after = {table: (await raw.fetchrow(f"SELECT seq FROM {table}"))["seq"] for table in tables}
+                return sorted((r["id"], r["seq"]) for r in records), after
+        finally:
+            await db.dispose()
+
+    rows, after = asyncio.run(run())
+    assert [row_id for row_id, _ in rows] == [1, 3]
+    assert max(seq for _, seq in rows) < min(after.values())
+    assert after["joined_a"] < after["joined_b"]
+
+
 _headers = st.none() | st.lists(st.dictionaries(_text, _text, max_size=2), max_size=2)
 
 
