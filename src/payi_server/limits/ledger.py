@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 
 from ..store.bulk import FIRST_PARAMETER, BulkInsert, decoded, driver
 from ..store.engine import Database
-from ..store.sqlite_driver import bound, read, select_rows, trips
+from ..store.sqlite_driver import bound, read, rows_read, select_rows, select_sql, trip, trips
 from ..store.tables import limit_history, limit_reservations, limits
 from .model import STATES, ZERO, is_stale, state_after, totals_view, window_start
 
@@ -152,34 +152,34 @@ class Ledger:
         self._history: dict[tuple[int, datetime], dict[str, Any]] = {}
 
     async def load(self, app_id: int, limit_ids: Iterable[str]) -> list[str]:
-        """Find the application's named limits; return the ids that do not exist (or are another app's).
-        PostgreSQL: only their ids are read here (``pk``); ``lock`` locks and reads the rows, so that a batch holds
-        their row locks only for its last statements. SQLite: the rows are read here (the writer holds the whole
-        database from ``BEGIN IMMEDIATE``), in one trip to the connection's thread."""
+        """Find the application's named limits; return the ids that do not exist (or are another app's). Those the
+        process knows by their pks (its budget leases') are not read here: ``lock_query`` reads them, and ``locked``
+        checks them. PostgreSQL: only the others' ids are read here (``pk``); ``lock`` locks and reads the rows, so
+        that a batch holds their row locks only for its last statements. SQLite: the others' rows are read here (the
+        writer holds the whole database from ``BEGIN IMMEDIATE``), in one trip to the connection's thread."""
         named = list(dict.fromkeys(limit_ids))
+        wanted = []
+        for limit_id in named:
+            key = (app_id, limit_id)
+            if key in self._pks or key in self._rows:
+                continue
+            if key in self._known:
+                self._pks[key] = self._known[key]
+                self._unchecked.add(key)
+            else:
+                wanted.append(limit_id)
         if not self._db.is_sqlite:
-            wanted = []
-            for limit_id in named:
-                key = (app_id, limit_id)
-                if key in self._pks:
-                    continue
-                if key in self._known:
-                    self._pks[key] = self._known[key]
-                    self._unchecked.add(key)
-                else:
-                    wanted.append(limit_id)
             if wanted:
                 for pk, limit_id in await (await driver(self._conn)).fetch(_PG_LOAD_IDS, app_id, wanted):
                     self._pks[(app_id, limit_id)] = pk
             return [i for i in named if (app_id, i) not in self._pks]
-        wanted = [i for i in named if (app_id, i) not in self._rows]
         if wanted:
             where = f"app_id = ? AND limit_id IN ({', '.join('?' * len(wanted))}) AND deleted_at IS NULL ORDER BY id"
             for raw in await select_rows(self._conn, limits, where, (app_id, *wanted)):
                 data = await roll_window(self._conn, raw, self._now)
                 row = _row(_Mapping(data))
                 self._rows[(app_id, row.limit_id)] = row
-        return [i for i in named if (app_id, i) not in self._rows]
+        return [i for i in named if (app_id, i) not in self._rows and (app_id, i) not in self._pks]
 
     def pk(self, app_id: int, limit_id: str) -> int | None:
         """The id of a loaded limit (``None``: not loaded, or it does not exist)."""
@@ -187,30 +187,40 @@ class Ledger:
         return row.pk if row is not None else self._pks.get((app_id, limit_id))
 
     def lock_query(self) -> tuple[str, list[int]] | None:
-        """PostgreSQL: the query that locks the loaded rows (in pk order, ``FOR NO KEY UPDATE``: foreign-key checks of
-        other transactions do not wait for it) and reads them, ``$1`` its parameter: for the batch to send with a
-        statement of its own (``store.bulk.joined``), then give its rows to ``locked``. ``None``: nothing to lock
-        (SQLite read the rows at ``load``)."""
+        """The query that reads the rows of the limits known so far by their pks: on PostgreSQL it locks them (in pk
+        order, ``FOR NO KEY UPDATE``: foreign-key checks of other transactions do not wait for it; ``$1`` its
+        parameter), on SQLite the writer holds the database already (``?`` each pk). For the batch to send with a
+        statement of its own (``store.bulk.joined``; a trip's statements on SQLite), then give its rows to
+        ``locked``. ``None``: nothing to read."""
         pks = sorted({pk for key, pk in self._pks.items() if key not in self._rows})
-        return (_PG_LOCK, pks) if pks else None
+        if not pks:
+            return None
+        if self._db.is_sqlite:
+            return select_sql(limits, f"id IN ({', '.join('?' * len(pks))}) ORDER BY id"), pks
+        return _PG_LOCK, pks
 
     async def lock(self) -> None:
         """``lock_query`` in a round trip of its own, then ``locked``."""
         query = self.lock_query()
-        if query is not None:
+        if query is None:
+            return
+        if self._db.is_sqlite:
+            await self.locked(await trip(self._conn, *query))
+        else:
             await self.locked(await (await driver(self._conn)).fetch(*query))
 
-    async def locked(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """The rows ``lock_query`` locked: a window that ended is rolled, and a limit known by its pk that was removed
-        or replaced meanwhile raises ``StaleLimits``."""
+    async def locked(self, records: Iterable[Any]) -> None:
+        """The rows ``lock_query`` read (as the driver gives them): a window that ended is rolled, and a limit known
+        by its pk that was removed or replaced meanwhile raises ``StaleLimits``."""
         by_pk = {pk: key for key, pk in self._pks.items() if key not in self._rows}
-        for record in sorted(records, key=lambda r: r["id"]):
+        rows = rows_read(limits, records) if self._db.is_sqlite else [decoded(limits, r) for r in records]
+        for record in sorted(rows, key=lambda r: r["id"]):
             key = by_pk[record["id"]]
             if key in self._unchecked and (
                 record["deleted_at"] is not None or (record["app_id"], record["limit_id"]) != key
             ):
                 raise StaleLimits(key)
-            data = await roll_window(self._conn, decoded(limits, record), self._now)
+            data = await roll_window(self._conn, record, self._now)
             self._rows[key] = _row(_Mapping(data))
         if missing := self._unchecked - self._rows.keys():
             raise StaleLimits(*sorted(missing))

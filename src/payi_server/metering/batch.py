@@ -1,13 +1,13 @@
 """The steps of one group-commit batch, in one transaction (``BatchWriter.write``), and the rows they write.
 
 1. the limits each request names are read (an unknown id refuses that request only; a proxied call, already
-   answered, is recorded without it); on PostgreSQL, those behind the calls' budget leases are known by their
-   pks and checked in step 5 (one removed meanwhile runs the whole batch again, looking every limit up);
+   answered, is recorded without it); those behind the calls' budget leases are known by their pks, read in step
+   4 and checked in step 5 (one removed meanwhile runs the whole batch again, looking every limit up);
 2. use cases named on the fly are created; an instance's own limit joins the request's limits;
 3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not);
 4. stored prompts, and rollups (by hour and by day: of every dimension, then of the narrow ones' fewer; by hour
-   of limit and of property); on PostgreSQL the rollups' statement locks and reads the limits first (one round
-   trip less; limits, then rollups, in every batch);
+   of limit and of property); the limits known by their pks are read with them (one round trip less), on
+   PostgreSQL locked first in the rollups' statement (limits, then rollups, in every batch);
 5. last, so their row locks are held briefly: the limits are locked (unless step 4 did) and charged in the window
    of each event's time; then one write (on PostgreSQL one statement) settles the budget leases, writes the limits
    back and links each request's limit states;
@@ -169,7 +169,7 @@ class BatchWriter:
                 p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
             ]
             await self.log.store_payloads(conn, payloads)
-            # PostgreSQL locks the limits in the rollups' statement, before their rows (one round trip less)
+            # the limits known by their pks are read (PostgreSQL: locked) with the rollups: one round trip less
             lock = ledger.lock_query()
             locked = await _write_rollups(conn, self.statements, rollups, limit_rollups, property_rollups, lock)
 
@@ -454,9 +454,10 @@ class _Statements:
     async def write(
         self, conn: Any, tables: list[tuple[str, list[dict[str, Any]]]], query: tuple[str, Any] | None = None
     ) -> list[Any] | None:
-        """Add each table's rows (``(name, rows)``, in the order given) in the batch's transaction. PostgreSQL:
-        ``query`` (``(sql, its one parameter)``, ``joined``'s) runs first in the same statement and its rows are
-        returned; ``None`` where it was not run (SQLite, or no rows to add)."""
+        """Add each table's rows (``(name, rows)``, in the order given) in the batch's transaction. ``query``
+        (``(sql, parameters)``): a read sent with them, whose rows are returned (``None`` where nothing was sent): on
+        PostgreSQL it runs first, in the same statement (``joined``'s query, one parameter), on SQLite last, in the
+        same trip (the writer holds the whole database: no order of locks)."""
         if not tables:
             return None
         if self._sqlite:
@@ -467,8 +468,11 @@ class _Statements:
                     await self.sqlite[name].run(conn, rows)
                 else:
                     statements.append((*statement, False))
+            if query is not None:
+                statements.append((*query, False))
             if statements:
-                await trips(conn, statements)
+                results = await trips(conn, statements)
+                return results[-1] if query is not None else None
             return None
         names = tuple(name for name, _ in tables)
         key = (names, None if query is None else query[0])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -33,7 +34,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["one_trip_dbapi", "trip", "trips", "select_rows", "read", "bound"]
+__all__ = ["one_trip_dbapi", "trip", "trips", "select_rows", "select_sql", "rows_read", "read", "bound"]
 
 # What one statement leaves behind: description, rows, row count, last row id.
 _Outcome = tuple[Any, list[Any], int, int | None]
@@ -187,9 +188,19 @@ async def trips(conn: Any, statements: list[tuple[str, Any, bool]]) -> list[list
 async def select_rows(conn: Any, table: Table, where: str, parameters: Any) -> list[dict[str, Any]]:
     """``SELECT`` every column of ``table`` ``WHERE ...`` in one trip, each row as SQLAlchemy reads it (each
     column's own result processing, JSON parsed)."""
+    return rows_read(table, await trip(conn, select_sql(table, where), parameters))
+
+
+def select_sql(table: Table, where: str) -> str:
+    """``SELECT`` every column of ``table`` ``WHERE ...``: its rows for ``rows_read``."""
+    names = ", ".join(f'"{column.name}"' for column in table.columns)
+    return f"SELECT {names} FROM {table.name} WHERE {where}"
+
+
+def rows_read(table: Table, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows of every column of ``table`` (``select_sql``) as SQLAlchemy reads them (each column's own result
+    processing, JSON parsed)."""
     columns = [(c.name, _reader(c.type)) for c in table.columns]
-    names = ", ".join(f'"{name}"' for name, _ in columns)
-    rows = await trip(conn, f"SELECT {names} FROM {table.name} WHERE {where}", parameters)
     return [
         {name: (value if value is None or read is None else read(value)) for (name, read), value in zip(columns, row)}
         for row in rows

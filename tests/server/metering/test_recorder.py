@@ -259,7 +259,8 @@ async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: 
 
 
 async def test_a_limit_deleted_under_held_calls_is_not_charged(running: Running) -> None:
-    """The group commit takes the limits behind the calls' leases by their pks (PostgreSQL reads no ids for them).
+    """The group commit takes the limits behind the calls' leases by their pks (it reads no ids for them, and their
+    rows with the rollups).
     When one of them was deleted while the calls were out (by another process: this one's leases do not know), the
     batch runs again looking the ids up: the deleted limit is not touched, the other is charged, and every call is
     recorded once."""
