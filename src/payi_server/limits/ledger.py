@@ -154,9 +154,10 @@ class Ledger:
     async def load(self, app_id: int, limit_ids: Iterable[str]) -> list[str]:
         """Find the application's named limits; return the ids that do not exist (or are another app's). Those the
         process knows by their pks (its budget leases') are not read here: ``lock_query`` reads them, and ``locked``
-        checks them. PostgreSQL: only the others' ids are read here (``pk``); ``lock`` locks and reads the rows, so
-        that a batch holds their row locks only for its last statements. SQLite: the others' rows are read here (the
-        writer holds the whole database from ``BEGIN IMMEDIATE``), in one trip to the connection's thread."""
+        checks them. PostgreSQL: only the others' ids are read here (``pk``); ``lock_query`` (sent with the rollups)
+        locks and reads the rows, so that a batch holds their row locks only for its last statements. SQLite: the
+        others' rows are read here (the writer holds the whole database from ``BEGIN IMMEDIATE``), in one trip to the
+        connection's thread."""
         named = list(dict.fromkeys(limit_ids))
         wanted = []
         for limit_id in named:
