@@ -10,15 +10,16 @@ proxied call happens in memory, in ``limits.leases``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 import copy
+import functools
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from ..store.bulk import FIRST_PARAMETER, BulkInsert, decoded, driver
+from ..store.bulk import FIRST_PARAMETER, BulkInsert, Tail, decoded, driver
 from ..store.engine import Database
 from ..store.sqlite_driver import bound, read, rows_read, select_rows, select_sql, trip, trips
 from ..store.tables import limit_history, limit_reservations, limits
@@ -34,11 +35,12 @@ _PG_LOCK = (
 )
 _WRITTEN = ("spent_input", "spent_output", "spent_total", "reserved", *(f"count_{s}" for s in (*STATES, "total")))
 _WRITE_BACK_ROWS = BulkInsert(limits, columns=["id", *_WRITTEN])  # the rows as one JSON parameter, $1
-# PostgreSQL: one statement takes what the batch's costs use up off the lease rows (each at most what it holds;
-# $2 their ids, $3 the amounts), writes the limits back ($1) with their ``reserved`` lowered by what their rows
-# gave up, and returns what each row held. Run with the limits locked: nothing else moves those rows meanwhile.
-_PG_FLUSH = (
-    "WITH o AS (SELECT id, amount FROM limit_reservations WHERE id = ANY($2::int8[])), "
+# PostgreSQL: ``WITH`` queries that take what the batch's costs use up off the lease rows (each at most what it
+# holds; $2 their ids, $3 the amounts), write the limits back ($1) with their ``reserved`` lowered by what their
+# rows gave up, and return what each row held (``c``). Run with the limits locked: nothing else moves those rows
+# meanwhile. The batch sends them in its rollups' statement (``store.bulk.joined``'s tail).
+_PG_WRITE_BACK = (
+    "o AS (SELECT id, amount FROM limit_reservations WHERE id = ANY($2::int8[])), "
     "c AS (UPDATE limit_reservations AS r SET amount = r.amount - LEAST(u.used, o.amount) "
     "FROM unnest($2::int8[], $3::numeric[]) AS u(id, used) JOIN o ON o.id = u.id WHERE r.id = u.id "
     "RETURNING r.id, r.limit_pk, o.amount AS held, LEAST(u.used, o.amount) AS taken), "
@@ -49,6 +51,16 @@ _PG_FLUSH = (
     "LEFT JOIN (SELECT limit_pk, sum(taken) AS taken FROM c GROUP BY limit_pk) AS s ON s.limit_pk = v.id "
     "WHERE t.id = v.id)"
 )
+
+
+@functools.lru_cache(maxsize=16)
+def _pg_tail(also: tuple[str, ...]) -> Tail:
+    """``_PG_WRITE_BACK`` with ``also`` (statements of one parameter, ``$1``: made ``$4`` and on), returning what
+    each lease row held (``c`` runs first: the ``SELECT`` reads it)."""
+    parts = "".join(f", a{n} AS ({FIRST_PARAMETER.sub(f'${n + 4}', part)})" for n, part in enumerate(also))
+    return Tail(_PG_WRITE_BACK + parts, "SELECT id, held FROM c", 3 + len(also))
+
+
 # SQLite (amounts are integers of 1e-10 USD): a limit's ``reserved`` goes down by what one of its lease rows gives up,
 # then the row gives it up
 _SQLITE_RELEASE = (
@@ -340,17 +352,27 @@ class Ledger:
     async def flush(
         self, consume: Mapping[int, tuple[int, Decimal]] | None = None, *, also: Sequence[tuple[str, Any]] = ()
     ) -> dict[int, Decimal]:
-        """Write the charged rows back, and take ``consume`` (lease id -> (limit pk, amount)) off those lease rows,
-        each at most what it holds, and off their limits' ``reserved`` (never below 0). Returns what each lease row
-        held before (a row that is gone is absent). ``also``: statements sent with it (``RequestLog.link_statement``:
-        ``(sql, parameters)``). PostgreSQL: one statement, ``also`` joined to it (each an ``INSERT`` or ``UPDATE``
-        whose one parameter is ``$1``); SQLite: one trip to the connection's thread."""
+        """``write_back`` sent on its own, then ``write_history``: what each lease row held before."""
+        back = self.write_back(consume, also=also)
+        held = {} if back is None else back.held(await back.send(self._conn))
+        await self.write_history()
+        return held
+
+    def write_back(
+        self, consume: Mapping[int, tuple[int, Decimal]] | None = None, *, also: Sequence[tuple[str, Any]] = ()
+    ) -> WriteBack | None:
+        """What writes the charged rows back, and takes ``consume`` (lease id -> (limit pk, amount)) off those lease
+        rows, each at most what it holds, and off their limits' ``reserved`` (never below 0); ``None``: nothing to
+        write. ``also``: statements sent with it (``RequestLog.link_statement``: ``(sql, parameters)``).
+        PostgreSQL: ``WITH`` queries that the batch joins to its rollups' statement (``store.bulk.Tail``), ``also``
+        among them (each an ``INSERT`` or ``UPDATE`` whose one parameter is ``$1``); SQLite: statements for the
+        rollups' trip to the connection's thread. Its ``held``, given their rows: what each lease row held before (a
+        row that is gone is absent). Then ``write_history``."""
         consume = consume or {}
         by_pk = {row.pk: row for row in self._rows.values()}
         for pk, _ in consume.values():  # a limit whose leases give something up is written back, charged or not
             if (row := by_pk.get(pk)) is not None:
                 row.dirty = True
-        held: dict[int, Decimal] = {}
         written = []
         for row in sorted(self._rows.values(), key=lambda r: r.pk):
             if not row.dirty:
@@ -364,10 +386,18 @@ class Ledger:
             values.update({f"count_{state}": n for state, n in row.counts.items()})
             written.append({"id": row.pk, **values})
             row.dirty = False
-        if not self._db.is_sqlite and (written or consume or also):
-            held = await self._flush_pg(written, consume, also)
-        elif written or consume or also:
-            held = await self._flush_sqlite(written, consume, by_pk, also)
+        if not (written or consume or also):
+            return None
+        if self._db.is_sqlite:
+            return _sqlite_write_back(written, consume, by_pk, also)
+        ids = sorted(consume)
+        return WriteBack(
+            tail=_pg_tail(tuple(part for part, _ in also)),
+            arguments=[_WRITE_BACK_ROWS.payload(written), ids, [consume[i][1] for i in ids], *(a for _, a in also)],
+        )
+
+    async def write_history(self) -> None:
+        """The finished windows that late events charged (``charge_late``), written."""
         for (pk, window), entry in sorted(self._history.items(), key=lambda kv: kv[0]):
             if not entry.pop("dirty", False):
                 continue
@@ -388,50 +418,58 @@ class Ledger:
                     .returning(limit_history.c.id)
                 )
             ).scalar_one()
-        return held
 
-    async def _flush_pg(
-        self, written: list[dict[str, Any]], consume: Mapping[int, tuple[int, Decimal]], also: Sequence[tuple[str, Any]]
-    ) -> dict[int, Decimal]:
-        ids = sorted(consume)
-        sql = _PG_FLUSH + "".join(
-            f", a{n} AS ({FIRST_PARAMETER.sub(f'${n + 4}', part)})" for n, (part, _) in enumerate(also)
-        ) + " SELECT id, held FROM c"
-        records = await (await driver(self._conn)).fetch(
-            sql, _WRITE_BACK_ROWS.payload(written), ids, [consume[i][1] for i in ids], *(arg for _, arg in also)
+
+@dataclass(slots=True)
+class WriteBack:
+    """A ledger's write (``Ledger.write_back``): on PostgreSQL ``tail`` and its parameters (``arguments``), on
+    SQLite ``statements`` (``(sql, parameters, many)``, for ``store.sqlite_driver.trips``; ``reads``: the first
+    reads what the lease rows hold)."""
+
+    tail: Tail | None = None
+    arguments: list[Any] = field(default_factory=list)
+    statements: list[tuple[str, Any, bool]] = field(default_factory=list)
+    reads: bool = False
+
+    async def send(self, conn: Any) -> list[Any]:
+        """On its own, in a round trip (a trip) of its own: its rows, for ``held``."""
+        if self.tail is not None:
+            return list(await (await driver(conn)).fetch(f"WITH {self.tail.ctes} {self.tail.select}", *self.arguments))
+        return await trips(conn, self.statements)
+
+    def held(self, rows: Sequence[Any]) -> dict[int, Decimal]:
+        """What each lease row held before, from the rows of ``tail``'s ``SELECT`` (PostgreSQL) or of each of
+        ``statements`` (SQLite)."""
+        if self.tail is not None:
+            return {r["id"]: r["held"] for r in rows}
+        return {i: read(limit_reservations, "amount", amount) for i, amount in rows[0]} if self.reads else {}
+
+
+def _sqlite_write_back(
+    written: list[dict[str, Any]], consume: Mapping[int, tuple[int, Decimal]], by_pk: dict[int, LimitRow],
+    also: Sequence[tuple[str, Any]],
+) -> WriteBack:
+    """SQLite: what the lease rows hold, the limits written back, each limit's ``reserved`` lowered by what its rows
+    give up (at most what each holds, read before the next statement takes it), the lease rows' amounts, then the
+    statements of ``also``."""
+    ids = sorted(consume)
+    statements: list[tuple[str, Any, bool]] = []
+    if ids:
+        statements.append(
+            (f"SELECT id, amount FROM limit_reservations WHERE id IN ({', '.join('?' * len(ids))})", ids, False)
         )
-        return {r["id"]: r["held"] for r in records}
-
-    async def _flush_sqlite(
-        self, written: list[dict[str, Any]], consume: Mapping[int, tuple[int, Decimal]], by_pk: dict[int, LimitRow],
-        also: Sequence[tuple[str, Any]],
-    ) -> dict[int, Decimal]:
-        """SQLite, one trip (``store.sqlite_driver.trips``): what the lease rows hold, the limits written back, each
-        limit's ``reserved`` lowered by what its rows give up (at most what each holds, read before the next
-        statement takes it), the lease rows' amounts, then the statements of ``also``."""
-        ids = sorted(consume)
-        statements: list[tuple[str, Any, bool]] = []
-        if ids:
-            statements.append(
-                (f"SELECT id, amount FROM limit_reservations WHERE id IN ({', '.join('?' * len(ids))})", ids, False)
-            )
-        if written:
-            statements.append((
-                _SQLITE_WRITE_BACK,
-                [[bound(limits, name, values[name]) for name in (*_WRITTEN, "id")] for values in written],
-                True,
-            ))
-        if ids:
-            used = {i: bound(limit_reservations, "amount", consume[i][1]) for i in ids}
-            statements.append((
-                _SQLITE_RELEASE, [(used[i], i, consume[i][0]) for i in ids if consume[i][0] in by_pk], True
-            ))
-            statements.append((_SQLITE_CONSUME, [(used[i], i) for i in ids], True))
-        statements.extend((sql, parameters, False) for sql, parameters in also)
-        results = await trips(self._conn, statements)
-        if not ids:
-            return {}
-        return {i: read(limit_reservations, "amount", amount) for i, amount in results[0]}
+    if written:
+        statements.append((
+            _SQLITE_WRITE_BACK,
+            [[bound(limits, name, values[name]) for name in (*_WRITTEN, "id")] for values in written],
+            True,
+        ))
+    if ids:
+        used = {i: bound(limit_reservations, "amount", consume[i][1]) for i in ids}
+        statements.append((_SQLITE_RELEASE, [(used[i], i, consume[i][0]) for i in ids if consume[i][0] in by_pk], True))
+        statements.append((_SQLITE_CONSUME, [(used[i], i) for i in ids], True))
+    statements.extend((sql, parameters, False) for sql, parameters in also)
+    return WriteBack(statements=statements, reads=bool(ids))
 
 
 def _next_window(raw: dict[str, Any], window: datetime) -> datetime | None:

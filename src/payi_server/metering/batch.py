@@ -2,15 +2,15 @@
 
 1. the limits each request names are read (an unknown id refuses that request only; a proxied call, already
    answered, is recorded without it); those behind the calls' budget leases are known by their pks, read in step
-   4 and checked in step 5 (one removed meanwhile runs the whole batch again, looking every limit up);
+   3 (one removed meanwhile runs the whole batch again, looking every limit up);
 2. use cases named on the fly are created; an instance's own limit joins the request's limits;
-3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not);
-4. stored prompts, and rollups (by hour and by day: of every dimension, then of the narrow ones' fewer; by hour
-   of limit and of property); the limits known by their pks are read with them (one round trip less), on
-   PostgreSQL locked first in the rollups' statement (limits, then rollups, in every batch);
-5. last, so their row locks are held briefly: the limits are locked (unless step 4 did) and charged in the window
-   of each event's time; then one write (on PostgreSQL one statement) settles the budget leases, writes the limits
-   back and links each request's limit states;
+3. the request rows are inserted (a duplicate ``(app, category, provider_response_id)`` is not); the limits known
+   by their pks are read with them (one round trip less), on PostgreSQL locked first, in the same statement
+   (limits, then request keys, then rollups, in every batch);
+4. the rollups are summed (by hour and by day: of every dimension, then of the narrow ones' fewer; by hour of limit
+   and of property), and the limits charged in the window of each event's time, their states counted;
+5. one write sends the stored prompts, the rollups, and what settles the budget leases, writes the limits back and
+   links each request's limit states: on PostgreSQL one statement, on SQLite one trip to the writer thread;
 6. a duplicate answers with the original request's result.
 
 The queue, the retries and what happens when the database is away are the recorder's (``metering.recorder``).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,7 @@ from sqlalchemy import delete
 
 from ..errors import ApiError, api_error
 from ..limits.leases import LeaseBook, Settling
-from ..limits.ledger import Ledger, StaleLimits
+from ..limits.ledger import Ledger, StaleLimits, WriteBack
 from ..store.changes import utcnow
 from ..store.engine import Database
 from ..store.tables import (
@@ -37,12 +38,13 @@ from ..store.tables import (
     ROLLUP_HOURLY_KEYS,
     ROLLUP_HOURLY_MEASURES,
     ROLLUP_LATENCY_COLUMNS,
+    limits,
     rollup_daily,
     rollup_hourly,
     rollup_limit_hourly,
     rollup_property_hourly,
 )
-from ..store.bulk import BulkUpsert, driver, joined
+from ..store.bulk import BulkUpsert, Tail, driver, joined
 from ..store.requestlog import PAYLOAD_TEXT_LIMITS, REQUEST_TEXT_LIMITS
 from ..store.sqlite_bulk import SqliteInsert, conflict_clause
 from ..store.sqlite_driver import trips
@@ -143,13 +145,23 @@ class BatchWriter:
                         ids.append(own)
                 charged[i] = ids
 
-            # 3. the request rows; a duplicate (app, category, provider_response_id) is not inserted
+            # 3. the request rows; a duplicate (app, category, provider_response_id) is not inserted. The limits
+            # known by their pks are read (PostgreSQL: locked, first) with them: one round trip less
             rows = {i: request_values(batch[i], charged[i]) for i in valid}
             inserted: set[int] = set()
-            if rows:
+            lock = ledger.lock_query()
+            locked = None
+            if rows and lock is not None:
+                new, locked = await self.log.insert_reading(conn, [rows[i] for i in valid], now, lock, limits)
+                inserted.update(new)
+            elif rows:
                 inserted.update(await self.log.insert(conn, [rows[i] for i in valid], now))
+            if locked is None:
+                await ledger.lock()
+            else:
+                await ledger.locked(locked)
 
-            # 4. rollups and stored prompts (the limits' pks are known: their rows are not locked yet)
+            # 4. rollups and stored prompts
             rollups: dict[tuple[Any, ...], list[Any]] = {}
             limit_rollups: dict[tuple[Any, ...], list[Any]] = {}
             property_rollups: dict[tuple[Any, ...], list[Any]] = {}
@@ -168,17 +180,13 @@ class BatchWriter:
             payloads = [
                 p for i in recorded if batch[i].store_payload and (p := _payload_values(batch[i])) is not None
             ]
-            await self.log.store_payloads(conn, payloads)
-            # the limits known by their pks are read (PostgreSQL: locked) with the rollups: one round trip less
-            lock = ledger.lock_query()
-            locked = await _write_rollups(conn, self.statements, rollups, limit_rollups, property_rollups, lock)
+            stored = self.log.payload_statement(payloads)
+            if stored is None:
+                await self.log.store_payloads(conn, payloads)
 
-            # 5. last, so that their row locks are held briefly: lock the limits (unless the rollups did), charge them
-            # and count states, then settle the budget leases with the write-back
-            if locked is None:
-                await ledger.lock()
-            else:
-                await ledger.locked(locked)
+            # 5. the limits charged in the window of each event's time, and their states counted; the write that
+            # settles the budget leases, writes the limits back and links each request's limit states goes with the
+            # rollups (on PostgreSQL one statement, on SQLite one trip to the writer thread)
             settling = Settling(
                 [
                     (hold, batch[i].cost_total if batch[i].request_id in inserted else Decimal(0))
@@ -217,10 +225,14 @@ class BatchWriter:
                     if row is not None:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
                 outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
-            # the limits written back with what the leases gave up, and the links (one statement on PostgreSQL,
-            # one trip to the writer thread on SQLite)
             joined = self.log.link_statement(link_rows)
-            settlements = settling.settled(await ledger.flush(settling.wanted, also=[joined] if joined else []))
+            back = ledger.write_back(settling.wanted, also=[joined] if joined else [])
+            written = await _write_rollups(
+                conn, self.statements, rollups, limit_rollups, property_rollups,
+                also=[stored] if stored else [], back=back,
+            )
+            settlements = settling.settled({} if back is None or written is None else back.held(written))
+            await ledger.write_history()
             if joined is None:
                 await self.log.link(conn, link_rows)
 
@@ -438,7 +450,7 @@ class _Statements:
         self._sqlite = db.is_sqlite
         self.sqlite: dict[str, SqliteInsert] = {}
         self.pg: dict[str, BulkUpsert] = {}
-        self._joined: dict[tuple[tuple[str, ...], str | None], str] = {}
+        self._joined: dict[tuple[tuple[str, ...], tuple[str, ...], Tail | None], str] = {}
         if db.is_sqlite:
             dialect = db.engine.dialect
             self.sqlite = {
@@ -452,38 +464,44 @@ class _Statements:
             self.pg = {name: BulkUpsert(table, keys, add) for name, (table, keys, add) in tables.items()}
 
     async def write(
-        self, conn: Any, tables: list[tuple[str, list[dict[str, Any]]]], query: tuple[str, Any] | None = None
+        self,
+        conn: Any,
+        tables: list[tuple[str, list[dict[str, Any]]]],
+        *,
+        also: Sequence[tuple[str, Any]] = (),
+        back: WriteBack | None = None,
     ) -> list[Any] | None:
-        """Add each table's rows (``(name, rows)``, in the order given) in the batch's transaction. ``query``
-        (``(sql, parameters)``): a read sent with them, whose rows are returned (``None`` where nothing was sent): on
-        PostgreSQL it runs first, in the same statement (``joined``'s query, one parameter), on SQLite last, in the
-        same trip (the writer holds the whole database: no order of locks)."""
-        if not tables:
-            return None
+        """Add each table's rows (``(name, rows)``, in the order given) in the batch's transaction, after ``also``
+        (statements of the request log's: ``(sql, parameters)``, on PostgreSQL one parameter each) and with the
+        limits' write-back (``back``), whose rows are returned for its ``held`` (``None`` without one). On
+        PostgreSQL one statement (``store.bulk.joined``; the write-back's tail runs first), on SQLite one trip."""
+        if not tables and not also:
+            return None if back is None else await back.send(conn)
         if self._sqlite:
-            statements = []
+            statements = [(sql, parameters, False) for sql, parameters in also]
             for name, rows in tables:
                 statement = self.sqlite[name].statement(rows)
                 if statement is None:  # more rows than one statement takes
                     await self.sqlite[name].run(conn, rows)
                 else:
                     statements.append((*statement, False))
-            if query is not None:
-                statements.append((*query, False))
+            if back is not None:
+                return (await trips(conn, [*statements, *back.statements]))[len(statements):]
             if statements:
-                results = await trips(conn, statements)
-                return results[-1] if query is not None else None
+                await trips(conn, statements)
             return None
         names = tuple(name for name, _ in tables)
-        key = (names, None if query is None else query[0])
+        sqls = tuple(sql for sql, _ in also)
+        tail = None if back is None else back.tail
+        key = (sqls, names, tail)
         sql = self._joined.get(key)
         if sql is None:
-            sql = self._joined[key] = joined([self.pg[name].sql for name in names], None if query is None else query[0])
-        payloads = [self.pg[name].payload(rows) for name, rows in tables]
-        if query is None:
-            await (await driver(conn)).execute(sql, *payloads)
+            sql = self._joined[key] = joined([*sqls, *(self.pg[name].sql for name in names)], tail=tail)
+        arguments = [*(a for _, a in also), *(self.pg[name].payload(rows) for name, rows in tables)]
+        if back is None:
+            await (await driver(conn)).execute(sql, *arguments)
             return None
-        return list(await (await driver(conn)).fetch(sql, *payloads, query[1]))
+        return list(await (await driver(conn)).fetch(sql, *arguments, *back.arguments))
 
 
 def _by_day(hourly: dict[tuple[Any, ...], list[Any]]) -> dict[tuple[Any, ...], list[Any]]:
@@ -512,7 +530,9 @@ async def _write_rollups(
     rollups: dict[tuple[Any, ...], list[Any]],
     limit_rollups: dict[tuple[Any, ...], list[Any]],
     property_rollups: dict[tuple[Any, ...], list[Any]],
-    query: tuple[str, Any] | None = None,
+    *,
+    also: Sequence[tuple[str, Any]] = (),
+    back: WriteBack | None = None,
 ) -> list[Any] | None:
     # Sorted keys: concurrent batches in several processes take row locks in the same order (no deadlock); the
     # tables in the same order too (erasure's: hourly, then the narrow hourly; daily, then the narrow daily).
@@ -534,4 +554,4 @@ async def _write_rollups(
                 {**dict(zip(keys, key, strict=True)), **dict(zip(columns, values, strict=True))}
                 for key, values in sorted(table.items(), key=lambda kv: kv[0])
             ]))
-    return await statements.write(conn, writes, query)
+    return await statements.write(conn, writes, also=also, back=back)

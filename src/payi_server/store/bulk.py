@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -174,9 +175,26 @@ async def driver(conn: AsyncConnection) -> Any:
 
 
 FIRST_PARAMETER = re.compile(r"\$1(?!\d)")
+_PARAMETER = re.compile(r"\$(\d+)")
 
 
-def joined(statements: Sequence[str], query: str | None = None) -> str:
+def renumbered(sql: str, offset: int) -> str:
+    """``sql`` with each parameter ``$n`` made ``$(n + offset)``: a statement's text inside a larger one (our own
+    statements: no ``$`` and digits in a literal)."""
+    return _PARAMETER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """Data-modifying ``WITH`` queries (``ctes``, parameters ``$1`` to ``$count``) and the ``SELECT`` of their rows
+    (``select``) that a statement of ``joined`` ends with: what the recorder's limits write back, with its rollups."""
+
+    ctes: str
+    select: str
+    count: int
+
+
+def joined(statements: Sequence[str], *, tail: Tail | None = None) -> str:
     """Statements of one parameter each (``$1``) as one statement (each a data-modifying ``WITH`` query, the n-th
     taking ``$n``): one round trip instead of one each. Each must write a different table (one statement cannot
     update a row twice), and none needs another's effect (they see the same snapshot).
@@ -186,14 +204,27 @@ def joined(statements: Sequence[str], query: str | None = None) -> str:
     with it). PostgreSQL runs the ``WITH`` queries that the main query does not read last first, so they are
     written in reverse (``tests/server/store/test_bulk.py`` holds PostgreSQL to that order).
 
-    ``query`` (one parameter, ``$1``; it takes the last number): a ``SELECT`` whose rows the statement returns. The
-    main query reads it, so it runs first, before every statement (the recorder locks the batch's limits so, in the
-    rollups' round trip: limits, then rollups, in every batch)."""
+    ``tail`` (its parameters numbered after the statements'): ``WITH`` queries whose ``select`` the statement
+    returns (the recorder's limits written back with its rollups); those the ``select`` reads run first."""
     parts = [f"w{n} AS ({FIRST_PARAMETER.sub(f'${n}', sql)})" for n, sql in enumerate(statements, 1)]
-    if query is None:
-        return f"WITH {', '.join(reversed(parts))} SELECT 1"
-    read = FIRST_PARAMETER.sub(f"${len(statements) + 1}", query)
-    return f"WITH {', '.join([*reversed(parts), f'q AS ({read})'])} SELECT * FROM q"
+    if tail is not None:
+        return f"WITH {renumbered(tail.ctes, len(statements))}, {', '.join(reversed(parts))} {tail.select}"
+    return f"WITH {', '.join(reversed(parts))} SELECT 1"
+
+
+def reading_first(query: str, table: Table, ctes: str, returning: str, count: int) -> str:
+    """A statement that runs ``query`` (a ``SELECT`` of every column of ``table``, in order; one parameter ``$1``,
+    made ``$(count + 1)``) first, then the data-modifying ``WITH`` queries ``ctes`` (``count`` parameters) and
+    ``returning`` (one more, which returns one ``int8`` column): the query's rows come back with ``returned`` null,
+    then one row per ``returning`` row, its value in ``returned`` (the other columns null). ``UNION ALL`` runs its
+    branches in order (the recorder locks its limits before it inserts request keys, as every batch does)."""
+    read = FIRST_PARAMETER.sub(f"${count + 1}", query)
+    nulls = ", ".join(f"(NULL::{table.name}).{column.name}" for column in table.columns)
+    prefix = f"{ctes}, " if ctes else ""
+    return (
+        f"WITH q AS ({read}), {prefix}r AS ({returning}) "
+        f"SELECT NULL::int8 AS returned, q.* FROM q UNION ALL SELECT r.*, {nulls} FROM r"
+    )
 
 
 class BulkUpsert(BulkInsert):

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, tuple_
+from sqlalchemy import Table, bindparam, delete, select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .bulk import BulkInsert, driver
+from .bulk import BulkInsert, driver, reading_first
 from .partitions import id_at
 from .tables import request_keys, requests
 
@@ -53,25 +53,56 @@ class KeyedRequestInsert(BulkInsert):
         # OFFSET 0 keeps NOT EXISTS a probe of each window partition's key index per key: made an anti-join, it
         # hashed whole partitions whenever a young partition's statistics said it was small (13 ms for 20 keys
         # instead of 1.5).
-        self.sql = (
-            f"WITH b AS ({self.source}), "
+        self._ctes = (
+            f"b AS ({self.source}), "
             "k AS (INSERT INTO request_keys (request_id, app_id, category, provider_response_id) "
             "SELECT b.id, b.app_id, b.category, b.provider_response_id FROM b "
             "WHERE b.provider_response_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM request_keys o "
             "WHERE o.app_id = b.app_id AND o.category = b.category AND o.provider_response_id = b.provider_response_id "
             f"AND o.request_id >= {since} AND o.request_id < {until} OFFSET 0) "
-            "ON CONFLICT DO NOTHING RETURNING request_id) "
+            "ON CONFLICT DO NOTHING RETURNING request_id)"
+        )
+        self._insert = (
             f"INSERT INTO requests ({names}) SELECT {names} FROM b "
             "WHERE b.provider_response_id IS NULL OR b.id IN (SELECT request_id FROM k) RETURNING id"
         )
+        self.sql = f"WITH {self._ctes} {self._insert}"
+        self._reading: dict[tuple[str, bool], str] = {}
 
     async def insert(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: datetime) -> list[int]:
+        return (await self.insert_reading(conn, rows, now))[0]
+
+    async def insert_reading(
+        self,
+        conn: AsyncConnection,
+        rows: Sequence[dict[str, Any]],
+        now: datetime,
+        query: tuple[str, Any] | None = None,
+        table: Table | None = None,
+    ) -> tuple[list[int], list[Any] | None]:
+        """The ids inserted, and the rows of ``query`` (``(sql, parameter)``, a ``SELECT`` of every column of
+        ``table``; ``store.bulk.reading_first``), run first in the same statement (``None``: no query)."""
         if not rows:
-            return []
+            return [], None
         raw = await driver(conn)  # the transaction begun: this is often a batch's first statement
-        if any(row.get("provider_response_id") is not None for row in rows):
-            return [r[0] for r in await raw.fetch(self.sql, self.payload(rows), *window(now))]
-        return [r[0] for r in await raw.fetch(self.plain, self.payload(rows))]
+        keyed = any(row.get("provider_response_id") is not None for row in rows)
+        arguments = [self.payload(rows), *(window(now) if keyed else ())]
+        if query is None:
+            return [r[0] for r in await raw.fetch(self.sql if keyed else self.plain, *arguments)], None
+        assert table is not None
+        sql = self._reading.get((query[0], keyed))
+        if sql is None:
+            sql = self._reading[(query[0], keyed)] = (
+                reading_first(query[0], table, self._ctes, self._insert, 3) if keyed
+                else reading_first(query[0], table, "", self.plain, 1)
+            )
+        ids, read = [], []
+        for record in await raw.fetch(sql, *arguments, query[1]):
+            if record[0] is None:
+                read.append(record)
+            else:
+                ids.append(record[0])
+        return ids, read
 
 
 async def recorded_ids(

@@ -40,6 +40,7 @@ from .partitions import (
 )
 from .requestkeys import KeyedRequestInsert, deleting, forget, recorded_ids
 from .sqlite_bulk import SqliteInsert, conflict_clause
+from .sqlite_driver import trips
 from .tables import DIMENSION_COLUMNS, limits, request_limits, request_payloads, requests
 from .upsert import insert_ignore
 
@@ -87,6 +88,15 @@ class RequestLog(ABC):
     async def insert(self, conn: AsyncConnection, rows: Sequence[Row], now: datetime) -> list[int]:
         """Insert request rows; the ids of those inserted (a row whose key is already recorded is not)."""
 
+    async def insert_reading(
+        self, conn: AsyncConnection, rows: Sequence[Row], now: datetime, query: tuple[str, Any], table: Table
+    ) -> tuple[list[int], list[Any] | None]:
+        """``insert``, with ``query`` sent in the same round trip when the log lives in the batch's database: a
+        ``SELECT`` of every column of ``table`` (``(sql, parameters)``: on PostgreSQL one parameter, ``$1``, run
+        first, in the same statement; on SQLite ``?`` ones, in the same trip). Its rows as the driver gives them, or
+        ``None`` when it was not sent (the caller sends it)."""
+        return await self.insert(conn, rows, now), None
+
     @abstractmethod
     async def originals(self, conn: AsyncConnection, keys: Sequence[Key], now: datetime) -> dict[Key, tuple[Row, dict[str, str]]]:
         """The recorded original of each duplicate key: its row and its limit states."""
@@ -104,6 +114,11 @@ class RequestLog(ABC):
     @abstractmethod
     async def store_payloads(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         """Stored prompts and responses (``request_id``, ``app_id``, ``event_timestamp`` and the texts)."""
+
+    def payload_statement(self, rows: Sequence[Row]) -> tuple[str, Any] | None:
+        """``store_payloads`` as a statement the batch may send with its own (as ``link_statement``); ``None``: call
+        ``store_payloads``."""
+        return None
 
     # --- reads ------------------------------------------------------------------------------------------------
     @abstractmethod
@@ -224,6 +239,18 @@ class SqlRequestLog(RequestLog):
         assert self._requests is not None
         return await self._requests.run(conn, rows)
 
+    async def insert_reading(
+        self, conn: AsyncConnection, rows: Sequence[Row], now: datetime, query: tuple[str, Any], table: Table
+    ) -> tuple[list[int], list[Any] | None]:
+        if self._keyed is not None:
+            return await self._keyed.insert_reading(conn, rows, now, query, table)
+        assert self._requests is not None
+        statement = self._requests.statement(rows)
+        if statement is None:  # none, or more rows than one statement takes
+            return await self.insert(conn, rows, now), None
+        inserted, read = await trips(conn, [(*statement, False), (*query, False)])
+        return [row[0] for row in inserted], read
+
     async def originals(self, conn: AsyncConnection, keys: Sequence[Key], now: datetime) -> dict[Key, tuple[Row, dict[str, str]]]:
         """By the unique index of ``requests`` (SQLite) or by the keys of the batch's duplicate window (PostgreSQL,
         ``requestkeys``)."""
@@ -255,6 +282,13 @@ class SqlRequestLog(RequestLog):
     async def store_payloads(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         if rows:
             await self._payloads.run(conn, rows)
+
+    def payload_statement(self, rows: Sequence[Row]) -> tuple[str, Any] | None:
+        if not rows:
+            return None
+        if isinstance(self._payloads, BulkInsert):
+            return self._payloads.sql, self._payloads.payload(rows)
+        return self._payloads.statement(rows)
 
     # --- reads --------------------------------------------------------------------------------------------------
     async def recorded(self, ids: Sequence[int]) -> set[int]:

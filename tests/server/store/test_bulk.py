@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
-from sqlalchemy import Text, cast, select
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text, cast, select
 
 from payi_server.metering.batch import BatchWriter
 from payi_server.settings import Settings
-from payi_server.store.bulk import BulkInsert, BulkUpsert, decoded, driver, joined
+from payi_server.store.bulk import BulkInsert, BulkUpsert, Tail, decoded, driver, joined, reading_first
 from payi_server.store.engine import Database
 from payi_server.store.partitions import id_at
 from payi_server.store.requestkeys import KeyedRequestInsert
@@ -292,9 +292,9 @@ def test_joined_statements_run_in_the_order_given(make_database: Any, tmp_path: 
     assert asyncio.run(run()) == {"joined_a": 1, "joined_b": 2, "joined_c": 3}
 
 
-def test_a_joined_query_runs_first_and_its_rows_come_back(make_database: Any, tmp_path: Path) -> None:
-    """``joined``'s ``query`` (the recorder's lock of the batch's limits) runs before every statement, whatever their
-    number, so every batch locks the limits before the rollups' rows; its rows are the statement's."""
+def test_a_joined_tail_takes_the_last_parameters_and_its_rows_come_back(make_database: Any, tmp_path: Path) -> None:
+    """``joined``'s ``tail`` (the recorder's limits written back with its rollups) takes the parameters after the
+    statements', whatever their number, and the statement returns the rows of its ``select``."""
     url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
     tables = ("joined_a", "joined_b")
 
@@ -303,28 +303,68 @@ def test_a_joined_query_runs_first_and_its_rows_come_back(make_database: Any, tm
         try:
             async with db.write() as conn:
                 raw = await driver(conn)
-                await raw.execute("CREATE TEMP SEQUENCE joined_order")
-                await raw.execute("CREATE TEMP TABLE joined_locked (id int8 PRIMARY KEY)")
-                await raw.execute("INSERT INTO joined_locked VALUES (1), (2), (3)")
+                await raw.execute("CREATE TEMP TABLE joined_held (id int8 PRIMARY KEY, amount int8)")
+                await raw.execute("INSERT INTO joined_held VALUES (1, 10), (2, 20), (3, 30)")
                 for table in tables:
+                    await raw.execute(f"CREATE TEMP TABLE {table} (tag int8)")
+                tail = Tail(
+                    "c AS (UPDATE joined_held SET amount = amount - $2 WHERE id = ANY($1::int8[]) "
+                    "RETURNING id, amount)",
+                    "SELECT id, amount FROM c",
+                    2,
+                )
+                records = await raw.fetch(
+                    joined([f"INSERT INTO {table} SELECT $1::int8" for table in tables], tail=tail), 1, 2, [3, 1], 5
+                )
+                after = {table: (await raw.fetchrow(f"SELECT tag FROM {table}"))["tag"] for table in tables}
+                return sorted((r["id"], r["amount"]) for r in records), after
+        finally:
+            await db.dispose()
+
+    rows, after = asyncio.run(run())
+    assert rows == [(1, 5), (3, 25)]
+    assert after == {"joined_a": 1, "joined_b": 2}
+
+
+def test_reading_first_runs_its_query_before_the_writes(make_database: Any, tmp_path: Path) -> None:
+    """``reading_first`` (the recorder's lock of its limits, sent with the request rows) runs its query before every
+    write of the statement, so every batch locks the limits before it inserts request keys: each step takes the
+    next value of one sequence. The query's rows come back with ``returned`` null, then the returned ids."""
+    url = make_settings(make_database("postgresql"), tmp_path).sqlalchemy_url
+    locked = Table("joined_locked", MetaData(), Column("id", BigInteger), Column("seq", BigInteger))
+
+    async def run() -> tuple[list[Any], dict[str, int]]:
+        db = Database(url, pool_size=1)
+        try:
+            async with db.write() as conn:
+                raw = await driver(conn)
+                await raw.execute("CREATE TEMP SEQUENCE joined_order")
+                await raw.execute("CREATE TEMP TABLE joined_locked (id int8 PRIMARY KEY, seq int8)")
+                await raw.execute("INSERT INTO joined_locked VALUES (1, 0), (2, 0), (3, 0)")
+                for table in ("joined_a", "joined_b"):
                     await raw.execute(f"CREATE TEMP TABLE {table} (tag int8, seq int8)")
                 query = (
                     "SELECT id, nextval('joined_order') AS seq FROM joined_locked WHERE id = ANY($1::int8[]) "
                     "ORDER BY id FOR NO KEY UPDATE"
                 )
-                records = await raw.fetch(
-                    joined([f"INSERT INTO {table} SELECT $1::int8, nextval('joined_order')" for table in tables], query),
-                    1, 2, [3, 1],
+                sql = reading_first(
+                    query, locked,
+                    "k AS (INSERT INTO joined_b SELECT $2::int8, nextval('joined_order') RETURNING tag)",
+                    "INSERT INTO joined_a SELECT tag + $1::int8, nextval('joined_order') FROM k RETURNING tag",
+                    2,
                 )
-                after = {table: (await raw.fetchrow(f"SELECT seq FROM {table}"))["seq"] for table in tables}
-                return sorted((r["id"], r["seq"]) for r in records), after
+                records = await raw.fetch(sql, 100, 7, [3, 1])
+                after = {t: (await raw.fetchrow(f"SELECT seq FROM {t}"))["seq"] for t in ("joined_a", "joined_b")}
+                return [tuple(r) for r in records], after
         finally:
             await db.dispose()
 
-    rows, after = asyncio.run(run())
-    assert [row_id for row_id, _ in rows] == [1, 3]
-    assert max(seq for _, seq in rows) < min(after.values())
-    assert after["joined_a"] < after["joined_b"]
+    records, after = asyncio.run(run())
+    read = [r for r in records if r[0] is None]
+    assert [r[1] for r in read] == [1, 3]
+    assert [r[0] for r in records if r[0] is not None] == [107]
+    assert records.index(read[-1]) < len(read)  # the query's rows first
+    assert max(r[2] for r in read) < after["joined_b"] < after["joined_a"]
 
 
 _headers = st.none() | st.lists(st.dictionaries(_text, _text, max_size=2), max_size=2)
