@@ -210,12 +210,15 @@ async def test_known_instances_need_no_statement_and_a_deleted_one_is_created_ag
         event.remove(engine, "before_cursor_execute", seen)
 
 
-@pytest.mark.parametrize("count", [40, 1000])
-async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: Running, count: int) -> None:
+@pytest.mark.parametrize(("count", "prefix"), [(40, "r"), (40, None), (1000, "r")])
+async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(
+    running: Running, count: int, prefix: str | None
+) -> None:
     """Proxied calls held on a strict block limit and counted on an allow limit, recorded in one batch: each
     limit's totals, its request links and its hourly rollup agree with the calls' costs, and the leases are
-    settled. 1,000 calls in one batch (``record_batch_size`` raised) do not fit in one SQLite statement: the limits
-    are then read on their own, not with the request rows."""
+    settled. Calls without a provider response id take PostgreSQL's plain insert (no request keys), the limits
+    read in it all the same. 1,000 calls in one batch (``record_batch_size`` raised) do not fit in one SQLite
+    statement: the limits are then read on their own, not with the request rows."""
     from payi_server.limits.leases import ZERO
     from payi_server.store.tables import limit_reservations, limits, request_limits, rollup_limit_hourly
 
@@ -228,7 +231,7 @@ async def test_a_batch_of_held_calls_leaves_every_limit_write_balanced(running: 
         assert answer.status_code in (200, 201), answer.text
     gate = running.state.gate
     running.state.meter.recorder._batch_size = max(count, running.state.meter.recorder._batch_size)
-    calls = await _held_calls(running, ["hot", "seen"], count, "r")
+    calls = await _held_calls(running, ["hot", "seen"], count, prefix)
     for call in calls:  # queued together: one group commit (or a few) takes them all
         call.finish(200, None, None)
     await _drained(running, len(calls))
@@ -396,9 +399,10 @@ async def _fixed_estimate(model: str, version: Any, exact: bool) -> tuple[Decima
     return Decimal("0.5"), {"text": {"input": 1, "output": 1}}, True
 
 
-async def _held_calls(running: Running, limit_ids: list[str], count: int, prefix: str) -> list[Any]:
+async def _held_calls(running: Running, limit_ids: list[str], count: int, prefix: str | None) -> list[Any]:
     """``count`` proxied calls admitted on ``limit_ids`` (each holding the fixed estimate), started and priced,
-    not finished yet: the test finishes them, so that they are recorded together."""
+    not finished yet: the test finishes them, so that they are recorded together (``prefix``: of their provider
+    response ids; ``None``: without one)."""
     from payi_server.metering.event import Usage
 
     calls = []
@@ -409,7 +413,7 @@ async def _held_calls(running: Running, limit_ids: list[str], count: int, prefix
         )
         await call.admit(_fixed_estimate)
         call.started()
-        call.price(Usage(units={"text": {"input": 1000 + n, "output": 100}}, response_id=f"{prefix}{n}"), 200)
+        call.price(Usage(units={"text": {"input": 1000 + n, "output": 100}}, response_id=None if prefix is None else f"{prefix}{n}"), 200)
         calls.append(call)
     return calls
 
