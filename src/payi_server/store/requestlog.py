@@ -203,6 +203,16 @@ _DUPLICATE_KEY = ("app_id", "category", "provider_response_id")
 _IN_CHUNK = 1000
 
 
+def _statement(insert: BulkInsert | SqliteInsert, rows: Sequence[Row]) -> tuple[str, Any] | None:
+    """``rows`` inserted as one statement for the batch to send with its own: PostgreSQL's (one parameter), or
+    SQLite's when they fit in one; ``None``: nothing to insert, or insert them on their own."""
+    if not rows:
+        return None
+    if isinstance(insert, BulkInsert):
+        return insert.sql, insert.payload(rows)
+    return insert.statement(rows)
+
+
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
     return [ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK)]
 
@@ -273,22 +283,14 @@ class SqlRequestLog(RequestLog):
             await self._links.run(conn, rows)
 
     def link_statement(self, rows: Sequence[Row]) -> tuple[str, Any] | None:
-        if not rows:
-            return None
-        if isinstance(self._links, BulkInsert):
-            return self._links.sql, self._links.payload(rows)
-        return self._links.statement(rows)
+        return _statement(self._links, rows)
 
     async def store_payloads(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         if rows:
             await self._payloads.run(conn, rows)
 
     def payload_statement(self, rows: Sequence[Row]) -> tuple[str, Any] | None:
-        if not rows:
-            return None
-        if isinstance(self._payloads, BulkInsert):
-            return self._payloads.sql, self._payloads.payload(rows)
-        return self._payloads.statement(rows)
+        return _statement(self._payloads, rows)
 
     # --- reads --------------------------------------------------------------------------------------------------
     async def recorded(self, ids: Sequence[int]) -> set[int]:
