@@ -1,10 +1,10 @@
 """Charging limits when requests are recorded (the recorder's group commit).
 
-``Ledger`` loads the batch's limit rows locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's single writer
-with ``BEGIN IMMEDIATE``), rolls a finished periodic window into history, adds each request's real cost, counts
-its state, and writes each row back once per batch, with what the requests' budget leases gave up
-(``limits.leases.Settling``) taken off the leases' rows and off the limit's ``reserved``. Admission before a
-proxied call happens in memory, in ``limits.leases``.
+``Ledger`` loads the batch's limit rows locked (``SELECT ... FOR NO KEY UPDATE`` on PostgreSQL, sent with the
+request rows; SQLite's single writer with ``BEGIN IMMEDIATE``), rolls a finished periodic window into history, adds
+each request's real cost, counts its state, and writes each row back once per batch (with the rollups), with what
+the requests' budget leases gave up (``limits.leases.Settling``) taken off the leases' rows and off the limit's
+``reserved``. Admission before a proxied call happens in memory, in ``limits.leases``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _pg_tail(also: tuple[str, ...]) -> Tail:
     """``_PG_WRITE_BACK`` with ``also`` (statements of one parameter, ``$1``: made ``$4`` and on), returning what
     each lease row held (``c`` runs first: the ``SELECT`` reads it)."""
     parts = "".join(f", a{n} AS ({FIRST_PARAMETER.sub(f'${n + 4}', part)})" for n, part in enumerate(also))
-    return Tail(_PG_WRITE_BACK + parts, "SELECT id, held FROM c", 3 + len(also))
+    return Tail(_PG_WRITE_BACK + parts, "SELECT id, held FROM c")
 
 
 # SQLite (amounts are integers of 1e-10 USD): a limit's ``reserved`` goes down by what one of its lease rows gives up,
@@ -156,8 +156,8 @@ class Ledger:
         self._db = db
         self._now = now
         self._rows: dict[tuple[int, str], LimitRow] = {}
-        self._pks: dict[tuple[int, str], int] = {}  # PostgreSQL: the loaded limits' pks, until ``lock`` reads them
-        # PostgreSQL: pks the process already knows (its budget leases'), taken without a read; ``lock`` checks them
+        self._pks: dict[tuple[int, str], int] = {}  # known by pk, until ``locked`` reads them
+        # pks the process already knows (its budget leases'), taken without a read; ``locked`` checks them
         self._known = known or {}
         self._unchecked: set[tuple[int, str]] = set()
         # Finished windows charged by late events: (limit pk, window start) -> history row being updated.
@@ -166,10 +166,9 @@ class Ledger:
     async def load(self, app_id: int, limit_ids: Iterable[str]) -> list[str]:
         """Find the application's named limits; return the ids that do not exist (or are another app's). Those the
         process knows by their pks (its budget leases') are not read here: ``lock_query`` reads them, and ``locked``
-        checks them. PostgreSQL: only the others' ids are read here (``pk``); ``lock_query`` (sent with the rollups)
-        locks and reads the rows, so that a batch holds their row locks only for its last statements. SQLite: the
-        others' rows are read here (the writer holds the whole database from ``BEGIN IMMEDIATE``), in one trip to the
-        connection's thread."""
+        checks them. PostgreSQL: only the others' ids are read here (``pk``); ``lock_query`` (sent with the request
+        rows) locks and reads the rows, before the batch writes anything else. SQLite: the others' rows are read
+        here (the writer holds the whole database from ``BEGIN IMMEDIATE``), in one trip to the connection's thread."""
         named = list(dict.fromkeys(limit_ids))
         wanted = []
         for limit_id in named:
@@ -202,9 +201,9 @@ class Ledger:
     def lock_query(self) -> tuple[str, list[int]] | None:
         """The query that reads the rows of the limits known so far by their pks: on PostgreSQL it locks them (in pk
         order, ``FOR NO KEY UPDATE``: foreign-key checks of other transactions do not wait for it; ``$1`` its
-        parameter), on SQLite the writer holds the database already (``?`` each pk). For the batch to send with a
-        statement of its own (``store.bulk.joined``; a trip's statements on SQLite), then give its rows to
-        ``locked``. ``None``: nothing to read."""
+        parameter), on SQLite the writer holds the database already (``?`` each pk). For the batch to send with its
+        request rows (``RequestLog.insert_reading``: on PostgreSQL ``store.bulk.reading_first``, on SQLite the same
+        trip), then give its rows to ``locked``. ``None``: nothing to read."""
         pks = sorted({pk for key, pk in self._pks.items() if key not in self._rows})
         if not pks:
             return None

@@ -186,12 +186,11 @@ def renumbered(sql: str, offset: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Tail:
-    """Data-modifying ``WITH`` queries (``ctes``, parameters ``$1`` to ``$count``) and the ``SELECT`` of their rows
+    """Data-modifying ``WITH`` queries (``ctes``, their parameters from ``$1``) and the ``SELECT`` of their rows
     (``select``) that a statement of ``joined`` ends with: what the recorder's limits write back, with its rollups."""
 
     ctes: str
     select: str
-    count: int
 
 
 def joined(statements: Sequence[str], *, tail: Tail | None = None) -> str:
@@ -214,10 +213,11 @@ def joined(statements: Sequence[str], *, tail: Tail | None = None) -> str:
 
 def reading_first(query: str, table: Table, ctes: str, returning: str, count: int) -> str:
     """A statement that runs ``query`` (a ``SELECT`` of every column of ``table``, in order; one parameter ``$1``,
-    made ``$(count + 1)``) first, then the data-modifying ``WITH`` queries ``ctes`` (``count`` parameters) and
-    ``returning`` (one more, which returns one ``int8`` column): the query's rows come back with ``returned`` null,
-    then one row per ``returning`` row, its value in ``returned`` (the other columns null). ``UNION ALL`` runs its
-    branches in order (the recorder locks its limits before it inserts request keys, as every batch does)."""
+    made ``$(count + 1)``) first, then the data-modifying ``WITH`` queries ``ctes`` and the statement ``returning``
+    (``count`` parameters between them; ``returning`` returns one ``int8`` column): the query's rows come back with
+    ``returned`` null, then one row per ``returning`` row, its value in ``returned`` (the other columns null).
+    ``UNION ALL`` runs its branches in order (the recorder locks its limits before it inserts request keys, as every
+    batch does)."""
     read = FIRST_PARAMETER.sub(f"${count + 1}", query)
     nulls = ", ".join(f"(NULL::{table.name}).{column.name}" for column in table.columns)
     prefix = f"{ctes}, " if ctes else ""

@@ -311,7 +311,6 @@ def test_a_joined_tail_takes_the_last_parameters_and_its_rows_come_back(make_dat
                     "c AS (UPDATE joined_held SET amount = amount - $2 WHERE id = ANY($1::int8[]) "
                     "RETURNING id, amount)",
                     "SELECT id, amount FROM c",
-                    2,
                 )
                 records = await raw.fetch(
                     joined([f"INSERT INTO {table} SELECT $1::int8" for table in tables], tail=tail), 1, 2, [3, 1], 5
