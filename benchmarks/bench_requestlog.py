@@ -29,10 +29,12 @@ reports and request pages on the filled one, and the retention of one month.
    the first call, then median and max of ``--repeat`` more. Each median must be under 1 s.
 4. **Retention of one month**: with a server default of 365 days, a sweep as at the end of the filled range plus
    10 minutes expires the first 30 days (``Retention.sweep``, the server's code). A log that is not partitioned
-   is deleted in the sweep's batches: stopped after ``--retention-cap`` seconds and extrapolated. With ``--keep``
-   the expired rows are written back afterwards (the rollups were never touched).
+   is deleted in the sweep's batches: stopped after ``--retention-cap`` seconds and extrapolated. ``--months N``:
+   then a month further each time, N sweeps in all. During each sweep a probe takes an insert's lock on
+   ``requests`` every 5 ms; the longest wait is how long the sweep held up the recorder. With ``--keep`` the
+   expired rows are written back afterwards (the rollups were never touched).
 
-Prints a table and writes every figure to ``benchmarks/results/requestlog-<date>.json``.
+Prints a table and writes every figure to ``benchmarks/results/requestlog-<date>.json`` (or ``--output``).
 """
 
 from __future__ import annotations
@@ -711,40 +713,68 @@ async def _a_request(url: str, app_id: int, meta: dict[str, Any]) -> int:
 
 
 # --- retention ----------------------------------------------------------------------------------------------------
-async def retention(url: str, meta: dict[str, Any], cap: float, keep: bool) -> dict[str, Any]:
-    """Expire the first 30 days: the server default of 365 days, swept as at the filled range's end + 10 min."""
+async def retention(url: str, meta: dict[str, Any], cap: float, keep: bool, months: int = 1) -> dict[str, Any]:
+    """Expire the first 30 days: the server default of 365 days, swept as at the filled range's end + 10 min; with
+    ``months`` more than 1, then a month further each time (``sweeps``: each one's figures; the first's are also
+    the answer's own). During each sweep a probe takes an insert's lock on ``requests`` every 5 ms: the longest
+    wait is how long the sweep held up the recorder."""
     start = datetime.fromisoformat(meta["start"])
-    cutoff = start + timedelta(days=EXPIRED_DAYS, minutes=10)
-    now = cutoff + timedelta(days=RETENTION_DAYS)
     db = Database(url.replace("postgresql://", "postgresql+asyncpg://"), pool_size=4)
-    out: dict[str, Any] = {"cutoff": cutoff.isoformat(), "now": now.isoformat(), "cap_s": cap}
+    out: dict[str, Any] = {"cap_s": cap, "sweeps": []}
     conn = await asyncpg.connect(url)
+    probe = await asyncpg.connect(url)
     try:
         out["partitioned_tables"] = await partitioned_tables(conn)
-        out["rows_before"] = await conn.fetchval("SELECT count(*) FROM requests")
-        deadline = time.monotonic() + cap
+        for month in range(months):
+            cutoff = start + timedelta(days=EXPIRED_DAYS * (month + 1), minutes=10)
+            now = cutoff + timedelta(days=RETENTION_DAYS)
+            sweep: dict[str, Any] = {"cutoff": cutoff.isoformat(), "now": now.isoformat()}
+            sweep["rows_before"] = await conn.fetchval("SELECT count(*) FROM requests")
+            deadline = time.monotonic() + cap
 
-        async def within_cap() -> bool:
-            return time.monotonic() < deadline
+            async def within_cap() -> bool:
+                return time.monotonic() < deadline
 
-        t0 = time.perf_counter()
-        sweeper = Retention(db, Defaults(request_days=RETENTION_DAYS))
-        removed = await sweeper.sweep(now=now, renew=within_cap)
-        out["seconds"] = round(time.perf_counter() - t0, 3)
-        out["timings"] = {step: round(seconds, 3) for step, seconds in sweeper.last_timings.items()}
-        out["removed"] = removed
-        out["rows_after"] = await conn.fetchval("SELECT count(*) FROM requests")
-        left = await conn.fetchval("SELECT count(*) FROM requests WHERE event_timestamp < $1 AND id < $2",
-                                   cutoff, _day_id(cutoff + timedelta(days=1)))
-        out["expired_left"] = left
-        out["complete"] = left == 0
-        deleted = out["rows_before"] - out["rows_after"]
-        out["rows_deleted"] = deleted
-        if left and deleted:
-            out["extrapolated_seconds"] = round(out["seconds"] * (deleted + left) / deleted, 1)
+            waits: list[float] = []
+            done = asyncio.Event()
+
+            async def probing() -> None:
+                while not done.is_set():
+                    t = time.perf_counter()
+                    async with probe.transaction():
+                        await probe.execute("LOCK TABLE requests IN ROW EXCLUSIVE MODE")
+                    waits.append(time.perf_counter() - t)
+                    await asyncio.sleep(0.005)
+
+            task = asyncio.create_task(probing())
+            t0 = time.perf_counter()
+            sweeper = Retention(db, Defaults(request_days=RETENTION_DAYS))
+            try:
+                removed = await sweeper.sweep(now=now, renew=within_cap)
+            finally:
+                sweep["seconds"] = round(time.perf_counter() - t0, 3)
+                done.set()
+                await task
+            sweep["timings"] = {step: round(seconds, 3) for step, seconds in sweeper.last_timings.items()}
+            sweep["lock_wait_max_ms"] = round(max(waits, default=0.0) * 1000, 1)
+            sweep["removed"] = removed
+            sweep["rows_after"] = await conn.fetchval("SELECT count(*) FROM requests")
+            left = await conn.fetchval("SELECT count(*) FROM requests WHERE event_timestamp < $1 AND id < $2",
+                                       cutoff, _day_id(cutoff + timedelta(days=1)))
+            sweep["expired_left"] = left
+            sweep["complete"] = left == 0
+            deleted = sweep["rows_before"] - sweep["rows_after"]
+            sweep["rows_deleted"] = deleted
+            if left and deleted:
+                sweep["extrapolated_seconds"] = round(sweep["seconds"] * (deleted + left) / deleted, 1)
+            out["sweeps"].append(sweep)
+            if not sweep["complete"]:
+                break
+        out.update({k: v for k, v in out["sweeps"][0].items()})
         if keep:
-            out["refill_seconds"] = await _refill(conn, url, meta, cutoff)
+            out["refill_seconds"] = await _refill(conn, url, meta, datetime.fromisoformat(out["sweeps"][-1]["cutoff"]))
     finally:
+        await probe.close()
         await conn.close()
         await db.dispose()
     return out
@@ -801,10 +831,16 @@ def table(results: dict[str, Any]) -> str:
     line = (f"\nRetention of {EXPIRED_DAYS} days ({how}): {r['rows_deleted']:,} rows in {r['seconds']:.2f} s")
     if r.get("timings"):
         line += " (" + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in r["timings"].items()) + ")"
+    if r.get("lock_wait_max_ms") is not None:
+        line += f"; an insert's lock on the log waited at most {r['lock_wait_max_ms']:.0f} ms"
     if not r["complete"]:
         line += (f", stopped at the {r['cap_s']:g} s cap with {r['expired_left']:,} expired rows left "
                  f"(whole month extrapolated: {r.get('extrapolated_seconds', '?')} s)")
     lines.append(line)
+    for n, sweep in enumerate(r.get("sweeps", [])[1:], 2):
+        steps = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in sweep["timings"].items())
+        lines.append(f"- month {n}: {sweep['rows_deleted']:,} rows in {sweep['seconds']:.2f} s ({steps}); the lock "
+                     f"waited at most {sweep['lock_wait_max_ms']:.0f} ms")
     return "\n".join(lines)
 
 
@@ -824,6 +860,10 @@ def main() -> None:
     parser.add_argument("--retention-only", action="store_true",
                         help="measure the retention alone (no load turns, no reports): with --keep, on a settled "
                              "database")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="where the figures go (by default benchmarks/results/requestlog-<date>[-part].json)")
+    parser.add_argument("--months", type=int, default=1,
+                        help="retention: sweep this many months, a month further each time")
     parser.add_argument("--retention-cap", type=float, default=120.0,
                         help="seconds the retention sweep may run (batch deletes of a log not partitioned)")
     args = parser.parse_args()
@@ -863,14 +903,14 @@ def main() -> None:
                                              args.repeat)
         if not args.reports_only:
             print("retention of one month ...", file=sys.stderr, flush=True)
-            results["retention"] = asyncio.run(retention(filled_url, meta, args.retention_cap, args.keep))
+            results["retention"] = asyncio.run(retention(filled_url, meta, args.retention_cap, args.keep, args.months))
     finally:
         if not args.keep:
             asyncio.run(_admin(args.admin_url, f"DROP DATABASE IF EXISTS {FILLED_DB} WITH (FORCE)"))
     results["table"] = table(results)
-    RESULTS.mkdir(exist_ok=True)
     suffix = "-reports" if args.reports_only else "-retention" if args.retention_only else ""
-    path = RESULTS / f"requestlog-{results['date']}{suffix}.json"
+    path = args.output or RESULTS / f"requestlog-{results['date']}{suffix}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(results["table"])
     print(f"\nwritten to {path}", file=sys.stderr)

@@ -55,3 +55,23 @@ def test_the_pair_benchmark_measures_two_servers_at_once(database: str, tmp_path
         assert round_[side]["requests"] > 0 and round_[side]["failed"] == 0
         assert result["per_call"][side]["all_us"] >= result["per_call"][side]["main_us"] > 0
     assert "B - A:" in done.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("PAYI_TEST_DATABASE_URL"), reason="the request log is partitioned on PostgreSQL")
+def test_the_request_log_benchmark_sweeps_months_and_times_the_lock(tmp_path: Path) -> None:
+    """``bench_requestlog --retention-only --months N`` as documented, on a small fill: each month's sweep drops
+    its days, and the probe's longest wait for an insert's lock on the log is recorded."""
+    output = tmp_path / "requestlog.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_requestlog", "--rows", "200000", "--chunk", "100000",
+         "--retention-only", "--months", "2", "--admin-url", os.environ["PAYI_TEST_DATABASE_URL"],
+         "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    retention = json.loads(output.read_text())["retention"]
+    assert [sweep["complete"] for sweep in retention["sweeps"]] == [True, True]
+    for sweep in retention["sweeps"]:
+        assert sweep["removed"]["partitions"] >= 29 and sweep["rows_deleted"] > 0
+        assert 0 < sweep["lock_wait_max_ms"] < sweep["seconds"] * 1000
+    assert retention["seconds"] == retention["sweeps"][0]["seconds"]
