@@ -148,6 +148,7 @@ async def start_state(settings: Settings, metrics: Metrics | None = None) -> App
 
     sweeper = RetentionSweeper(retention, node_id, settings.retention_interval, observe=swept)
     await sweeper.start()
+    metrics.start()
     return AppState(
         settings=settings,
         db=db,
@@ -179,6 +180,7 @@ async def stop_state(state: AppState) -> None:
         state.journal.close(clean=state.recorder.held == 0)
     await state.changes.stop()
     await state.keys.stop()
+    await state.metrics.stop()
     await state.db.dispose()
 
 

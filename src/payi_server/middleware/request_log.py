@@ -71,8 +71,8 @@ class RequestLogMiddleware:
         if self.metrics is not None:
             group = route_group(scope["path"])
             metrics = self.metrics
-            metrics.child(metrics.requests, group, _STATUS_CLASS[(status or 500) // 100]).inc()
-            metrics.child(metrics.latency, group).observe(time.perf_counter() - start)
+            metrics.pending(metrics.requests, group, _STATUS_CLASS[(status or 500) // 100]).inc()
+            metrics.pending(metrics.latency, group).observe(time.perf_counter() - start)
         if self.access_log:
             principal: Any = scope.get("state", {}).get("principal")
             fields: dict[str, Any] = {
