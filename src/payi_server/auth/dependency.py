@@ -48,16 +48,22 @@ _KIND_NAMES = {KeyKind.APPLICATION: "an application key", KeyKind.ORGANIZATION: 
 async def authenticate_request(request: Request | Any, kinds: frozenset[KeyKind]) -> Principal:
     """Authenticate the ``xProxy-api-key`` header of an ASGI request; raise 401, 403, or 429 for a bad key from
     an address that keeps presenting bad keys."""
-    state = request.app.state.payi
+    return await authenticate_key(request.scope, request.headers.get(API_KEY_HEADER), kinds)
+
+
+async def authenticate_key(scope: Any, raw: str | None, kinds: frozenset[KeyKind]) -> Principal:
+    """:func:`authenticate_request` for an ASGI scope and the key it was sent (the proxy reads its ``xProxy-*``
+    headers in one pass, the key with them); the principal is set in the scope's state for the access log."""
+    state = scope["app"].state.payi
     try:
-        principal: Principal = await state.keys.authenticate(request.headers.get(API_KEY_HEADER))
+        principal: Principal = await state.keys.authenticate(raw)
     except ApiError:
         # Only a bad or missing key counts, and only it is refused once its address ran out of failures: a
         # valid key is never throttled by anyone's failures (auth/throttle.py).
         state.metrics.auth_failures.inc()
-        client = request.client.host if request.client else "unknown"
+        client = scope.get("client")
         try:
-            await state.throttle.failed(key_source(client))
+            await state.throttle.failed(key_source(client[0] if client else "unknown"))
         except ApiError:
             state.metrics.throttled.inc()
             raise
@@ -65,7 +71,7 @@ async def authenticate_request(request: Request | Any, kinds: frozenset[KeyKind]
     if principal.kind not in kinds:
         wanted = " or ".join(_KIND_NAMES[k] for k in sorted(kinds))
         raise api_error("invalid_api_key_kind", wanted=wanted)
-    request.state.principal = principal
+    scope.setdefault("state", {})["principal"] = principal
     return principal
 
 

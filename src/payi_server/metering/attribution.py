@@ -126,8 +126,19 @@ def xproxy_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return found
 
 
+ATTRIBUTION_HEADERS = frozenset({
+    "xproxy-request-tags", "xproxy-usecase-id", "xproxy-experience-id", "xproxy-usecase-name",
+    "xproxy-experience-name", "xproxy-limit-ids", "xproxy-usecase-version", "xproxy-usecase-step",
+    "xproxy-usecase-properties", "xproxy-user-id", "xproxy-account-name", "xproxy-resource-scope",
+    "xproxy-priceas-category", "xproxy-priceas-resource", "xproxy-routeas-resource", "xproxy-request-properties",
+    "xproxy-logging-disable", "xproxy-instrumented-module",
+})
+
+
 def from_headers(headers: Mapping[str, str]) -> Attribution:
     """Attribution from request headers: a mapping of lower-case names (:func:`xproxy_headers`)."""
+    if ATTRIBUTION_HEADERS.isdisjoint(headers):
+        return Attribution()  # none given (a call with only its key): what the checks below give for none
     get = headers.get
     tags = get("xproxy-request-tags")
     use_case_id = get("xproxy-usecase-id") or get("xproxy-experience-id")

@@ -24,6 +24,7 @@ from operator import itemgetter
 
 import orjson
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..error_codes import message
@@ -147,3 +148,22 @@ def limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return limited_receive
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body, as Starlette's ``Request.body()`` reads it (``ClientDisconnect`` if the client
+    leaves first) without its async generator: a body that comes in one message, as nearly all do, is returned
+    as it came."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            body: bytes = message.get("body", b"")
+            if not message.get("more_body", False):
+                if not chunks:
+                    return body
+                chunks.append(body)
+                return b"".join(chunks)
+            chunks.append(body)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()

@@ -20,17 +20,18 @@ from typing import Any
 
 import aiohttp
 import orjson
-from starlette.requests import Request
+from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
 from ..auth.cache import Principal
-from ..auth.dependency import authenticate_request
+from ..auth.dependency import authenticate_key
 from ..auth.keys import KeyKind
 from ..errors import api_error
 from ..metering.attribution import from_headers, xproxy_headers
 from ..metering.event import Payload, Units
 from ..metering.gate import Estimate, MeteredCall
+from ..middleware.body_limit import read_body
 from ..pricing.catalog import PriceVersion
 from ..state import AppState
 from .adapters import ADAPTERS
@@ -57,17 +58,19 @@ _HOP = {
     b"host",
     b"content-length",
 }
-_RESPONSE_DROP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "content-encoding",
-    "date",
-    "server",
-}
+# The provider's response headers not passed on (framing and hop-by-hop: the server sets its own), as the lower-case
+# bytes ``raw_headers`` are matched in.
+_RESPONSE_DROP = frozenset({
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"transfer-encoding",
+    b"upgrade",
+    b"content-length",
+    b"content-encoding",
+    b"date",
+    b"server",
+})
 _STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
 
@@ -96,9 +99,9 @@ class ProxyEndpoint:
             self._session = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         state: AppState = scope["app"].state.payi
-        principal = await authenticate_request(request, self.payi_access)
+        xproxy = xproxy_headers(scope["headers"])  # the key, the attribution and the provider's address
+        principal = await authenticate_key(scope, xproxy.get("xproxy-api-key"), self.payi_access)
         provider = scope["path_params"]["provider"]
         adapter = ADAPTERS.get(provider)
         if adapter is None:
@@ -108,7 +111,7 @@ class ProxyEndpoint:
         if not raw_path.startswith(prefix + b"/"):
             raise api_error("not_found", "proxy_path")
         call = _Call(state, principal, adapter, scope, receive, send, raw_path[len(prefix) :].decode("latin-1"))
-        await call.run(request, self.session(state), self.hosts)
+        await call.run(xproxy, self.session(state), self.hosts)
 
 
 class _Call:
@@ -140,9 +143,9 @@ class _Call:
         self.metered: MeteredCall | None = None  # the call's metering, once the adapter has read the request
 
     # --- request side ------------------------------------------------------------------------------
-    def _upstream(self, headers: Any) -> Upstream:
+    def _upstream(self, xproxy: dict[str, str]) -> Upstream:
         settings = self.state.settings
-        given = headers.get("xproxy-provider-baseuri") or headers.get("xproxy-provider-baseurl")
+        given = xproxy.get("xproxy-provider-baseuri") or xproxy.get("xproxy-provider-baseurl")
         if given:
             return parse_base(
                 given,
@@ -206,16 +209,15 @@ class _Call:
                 return
 
     # --- the call -----------------------------------------------------------------------------------
-    async def run(self, request: Request, session: aiohttp.ClientSession, hosts: HostCheck) -> None:
-        headers = request.headers
-        attribution = from_headers(xproxy_headers(headers.raw))
+    async def run(self, xproxy: dict[str, str], session: aiohttp.ClientSession, hosts: HostCheck) -> None:
+        attribution = from_headers(xproxy)
         gate = self.state.gate
         gate.check(self.principal, attribution)
-        upstream = self._upstream(headers)
+        upstream = self._upstream(xproxy)
         if not upstream.trusted and not self.state.settings.allow_private_provider_hosts:
             await hosts.check(upstream.host)  # before anything is held or sent
-        body = await request.body()
-        self.info = info = self.adapter.inspect(self.scope["method"], self.path, body, headers)
+        body = await read_body(self.receive)
+        self.info = info = self.adapter.inspect(self.scope["method"], self.path, body, Headers(scope=self.scope))
         self.metered = metered = gate.call(
             self.principal, attribution, category=info.category, named_model=info.model,
             store=self.principal.store_prompts, message_on_top=self.adapter.name == "aws.bedrock",
@@ -280,7 +282,7 @@ class _Call:
         # payi_upstream_seconds: the provider's time to response headers (timed here: an aiohttp trace costs every
         # request a callback per signal, 5% of the proxy's time)
         metrics = self.state.metrics
-        metrics.child(metrics.upstream_latency, info.category).observe(time.perf_counter() - sent)
+        metrics.pending(metrics.upstream_latency, info.category).observe(time.perf_counter() - sent)
         try:
             content_type = response.headers.get("content-type", "")
             if response.status < 400 and any(t in content_type for t in _STREAM_TYPES):
@@ -296,11 +298,8 @@ class _Call:
             response.release()
 
     def _response_headers(self, response: aiohttp.ClientResponse, length: int | None) -> list[tuple[bytes, bytes]]:
-        out = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in response.headers.items()
-            if k.lower() not in _RESPONSE_DROP
-        ]
+        # As received (bytes): no decoding and encoding again, and a value that is not Latin-1 passes unchanged
+        out = [(name.lower(), value) for name, value in response.raw_headers if name.lower() not in _RESPONSE_DROP]
         if length is not None:
             out.append((b"content-length", str(length).encode()))
         return out

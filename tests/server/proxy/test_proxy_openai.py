@@ -173,6 +173,32 @@ def test_forwarded_headers_cannot_set_host_framing_or_xproxy(proxy_env: ProxyEnv
     assert not any(name.startswith("xproxy") for name in names)
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_the_client_gets_the_providers_headers_but_not_its_framing(proxy_env: ProxyEnv, stream: bool) -> None:
+    """The provider's own headers reach the client as sent (names lower-cased); its framing, date and server do
+    not: the answer has one of each, ours, and a Content-Length that fits the body the proxy changed."""
+    response = httpx2.post(
+        proxy_env.url("openai") + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": stream},
+        headers={"xProxy-Api-Key": proxy_env.key},
+    )
+    assert response.status_code == 200
+    names = [name.decode() for name, _ in response.headers.raw]
+    assert response.headers["openai-version"] == "2020-10-01"
+    assert response.headers["openai-organization"] == "fake-org"
+    assert response.headers["openai-processing-ms"] == "1"
+    assert response.headers["x-request-id"]  # the provider's, or ours (both are sent), never none
+    for name in ("date", "server", "content-type"):
+        assert names.count(name) <= 1, names
+    if stream:
+        assert "content-length" not in names and names.count("transfer-encoding") == 1
+        assert b"xproxy_result" in response.content
+    else:
+        assert names.count("content-length") == 1 and "transfer-encoding" not in names
+        assert int(response.headers["content-length"]) == len(response.content)
+        assert "xproxy_result" in response.json()
+
+
 def test_the_provider_gets_the_clients_headers_and_no_client_defaults_of_ours(proxy_env: ProxyEnv) -> None:
     """The HTTP client that calls the provider adds no User-Agent, Content-Type or Accept-Encoding of its own (an
     ``Accept: */*`` only when the caller sent none, as any HTTP client does); what the caller sent goes as sent."""
