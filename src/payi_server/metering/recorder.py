@@ -148,7 +148,8 @@ class Recorder:
                     if timeout <= 0:
                         break
                     try:
-                        item = await asyncio.wait_for(self._queue.get(), timeout)
+                        async with asyncio.timeout(timeout):  # (no task per item, as ``wait_for`` makes)
+                            item = await self._queue.get()
                     except TimeoutError:
                         break
                 if item is _WAKE:

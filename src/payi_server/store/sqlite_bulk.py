@@ -23,7 +23,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .sqlite_driver import trip
-from .types import UTCDateTime
+from .types import Money, UTCDateTime, money_units
 
 # SQLite's limit on a statement's parameters (SQLITE_MAX_VARIABLE_NUMBER): 32766 since 3.32, 999 before.
 _MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
@@ -44,11 +44,18 @@ def _utc_text(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTCDateTime column")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:  # (ours are UTC already: no conversion)
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
-    """The bind processor SQLAlchemy runs for ``column``'s values on ``dialect``."""
+    """The bind processor SQLAlchemy runs for ``column``'s values on ``dialect`` (for our own types, the function
+    theirs calls, without SQLAlchemy's wrapper around it)."""
+    if isinstance(column.type, UTCDateTime):
+        return _utc_text
+    if isinstance(column.type, Money):
+        return money_units
     processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(dialect)
     return processor
 
@@ -69,7 +76,7 @@ class SqliteInsert:
     ) -> None:
         chosen = list(table.columns) if columns is None else [table.c[name] for name in columns]
         self.columns: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (str(c.name), _utc_text if isinstance(c.type, UTCDateTime) else _bind(c, dialect)) for c in chosen
+            (str(c.name), _bind(c, dialect)) for c in chosen
         ]
         self._head = f"INSERT INTO {table.name} ({', '.join(name for name, _ in self.columns)}) VALUES "
         self._row = "(" + ", ".join("?" * len(self.columns)) + ")"

@@ -60,6 +60,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def _money(value: Decimal | int) -> Decimal:
+    value = Decimal(value)
+    if value > MONEY_MAX:  # a sum past what the column holds: saturated (``store.sums``)
+        value = MONEY_MAX
+    elif value < -MONEY_MAX:
+        value = -MONEY_MAX
+    return value.quantize(MONEY_QUANTUM)
+
+
+def money_units(value: Decimal | int | None) -> int | None:
+    """A ``Money`` value as SQLite stores it: an integer of 1e-10 USD (``store.sqlite_bulk`` calls it directly)."""
+    return None if value is None else int(_money(value) * _MONEY_SCALE)
+
+
 class Money(TypeDecorator[Decimal]):
     impl = Numeric(38, 10)
     cache_ok = True
@@ -70,17 +84,9 @@ class Money(TypeDecorator[Decimal]):
         return dialect.type_descriptor(Numeric(38, 10, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        value = Decimal(value)
-        if value > MONEY_MAX:  # a sum past what the column holds: saturated (``store.sums``)
-            value = MONEY_MAX
-        elif value < -MONEY_MAX:
-            value = -MONEY_MAX
-        value = value.quantize(MONEY_QUANTUM)
         if dialect.name == "sqlite":
-            return int(value * _MONEY_SCALE)
-        return value
+            return money_units(value)
+        return None if value is None else _money(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
