@@ -109,6 +109,11 @@ class SSEDecoder:
         """Bytes received but not yet returned in an event."""
         return len(self._buf)
 
+    @property
+    def started(self) -> bool:
+        """An event was returned already (a BOM is only stripped before the first)."""
+        return self._started
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add upstream bytes; return the events they complete, in order."""
         if not chunk:

@@ -49,6 +49,7 @@ def _run(events: list[bytes], splits: list[int], *, fast: bool, hide: bool, keep
     stream = _ChatStream(_result, keep, hide_usage=hide)
     if not fast:
         stream._unchanged = lambda data: False  # type: ignore[method-assign]
+        stream._passes = lambda chunk: False  # type: ignore[method-assign]
     body = b"".join(events) + b"data: [DONE]\n\n"
     out = []
     start = 0
@@ -93,6 +94,52 @@ def test_passing_chunks_unparsed_changes_nothing(
     fast = _run(events, splits, fast=True, hide=hide, keep=keep)
     slow = _run(events, splits, fast=False, hide=hide, keep=keep)
     assert fast == slow
+
+
+PLAIN = [
+    {"id": "chatcmpl-7", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}],
+     "usage": None},
+    {"id": "chatcmpl-7", "choices": [{"index": 0, "delta": {"content": "y"}}]},
+    {"id": "chatcmpl-7", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": '"usage":null'}}],
+     "usage": None},
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.one_of(chunks(), st.sampled_from(PLAIN), st.sampled_from(PLAIN)),
+                       st.sampled_from([False, False, False, True])), max_size=12),
+    st.lists(st.sampled_from([FINISH, USAGE]), max_size=3),
+    st.lists(st.integers(0, 16), max_size=10),
+    st.booleans(),
+    st.booleans(),
+)
+def test_passing_whole_reads_unparsed_changes_nothing(
+    middle: list[tuple[dict[str, Any], bool]], tail: list[dict[str, Any]], cuts: list[int], hide: bool, keep: bool
+) -> None:
+    """The same, with reads that end between events (as a provider's reads do), so that whole reads pass on."""
+    events = [_encode(HEAD, False)] + [_encode(c, sp) for c, sp in middle] + [_encode(c, False) for c in tail]
+    ends = [0]
+    for event in events:
+        ends.append(ends[-1] + len(event))
+    splits = [ends[i] for i in cuts if i < len(ends)]
+    assert _run(events, splits, fast=True, hide=hide, keep=keep) == _run(events, splits, fast=False, hide=hide, keep=keep)
+
+
+def test_a_read_of_plain_chunks_passes_whole() -> None:
+    stream = _ChatStream(_result, False, hide_usage=True)
+    first = {"id": "chatcmpl-9", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": "a"}}], "usage": None}
+    stream.feed(_encode(first, False))
+    plain = [{**first, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in "bcd"]
+    read = b"".join(_encode(c, False) for c in plain)
+    assert stream._passes(read) and stream.feed(read) == read
+    for changed in ({**plain[0], "model": "gpt-4o-mini"}, {**plain[0], "usage": {"prompt_tokens": 1}},
+                    {**plain[0], "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}):
+        assert not stream._passes(read + _encode(changed, False))
+    assert not stream._passes(read + b"data: [DONE]\n\n")
+    assert not stream._passes(read[:-1])  # an event not whole
+    assert not stream._passes(read.replace(b"\n", b"\r\n"))
+    assert not stream._passes(read + b": ping\n\n")
 
 
 def test_a_plain_chunk_after_the_first_is_not_parsed() -> None:

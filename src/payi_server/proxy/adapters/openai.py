@@ -110,7 +110,59 @@ class _ChatStream:
         self._data: list[str] = []
 
     def feed(self, chunk: bytes) -> bytes:
+        if self._passes(chunk):
+            return chunk
+        if self._decoder.pending or b"\r" in chunk:
+            return self._cut(chunk)
+        # A read of many events (a short answer often comes whole): the first (its id and model), the plain run
+        # after it, and the rest from the first event that may matter (a finish, usage, ``[DONE]``), each in turn
+        # passed whole or cut into events. Where the parts are cut only decides what passes whole: each is
+        # checked as any read is.
+        return b"".join([part if self._passes(part) else self._cut(part) for part in self._parts(chunk)])
+
+    def _cut(self, chunk: bytes) -> bytes:
         return b"".join([self._event(ev) for ev in self._decoder.feed(chunk)])
+
+    def _parts(self, chunk: bytes) -> list[bytes]:
+        start = 0
+        parts = []
+        if self._usage.response_id is None or self._usage.model is None:
+            start = chunk.find(b"\n\n") + 2
+            if start < 2:
+                return [chunk]
+            parts.append(chunk[:start])
+        marks = [at for at in (chunk.find(b'"finish_reason":"', start), chunk.find(b'"usage":{', start),
+                               chunk.find(b"[DONE]", start)) if at >= 0]
+        cut = len(chunk)
+        if marks:
+            before = chunk.rfind(b"\n\n", start, min(marks))  # the end of the event before the first that may matter
+            cut = before + 2 if before >= 0 else start
+        parts += [part for part in (chunk[start:cut], chunk[cut:]) if part]
+        return parts
+
+    def _passes(self, chunk: bytes) -> bool:
+        """True when ``chunk`` is whole events that :meth:`_unchanged` would each pass on unparsed: it is forwarded
+        as it came, without being cut into events (a read from the provider holds many; each event cut and checked
+        on its own cost about 2 us). Whole events, each one ``data:`` line: the decoder holds nothing, the chunk
+        starts with ``data: `` and ends in a blank line, and has two line ends per event and no ``\r``. What
+        ``_unchanged`` asks of each event, asked of all at once: every ``usage``, every ``finish_reason`` (while
+        one may be held back) null, every ``model`` the known one. (An event naming ``"usage":null`` twice would
+        be parsed there, and give the same: no usage, the same model.) No ``[DONE]``, nothing held back."""
+        usage = self._usage
+        if self._keep or usage.response_id is None or usage.model is None or self._held is not None:
+            return False
+        decoder = self._decoder
+        if decoder.pending or not decoder.started or not chunk.startswith(b"data: ") or not chunk.endswith(b"\n\n"):
+            return False
+        events = chunk.count(b"\n\n")
+        if chunk.count(b"\n") != 2 * events or chunk.count(b"\n\ndata: ") != events - 1 or b"\r" in chunk:
+            return False
+        if b"[DONE]" in chunk or chunk.count(b'"usage"') != chunk.count(b'"usage":null'):
+            return False
+        if chunk.count(b'"model"') != chunk.count(b'"model":"' + usage.model.encode() + b'"'):
+            return False
+        return not (self._hide and not self._done
+                    and chunk.count(b'"finish_reason"') != chunk.count(b'"finish_reason":null'))
 
     def finish(self) -> bytes:
         tail = b"".join([self._event(ev) for ev in self._decoder.flush()])
