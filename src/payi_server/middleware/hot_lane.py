@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .body_limit import BodyLimitMiddleware, limited, send_error
-from .request_log import RequestLogMiddleware, begin
+from .request_log import RequestLogMiddleware, begin, stamped
 
 log = logging.getLogger("payi_server.errors")
 
@@ -90,13 +90,12 @@ class Guarded:
         request_id, token = begin(scope)
         start = time.perf_counter()
         status = 0
-        stamp = (b"x-request-id", request_id.encode())
 
         async def logged(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), stamp]
+                message["headers"] = stamped(message.get("headers", []), request_id)
             await send(message)
 
         try:

@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import time
+from operator import itemgetter
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +20,7 @@ from ..metrics import Metrics, route_group
 
 log = logging.getLogger("payi_server.access")
 _STATUS_CLASS = {n: f"{n}xx" for n in range(1, 10)}
+_NAME = itemgetter(0)
 
 
 class RequestIds:
@@ -58,7 +60,7 @@ class RequestLogMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = stamped(message.get("headers", []), request_id)
             await send(message)
 
         try:
@@ -86,6 +88,14 @@ class RequestLogMiddleware:
                 fields["key_id"] = principal.key_id
             log.info("request", extra={"fields": fields})
         request_id_var.reset(token)
+
+
+def stamped(headers: Any, request_id: str) -> list[tuple[bytes, bytes]]:
+    """The response's headers with our request id: ``x-request-id``, or ``xproxy-request-id`` where the response
+    has an ``x-request-id`` already (a provider's, passed on by the proxy: a client reads it as that call's id, as
+    the OpenAI SDK's ``_request_id`` does, and two would be read as one joined by a comma)."""
+    name = b"xproxy-request-id" if b"x-request-id" in map(_NAME, headers) else b"x-request-id"
+    return [*headers, (name, request_id.encode())]
 
 
 def begin(scope: Scope) -> tuple[str, Any]:

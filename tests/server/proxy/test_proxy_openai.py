@@ -187,8 +187,7 @@ def test_the_client_gets_the_providers_headers_but_not_its_framing(proxy_env: Pr
     assert response.headers["openai-version"] == "2020-10-01"
     assert response.headers["openai-organization"] == "fake-org"
     assert response.headers["openai-processing-ms"] == "1"
-    assert response.headers["x-request-id"]  # the provider's, or ours (both are sent), never none
-    for name in ("date", "server", "content-type"):
+    for name in ("date", "server", "content-type", "x-request-id", "xproxy-request-id"):
         assert names.count(name) <= 1, names
     if stream:
         assert "content-length" not in names and names.count("transfer-encoding") == 1
@@ -197,6 +196,26 @@ def test_the_client_gets_the_providers_headers_but_not_its_framing(proxy_env: Pr
         assert names.count("content-length") == 1 and "transfer-encoding" not in names
         assert int(response.headers["content-length"]) == len(response.content)
         assert "xproxy_result" in response.json()
+
+
+def test_the_providers_request_id_reaches_the_openai_client_unchanged(proxy_env: ProxyEnv) -> None:
+    """The provider's ``x-request-id`` is the call's id to the OpenAI SDK (``_request_id``); ours, the id in our
+    logs, comes as ``xproxy-request-id``. A provider that sends none gets ours as ``x-request-id``."""
+    client = _client(proxy_env)
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=5)
+    provider_id = proxy_env.fake.last("openai.chat")
+    assert raw.headers.get_list("x-request-id") == [raw.parse()._request_id]
+    assert raw.parse()._request_id.startswith("req_")
+    ours = raw.headers.get_list("xproxy-request-id")
+    assert len(ours) == 1 and len(ours[0]) == 32 and provider_id is not None
+    anthropic = httpx2.post(
+        proxy_env.url("anthropic") + "/v1/messages",
+        json={"model": "claude-3-5-haiku-latest", "max_tokens": 5, "messages": MESSAGES},
+        headers={"xProxy-Api-Key": proxy_env.key, "x-api-key": "sk-ant", "anthropic-version": "2023-06-01"},
+    )
+    assert anthropic.status_code == 200, anthropic.text
+    assert len(anthropic.headers.get_list("x-request-id")) == 1 and "xproxy-request-id" not in anthropic.headers
+    assert anthropic.headers["request-id"].startswith("req_")  # Anthropic's own id, passed on
 
 
 def test_the_provider_gets_the_clients_headers_and_no_client_defaults_of_ours(proxy_env: ProxyEnv) -> None:
