@@ -75,3 +75,23 @@ def test_the_request_log_benchmark_sweeps_months_and_times_the_lock(tmp_path: Pa
         assert sweep["removed"]["partitions"] >= 29 and sweep["rows_deleted"] > 0
         assert 0 < sweep["lock_wait_max_ms"] < sweep["seconds"] * 1000
     assert retention["seconds"] == retention["sweeps"][0]["seconds"]
+
+
+def test_the_floor_benchmark_runs_the_floor_and_ours_side_by_side(tmp_path: Path) -> None:
+    """``bench_floor`` as documented, one second a measure: the floor and our proxy both answered JSON and streamed
+    calls sequentially and under load, and the CPU a call cost the proxy and the fake upstream is counted."""
+    output = tmp_path / "floor.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_floor", "--duration", "1", "--warmup", "0", "--connections", "4",
+         "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    for kind in ("json", "sse"):
+        for name in ("floor", "ours"):
+            run = result[kind]["load"][name]
+            assert run["requests"] > 0 and run["failed"] == 0
+            assert run["cpu_us_per_call"]["proxy"] > 0 and run["cpu_us_per_call"]["upstream"] > 0
+            assert result[kind]["sequential"][name]["requests"] > 0
+    assert ">= 0.70x" in done.stdout and "CPU a call" in done.stdout
