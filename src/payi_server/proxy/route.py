@@ -286,12 +286,7 @@ class _Call:
         try:
             content_type = response.headers.get("content-type", "")
             if response.status < 400 and any(t in content_type for t in _STREAM_TYPES):
-                # only a stream watches for the client leaving (to stop early); a whole answer is read at once
-                watcher = asyncio.create_task(self._watch_disconnect())
-                try:
-                    await self._stream(response, body)
-                finally:
-                    watcher.cancel()
+                await self._stream(response, body)
             else:
                 await self._whole(response, body)
         finally:
@@ -356,6 +351,9 @@ class _Call:
         loop = asyncio.get_running_loop()
         failed_status = None
         tail: bytes | None = None
+        # Only a stream watches for the client leaving (to stop reading early; a whole answer is read at once), and
+        # only once it is read in more than one piece: a short answer often comes whole, and needs no task
+        watcher: asyncio.Task[None] | None = None
         try:
             async for chunk in response.content.iter_any():
                 if self.first_byte_ms is None:
@@ -366,6 +364,8 @@ class _Call:
                     # forwards it and ends the response, where two would cost a second write
                     tail = out + processor.finish()
                     break
+                if watcher is None:
+                    watcher = asyncio.create_task(self._watch_disconnect())
                 if out:
                     await self._send({"type": "http.response.body", "body": out, "more_body": True})
                 if self.disconnected:
@@ -377,6 +377,9 @@ class _Call:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             failed_status = 504 if isinstance(exc, TimeoutError) else 502
             log.warning("upstream stream broke off: %s", type(exc).__name__)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         if tail is None:
             tail = processor.finish()
         await self._send({"type": "http.response.body", "body": tail, "more_body": False})

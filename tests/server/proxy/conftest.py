@@ -61,7 +61,7 @@ def fake_config() -> FakeConfig:
 
 @pytest.fixture
 def proxy_overrides() -> dict[str, Any]:
-    """Extra settings for the server under test (parametrize it indirectly)."""
+    """Extra settings for the server under test (parametrize it: the value replaces this fixture's)."""
     return {}
 
 

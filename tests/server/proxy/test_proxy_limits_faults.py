@@ -200,6 +200,29 @@ def test_client_disconnecting_mid_stream_is_still_charged(proxy_env: ProxyEnv) -
     assert rows[0]["units"]["text"] == {"input": 1000, "output": 100}
 
 
+@pytest.mark.parametrize("proxy_overrides", [{"disconnect_drain_timeout": 0.3}])
+@pytest.mark.parametrize("fake_config", [FakeConfig(stream_chunks=60, chunk_delay_ms=50)])
+def test_a_client_leaving_a_long_stream_stops_the_proxy_reading_after_the_drain(proxy_env: ProxyEnv) -> None:
+    """The proxy watches for its client leaving once a stream comes in more than one piece: after the client left,
+    it reads on for ``disconnect_drain_timeout`` (the tokens produced meanwhile are charged), then lets the provider
+    go, long before the stream's 3 s; the call is recorded all the same."""
+    started = time.monotonic()
+    with httpx2.stream(
+        "POST",
+        proxy_env.url("openai") + "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
+        headers={"xProxy-Api-Key": proxy_env.key},
+    ) as response:
+        for n, _line in enumerate(response.iter_lines()):
+            if n >= 3:
+                break
+    upstream = proxy_env.fake.wait_for(lambda r: r.disconnected, timeout=5)
+    assert time.monotonic() - started < 2.0 and not upstream.completed
+    assert upstream.chunks_sent < 40
+    rows = proxy_env.recorded(1)
+    assert len(rows) == 1 and rows[0]["source"] == "proxy"
+
+
 def _ledger_balances(env: ProxyEnv, limit_id: str) -> None:
     """The sum of recorded costs of the limit's requests equals its spend, and its reserve is what its leases hold."""
 
