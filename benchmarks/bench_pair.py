@@ -1,7 +1,7 @@
 """Two proxies measured at once: the CPU a proxied call costs each, where sequential runs are too noisy to tell.
 
     .venv/bin/python -m benchmarks.bench_pair [--a-tree DIR] [--b-tree DIR] [--a-limit] [--b-limit]
-        [--rounds 16] [--duration 4] [--connections 25] [--pg URL] [--output FILE]
+        [--rounds 16] [--duration 4] [--connections 25] [--pg URL] [--stream] [--output FILE]
 
 On a shared 2-core machine the CPU a server spends per call moves by 20-40% from one 5 s run to the next (what
 else runs on its core, and the machine's own speed), so a difference of a few percent between two trees, or
@@ -17,7 +17,8 @@ run at the same time instead, so the machine's drift weighs on both alike:
   the limit (``xProxy-Limit-IDs``);
 - each round pins each server to its own core (``taskset``, the cores swapped every round; the load generators
   and the upstream are not pinned) and loads both at once with ``wrk`` (``--connections`` each, the same small JSON
-  chat completion as ``bench_limits``) for ``--duration`` seconds, after one unmeasured round;
+  chat completion as ``bench_limits``, streamed with ``--stream``) for ``--duration`` seconds, after one unmeasured
+  round;
 - per side, over all rounds: the CPU per answered call of the server's main thread (the event loop) and of all its
   threads (``/proc``), B - A, and A / B of all threads' CPU (above 1: B costs more).
 
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_limits import JSON_HEADERS, LIMIT_ID, PROXY_PATH, RESULTS, create_limit, database
-from benchmarks.bench_proxy import BODY, fake_upstream
+from benchmarks.bench_proxy import BODY, STREAM_BODY, fake_upstream
 from benchmarks.wrk import Load, load
 from tests.e2e.servers import ServerProcess, run_server
 
@@ -72,14 +73,14 @@ def pin(pid: int, core: int) -> None:
 
 
 def both(
-    sides: dict[str, tuple[ServerProcess, dict[str, str]]], connections: int, duration: float
+    sides: dict[str, tuple[ServerProcess, dict[str, str]]], connections: int, duration: float, body: bytes = BODY
 ) -> dict[str, Load]:
     """Load both sides at once; each side's result."""
     out: dict[str, Load] = {}
 
     def run(name: str) -> None:
         server, headers = sides[name]
-        out[name] = load(server.url + PROXY_PATH, headers, BODY, connections, duration, warmup=0)
+        out[name] = load(server.url + PROXY_PATH, headers, body, connections, duration, warmup=0)
 
     threads = [threading.Thread(target=run, args=(name,)) for name in sides]
     for thread in threads:
@@ -95,8 +96,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "sides": {name: {"tree": trees[name] or "(this checkout)", "limit": limited[name]} for name in SIDES},
         "connections": args.connections, "duration_s": args.duration, "rounds": [],
-        "database": "postgresql" if args.pg else "sqlite",
+        "database": "postgresql" if args.pg else "sqlite", "stream": args.stream,
     }
+    body = STREAM_BODY if args.stream else BODY
     with fake_upstream() as fake_url, tempfile.TemporaryDirectory() as workdir, ExitStack() as stack:
         sides: dict[str, tuple[ServerProcess, dict[str, str]]] = {}
         for name in SIDES:
@@ -116,13 +118,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             if limited[name]:
                 headers["xProxy-Limit-IDs"] = LIMIT_ID
             sides[name] = (server, headers)
-        both(sides, args.connections, args.duration)  # warm-up: leases taken, caches filled
+        both(sides, args.connections, args.duration, body)  # warm-up: leases taken, caches filled
         sums = {name: [0, 0.0, 0.0] for name in SIDES}  # calls, main thread CPU, all threads' CPU
         for i in range(args.rounds):
             for k, name in enumerate(SIDES):
                 pin(sides[name][0].process.pid, (k + i) % 2)
             before = {name: thread_cpu(sides[name][0].process.pid) for name in SIDES}
-            loads = both(sides, args.connections, args.duration)
+            loads = both(sides, args.connections, args.duration, body)
             after = {name: thread_cpu(sides[name][0].process.pid) for name in SIDES}
             entry: dict[str, Any] = {}
             for name in SIDES:
@@ -164,6 +166,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per round")
     parser.add_argument("--connections", type=int, default=25, help="per side")
     parser.add_argument("--pg", default="", help="a PostgreSQL database; each side gets a new one next to it")
+    parser.add_argument("--stream", action="store_true", help="streamed calls (SSE) instead of JSON answers")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     result = measure(args)

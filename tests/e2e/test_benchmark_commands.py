@@ -33,22 +33,25 @@ def test_a_short_soak_runs_and_records_every_call(tmp_path: Path) -> None:
     assert result["memory"]["rss_total_peak_mb"] > 0
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "sqlite-streams"])
 def test_the_pair_benchmark_measures_two_servers_at_once(database: str, tmp_path: Path) -> None:
     """``bench_pair`` as documented: one short round, side B naming the limit; both sides answered calls and each
-    has its CPU per call. ``--pg``: each side on a database of its own."""
+    has its CPU per call. ``--pg``: each side on a database of its own; ``--stream``: streamed calls."""
+    stream = database.endswith("-streams")
+    database = database.removesuffix("-streams")
     pg = os.environ.get("PAYI_TEST_DATABASE_URL", "")
     if database == "postgresql" and not pg:
         pytest.skip("PAYI_TEST_DATABASE_URL is not set")
     output = tmp_path / "pair.json"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_pair", "--rounds", "1", "--duration", "1", "--connections", "4",
-         "--b-limit", "--output", str(output), *(["--pg", pg] if database == "postgresql" else [])],
+         "--b-limit", "--output", str(output), *(["--pg", pg] if database == "postgresql" else []),
+         *(["--stream"] if stream else [])],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(output.read_text())
-    assert result["database"] == database
+    assert result["database"] == database and result["stream"] is stream
     assert result["sides"]["A"]["limit"] is False and result["sides"]["B"]["limit"] is True
     [round_] = result["rounds"]
     for side in ("A", "B"):
