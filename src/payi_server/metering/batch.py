@@ -224,7 +224,12 @@ class BatchWriter:
                     row = ledger.get(item.app_id, limit_id)
                     if row is not None:
                         link_rows.append({"request_id": item.request_id, "limit_pk": row.pk, "state": state})
-                outcomes[i] = build_result(rows[i], states) if item.want_result else {"request_id": str(item.request_id)}
+                outcomes[i] = (
+                    build_result(rows[i], states)
+                    if item.want_result
+                    # what the recorder counts (``Metrics.recorded``): the id and the limits' states
+                    else {"request_id": str(item.request_id), "limits": {k: {"state": v} for k, v in states.items()}}
+                )
             joined = self.log.link_statement(link_rows)
             back = ledger.write_back(settling.wanted, also=[joined] if joined else [])
             written = await _write_rollups(

@@ -30,7 +30,9 @@ class Pending:
     store_payload: bool = False
     holds: list[Hold] | None = None  # proxied calls: what admission took from this process's budget leases
     blocked_states: dict[str, str] | None = None
-    want_result: bool = True  # bulk ingest answers with counts only: skip building each xproxy_result
+    # Whether the record's whole ``xproxy_result`` is built after its commit: for a caller who waits (single ingest)
+    # and for the recorder's observers; bulk ingest answers with counts, a proxied call was answered already
+    want_result: bool = True
     lenient_limits: bool = False  # proxied calls: a limit deleted meanwhile is skipped, the call still recorded
     count_blocked: bool = False  # a refusal (decided in memory, from the leases) is counted when it is recorded
     attempts: int = 0

@@ -117,6 +117,8 @@ class Recorder:
         return await asyncio.gather(*(item.future for item in items if item.future is not None), return_exceptions=True)
 
     def submit_nowait(self, item: Pending) -> None:
+        """Queue a record nobody waits for (a proxied call, answered already)."""
+        item.want_result = bool(self._observers)  # its xproxy_result was built for its answer
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:

@@ -285,6 +285,8 @@ async def test_bulk_bare_array_no_body_and_per_item_errors(running: Running) -> 
     assert [r.user_id for r in rows] == ["u1", None]
     assert rows[1].resource_scope == "global" and rows[1].properties == {"k": "v"}
     assert limit.count_total == 1
+    # the limit's state is counted in the metrics, as for any recorded call (bulk builds no xproxy_result)
+    assert 'payi_limit_states_total{state="ok"} 1.0' in (await running.client.get("/metrics")).text
     wrapped = await running.client.post(
         "/api/v1/ingest/bulk", json={"events": [{**HAIKU, "units": {}}]}, headers=running.headers()
     )

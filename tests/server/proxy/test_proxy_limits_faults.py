@@ -223,6 +223,28 @@ def test_a_client_leaving_a_long_stream_stops_the_proxy_reading_after_the_drain(
     assert len(rows) == 1 and rows[0]["source"] == "proxy"
 
 
+def test_the_limit_states_of_proxied_calls_are_counted_in_the_metrics(proxy_env: ProxyEnv) -> None:
+    """A proxied call's record is written without building its ``xproxy_result`` again (it was answered with one):
+    the recorder's counts still see each call and the states of the limits it named."""
+    _make_limit(proxy_env, "m", "100")
+    for _ in range(2):
+        response = httpx2.post(
+            proxy_env.url("openai") + "/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": MESSAGES},
+            headers={"xProxy-Api-Key": proxy_env.key, "xProxy-Limit-IDs": "m"},
+        )
+        assert response.status_code == 200
+    assert len(proxy_env.recorded(2)) == 2
+    deadline = time.monotonic() + 5
+    while True:
+        metrics = httpx2.get(f"{proxy_env.live.url}/metrics").text
+        if 'payi_events_recorded_total{source="proxy"} 2.0' in metrics or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert 'payi_events_recorded_total{source="proxy"} 2.0' in metrics
+    assert 'payi_limit_states_total{state="ok"} 2.0' in metrics
+
+
 def _ledger_balances(env: ProxyEnv, limit_id: str) -> None:
     """The sum of recorded costs of the limit's requests equals its spend, and its reserve is what its leases hold."""
 
