@@ -154,10 +154,12 @@ class _ChatStream:
         decoder = self._decoder
         if decoder.pending or not decoder.started or not chunk.startswith(b"data: ") or not chunk.endswith(b"\n\n"):
             return False
+        if b"[DONE]" in chunk:  # (first: the tail of a stream read whole fails here, before any count)
+            return False
         events = chunk.count(b"\n\n")
         if chunk.count(b"\n") != 2 * events or chunk.count(b"\n\ndata: ") != events - 1 or b"\r" in chunk:
             return False
-        if b"[DONE]" in chunk or chunk.count(b'"usage"') != chunk.count(b'"usage":null'):
+        if chunk.count(b'"usage"') != chunk.count(b'"usage":null'):
             return False
         if chunk.count(b'"model"') != chunk.count(b'"model":"' + usage.model.encode() + b'"'):
             return False
