@@ -98,3 +98,19 @@ def test_the_floor_benchmark_runs_the_floor_and_ours_side_by_side(tmp_path: Path
             assert run["cpu_us_per_call"]["proxy"] > 0 and run["cpu_us_per_call"]["upstream"] > 0
             assert result[kind]["sequential"][name]["requests"] > 0
     assert ">= 0.70x" in done.stdout and "CPU a call" in done.stdout
+
+
+def test_the_stream_processor_benchmark_compares_both_paths() -> None:
+    """``bench_stream_processor`` as documented, on a short stream: a row per read shape, both paths timed (it
+    checks first that their outputs are equal, and fails if not)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_stream_processor", "--tokens", "20", "--repeat", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    shapes = ("| an event a read |", "| 4 events a read |", "| the stream in one read |")
+    rows = [line for line in done.stdout.splitlines() if line.startswith(shapes)]
+    assert len(rows) == 3
+    for row in rows:
+        whole, each = (float(cell.replace(",", "")) for cell in row.strip("| ").split(" | ")[1:])
+        assert whole > 0 and each > 0
