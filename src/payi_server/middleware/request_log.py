@@ -1,6 +1,7 @@
 """Request id and access log, as plain ASGI middleware (no per-request task or body copy).
 
-Each request gets an ``x-request-id`` response header and one structured log line with method, path (no query
+Each request gets its id in a response header (``x-request-id``; ``xproxy-request-id`` where a proxied provider's
+answer has an ``x-request-id`` of its own: see ``stamped``) and one structured log line with method, path (no query
 string: it may carry secrets), status, duration and the calling application.
 """
 

@@ -354,7 +354,6 @@ class _Call:
         # Only a stream watches for the client leaving (to stop reading early; a whole answer is read at once), and
         # only once it is read in more than one piece: a short answer often comes whole, and needs no task
         watcher: asyncio.Task[None] | None = None
-        send = self.send
         try:
             async for chunk in response.content.iter_any():
                 if self.first_byte_ms is None:
@@ -367,11 +366,8 @@ class _Call:
                     break
                 if watcher is None:
                     watcher = asyncio.create_task(self._watch_disconnect())
-                if out and not self.disconnected:
-                    try:  # ``_send``, inline: a long stream passes here once a token
-                        await send({"type": "http.response.body", "body": out, "more_body": True})
-                    except Exception:  # noqa: BLE001 - the client went away; keep reading upstream to charge for it
-                        self.disconnected = True
+                if out:
+                    await self._send({"type": "http.response.body", "body": out, "more_body": True})
                 if self.disconnected:
                     # The client left: keep reading (bounded) so the tokens produced are charged.
                     if drain_deadline is None:
